@@ -1,0 +1,83 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+// NewApp builds the flashsale command line.
+func NewApp(version string) *cli.App {
+	return &cli.App{
+		Name:    "flashsale",
+		Usage:   "sell limited stock to a flood of buyers, never one unit too many",
+		Version: version,
+		Commands: []*cli.Command{
+			serveCommand(),
+			adminCommand(),
+			benchCommand(),
+			demoCommand(),
+		},
+		// Errors travel back to main, which alone decides the exit code.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError:    onUsageError,
+		HideHelpCommand: true,
+	}
+}
+
+// UsageError is a mistake in how a command was called: a wrong flag, a
+// missing argument. It exits with code 2.
+type UsageError struct {
+	Command string
+	Err     error
+}
+
+func (e *UsageError) Error() string {
+	return fmt.Sprintf("%v (see 'flashsale %s --help')", e.Err, e.Command)
+}
+
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usageErrorf(c *cli.Context, format string, args ...any) error {
+	return &UsageError{Command: commandPath(c), Err: fmt.Errorf(format, args...)}
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return &UsageError{Command: commandPath(c), Err: err}
+}
+
+// commandPath is "admin init" for flashsale admin init.
+func commandPath(c *cli.Context) string {
+	path := ""
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			if path != "" {
+				path = " " + path
+			}
+			path = ctx.Command.Name + path
+		}
+	}
+	if path == "" {
+		return "help"
+	}
+	return path
+}
+
+// ExitCode maps an error returned by the app to the process exit code:
+// 2 for usage errors, 1 for everything else.
+func ExitCode(err error) int {
+	var u *UsageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// args checks that c got exactly the named positional arguments.
+func args(c *cli.Context, names ...string) ([]string, error) {
+	if c.NArg() != len(names) {
+		return nil, usageErrorf(c, "want %d argument(s) %v, got %d", len(names), names, c.NArg())
+	}
+	return c.Args().Slice(), nil
+}

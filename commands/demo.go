@@ -1,0 +1,73 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flashsale/flashsale/engine"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "zero-setup first run: embedded store, a server on loopback, a benchmark against it",
+		Description: "Starts an in-process Redis-compatible store (no persistence: for trying\n" +
+			"things out, not for production), initialises a product, serves it on a\n" +
+			"loopback port and runs bench against it.",
+		Flags: concat(loadFlags(), logFlags()),
+		Action: runDemo,
+	}
+}
+
+func runDemo(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf(c, "demo takes no arguments, got %q", c.Args().Slice())
+	}
+	if !c.IsSet("init") {
+		if err := c.Set("init", "100"); err != nil {
+			return err
+		}
+	}
+	if !c.IsSet("log-level") {
+		if err := c.Set("log-level", "warn"); err != nil {
+			return err
+		}
+	}
+	log, err := newLogger(c, os.Stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.Context, log, engine.PoolConfig{Addr: embeddedAddr})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cfg, err := loadConfigFrom(c, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "flashsale demo: embedded store (in memory, NOT for production), server on %s,\n"+
+		"selling %d units of %s to %d requests over %d connections…\n\n",
+		cfg.Addr, c.Int64("init"), cfg.Product, cfg.Requests, cfg.Conns)
+
+	ctx, stop := context.WithCancel(c.Context)
+	srv := engine.NewServer(st.Engine, engine.ServerConfig{Logger: log})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	err = benchAndCheck(c, st.Engine, cfg)
+	stop()
+	if serr := <-served; err == nil && serr != nil {
+		err = fmt.Errorf("serve: %w", serr)
+	}
+	return err
+}

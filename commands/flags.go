@@ -1,0 +1,164 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/flashsale/flashsale/engine"
+)
+
+// embeddedAddr is the --redis-addr value that starts the in-process store.
+const embeddedAddr = "embedded"
+
+// redisFlags are the flags of every command that talks to Redis.
+func redisFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "redis-addr",
+			Usage:   "Redis `address` (host:port or redis://user:pass@host:port/db); \"embedded\" starts an in-process store for trying things out",
+			EnvVars: []string{"REDIS_ADDR"},
+			Value:   "localhost:6379",
+		},
+		&cli.DurationFlag{
+			Name:    "redis-timeout",
+			Usage:   "bound on one Redis call",
+			EnvVars: []string{"FLASHSALE_REDIS_TIMEOUT"},
+			Value:   engine.DefaultTimeout,
+		},
+	}
+}
+
+// poolFlags size the Redis connection pool of a long-running command.
+func poolFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{
+			Name:    "redis-pool-size",
+			Usage:   "most Redis connections open at once; requests wait for a free one",
+			EnvVars: []string{"FLASHSALE_REDIS_POOL_SIZE"},
+			Value:   engine.DefaultMaxActive,
+		},
+		&cli.IntFlag{
+			Name:    "redis-max-idle",
+			Usage:   "idle Redis connections kept warm",
+			EnvVars: []string{"FLASHSALE_REDIS_MAX_IDLE"},
+			Value:   engine.DefaultMaxIdle,
+		},
+	}
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "log-level",
+			Usage:   "`level`: debug, info, warn, error",
+			EnvVars: []string{"FLASHSALE_LOG_LEVEL"},
+			Value:   "info",
+		},
+		&cli.StringFlag{
+			Name:    "log-format",
+			Usage:   "`format`: json, console, or auto (console on a terminal, json otherwise)",
+			EnvVars: []string{"FLASHSALE_LOG_FORMAT"},
+			Value:   "auto",
+		},
+	}
+}
+
+func concat(sets ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, s := range sets {
+		all = append(all, s...)
+	}
+	return all
+}
+
+// newLogger builds the one logger of a command from its log flags.
+func newLogger(c *cli.Context, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || c.String("log-level") == "" {
+		return zerolog.Nop(), usageErrorf(c, "unknown --log-level %q", c.String("log-level"))
+	}
+	switch format := c.String("log-format"); format {
+	case "auto":
+		if isTerminal(w) {
+			w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		}
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+	case "json":
+	default:
+		return zerolog.Nop(), usageErrorf(c, "unknown --log-format %q (json, console, auto)", format)
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// store is an engine with the Redis behind it.
+type store struct {
+	*engine.Engine
+	addr  string
+	close func()
+}
+
+// redisConfig reads the Redis flags of c. Only serve may start the
+// embedded store: any other command would get an empty store of its own.
+func redisConfig(c *cli.Context, pool engine.PoolConfig, allowEmbedded bool) (engine.PoolConfig, error) {
+	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
+	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
+		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
+	}
+	return pool, nil
+}
+
+// openStore connects to the Redis at pool.Addr (starting the embedded store
+// for "embedded"), loads the scripts, and fails fast with a clear message
+// when Redis does not answer.
+func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig) (*store, error) {
+	closeEmbedded := func() {}
+	if strings.EqualFold(pool.Addr, embeddedAddr) {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("start embedded store: %w", err)
+		}
+		pool.Addr, closeEmbedded = mr.Addr(), mr.Close
+		log.Warn().Str("redis_addr", pool.Addr).
+			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
+	}
+	p := engine.NewPool(pool)
+	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, engine.DefaultDialTimeout))
+	defer cancel()
+	if err := p.Load(ctx, engine.Scripts()...); err != nil {
+		p.Close()
+		closeEmbedded()
+		return nil, fmt.Errorf("redis at %s: %w", pool.Addr, err)
+	}
+	return &store{
+		Engine: engine.New(p),
+		addr:   pool.Addr,
+		close:  func() { p.Close(); closeEmbedded() },
+	}, nil
+}
+
+// openStoreFlags opens the store that c's Redis flags name.
+func openStoreFlags(c *cli.Context, log zerolog.Logger, pool engine.PoolConfig, allowEmbedded bool) (*store, error) {
+	pool, err := redisConfig(c, pool, allowEmbedded)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(c.Context, log, pool)
+}

@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// ErrUnavailable is wrapped by every failure to get an answer from Redis:
+// no connection, a timeout, a server that is loading or read-only.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// Redis is all the engine needs from Redis: run one of its scripts, whose
+// keys all belong to one product, and check that the server answers. Pool
+// is the implementation for a single Redis; a batching or cluster-routing
+// one can replace it without touching purchase semantics.
+type Redis interface {
+	// Eval runs s with EVALSHA, loading it again if Redis lost its script
+	// cache. keysAndArgs holds s's keys first, then its arguments.
+	Eval(ctx context.Context, s *redis.Script, keysAndArgs ...any) (any, error)
+	// Ping checks that Redis answers.
+	Ping(ctx context.Context) error
+}
+
+// PoolConfig sizes the connection pool of a Pool.
+type PoolConfig struct {
+	// Addr is host:port, or a redis:// URL (with user, password, database).
+	Addr string
+	// MaxActive caps open connections; callers wait for one when all are busy.
+	MaxActive int
+	// MaxIdle is how many idle connections stay open and warm.
+	MaxIdle int
+	// DialTimeout bounds connecting to Redis.
+	DialTimeout time.Duration
+	// Timeout bounds one command when the caller's context has no sooner
+	// deadline.
+	Timeout time.Duration
+}
+
+// Defaults for PoolConfig fields left at zero.
+const (
+	DefaultMaxActive   = 128
+	DefaultMaxIdle     = 64
+	DefaultDialTimeout = 2 * time.Second
+	DefaultTimeout     = 2 * time.Second
+)
+
+// Pool is a Redis reached through a redigo connection pool.
+type Pool struct {
+	pool    *redis.Pool
+	timeout time.Duration
+}
+
+var _ Redis = (*Pool)(nil)
+
+// NewPool returns a Pool for cfg. It does not connect; call Ping or Load to
+// find out whether Redis answers.
+func NewPool(cfg PoolConfig) *Pool {
+	cfg = cfg.withDefaults()
+	opts := []redis.DialOption{
+		redis.DialConnectTimeout(cfg.DialTimeout),
+		redis.DialWriteTimeout(cfg.Timeout),
+		redis.DialReadTimeout(cfg.Timeout),
+	}
+	return &Pool{
+		timeout: cfg.Timeout,
+		pool: &redis.Pool{
+			MaxActive:   cfg.MaxActive,
+			MaxIdle:     cfg.MaxIdle,
+			IdleTimeout: 4 * time.Minute,
+			Wait:        true,
+			DialContext: func(ctx context.Context) (redis.Conn, error) {
+				if strings.HasPrefix(cfg.Addr, "redis://") || strings.HasPrefix(cfg.Addr, "rediss://") {
+					return redis.DialURLContext(ctx, cfg.Addr, opts...)
+				}
+				return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
+			},
+			TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+				if time.Since(idleSince) < time.Minute {
+					return nil
+				}
+				_, err := c.Do("PING")
+				return err
+			},
+		},
+	}
+}
+
+func (c PoolConfig) withDefaults() PoolConfig {
+	if c.MaxActive <= 0 {
+		c.MaxActive = DefaultMaxActive
+	}
+	if c.MaxIdle <= 0 {
+		c.MaxIdle = min(DefaultMaxIdle, c.MaxActive)
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
+// Close closes the pool's connections.
+func (p *Pool) Close() error { return p.pool.Close() }
+
+// Ping checks that Redis answers within the pool's timeout.
+func (p *Pool) Ping(ctx context.Context) error {
+	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		return redis.DoWithTimeout(c, d, "PING")
+	})
+	return err
+}
+
+// Load runs SCRIPT LOAD for each script, so the first purchases need no
+// reload. It is also the start-up check that Redis answers and runs Lua.
+func (p *Pool) Load(ctx context.Context, scripts ...*redis.Script) error {
+	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		for _, s := range scripts {
+			if err := s.Load(c); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// Eval implements Redis: EVALSHA, and on NOSCRIPT one SCRIPT LOAD on the
+// same connection and one more EVALSHA. NOSCRIPT means the script did not
+// run, so the retry cannot apply a purchase twice.
+func (p *Pool) Eval(ctx context.Context, s *redis.Script, keysAndArgs ...any) (any, error) {
+	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		v, err := evalSHA(c, d, s, keysAndArgs)
+		if isNoScript(err) {
+			if err := s.Load(c); err != nil {
+				return nil, err
+			}
+			v, err = evalSHA(c, d, s, keysAndArgs)
+		}
+		return v, err
+	})
+}
+
+// do runs fn on a pooled connection with a timeout taken from ctx (or the
+// pool's default), and classifies its error.
+func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, error)) (any, error) {
+	d := p.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if d <= 0 || ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.DeadlineExceeded)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	c, err := p.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer c.Close()
+	v, err := fn(c, max(time.Until(deadlineOf(ctx)), time.Millisecond))
+	return v, classify(err)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl
+}
+
+// evalSHA sends EVALSHA and waits at most d for its reply. Load (SCRIPT
+// LOAD) is bounded by the connection's read timeout, the pool's Timeout.
+func evalSHA(c redis.Conn, d time.Duration, s *redis.Script, keysAndArgs []any) (any, error) {
+	if err := s.SendHash(c, keysAndArgs...); err != nil {
+		return nil, err
+	}
+	if err := c.Flush(); err != nil {
+		return nil, err
+	}
+	return redis.ReceiveWithTimeout(c, d)
+}
+
+func isNoScript(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT")
+}
+
+// classify wraps errors that mean "Redis could not answer" in
+// ErrUnavailable; an error reply from a working Redis stays as it is.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
+			if strings.HasPrefix(string(re), p) {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+		}
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}

@@ -1,0 +1,362 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flashsale/flashsale/wire"
+)
+
+// ServerConfig tunes a Server. Zero fields take the defaults below.
+type ServerConfig struct {
+	// MaxPayload is the largest payload accepted; a bigger frame is answered
+	// with ERROR and its connection closed.
+	MaxPayload int
+	// MaxInFlight caps the requests one connection may have pipelined and
+	// unanswered; past it the server stops reading that connection.
+	MaxInFlight int
+	// RequestTimeout bounds the Redis work of one request.
+	RequestTimeout time.Duration
+	// DrainTimeout bounds the shutdown: answering requests already read.
+	DrainTimeout time.Duration
+	// WriteTimeout drops clients that do not read their answers.
+	WriteTimeout time.Duration
+	// Logger receives the server's logs; each connection gets a sub-logger.
+	Logger zerolog.Logger
+}
+
+// Server defaults.
+const (
+	DefaultMaxInFlight    = 128
+	DefaultRequestTimeout = 2 * time.Second
+	DefaultDrainTimeout   = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+)
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = wire.DefaultMaxPayload
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	return c
+}
+
+// Server answers wire protocol requests with an Engine.
+type Server struct {
+	eng *Engine
+	cfg ServerConfig
+	log zerolog.Logger
+
+	nextID atomic.Uint64
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup
+}
+
+// NewServer returns a Server for eng.
+func NewServer(eng *Engine, cfg ServerConfig) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{eng: eng, cfg: cfg, log: cfg.Logger, conns: make(map[*conn]struct{})}
+}
+
+// Serve accepts connections on ln until ctx is done, then shuts down: it
+// stops accepting, answers every request already read, and closes each
+// connection, waiting at most DrainTimeout before cutting the rest. It
+// closes ln. It returns nil after a shutdown, or the listener's error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	backoff := 5 * time.Millisecond
+	for {
+		var nc net.Conn
+		nc, err = ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff)
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+			break
+		}
+		backoff = 5 * time.Millisecond
+		s.start(nc)
+	}
+	ln.Close()
+	s.drain()
+	return err
+}
+
+// isTemporary reports accept errors worth retrying, such as running out of
+// file descriptors.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) start(nc net.Conn) {
+	id := s.nextID.Add(1)
+	c := &conn{
+		srv: s,
+		nc:  nc,
+		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", id).Logger(),
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// drain makes every connection stop reading, waits for their answers to be
+// written, and cuts whatever is left after DrainTimeout.
+func (s *Server) drain() {
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+	s.log.Info().Int("connections", n).Dur("timeout", s.cfg.DrainTimeout).Msg("draining")
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(s.cfg.DrainTimeout):
+	}
+	s.mu.Lock()
+	s.log.Warn().Int("connections", len(s.conns)).Msg("drain timeout: closing connections with answers pending")
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// slot is one request in flight on a connection; slots are reused.
+type slot struct {
+	typ   wire.Type
+	req   wire.PurchaseRequest
+	resp  wire.Response
+	last  bool          // close the connection after this answer
+	ready chan struct{} // receives once resp is set
+}
+
+// conn serves one client. A reader goroutine decodes frames and starts
+// their work; the writer (the serve goroutine) answers them strictly in
+// order and flushes whenever it would otherwise wait, so the answers to a
+// pipelined burst leave in one write.
+type conn struct {
+	srv      *Server
+	nc       net.Conn
+	log      zerolog.Logger
+	stopping atomic.Bool
+}
+
+// stopReading ends the reader at the next frame that is not already
+// buffered; requests already read are still answered.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	n := c.srv.cfg.MaxInFlight
+	slots := make([]slot, n)
+	free := make(chan int, n)
+	order := make(chan int, n)
+	for i := range slots {
+		slots[i].ready = make(chan struct{}, 1)
+		free <- i
+	}
+	writerGone := make(chan struct{})
+	go c.read(slots, free, order, writerGone)
+	answered := c.write(slots, free, order)
+	close(writerGone)
+	if answered {
+		c.linger()
+	} else {
+		c.nc.Close()
+	}
+	// Let the reader finish and every started request complete, so no
+	// goroutine outlives the connection.
+	for i := range order {
+		<-slots[i].ready
+	}
+}
+
+// lingerTimeout bounds how long a closing connection waits for its client
+// to stop sending.
+const lingerTimeout = 500 * time.Millisecond
+
+// linger closes the connection after its answers were written without
+// losing them: closing a socket that still has unread input makes the
+// kernel send a reset, which can destroy answers the client has not read
+// yet. So it sends FIN first and discards what the client still sends, for
+// a short while.
+func (c *conn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+		}
+	}
+	c.nc.Close()
+}
+
+func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-chan struct{}) {
+	defer close(order)
+	rd := wire.NewReader(c.nc, c.srv.cfg.MaxPayload)
+	for {
+		f, err := rd.Next()
+		if err != nil {
+			c.readFailed(err, slots, free, order, writerGone)
+			return
+		}
+		var i int
+		select {
+		case i = <-free:
+		case <-writerGone:
+			return
+		}
+		sl := &slots[i]
+		sl.typ, sl.last = f.Type, false
+		switch f.Type {
+		case wire.TypePurchase:
+			if err := wire.DecodePurchase(f.Payload, &sl.req); err != nil {
+				sl.answer(Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+			} else {
+				go c.purchase(sl)
+			}
+		default:
+			sl.answer(Result{Status: StatusError, Code: CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+		}
+		order <- i
+	}
+}
+
+// readFailed handles the end of the reader: a clean close, a shutdown, a
+// broken client, or an oversized frame that gets one last ERROR.
+func (c *conn) readFailed(err error, slots []slot, free chan int, order chan<- int, writerGone <-chan struct{}) {
+	var tooLarge *wire.FrameTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		c.log.Warn().Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
+		select {
+		case i := <-free:
+			sl := &slots[i]
+			sl.typ, sl.last = tooLarge.Type, true
+			sl.answer(Result{Status: StatusError, Code: CodeFrameTooLarge, Message: tooLarge.Error()})
+			order <- i
+		case <-writerGone:
+		}
+	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, net.ErrClosed):
+	default:
+		c.log.Debug().Err(err).Msg("read failed")
+	}
+}
+
+func (c *conn) purchase(sl *slot) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.RequestTimeout)
+	defer cancel()
+	res := c.srv.eng.Purchase(ctx, Request{ProductID: sl.req.ProductID, UserID: sl.req.UserID})
+	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct {
+		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", sl.req.ProductID).Msg("purchase failed")
+	}
+	sl.answer(res)
+}
+
+// answer sets the slot's response from res and marks it ready.
+func (sl *slot) answer(res Result) {
+	sl.resp = wire.Response{Status: res.Status.String()}
+	switch res.Status {
+	case StatusSuccess:
+		sl.resp.RemainingStock, sl.resp.HasRemaining = res.Remaining, true
+	case StatusError:
+		sl.resp.Code, sl.resp.Error = res.Code, res.Message
+	}
+	sl.ready <- struct{}{}
+}
+
+// write answers requests in order until the reader is done or an answer
+// closes the connection. It reports whether every answer was written.
+func (c *conn) write(slots []slot, free chan<- int, order <-chan int) bool {
+	w := wire.NewWriter(c.nc)
+	var buf []byte
+	var werr error
+	flush := func() {
+		if werr == nil && w.Buffered() > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			werr = w.Flush()
+		}
+	}
+	for {
+		var i int
+		var ok bool
+		select {
+		case i, ok = <-order:
+		default:
+			flush()
+			i, ok = <-order
+		}
+		if !ok {
+			break
+		}
+		sl := &slots[i]
+		select {
+		case <-sl.ready:
+		default:
+			flush()
+			<-sl.ready
+		}
+		buf = wire.AppendResponse(buf[:0], &sl.resp)
+		if werr == nil {
+			werr = w.WriteFrame(sl.typ.Response(), buf)
+		}
+		last := sl.last
+		free <- i
+		if werr != nil || last {
+			break
+		}
+	}
+	flush()
+	if werr != nil {
+		c.log.Debug().Err(werr).Msg("write failed, closing")
+	}
+	return werr == nil
+}

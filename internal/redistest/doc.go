@@ -1,0 +1,15 @@
+// Package redistest gives tests a Redis to talk to, in this order:
+//
+//  1. REDIS_ADDR, when set: a Redis someone runs for the tests;
+//  2. a throwaway redis-server (from $PATH) on a free loopback port;
+//  3. a container started with testcontainers-go, when a Docker engine answers;
+//  4. the embedded miniredis store, with a loud warning that the run did not
+//     use a real Redis.
+//
+// Setting FLASHSALE_TEST_REDIS=real forbids the last fallback: tests fail
+// instead of quietly running without Redis. CI sets it.
+//
+// All tests of a package share one Redis, so each test works on its own
+// product ids (see Product). A package that uses it runs its tests through
+// Main, which stops the throwaway server at the end.
+package redistest

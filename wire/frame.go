@@ -1,0 +1,163 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Type is a frame's message type.
+type Type byte
+
+// Message types. Responses are the request type with ResponseBit set.
+const (
+	TypePurchase Type = 0x01 // ATTEMPT_PURCHASE: PurchaseRequest → Response
+
+	// ResponseBit marks a frame as a response.
+	ResponseBit Type = 0x80
+	// TypePurchaseResponse answers TypePurchase.
+	TypePurchaseResponse = TypePurchase | ResponseBit
+)
+
+// Response returns the type of the frame that answers t.
+func (t Type) Response() Type { return t | ResponseBit }
+
+// IsResponse reports whether t is a response type.
+func (t Type) IsResponse() bool { return t&ResponseBit != 0 }
+
+// String names the type for logs.
+func (t Type) String() string {
+	switch t {
+	case TypePurchase:
+		return "ATTEMPT_PURCHASE"
+	case TypePurchaseResponse:
+		return "ATTEMPT_PURCHASE_RESPONSE"
+	}
+	return fmt.Sprintf("0x%02x", byte(t))
+}
+
+const (
+	// HeaderSize is the size of a frame header: type and length.
+	HeaderSize = 5
+	// DefaultMaxPayload is the default limit on a payload's length.
+	DefaultMaxPayload = 64 << 10
+)
+
+// ErrFrameTooLarge is returned by Reader.Next when a header announces a
+// payload above the reader's limit. Nothing was allocated for it; the stream
+// cannot be resynchronised, so the connection should be closed.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// FrameTooLargeError carries the header that broke the limit.
+type FrameTooLargeError struct {
+	Type   Type
+	Length uint32
+	Max    int
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("frame too large: %d bytes, limit %d", e.Length, e.Max)
+}
+
+// Unwrap makes errors.Is(err, ErrFrameTooLarge) hold.
+func (e *FrameTooLargeError) Unwrap() error { return ErrFrameTooLarge }
+
+// Frame is one decoded frame. Payload aliases the reader's buffer.
+type Frame struct {
+	Type    Type
+	Payload []byte
+}
+
+// Reader decodes frames from a stream.
+type Reader struct {
+	br  *bufio.Reader
+	max int
+	buf []byte
+}
+
+// NewReader returns a Reader that refuses payloads longer than maxPayload
+// (DefaultMaxPayload when maxPayload <= 0).
+func NewReader(r io.Reader, maxPayload int) *Reader {
+	if maxPayload <= 0 {
+		maxPayload = DefaultMaxPayload
+	}
+	return &Reader{br: bufio.NewReaderSize(r, 16<<10), max: maxPayload}
+}
+
+// Next reads one frame. The payload is valid until the next call. At a clean
+// end of stream it returns io.EOF; a stream cut inside a frame gives
+// io.ErrUnexpectedEOF; an oversized length gives a *FrameTooLargeError before
+// anything is allocated or read past the header.
+func (r *Reader) Next() (Frame, error) {
+	hdr, err := r.br.Peek(HeaderSize)
+	if err != nil {
+		if err == io.EOF && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	t := Type(hdr[0])
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if uint64(n) > uint64(r.max) {
+		return Frame{Type: t}, &FrameTooLargeError{Type: t, Length: n, Max: r.max}
+	}
+	if _, err := r.br.Discard(HeaderSize); err != nil {
+		return Frame{}, err
+	}
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, n, max(int(n), 512))
+	}
+	p := r.buf[:n]
+	if _, err := io.ReadFull(r.br, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	return Frame{Type: t, Payload: p}, nil
+}
+
+// Buffered reports how many bytes can be read without touching the
+// underlying stream. A server uses it to decide when to flush its answers.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// AppendHeader appends a frame header for a payload of length n.
+func AppendHeader(dst []byte, t Type, n int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, byte(t)), uint32(n))
+}
+
+// AppendFrame appends a whole frame.
+func AppendFrame(dst []byte, t Type, payload []byte) []byte {
+	return append(AppendHeader(dst, t, len(payload)), payload...)
+}
+
+// Writer encodes frames onto a buffered stream. Frames are only sent on
+// Flush (or when the buffer fills), so a burst of answers becomes one write.
+type Writer struct {
+	bw  *bufio.Writer
+	hdr [HeaderSize]byte
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{bw: bufio.NewWriterSize(w, 16<<10)}
+}
+
+// WriteFrame buffers one frame.
+func (w *Writer) WriteFrame(t Type, payload []byte) error {
+	w.hdr[0] = byte(t)
+	binary.BigEndian.PutUint32(w.hdr[1:], uint32(len(payload)))
+	if _, err := w.bw.Write(w.hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.bw.Write(payload)
+	return err
+}
+
+// Flush sends everything buffered.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// Buffered reports how many bytes wait for Flush.
+func (w *Writer) Buffered() int { return w.bw.Buffered() }
