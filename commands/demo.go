@@ -18,7 +18,7 @@ func demoCommand() *cli.Command {
 		Description: "Starts an in-process Redis-compatible store (no persistence: for trying\n" +
 			"things out, not for production), initialises a product, serves it on a\n" +
 			"loopback port and runs bench against it.",
-		Flags: concat(loadFlags(), logFlags()),
+		Flags:  concat(loadFlags(), logFlags()),
 		Action: runDemo,
 	}
 }

@@ -18,6 +18,6 @@ redis.call('RPUSH', KEYS[2], ARGV[2])
 local now = redis.call('TIME')
 redis.call('PUBLISH', ARGV[3], '{"product_id":' .. cjson.encode(ARGV[1]) ..
   ',"buyer":' .. cjson.encode(ARGV[2]) ..
-  ',"remaining":' .. remaining ..
+  ',"remaining":' .. string.format('%d', remaining) ..
   ',"timestamp":' .. now[1] .. '}')
 return {1, remaining}

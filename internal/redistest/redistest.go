@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -144,6 +145,7 @@ func StartServer(bin string, extra ...string) (*Server, error) {
 				"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 				"--save", "", "--appendonly", "no", "--dir", dir,
 				"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+				"--logfile", filepath.Join(dir, "redis.log"),
 			}, extra...),
 		}
 		if last = s.Start(); last == nil {
@@ -157,8 +159,6 @@ func StartServer(bin string, extra ...string) (*Server, error) {
 // Start (re)starts the server process on its address.
 func (s *Server) Start() error {
 	s.cmd = exec.Command(s.bin, s.args...)
-	s.cmd.Stdout = os.Stderr
-	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -168,7 +168,8 @@ func (s *Server) Start() error {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redis-server exited: %v", err)
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			return fmt.Errorf("redis-server exited: %v: %s", err, bytes.TrimSpace(log))
 		default:
 		}
 		if waitPing(s.Addr, 100*time.Millisecond) == nil {

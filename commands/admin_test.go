@@ -1,0 +1,129 @@
+package commands
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/redistest"
+)
+
+func TestAdmin(t *testing.T) {
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	p := redistest.Product(t)
+	k := engine.KeysFor(p)
+	rc := redistest.Conn(t, raddr)
+
+	if out := mustRun(t, "admin", "init", p, "3"); out != "✓ Product '"+p+"' initialized with 3 units\n" {
+		t.Errorf("init printed %q", out)
+	}
+	eng := engine.New(engine.NewPool(engine.PoolConfig{Addr: raddr}))
+	for _, u := range []string{"ann", "bob"} {
+		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: u}); r.Status != engine.StatusSuccess {
+			t.Fatalf("purchase: %+v", r)
+		}
+	}
+
+	want := "=== Product Status: " + p + " ===\n" +
+		"Remaining Stock:   1\n" +
+		"Initial Stock:     3\n" +
+		"Successful Buyers: 2\n" +
+		"Invariant:         OK (remaining 1 + buyers 2, initial 3)\n"
+	if out := mustRun(t, "admin", "status", p); out != want {
+		t.Errorf("status printed\n%s\nwant\n%s", out, want)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "admin", "status", "--json", p)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["remaining"] != 1.0 || st["initial"] != 3.0 || st["buyers"] != 2.0 || st["invariant"] != "OK" || st["product_id"] != p {
+		t.Errorf("status --json = %v", st)
+	}
+
+	if out := mustRun(t, "admin", "buyers", p); out != "=== Buyers for "+p+" (2 total) ===\n1. ann\n2. bob\n" {
+		t.Errorf("buyers printed %q", out)
+	}
+	if out := mustRun(t, "admin", "buyers", "--limit", "1", p); !strings.Contains(out, "1. ann\n… and 1 more") {
+		t.Errorf("buyers --limit 1 printed %q", out)
+	}
+	var b struct {
+		Total  int      `json:"total"`
+		Buyers []string `json:"buyers"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "admin", "buyers", "--json", p)), &b); err != nil || b.Total != 2 || len(b.Buyers) != 2 {
+		t.Errorf("buyers --json = %+v, %v", b, err)
+	}
+
+	if out := mustRun(t, "admin", "reset", p); out != "✓ Product '"+p+"' reset to 3 units, buyers cleared\n" {
+		t.Errorf("reset printed %q", out)
+	}
+	if stock, _ := redis.String(rc.Do("GET", k.Stock)); stock != "3" {
+		t.Errorf("stock after reset = %q", stock)
+	}
+	if n, _ := redis.Int(rc.Do("LLEN", k.Buyers)); n != 0 {
+		t.Errorf("%d buyers after reset", n)
+	}
+
+	// A broken invariant is shown and makes status fail.
+	rc.Do("RPUSH", k.Buyers, "ghost")
+	out, err := runApp(t, "admin", "status", p)
+	if !errors.Is(err, ErrInvariantBroken) || !strings.Contains(out, "Invariant:         BROKEN") {
+		t.Errorf("status of a broken product: %v\n%s", err, out)
+	}
+
+	if out := mustRun(t, "admin", "delete", "--json", p); strings.TrimSpace(out) != `{"deleted":true,"product_id":"`+p+`"}` {
+		t.Errorf("delete --json printed %q", out)
+	}
+	if n, _ := redis.Int(rc.Do("EXISTS", k.Stock, k.Buyers, k.Meta)); n != 0 {
+		t.Errorf("%d keys left after delete", n)
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	missing := redistest.Product(t)
+	cases := []struct {
+		args     []string
+		wantErr  string
+		wantCode int
+	}{
+		{[]string{"admin", "status", missing}, missing + ": unknown product", 1},
+		{[]string{"admin", "reset", missing}, missing + ": unknown product", 1},
+		{[]string{"admin", "delete", missing}, missing + ": unknown product", 1},
+		{[]string{"admin", "buyers", missing}, missing + ": unknown product", 1},
+		{[]string{"admin", "init", missing}, "want 2 argument(s) [ID N], got 1 (see 'flashsale admin init --help')", 2},
+		{[]string{"admin", "init", missing, "-5"}, "N must be a whole number of units", 2},
+		{[]string{"admin", "init", missing, "lots"}, "N must be a whole number of units", 2},
+		{[]string{"admin", "init", "bad{id}", "5"}, "product_id contains a forbidden character", 1},
+		{[]string{"admin", "status", "--bogus", missing}, "flag provided but not defined: -bogus", 2},
+		{[]string{"admin", "buyers", "--limit", "-1", missing}, "--limit must be 0 (all) or more", 2},
+		{[]string{"admin", "status", "--redis-addr", "embedded", missing}, "--redis-addr embedded only works for serve and demo", 2},
+		{[]string{"admin", "status", "--redis-addr", freeAddr(t), missing}, "redis unavailable", 1},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
+			_, err := runApp(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if got := ExitCode(err); got != tc.wantCode {
+				t.Errorf("exit code %d, want %d", got, tc.wantCode)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	if out := mustRun(t, "--version"); out != "flashsale version test\n" {
+		t.Errorf("--version printed %q", out)
+	}
+}

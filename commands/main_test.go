@@ -1,0 +1,147 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/wire"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// runApp runs the flashsale command line with args and returns what it
+// printed.
+func runApp(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	app := NewApp("test")
+	app.Writer, app.ErrWriter = &out, &out
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := app.RunContext(ctx, append([]string{"flashsale"}, args...))
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runApp(t, args...)
+	if err != nil {
+		t.Fatalf("flashsale %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServe runs 'flashsale serve' against redisAddr on a free loopback
+// port until the test ends, and returns that port's address.
+func startServe(t *testing.T, redisAddr string, extra ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	app := NewApp("test")
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	args := append([]string{"flashsale", "serve", "--listen", addr, "--redis-addr", redisAddr,
+		"--log-level", "error", "--log-format", "json"}, extra...)
+	// urfave/cli v2 writes to its global help and version flags while it
+	// parses; wait for serve's action to start before another app parses.
+	started := make(chan struct{})
+	for _, cmd := range app.Commands {
+		if cmd.Name == "serve" {
+			action := cmd.Action
+			cmd.Action = func(c *cli.Context) error { close(started); return action(c) }
+		}
+	}
+	go func() { done <- app.RunContext(ctx, args) }()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("serve exited early: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("serve did not stop within 30s")
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("serve did not listen on %s", addr)
+	return ""
+}
+
+// client is a test's side of one protocol connection.
+type client struct {
+	t  *testing.T
+	nc net.Conn
+	rd *wire.Reader
+}
+
+func dialClient(t *testing.T, addr string) *client {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	return &client{t: t, nc: nc, rd: wire.NewReader(nc, wire.DefaultMaxPayload)}
+}
+
+func (c *client) send(frames ...[]byte) {
+	c.t.Helper()
+	if _, err := c.nc.Write(bytes.Join(frames, nil)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// recv reads one answer.
+func (c *client) recv() (wire.Type, wire.Response, error) {
+	f, err := c.rd.Next()
+	if err != nil {
+		return 0, wire.Response{}, err
+	}
+	var r wire.Response
+	if err := wire.DecodeResponse(f.Payload, &r); err != nil {
+		return f.Type, r, errors.New("bad answer " + strconv.Quote(string(f.Payload)))
+	}
+	return f.Type, r, nil
+}
+
+func purchaseFrame(product, user string) []byte {
+	return wire.AppendFrame(nil, wire.TypePurchase,
+		wire.AppendPurchase(nil, wire.PurchaseRequest{ProductID: product, UserID: user}))
+}
