@@ -1,11 +1,14 @@
 package commands
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -13,9 +16,11 @@ import (
 	"github.com/flashsale/flashsale/engine"
 )
 
-// ErrInvariantBroken is returned by admin status when remaining + buyers
-// != initial.
-var ErrInvariantBroken = errors.New("invariant BROKEN: remaining + buyers != initial")
+// Errors that make admin exit non-zero after printing what it found.
+var (
+	ErrInvariantBroken = errors.New("invariant BROKEN: remaining + units held != initial")
+	ErrVerifyFailed    = errors.New("verify found discrepancies")
+)
 
 func adminCommand() *cli.Command {
 	flags := concat(redisFlags(), []cli.Flag{
@@ -40,15 +45,27 @@ func adminCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "admin",
-		Usage: "operate products: init, status, buyers, reset, delete",
+		Usage: "operate products: init, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete",
 		Description: "Flags go before the arguments: flashsale admin buyers --limit 10 iphone15.\n" +
 			"Redis is reached through --redis-addr / REDIS_ADDR, as for serve.",
 		Subcommands: []*cli.Command{
-			sub("init", "create or re-create a product with N units (clears its buyers)", "ID N", adminInit),
-			sub("status", "remaining, initial, buyers and the invariant remaining + buyers == initial", "ID", adminStatus),
+			sub("init", "create or re-create a product with N units (clears its buyers and orders)", "ID N", adminInit,
+				&cli.Int64Flag{Name: "per-user-limit", Usage: "most units one customer may hold (0 = no limit)", Value: engine.DefaultPerUserLimit},
+				&cli.StringFlag{Name: "start", Usage: "the sale opens at `TIME` (RFC 3339, e.g. 2026-11-27T09:00:00Z)"},
+				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"}),
+			sub("status", "stock, window, limit, the invariant and the verify result", "ID", adminStatus),
 			sub("buyers", "list a product's buyers in purchase order", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` buyers (0 for all)", Value: 100}),
-			sub("reset", "put stock back to its initial value and clear the buyers, atomically", "ID", adminReset),
+			sub("orders", "list a product's orders stream: sales, releases, restocks", "ID", adminOrders,
+				&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0 for all)", Value: 100}),
+			sub("open", "open the sale now (drops the start, and an end already passed)", "ID", adminOpen),
+			sub("close", "end the sale now", "ID", adminClose),
+			sub("restock", "add N units to a live product (initial grows by N)", "ID N", adminRestock),
+			sub("release", "return an unpaid order's units to stock and free the customer's allowance (idempotent)", "ID ORDER_ID", adminRelease),
+			sub("verify", "check the books of the given products (all when none): exits 1 on any discrepancy", "[ID ...]", adminVerify),
+			sub("watch", "follow sales live (all products, or one)", "[ID]", adminWatch,
+				&cli.IntFlag{Name: "count", Usage: "stop after `N` sales (0 = until interrupted)"}),
+			sub("reset", "put stock back to its initial value and clear buyers and orders, atomically", "ID", adminReset),
 			sub("delete", "remove every key of a product", "ID", adminDelete),
 		},
 	}
@@ -73,11 +90,31 @@ func newAdminCtx(c *cli.Context) (*adminCtx, error) {
 func (a *adminCtx) print(v any, format string, args ...any) error {
 	w := a.App.Writer
 	if a.json {
-		enc := json.NewEncoder(w)
-		return enc.Encode(v)
+		return json.NewEncoder(w).Encode(v)
 	}
 	_, err := fmt.Fprintf(w, format, args...)
 	return err
+}
+
+// units parses a count of units argument.
+func (a *adminCtx) units(s string, least int64) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < least {
+		return 0, usageErrorf(a.Context, "N must be a whole number of units, %d or more, got %q", least, s)
+	}
+	return n, nil
+}
+
+func (a *adminCtx) time(flag string) (time.Time, error) {
+	s := a.String(flag)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, usageErrorf(a.Context, "--%s must be an RFC 3339 time such as 2026-11-27T09:00:00Z, got %q", flag, s)
+	}
+	return t, nil
 }
 
 func adminInit(a *adminCtx) error {
@@ -86,15 +123,53 @@ func adminInit(a *adminCtx) error {
 		return err
 	}
 	id := as[0]
-	n, err := strconv.ParseInt(as[1], 10, 64)
-	if err != nil || n < 0 {
-		return usageErrorf(a.Context, "N must be a whole number of units, zero or more, got %q", as[1])
-	}
-	if err := a.store.Init(a.Context.Context, id, n); err != nil {
+	n, err := a.units(as[1], 0)
+	if err != nil {
 		return err
 	}
-	return a.print(map[string]any{"product_id": id, "initial": n},
-		"✓ Product '%s' initialized with %d units\n", id, n)
+	limit := a.Int64("per-user-limit")
+	if limit < 0 {
+		return usageErrorf(a.Context, "--per-user-limit must be 0 (no limit) or more")
+	}
+	start, err := a.time("start")
+	if err != nil {
+		return err
+	}
+	end, err := a.time("end")
+	if err != nil {
+		return err
+	}
+	if err := a.store.Init(a.Context.Context, id, n, engine.WithPerUserLimit(limit), engine.WithWindow(start, end)); err != nil {
+		return err
+	}
+	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end)},
+		"✓ Product '%s' initialized with %d units (per-user limit %s, window %s)\n", id, n, limitText(limit), windowText(start, end))
+}
+
+func wireTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func limitText(n int64) string {
+	if n == 0 {
+		return "none"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func windowText(start, end time.Time) string {
+	switch {
+	case start.IsZero() && end.IsZero():
+		return "always open"
+	case end.IsZero():
+		return "from " + wireTime(start)
+	case start.IsZero():
+		return "until " + wireTime(end)
+	}
+	return wireTime(start) + " to " + wireTime(end)
 }
 
 func adminStatus(a *adminCtx) error {
@@ -106,37 +181,67 @@ func adminStatus(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
-	if err := printStatus(a.App.Writer, st, a.json); err != nil {
+	audit, err := a.store.Verify(a.Context.Context, as[0])
+	if err != nil {
 		return err
 	}
-	if !st.Consistent() {
+	if err := printStatus(a.App.Writer, st, audit, a.json); err != nil {
+		return err
+	}
+	switch {
+	case !st.Consistent():
 		return fmt.Errorf("%s: %w", st.ID, ErrInvariantBroken)
+	case !audit.OK():
+		return fmt.Errorf("%s: %w", st.ID, ErrVerifyFailed)
 	}
 	return nil
 }
 
-// invariantText is OK or BROKEN.
-func invariantText(st engine.ProductStatus) string {
-	if st.Consistent() {
+// okText is OK or BROKEN.
+func okText(ok bool) string {
+	if ok {
 		return "OK"
 	}
 	return "BROKEN"
 }
 
-func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
+func printStatus(w io.Writer, st engine.ProductStatus, audit engine.Audit, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(struct {
-			engine.ProductStatus
-			Invariant string `json:"invariant"`
-		}{st, invariantText(st)})
+		return json.NewEncoder(w).Encode(map[string]any{
+			"product_id": st.ID, "state": st.State(), "remaining": st.Remaining, "initial": st.Initial,
+			"held": st.Held, "buyers": st.Buyers, "orders": st.Orders, "per_user_limit": st.Limit,
+			"start": wireTime(st.Start), "end": wireTime(st.End),
+			"invariant": okText(st.Consistent()), "verify": okText(audit.OK()), "problems": nonNil(audit.Problems),
+		})
 	}
-	_, err := fmt.Fprintf(w, `=== Product Status: %s ===
-Remaining Stock:   %d
-Initial Stock:     %d
-Successful Buyers: %d
-Invariant:         %s (remaining %d + buyers %d, initial %d)
-`, st.ID, st.Remaining, st.Initial, st.Buyers, invariantText(st), st.Remaining, st.Buyers, st.Initial)
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== Product Status: %s ===\n", st.ID)
+	fmt.Fprintf(&b, "State:             %s\n", st.State())
+	fmt.Fprintf(&b, "Window:            %s\n", windowText(st.Start, st.End))
+	fmt.Fprintf(&b, "Per-User Limit:    %s\n", limitText(st.Limit))
+	fmt.Fprintf(&b, "Remaining Stock:   %d\n", st.Remaining)
+	fmt.Fprintf(&b, "Initial Stock:     %d\n", st.Initial)
+	fmt.Fprintf(&b, "Units Held:        %d\n", st.Held)
+	fmt.Fprintf(&b, "Successful Buyers: %d\n", st.Buyers)
+	fmt.Fprintf(&b, "Invariant:         %s (remaining %d + held %d, initial %d)\n", okText(st.Consistent()), st.Remaining, st.Held, st.Initial)
+	writeVerify(&b, audit)
+	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func writeVerify(b *strings.Builder, audit engine.Audit) {
+	fmt.Fprintf(b, "Verify:            %s (%d orders, %d units sold, %d released, %d customers)\n",
+		okText(audit.OK()), audit.Orders, audit.Sold, audit.Released, audit.Customers)
+	for _, p := range audit.Problems {
+		fmt.Fprintf(b, "  ✗ %s\n", p)
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func adminBuyers(a *adminCtx) error {
@@ -153,20 +258,181 @@ func adminBuyers(a *adminCtx) error {
 		return err
 	}
 	if a.json {
-		if ids == nil {
-			ids = []string{}
-		}
-		return a.print(map[string]any{"product_id": id, "total": total, "buyers": ids}, "")
+		return a.print(map[string]any{"product_id": id, "total": total, "buyers": nonNil(ids)}, "")
 	}
-	w := a.App.Writer
-	fmt.Fprintf(w, "=== Buyers for %s (%d total) ===\n", id, total)
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== Buyers for %s (%d total) ===\n", id, total)
 	for i, u := range ids {
-		fmt.Fprintf(w, "%d. %s\n", i+1, u)
+		fmt.Fprintf(&b, "%d. %s\n", i+1, u)
 	}
 	if more := total - int64(len(ids)); more > 0 {
-		fmt.Fprintf(w, "… and %d more (--limit 0 shows all)\n", more)
+		fmt.Fprintf(&b, "… and %d more (--limit 0 shows all)\n", more)
+	}
+	_, err = io.WriteString(a.App.Writer, b.String())
+	return err
+}
+
+func adminOrders(a *adminCtx) error {
+	as, err := args(a.Context, "ID")
+	if err != nil {
+		return err
+	}
+	limit := a.Int("limit")
+	if limit < 0 {
+		return usageErrorf(a.Context, "--limit must be 0 (all) or more, got %d", limit)
+	}
+	orders, err := a.store.Orders(a.Context.Context, as[0], limit)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return a.print(map[string]any{"product_id": as[0], "orders": nonNil(orders)}, "")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== Orders stream of %s (%d shown) ===\n", as[0], len(orders))
+	fmt.Fprintf(&b, "%-20s %-8s %-20s %-16s %8s %10s  %s\n", "ENTRY", "TYPE", "ORDER", "USER", "QUANTITY", "REMAINING", "TIME")
+	for _, o := range orders {
+		fmt.Fprintf(&b, "%-20s %-8s %-20s %-16s %8d %10d  %s\n", o.ID, o.Type, dash(o.OrderID), dash(o.UserID),
+			o.Quantity, o.Remaining, o.Time.Format(time.RFC3339Nano))
+	}
+	_, err = io.WriteString(a.App.Writer, b.String())
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func adminOpen(a *adminCtx) error  { return adminWindow(a, a.store.Open, "opened") }
+func adminClose(a *adminCtx) error { return adminWindow(a, a.store.Close, "closed") }
+
+func adminWindow(a *adminCtx, op func(ctx context.Context, id string) error, done string) error {
+	as, err := args(a.Context, "ID")
+	if err != nil {
+		return err
+	}
+	if err := op(a.Context.Context, as[0]); err != nil {
+		return err
+	}
+	return a.print(map[string]any{"product_id": as[0], done: true}, "✓ Sale of '%s' %s\n", as[0], done)
+}
+
+func adminRestock(a *adminCtx) error {
+	as, err := args(a.Context, "ID", "N")
+	if err != nil {
+		return err
+	}
+	n, err := a.units(as[1], 1)
+	if err != nil {
+		return err
+	}
+	remaining, initial, err := a.store.Restock(a.Context.Context, as[0], n)
+	if err != nil {
+		return err
+	}
+	return a.print(map[string]any{"product_id": as[0], "added": n, "remaining": remaining, "initial": initial},
+		"✓ Product '%s' restocked with %d units: %d remaining, initial %d\n", as[0], n, remaining, initial)
+}
+
+func adminRelease(a *adminCtx) error {
+	as, err := args(a.Context, "ID", "ORDER_ID")
+	if err != nil {
+		return err
+	}
+	r, err := a.store.Release(a.Context.Context, as[0], as[1])
+	if err != nil {
+		return err
+	}
+	verb := "released"
+	if r.Already {
+		verb = "was already released"
+	}
+	return a.print(map[string]any{"product_id": as[0], "order_id": as[1], "already_released": r.Already,
+		"user_id": r.UserID, "quantity": r.Quantity, "remaining": r.Remaining},
+		"✓ Order %s of '%s' %s: %d unit(s) of %s back in stock, %d remaining\n",
+		as[1], as[0], verb, r.Quantity, r.UserID, r.Remaining)
+}
+
+func adminVerify(a *adminCtx) error {
+	ids := a.Args().Slice()
+	if len(ids) == 0 {
+		var err error
+		if ids, err = a.store.Products(a.Context.Context); err != nil {
+			return err
+		}
+	}
+	var audits []engine.Audit
+	failed := 0
+	var b strings.Builder
+	for _, id := range ids {
+		audit, err := a.store.Verify(a.Context.Context, id)
+		if err != nil {
+			return err
+		}
+		audits = append(audits, audit)
+		if !audit.OK() {
+			failed++
+		}
+		fmt.Fprintf(&b, "%-24s ", id)
+		writeVerify(&b, audit)
+	}
+	if a.json {
+		for i := range audits {
+			audits[i].Problems = nonNil(audits[i].Problems)
+		}
+		if err := a.print(map[string]any{"ok": failed == 0, "products": nonNil(audits)}, ""); err != nil {
+			return err
+		}
+	} else {
+		if len(ids) == 0 {
+			b.WriteString("no products\n")
+		}
+		if _, err := io.WriteString(a.App.Writer, b.String()); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d product(s): %w", failed, len(ids), ErrVerifyFailed)
 	}
 	return nil
+}
+
+// adminWatch follows the sale events until interrupted or --count sales.
+func adminWatch(a *adminCtx) error {
+	if a.NArg() > 1 {
+		return usageErrorf(a.Context, "watch takes at most one product ID")
+	}
+	product, limit := a.Args().First(), a.Int("count")
+	ctx, cancel := context.WithCancel(a.Context.Context)
+	defer cancel()
+	seen := 0
+	var werr error
+	err := a.store.Redis().Subscribe(ctx, engine.EventChannel, func(payload []byte) {
+		var ev struct {
+			ProductID string `json:"product_id"`
+			Buyer     string `json:"buyer"`
+			Remaining int64  `json:"remaining"`
+			Timestamp int64  `json:"timestamp"`
+			OrderID   string `json:"order_id"`
+			Quantity  int64  `json:"quantity"`
+		}
+		if json.Unmarshal(payload, &ev) != nil || (product != "" && ev.ProductID != product) || werr != nil {
+			return
+		}
+		if a.json {
+			_, werr = fmt.Fprintf(a.App.Writer, "%s\n", payload)
+		} else {
+			_, werr = fmt.Fprintf(a.App.Writer, "%s  %-16s %-16s ×%d  order %s  %d left\n",
+				time.Unix(ev.Timestamp, 0).UTC().Format(time.TimeOnly), ev.ProductID, ev.Buyer, max(ev.Quantity, 1), dash(ev.OrderID), ev.Remaining)
+		}
+		if seen++; limit > 0 && seen >= limit {
+			cancel()
+		}
+	})
+	return errors.Join(err, werr)
 }
 
 func adminReset(a *adminCtx) error {
@@ -179,7 +445,7 @@ func adminReset(a *adminCtx) error {
 		return err
 	}
 	return a.print(map[string]any{"product_id": as[0], "initial": initial},
-		"✓ Product '%s' reset to %d units, buyers cleared\n", as[0], initial)
+		"✓ Product '%s' reset to %d units, buyers and orders cleared\n", as[0], initial)
 }
 
 func adminDelete(a *adminCtx) error {

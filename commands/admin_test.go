@@ -19,7 +19,7 @@ func TestAdmin(t *testing.T) {
 	k := engine.KeysFor(p)
 	rc := redistest.Conn(t, raddr)
 
-	if out := mustRun(t, "admin", "init", p, "3"); out != "✓ Product '"+p+"' initialized with 3 units\n" {
+	if out := mustRun(t, "admin", "init", p, "3"); out != "✓ Product '"+p+"' initialized with 3 units (per-user limit 1, window always open)\n" {
 		t.Errorf("init printed %q", out)
 	}
 	eng := engine.New(engine.NewPool(engine.PoolConfig{Addr: raddr}))
@@ -30,10 +30,15 @@ func TestAdmin(t *testing.T) {
 	}
 
 	want := "=== Product Status: " + p + " ===\n" +
+		"State:             OPEN\n" +
+		"Window:            always open\n" +
+		"Per-User Limit:    1\n" +
 		"Remaining Stock:   1\n" +
 		"Initial Stock:     3\n" +
+		"Units Held:        2\n" +
 		"Successful Buyers: 2\n" +
-		"Invariant:         OK (remaining 1 + buyers 2, initial 3)\n"
+		"Invariant:         OK (remaining 1 + held 2, initial 3)\n" +
+		"Verify:            OK (2 orders, 2 units sold, 0 released, 2 customers)\n"
 	if out := mustRun(t, "admin", "status", p); out != want {
 		t.Errorf("status printed\n%s\nwant\n%s", out, want)
 	}
@@ -41,7 +46,8 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, "admin", "status", "--json", p)), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st["remaining"] != 1.0 || st["initial"] != 3.0 || st["buyers"] != 2.0 || st["invariant"] != "OK" || st["product_id"] != p {
+	if st["remaining"] != 1.0 || st["initial"] != 3.0 || st["buyers"] != 2.0 || st["held"] != 2.0 ||
+		st["invariant"] != "OK" || st["verify"] != "OK" || st["state"] != "OPEN" || st["product_id"] != p {
 		t.Errorf("status --json = %v", st)
 	}
 
@@ -59,7 +65,7 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("buyers --json = %+v, %v", b, err)
 	}
 
-	if out := mustRun(t, "admin", "reset", p); out != "✓ Product '"+p+"' reset to 3 units, buyers cleared\n" {
+	if out := mustRun(t, "admin", "reset", p); out != "✓ Product '"+p+"' reset to 3 units, buyers and orders cleared\n" {
 		t.Errorf("reset printed %q", out)
 	}
 	if stock, _ := redis.String(rc.Do("GET", k.Stock)); stock != "3" {
@@ -70,10 +76,17 @@ func TestAdmin(t *testing.T) {
 	}
 
 	// A broken invariant is shown and makes status fail.
-	rc.Do("RPUSH", k.Buyers, "ghost")
+	rc.Do("HINCRBY", k.Meta, "held", 1)
 	out, err := runApp(t, "admin", "status", p)
 	if !errors.Is(err, ErrInvariantBroken) || !strings.Contains(out, "Invariant:         BROKEN") {
 		t.Errorf("status of a broken product: %v\n%s", err, out)
+	}
+	rc.Do("HINCRBY", k.Meta, "held", -1)
+	// So do books that do not balance.
+	rc.Do("RPUSH", k.Buyers, "ghost")
+	out, err = runApp(t, "admin", "status", p)
+	if !errors.Is(err, ErrVerifyFailed) || !strings.Contains(out, "✗ customer ghost is listed 1 times as a buyer for 0 orders") {
+		t.Errorf("status of a product with a ghost buyer: %v\n%s", err, out)
 	}
 
 	if out := mustRun(t, "admin", "delete", "--json", p); strings.TrimSpace(out) != `{"deleted":true,"product_id":"`+p+`"}` {

@@ -46,7 +46,9 @@ func loadFlags() []cli.Flag {
 		&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Usage: "concurrent connections", Value: 100},
 		&cli.StringFlag{Name: "product", Usage: "product `ID` to buy", Value: "iphone15"},
 		&cli.Int64Flag{Name: "init", Usage: "(re)initialise the product with `N` units first, so runs are repeatable"},
-		&cli.StringFlag{Name: "user-prefix", Usage: "user ids are PREFIX_0, PREFIX_1, … (unique per request)", Value: "user"},
+		&cli.StringFlag{Name: "user-prefix", Usage: "user ids are PREFIX_0, PREFIX_1, …", Value: "user"},
+		&cli.IntFlag{Name: "users", Usage: "draw user ids from `U` customers (0 = a new customer per request)"},
+		&cli.Int64Flag{Name: "quantity", Usage: "units per purchase", Value: 1},
 		&cli.DurationFlag{Name: "timeout", Usage: "bound on one request's round trip", Value: 5 * time.Second},
 	}
 }
@@ -58,6 +60,8 @@ type loadConfig struct {
 	Requests   int
 	Conns      int
 	UserPrefix string
+	Users      int
+	Quantity   int64
 	Timeout    time.Duration
 }
 
@@ -68,6 +72,8 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 		Requests:   c.Int("requests"),
 		Conns:      c.Int("connections"),
 		UserPrefix: c.String("user-prefix"),
+		Users:      c.Int("users"),
+		Quantity:   c.Int64("quantity"),
 		Timeout:    c.Duration("timeout"),
 	}
 	switch {
@@ -75,6 +81,10 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 		return cfg, usageErrorf(c, "-n must be at least 1")
 	case cfg.Conns < 1:
 		return cfg, usageErrorf(c, "-c must be at least 1")
+	case cfg.Users < 0:
+		return cfg, usageErrorf(c, "--users must be 0 (unique users) or more")
+	case engine.ValidateQuantity(cfg.Quantity) != nil:
+		return cfg, usageErrorf(c, "--quantity: %v", engine.ValidateQuantity(cfg.Quantity))
 	case cfg.Timeout <= 0:
 		return cfg, usageErrorf(c, "--timeout must be positive")
 	case c.IsSet("init") && c.Int64("init") < 0:
@@ -118,13 +128,17 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 	}
 	rep := runLoad(ctx, cfg)
 	// The check runs even after Ctrl-C: it is the point of the run.
-	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	after, err := eng.Status(checkCtx, cfg.Product)
 	if err != nil {
 		return fmt.Errorf("oversell check: %w", err)
 	}
-	rep.Check = newCheck(rep.Success, before, after)
+	audit, err := eng.Verify(checkCtx, cfg.Product)
+	if err != nil {
+		return fmt.Errorf("oversell check: %w", err)
+	}
+	rep.Check = newCheck(rep, before, after, audit)
 	if err := rep.WriteText(c.App.Writer); err != nil {
 		return err
 	}
@@ -135,23 +149,27 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 }
 
 // Check is the oversell check: what clients were told against what Redis
-// recorded during the run.
+// recorded during the run, and the product's books (admin verify).
 type Check struct {
-	Successes int64                // SUCCESS answers the clients received
+	Orders    int64                // SUCCESS answers the clients received
+	Units     int64                // units in those answers
 	Sold      int64                // units the product sold during the run
-	NewBuyers int64                // buyers recorded during the run
+	NewBuyers int64                // buyers (orders) recorded during the run
 	After     engine.ProductStatus // the product at the end
+	Audit     engine.Audit         // admin verify at the end
 	Pass      bool
 }
 
-func newCheck(successes int64, before, after engine.ProductStatus) *Check {
+func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audit) *Check {
 	ch := &Check{
-		Successes: successes,
+		Orders:    rep.Count(engine.StatusSuccess),
+		Units:     rep.Units,
 		Sold:      after.Sold() - before.Sold(),
 		NewBuyers: after.Buyers - before.Buyers,
 		After:     after,
+		Audit:     audit,
 	}
-	ch.Pass = after.Consistent() && ch.Successes == ch.Sold && ch.Sold == ch.NewBuyers
+	ch.Pass = after.Consistent() && audit.OK() && ch.Units == ch.Sold && ch.Orders == ch.NewBuyers
 	return ch
 }
 
@@ -161,10 +179,10 @@ type Report struct {
 	Product     string
 	Connections int
 	Duration    time.Duration
-	Total       int64 // requests sent
-	Success     int64
-	SoldOut     int64
-	Errors      int64 // ERROR answers and requests with no answer
+	Total       int64                   // requests sent
+	Statuses    map[engine.Status]int64 // answers by status
+	Units       int64                   // units in SUCCESS answers
+	Errors      int64                   // ERROR answers and requests with no answer
 	Latency     Latencies
 	ErrorSet    map[string]int64 // error text → count
 	Check       *Check
@@ -175,7 +193,10 @@ type Latencies struct {
 	Min, Mean, P50, P90, P95, P99, Max time.Duration
 }
 
-// Throughput is answered requests per second.
+// Count is how many answers had status s.
+func (r *Report) Count(s engine.Status) int64 { return r.Statuses[s] }
+
+// Throughput is requests per second.
 func (r *Report) Throughput() float64 {
 	if r.Duration <= 0 {
 		return 0
@@ -204,14 +225,19 @@ func runLoad(ctx context.Context, cfg loadConfig) *Report {
 		Product:     cfg.Product,
 		Connections: cfg.Conns,
 		Duration:    time.Since(start),
+		Statuses:    map[engine.Status]int64{},
 		ErrorSet:    map[string]int64{},
 	}
 	var all []time.Duration
 	for i := range results {
 		r := &results[i]
 		rep.Total += r.total
-		rep.Success += r.success
-		rep.SoldOut += r.soldOut
+		rep.Units += r.units
+		for i, n := range r.statuses {
+			if n > 0 {
+				rep.Statuses[engine.Status(i)] += n
+			}
+		}
 		for msg, n := range r.errors {
 			rep.Errors += n
 			rep.ErrorSet[msg] += n
@@ -244,9 +270,10 @@ func summarise(lat []time.Duration) Latencies {
 
 // workerResult is what one connection saw.
 type workerResult struct {
-	total, success, soldOut int64
-	errors                  map[string]int64
-	latencies               []time.Duration
+	total, units int64
+	statuses     [len(statusLabels)]int64
+	errors       map[string]int64
+	latencies    []time.Duration
 }
 
 func (r *workerResult) fail(msg string) {
@@ -271,6 +298,9 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 		}
 	}()
 	req := wire.PurchaseRequest{ProductID: cfg.Product}
+	if cfg.Quantity != 1 {
+		req.Quantity = cfg.Quantity
+	}
 	for ctx.Err() == nil {
 		i := next.Add(1) - 1
 		if i >= int64(cfg.Requests) {
@@ -286,7 +316,11 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 			}
 			rd = wire.NewReader(nc, wire.DefaultMaxPayload)
 		}
-		req.UserID = cfg.UserPrefix + "_" + strconv.FormatInt(i, 10)
+		user := i
+		if cfg.Users > 0 {
+			user = i % int64(cfg.Users)
+		}
+		req.UserID = cfg.UserPrefix + "_" + strconv.FormatInt(user, 10)
 		payload = wire.AppendPurchase(payload[:0], req)
 		frame = wire.AppendFrame(frame[:0], wire.TypePurchase, payload)
 		start := time.Now()
@@ -309,15 +343,29 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 			continue
 		}
 		r.latencies = append(r.latencies, time.Since(start))
-		switch s, _ := engine.ParseStatus(resp.Status); s {
-		case engine.StatusSuccess:
-			r.success++
-		case engine.StatusSoldOut:
-			r.soldOut++
-		default:
+		s, known := engine.ParseStatus(resp.Status)
+		switch {
+		case !known || s == engine.StatusError:
 			r.fail(strings.TrimSpace(resp.Status + " " + resp.Code + ": " + resp.Error))
+			continue
+		case s == engine.StatusSuccess:
+			r.units += resp.Quantity
 		}
+		r.statuses[s]++
 	}
+}
+
+// statusLabels name the statuses in the report; ERROR is counted under
+// Errors instead.
+var statusLabels = [...]string{
+	engine.StatusSuccess:           "Successful",
+	engine.StatusSoldOut:           "Sold Out",
+	engine.StatusInsufficientStock: "Insufficient",
+	engine.StatusAlreadyPurchased:  "Already Purchased",
+	engine.StatusNotStarted:        "Not Started",
+	engine.StatusEnded:             "Ended",
+	engine.StatusOK:                "",
+	engine.StatusPong:              "",
 }
 
 // errText names a network error without the addresses that make every
@@ -338,8 +386,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Target:            %s (product %s, %d connections)\n", r.Target, r.Product, r.Connections)
 	fmt.Fprintf(&b, "Duration:          %s\n", r.Duration.Round(time.Millisecond))
 	fmt.Fprintf(&b, "Total Requests:    %d\n", r.Total)
-	fmt.Fprintf(&b, "Successful:        %d\n", r.Success)
-	fmt.Fprintf(&b, "Sold Out:          %d\n", r.SoldOut)
+	for _, s := range engine.Statuses() {
+		// Successful and Sold Out always show; other statuses when seen.
+		if label := statusLabels[s]; label != "" && (r.Count(s) > 0 || s == engine.StatusSuccess || s == engine.StatusSoldOut) {
+			fmt.Fprintf(&b, "%-19s%d\n", label+":", r.Count(s))
+		}
+	}
+	if r.Units != r.Count(engine.StatusSuccess) {
+		fmt.Fprintf(&b, "Units Sold:        %d\n", r.Units)
+	}
 	fmt.Fprintf(&b, "Errors:            %d\n", r.Errors)
 	fmt.Fprintf(&b, "Throughput:        %.0f req/sec\n", r.Throughput())
 	l := r.Latency
@@ -350,9 +405,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !ch.Pass {
 			verdict = "✗ FAIL"
 		}
-		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d, units sold %d, new buyers %d; stock %d of %d, invariant %s)\n",
-			verdict, ch.Successes, ch.Sold, ch.NewBuyers, ch.After.Remaining, ch.After.Initial,
-			invariantText(ch.After))
+		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d for %d units, units sold %d, new buyers %d; stock %d of %d, invariant %s, verify %s)\n",
+			verdict, ch.Orders, ch.Units, ch.Sold, ch.NewBuyers, ch.After.Remaining, ch.After.Initial,
+			okText(ch.After.Consistent()), okText(ch.Audit.OK()))
+		for _, p := range ch.Audit.Problems {
+			fmt.Fprintf(&b, "  ✗ %s\n", p)
+		}
 	}
 	if len(r.ErrorSet) > 0 {
 		fmt.Fprintf(&b, "Error Set:\n")

@@ -41,24 +41,30 @@ func TestReportText(t *testing.T) {
 	rep := &Report{
 		Target: "localhost:8080", Product: "iphone15", Connections: 100,
 		Duration: 1234567 * time.Microsecond,
-		Total:    10000, Success: 100, SoldOut: 9890, Errors: 10,
+		Total:    10000,
+		Statuses: map[engine.Status]int64{engine.StatusSuccess: 100, engine.StatusSoldOut: 9880, engine.StatusAlreadyPurchased: 10},
+		Units:    100,
+		Errors:   10,
 		Latency: Latencies{
 			Min: 41 * time.Microsecond, Mean: 120 * time.Microsecond, P50: 100 * time.Microsecond,
 			P90: 200 * time.Microsecond, P95: 250 * time.Microsecond, P99: 800 * time.Microsecond, Max: 3200 * time.Microsecond,
 		},
 		ErrorSet: map[string]int64{"read: connection reset by peer": 7, "ERROR UNAVAILABLE: redis unavailable": 3},
 	}
+	before := engine.ProductStatus{Initial: 100, Remaining: 100}
+	after := engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}
+	audit := engine.Audit{Orders: 100, Sold: 100, Customers: 100}
 	for _, tc := range []struct {
 		name  string
-		check *Check
+		units int64
+		audit engine.Audit
 	}{
-		{"pass", newCheck(100, engine.ProductStatus{Initial: 100, Remaining: 100},
-			engine.ProductStatus{Initial: 100, Remaining: 0, Buyers: 100})},
-		{"fail", newCheck(99, engine.ProductStatus{Initial: 100, Remaining: 100},
-			engine.ProductStatus{Initial: 100, Remaining: 0, Buyers: 100})},
+		{"pass", 100, audit},
+		{"fail", 99, engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep.Check = tc.check
+			rep.Units = tc.units
+			rep.Check = newCheck(rep, before, after, tc.audit)
 			var b bytes.Buffer
 			if err := rep.WriteText(&b); err != nil {
 				t.Fatal(err)
@@ -68,23 +74,34 @@ func TestReportText(t *testing.T) {
 	}
 }
 
+func TestStatusLabelsCoverEveryStatus(t *testing.T) {
+	if len(statusLabels) != len(engine.Statuses()) {
+		t.Fatalf("statusLabels has %d entries for %d statuses", len(statusLabels), len(engine.Statuses()))
+	}
+}
+
 func TestCheck(t *testing.T) {
-	before := engine.ProductStatus{Initial: 100, Remaining: 60, Buyers: 40}
+	before := engine.ProductStatus{Initial: 100, Remaining: 60, Held: 40, Buyers: 40}
+	good := engine.Audit{}
 	cases := []struct {
-		name      string
-		successes int64
-		after     engine.ProductStatus
-		pass      bool
+		name          string
+		orders, units int64
+		after         engine.ProductStatus
+		audit         engine.Audit
+		pass          bool
 	}{
-		{"all accounted", 60, engine.ProductStatus{Initial: 100, Remaining: 0, Buyers: 100}, true},
-		{"nothing sold", 0, before, true},
-		{"sale nobody was told of", 59, engine.ProductStatus{Initial: 100, Remaining: 0, Buyers: 100}, false},
-		{"oversold", 61, engine.ProductStatus{Initial: 100, Remaining: -1, Buyers: 101}, false},
-		{"buyer missing", 60, engine.ProductStatus{Initial: 100, Remaining: 0, Buyers: 99}, false},
+		{"all accounted", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, true},
+		{"quantities", 30, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 70}, good, true},
+		{"nothing sold", 0, 0, before, good, true},
+		{"sale nobody was told of", 59, 59, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, false},
+		{"oversold", 61, 61, engine.ProductStatus{Initial: 100, Remaining: -1, Held: 101, Buyers: 101}, good, false},
+		{"buyer missing", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 99}, good, false},
+		{"books do not balance", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, engine.Audit{Problems: []string{"x"}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := newCheck(tc.successes, before, tc.after).Pass; got != tc.pass {
+			rep := &Report{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}
+			if got := newCheck(rep, before, tc.after, tc.audit).Pass; got != tc.pass {
 				t.Errorf("Pass = %v, want %v", got, tc.pass)
 			}
 		})

@@ -128,7 +128,7 @@ func redisConfig(c *cli.Context, pool engine.PoolConfig, allowEmbedded bool) (en
 // openStore connects to the Redis at pool.Addr (starting the embedded store
 // for "embedded"), loads the scripts, and fails fast with a clear message
 // when Redis does not answer.
-func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig) (*store, error) {
+func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig, opts ...engine.Option) (*store, error) {
 	closeEmbedded := func() {}
 	if strings.EqualFold(pool.Addr, embeddedAddr) {
 		mr, err := miniredis.Run()
@@ -148,17 +148,17 @@ func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig) 
 		return nil, fmt.Errorf("redis at %s: %w", pool.Addr, err)
 	}
 	return &store{
-		Engine: engine.New(p),
+		Engine: engine.New(p, opts...),
 		addr:   pool.Addr,
 		close:  func() { p.Close(); closeEmbedded() },
 	}, nil
 }
 
 // openStoreFlags opens the store that c's Redis flags name.
-func openStoreFlags(c *cli.Context, log zerolog.Logger, pool engine.PoolConfig, allowEmbedded bool) (*store, error) {
+func openStoreFlags(c *cli.Context, log zerolog.Logger, pool engine.PoolConfig, allowEmbedded bool, opts ...engine.Option) (*store, error) {
 	pool, err := redisConfig(c, pool, allowEmbedded)
 	if err != nil {
 		return nil, err
 	}
-	return openStore(c.Context, log, pool)
+	return openStore(c.Context, log, pool, opts...)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,38 +50,60 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// appResult is what a command line run in the background ended with.
+type appResult struct {
+	out string
+	err error
+}
+
+// goApp runs the command line with args in the background until ctx ends.
+// It returns once the command's action has started: urfave/cli v2 writes
+// to its global help and version flags while it parses, so no other app
+// may parse at the same time.
+func goApp(t *testing.T, ctx context.Context, args ...string) <-chan appResult {
+	t.Helper()
+	var out bytes.Buffer
+	app := NewApp("test")
+	app.Writer, app.ErrWriter = &out, &out
+	started := make(chan struct{})
+	var once sync.Once
+	var wrap func(cmds []*cli.Command)
+	wrap = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			if action := cmd.Action; action != nil {
+				cmd.Action = func(c *cli.Context) error { once.Do(func() { close(started) }); return action(c) }
+			}
+			wrap(cmd.Subcommands)
+		}
+	}
+	wrap(app.Commands)
+	done := make(chan appResult, 1)
+	go func() {
+		err := app.RunContext(ctx, append([]string{"flashsale"}, args...))
+		done <- appResult{out.String(), err}
+	}()
+	select {
+	case <-started:
+	case r := <-done:
+		done <- r
+	}
+	return done
+}
+
 // startServe runs 'flashsale serve' against redisAddr on a free loopback
 // port until the test ends, and returns that port's address.
 func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	app := NewApp("test")
-	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
-	args := append([]string{"flashsale", "serve", "--listen", addr, "--redis-addr", redisAddr,
-		"--log-level", "error", "--log-format", "json"}, extra...)
-	// urfave/cli v2 writes to its global help and version flags while it
-	// parses; wait for serve's action to start before another app parses.
-	started := make(chan struct{})
-	for _, cmd := range app.Commands {
-		if cmd.Name == "serve" {
-			action := cmd.Action
-			cmd.Action = func(c *cli.Context) error { close(started); return action(c) }
-		}
-	}
-	go func() { done <- app.RunContext(ctx, args) }()
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("serve exited early: %v", err)
-	}
+	done := goApp(t, ctx, append([]string{"serve", "--listen", addr, "--redis-addr", redisAddr,
+		"--log-level", "error", "--log-format", "json"}, extra...)...)
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
+		case r := <-done:
+			if r.err != nil {
+				t.Errorf("serve returned %v\n%s", r.err, r.out)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("serve did not stop within 30s")
@@ -89,8 +112,8 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v", err)
+		case r := <-done:
+			t.Fatalf("serve exited early: %v\n%s", r.err, r.out)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

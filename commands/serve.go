@@ -51,6 +51,12 @@ func serveCommand() *cli.Command {
 					Value:   engine.DefaultWriteTimeout,
 				},
 				&cli.DurationFlag{
+					Name:    "request-ttl",
+					Usage:   "how long a request_id is remembered, so a retry gets the original answer",
+					EnvVars: []string{"FLASHSALE_REQUEST_TTL"},
+					Value:   engine.DefaultRequestTTL,
+				},
+				&cli.DurationFlag{
 					Name:    "drain-timeout",
 					Usage:   "on shutdown, how long to keep answering requests already read",
 					EnvVars: []string{"FLASHSALE_DRAIN_TIMEOUT"},
@@ -74,7 +80,7 @@ func runServe(c *cli.Context) error {
 	st, err := openStoreFlags(c, log, engine.PoolConfig{
 		MaxActive: c.Int("redis-pool-size"),
 		MaxIdle:   c.Int("redis-max-idle"),
-	}, true)
+	}, true, engine.WithRequestTTL(c.Duration("request-ttl")))
 	if err != nil {
 		return err
 	}

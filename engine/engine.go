@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -13,34 +15,70 @@ import (
 // The scripts, hashed once. Every product operation is one of them, so each
 // is atomic and touches one product's keys only.
 var (
-	purchaseScript = redis.NewScript(2, lua.Purchase)
-	initScript     = redis.NewScript(3, lua.Init)
-	resetScript    = redis.NewScript(3, lua.Reset)
-	statusScript   = redis.NewScript(3, lua.Status)
+	purchaseScript = redis.NewScript(6, lua.Purchase)
+	initScript     = redis.NewScript(6, lua.Init)
+	resetScript    = redis.NewScript(6, lua.Reset)
+	statusScript   = redis.NewScript(4, lua.Status)
 	buyersScript   = redis.NewScript(2, lua.Buyers)
-	deleteScript   = redis.NewScript(3, lua.Delete)
+	deleteScript   = redis.NewScript(6, lua.Delete)
+	windowScript   = redis.NewScript(2, lua.Window)
+	restockScript  = redis.NewScript(3, lua.Restock)
+	releaseScript  = redis.NewScript(6, lua.Release)
+	verifyScript   = redis.NewScript(5, lua.Verify)
+	ordersScript   = redis.NewScript(2, lua.Orders)
 )
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
 func Scripts() []*redis.Script {
-	return []*redis.Script{purchaseScript, initScript, resetScript, statusScript, buyersScript, deleteScript}
+	return []*redis.Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
+		deleteScript, windowScript, restockScript, releaseScript, verifyScript, ordersScript}
 }
 
-// ErrUnknownProduct is returned for a product that was never initialised.
-var ErrUnknownProduct = errors.New("unknown product")
+// Errors of the engine's operations.
+var (
+	ErrUnknownProduct = errors.New("unknown product")
+	ErrUnknownOrder   = errors.New("unknown order")
+	ErrInvalidStock   = fmt.Errorf("stock must be between 0 and %d units", MaxUnits)
+	ErrInvalidWindow  = errors.New("the sale window must end after it starts")
+	ErrRequestReused  = errors.New("request_id reused with a different payload")
+)
 
-// ErrInvalidStock is returned by Init for a negative number of units.
-var ErrInvalidStock = errors.New("stock must be zero or more units")
+// MaxUnits caps a product's stock: Lua's numbers are exact up to 2^53.
+const MaxUnits = 1<<53 - 1
+
+// DefaultRequestTTL is how long a request_id is remembered.
+const DefaultRequestTTL = 24 * time.Hour
+
+// DefaultPerUserLimit is the per-customer limit of a product initialised
+// without one.
+const DefaultPerUserLimit = 1
 
 // Engine runs purchases and admin operations against Redis.
 type Engine struct {
-	redis   Redis
-	channel string
+	redis      Redis
+	channel    string
+	requestTTL time.Duration
+}
+
+// Option tunes an Engine.
+type Option func(*Engine)
+
+// WithRequestTTL sets how long a request_id is remembered for exact retries.
+func WithRequestTTL(d time.Duration) Option {
+	return func(e *Engine) {
+		if d > 0 {
+			e.requestTTL = d
+		}
+	}
 }
 
 // New returns an Engine on r that announces sales on EventChannel.
-func New(r Redis) *Engine {
-	return &Engine{redis: r, channel: EventChannel}
+func New(r Redis, opts ...Option) *Engine {
+	e := &Engine{redis: r, channel: EventChannel, requestTTL: DefaultRequestTTL}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
 
 // Redis returns the engine's Redis, for health checks.
@@ -50,15 +88,23 @@ func (e *Engine) Redis() Redis { return e.redis }
 type Request struct {
 	ProductID string
 	UserID    string
+	Quantity  int64  // 0 means 1
+	RequestID string // optional: retries with the same id get the same answer
 }
 
 // Result is the outcome of a purchase attempt.
 type Result struct {
 	Status    Status
-	Remaining int64  // units left after a sale (StatusSuccess only)
-	Code      string // one of the Code* values (StatusError only)
-	Message   string // what the client is told (StatusError only)
-	Err       error  // what the operator is told (StatusError only)
+	Remaining int64     // units left (SUCCESS, INSUFFICIENT_STOCK)
+	OrderID   string    // SUCCESS
+	Quantity  int64     // units sold (SUCCESS)
+	Held      int64     // units the customer already holds (ALREADY_PURCHASED)
+	Limit     int64     // the per-customer limit (ALREADY_PURCHASED)
+	Start     time.Time // NOT_STARTED
+	End       time.Time // ENDED
+	Code      string    // one of the Code* values (ERROR)
+	Message   string    // what the client is told (ERROR)
+	Err       error     // what the operator is told (ERROR)
 }
 
 // Fail returns the ERROR result for err: its client message and code come
@@ -69,7 +115,9 @@ func Fail(err error) Result {
 	case errors.Is(err, ErrInvalidRequest):
 		r.Code = CodeInvalidRequest
 	case errors.Is(err, ErrUnknownProduct):
-		r.Code = CodeUnknownProduct
+		r.Code, r.Message = CodeUnknownProduct, ErrUnknownProduct.Error()
+	case errors.Is(err, ErrRequestReused):
+		r.Code, r.Message = CodeRequestReused, ErrRequestReused.Error()
 	case errors.Is(err, ErrUnavailable):
 		r.Code, r.Message = CodeUnavailable, ErrUnavailable.Error()
 	default:
@@ -78,67 +126,200 @@ func Fail(err error) Result {
 	return r
 }
 
+// Validate checks req and fills in its defaults.
+func (req *Request) Validate() error {
+	if req.Quantity == 0 {
+		req.Quantity = 1
+	}
+	if err := ValidateProductID(req.ProductID); err != nil {
+		return err
+	}
+	if err := ValidateUserID(req.UserID); err != nil {
+		return err
+	}
+	if err := ValidateQuantity(req.Quantity); err != nil {
+		return err
+	}
+	if req.RequestID != "" {
+		return ValidateRequestID(req.RequestID)
+	}
+	return nil
+}
+
 // Purchase validates req and runs the purchase script once. It never
 // reports SUCCESS unless Redis confirmed the sale.
 func (e *Engine) Purchase(ctx context.Context, req Request) Result {
-	if err := ValidateProductID(req.ProductID); err != nil {
-		return Fail(err)
-	}
-	if err := ValidateUserID(req.UserID); err != nil {
+	if err := req.Validate(); err != nil {
 		return Fail(err)
 	}
 	k := KeysFor(req.ProductID)
-	v, err := e.redis.Eval(ctx, purchaseScript, k.Stock, k.Buyers, req.ProductID, req.UserID, e.channel)
+	v, err := e.redis.Eval(ctx, purchaseScript,
+		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID),
+		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel)
 	if err != nil {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
 	}
-	reply, err := redis.Int64s(v, nil)
-	if err != nil || len(reply) != 2 {
-		return Fail(fmt.Errorf("purchase %s: unexpected reply %v: %v", req.ProductID, v, err))
+	res, err := purchaseResult(v)
+	if err != nil {
+		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
 	}
-	switch reply[0] {
+	return res
+}
+
+// purchaseResult decodes the purchase script's reply (see lua/purchase.lua).
+func purchaseResult(v any) (Result, error) {
+	reply, err := redis.Values(v, nil)
+	if err != nil || len(reply) == 0 {
+		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)
+	}
+	kind, _ := redis.Int64(reply[0], nil)
+	ints := func(want int) ([]int64, error) {
+		if len(reply) < want+1 {
+			return nil, fmt.Errorf("unexpected reply %v", v)
+		}
+		out := make([]int64, want)
+		for i := range out {
+			n, err := redis.Int64(reply[i+1], nil)
+			if err != nil {
+				return nil, fmt.Errorf("unexpected reply %v: %w", v, err)
+			}
+			out[i] = n
+		}
+		return out, nil
+	}
+	switch kind {
 	case 1:
-		return Result{Status: StatusSuccess, Remaining: reply[1]}
+		if len(reply) != 4 {
+			return Result{}, fmt.Errorf("unexpected reply %v", v)
+		}
+		remaining, err1 := redis.Int64(reply[1], nil)
+		oid, err2 := redis.String(reply[2], nil)
+		qty, err3 := redis.Int64(reply[3], nil)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
+		}
+		return Result{Status: StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
 	case 0:
-		return Result{Status: StatusSoldOut}
+		return Result{Status: StatusSoldOut}, nil
 	case -1:
-		return Fail(ErrUnknownProduct)
+		return Fail(ErrUnknownProduct), nil
+	case 2:
+		n, err := ints(1)
+		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, err
+	case 3:
+		n, err := ints(2)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusAlreadyPurchased, Held: n[0], Limit: n[1]}, nil
+	case 4:
+		n, err := ints(1)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusNotStarted, Start: time.UnixMilli(n[0]).UTC()}, nil
+	case 5:
+		n, err := ints(1)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
+	case 6:
+		return Fail(ErrRequestReused), nil
 	}
-	return Fail(fmt.Errorf("purchase %s: unexpected reply %v", req.ProductID, reply))
+	return Result{}, fmt.Errorf("unexpected reply %v", v)
 }
 
-// ProductStatus is one consistent reading of a product.
-type ProductStatus struct {
-	ID        string `json:"product_id"`
-	Remaining int64  `json:"remaining"`
-	Initial   int64  `json:"initial"`
-	Buyers    int64  `json:"buyers"`
+// Settings are what a product is initialised with.
+type Settings struct {
+	// PerUserLimit caps the units one customer may hold; 0 means no limit.
+	PerUserLimit int64
+	// Start and End bound the sale window; zero means unbounded.
+	Start, End time.Time
 }
 
-// Sold is how many units the product has sold since it was initialised.
-func (s ProductStatus) Sold() int64 { return s.Initial - s.Remaining }
+// InitOption changes the Settings of Init.
+type InitOption func(*Settings)
 
-// Consistent reports the invariant remaining + buyers == initial, with
-// stock never negative.
-func (s ProductStatus) Consistent() bool {
-	return s.Remaining >= 0 && s.Remaining+s.Buyers == s.Initial
+// WithPerUserLimit sets the per-customer limit (0 = unlimited).
+func WithPerUserLimit(k int64) InitOption { return func(s *Settings) { s.PerUserLimit = k } }
+
+// WithWindow sets the sale window; a zero time leaves that side open.
+func WithWindow(start, end time.Time) InitOption {
+	return func(s *Settings) { s.Start, s.End = start, end }
 }
 
-// Init creates product id with units in stock, or re-creates it: buyers
-// are cleared and the initial stock becomes units.
-func (e *Engine) Init(ctx context.Context, id string, units int64) error {
+// Init creates product id with units in stock, or re-creates it: buyers,
+// customers and orders are cleared and the initial stock becomes units. The
+// per-user limit defaults to DefaultPerUserLimit.
+func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitOption) error {
+	s := Settings{PerUserLimit: DefaultPerUserLimit}
+	for _, o := range opts {
+		o(&s)
+	}
 	if err := ValidateProductID(id); err != nil {
 		return err
 	}
-	if units < 0 {
+	if units < 0 || units > MaxUnits {
 		return ErrInvalidStock
 	}
+	if s.PerUserLimit < 0 {
+		return invalidError("the per-user limit must be 0 (none) or more")
+	}
+	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
+		return ErrInvalidWindow
+	}
 	k := KeysFor(id)
-	_, err := e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, units)
+	_, err := e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End))
 	if err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	return nil
+}
+
+func msOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// ProductStatus is one consistent reading of a product.
+type ProductStatus struct {
+	ID        string
+	Remaining int64
+	Initial   int64
+	Held      int64 // units held by customers
+	Buyers    int64 // orders not released (entries in the buyers list)
+	Orders    int64 // entries in the orders stream
+	Limit     int64 // per-customer limit, 0 = none
+	Start     time.Time
+	End       time.Time
+	Now       time.Time // Redis's clock at the reading
+}
+
+// Sold is how many units the product has sold (net of releases) since it
+// was initialised.
+func (s ProductStatus) Sold() int64 { return s.Initial - s.Remaining }
+
+// Consistent reports the invariant initial == remaining + units held, with
+// stock never negative.
+func (s ProductStatus) Consistent() bool {
+	return s.Remaining >= 0 && s.Remaining+s.Held == s.Initial
+}
+
+// State is where the sale stands at the reading.
+func (s ProductStatus) State() State {
+	switch {
+	case !s.Start.IsZero() && s.Now.Before(s.Start):
+		return StateUpcoming
+	case !s.End.IsZero() && !s.Now.Before(s.End):
+		return StateEnded
+	case s.Remaining <= 0:
+		return StateSoldOut
+	}
+	return StateOpen
 }
 
 // Status reads product id in one atomic step.
@@ -147,18 +328,29 @@ func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 		return ProductStatus{}, err
 	}
 	k := KeysFor(id)
-	v, err := e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta)
-	reply, err := redis.Int64s(v, err)
+	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders))
 	if err != nil {
 		return ProductStatus{}, fmt.Errorf("status %s: %w", id, err)
 	}
-	if len(reply) != 4 {
-		return ProductStatus{}, fmt.Errorf("status %s: unexpected reply %v", id, reply)
-	}
-	if reply[0] == 0 {
+	if len(reply) == 1 && reply[0] == 0 {
 		return ProductStatus{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
-	return ProductStatus{ID: id, Remaining: reply[1], Initial: reply[2], Buyers: reply[3]}, nil
+	if len(reply) != 10 {
+		return ProductStatus{}, fmt.Errorf("status %s: unexpected reply %v", id, reply)
+	}
+	return ProductStatus{
+		ID: id, Remaining: reply[1], Initial: reply[2], Held: reply[3], Buyers: reply[4],
+		Limit: reply[5], Start: msTime(reply[6]), End: msTime(reply[7]),
+		Now: time.UnixMilli(reply[8]).UTC(), Orders: reply[9],
+	}, nil
+}
+
+// msTime is the time of a millisecond timestamp, zero for -1 (none).
+func msTime(ms int64) time.Time {
+	if ms < 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // Buyers returns the first limit buyers of product id in purchase order
@@ -183,13 +375,14 @@ func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64,
 }
 
 // Reset puts product id's stock back to its initial value and clears its
-// buyers, atomically. It returns the initial stock.
+// buyers, customers and orders, atomically. Earlier request ids no longer
+// replay. It returns the initial stock.
 func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 	if err := ValidateProductID(id); err != nil {
 		return 0, err
 	}
 	k := KeysFor(id)
-	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta))
+	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released))
 	if err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
 	}
@@ -205,7 +398,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta))
+	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released))
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -213,4 +406,162 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
 	return nil
+}
+
+// Open opens the sale of product id now: no start, and an end already
+// passed is dropped. Close ends it now. Both use Redis's clock.
+func (e *Engine) Open(ctx context.Context, id string) error { return e.window(ctx, id, "open") }
+
+// Close ends the sale of product id now, by Redis's clock.
+func (e *Engine) Close(ctx context.Context, id string) error { return e.window(ctx, id, "close") }
+
+func (e *Engine) window(ctx context.Context, id, op string) error {
+	if err := ValidateProductID(id); err != nil {
+		return err
+	}
+	k := KeysFor(id)
+	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	if n < 0 {
+		return fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	}
+	return nil
+}
+
+// Restock adds units to product id; its initial stock grows by as much.
+// It returns the new remaining and initial stock.
+func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining, initial int64, err error) {
+	if err := ValidateProductID(id); err != nil {
+		return 0, 0, err
+	}
+	if units < 1 || units > MaxUnits {
+		return 0, 0, invalidError(fmt.Sprintf("restock takes 1 to %d units", MaxUnits))
+	}
+	k := KeysFor(id)
+	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units))
+	if err != nil {
+		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
+	}
+	if len(reply) == 1 {
+		return 0, 0, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	}
+	return reply[0], reply[1], nil
+}
+
+// Release is the outcome of releasing an order.
+type Release struct {
+	Already   bool // the order had been released before; nothing changed
+	Remaining int64
+	Quantity  int64
+	UserID    string
+}
+
+// Release returns the units of an unpaid order to stock and frees the
+// customer's allowance, recording it in the orders stream. Releasing the
+// same order again changes nothing.
+func (e *Engine) Release(ctx context.Context, id, orderID string) (Release, error) {
+	if err := ValidateProductID(id); err != nil {
+		return Release{}, err
+	}
+	if err := ValidateOrderID(orderID); err != nil {
+		return Release{}, err
+	}
+	k := KeysFor(id)
+	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID))
+	if err != nil {
+		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
+	}
+	switch replyKind(v) {
+	case -1:
+		return Release{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	case -2:
+		return Release{}, fmt.Errorf("%s: order %s: %w", id, orderID, ErrUnknownOrder)
+	}
+	var kind int64
+	var r Release
+	if _, err := redis.Scan(v, &kind, &r.Remaining, &r.Quantity, &r.UserID); err != nil {
+		return Release{}, fmt.Errorf("release %s: unexpected reply %v: %w", id, v, err)
+	}
+	r.Already = kind == 0
+	return r, nil
+}
+
+// replyKind is the first element of a script's array reply: by the scripts'
+// convention, negative values name a failure such as -1 for an unknown
+// product. It is 0 for an empty or malformed reply.
+func replyKind(v []any) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	n, _ := redis.Int64(v[0], nil)
+	return n
+}
+
+// Order is one entry of a product's orders stream.
+type Order struct {
+	ID        string    `json:"id"`   // stream entry id; a sale's order id
+	Type      string    `json:"type"` // sale, release, restock
+	OrderID   string    `json:"order_id,omitempty"`
+	UserID    string    `json:"user_id,omitempty"`
+	Quantity  int64     `json:"quantity"`
+	Remaining int64     `json:"remaining"`
+	Time      time.Time `json:"time"`
+}
+
+// Orders returns the first limit entries of product id's orders stream
+// (all when limit <= 0).
+func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, error) {
+	if err := ValidateProductID(id); err != nil {
+		return nil, err
+	}
+	k := KeysFor(id)
+	v, err := redis.Values(e.redis.Eval(ctx, ordersScript, k.Stock, k.Orders, max(limit, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("orders %s: %w", id, err)
+	}
+	if replyKind(v) == -1 {
+		return nil, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	}
+	if len(v) != 2 {
+		return nil, fmt.Errorf("orders %s: unexpected reply %v", id, v)
+	}
+	entries, err := redis.Values(v[1], nil)
+	if err != nil {
+		return nil, fmt.Errorf("orders %s: unexpected reply: %w", id, err)
+	}
+	orders := make([]Order, 0, len(entries))
+	for _, raw := range entries {
+		var (
+			eid    string
+			fields []string
+		)
+		if _, err := redis.Scan(raw.([]any), &eid, &fields); err != nil {
+			return nil, fmt.Errorf("orders %s: unexpected entry: %w", id, err)
+		}
+		o := Order{ID: eid}
+		for i := 0; i+1 < len(fields); i += 2 {
+			switch val := fields[i+1]; fields[i] {
+			case "type":
+				o.Type = val
+			case "order_id":
+				o.OrderID = val
+			case "user_id":
+				o.UserID = val
+			case "quantity":
+				o.Quantity, _ = strconv.ParseInt(val, 10, 64)
+			case "remaining":
+				o.Remaining, _ = strconv.ParseInt(val, 10, 64)
+			case "time":
+				ms, _ := strconv.ParseInt(val, 10, 64)
+				o.Time = time.UnixMilli(ms).UTC()
+			}
+		}
+		if o.Type == "sale" {
+			o.OrderID = o.ID
+		}
+		orders = append(orders, o)
+	}
+	return orders, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,16 +16,39 @@ const EventChannel = "flashsale_events"
 // Keys are the Redis keys of one product. All of them carry the product id
 // as a hash tag, so they live in one Redis Cluster slot.
 type Keys struct {
-	Stock  string // integer string: units left
-	Buyers string // list of user ids, in purchase order
-	Meta   string // hash: initial
+	Stock    string // integer string: units left
+	Buyers   string // list: the user id of every order not released, in purchase order
+	Meta     string // hash: initial, limit, held, start, end (ms), epoch
+	Holders  string // hash: user id → units held
+	Orders   string // stream: sale, release and restock entries; a sale's entry id is its order id
+	Released string // hash: order id → id of its release entry
+	prefix   string
 }
 
 // KeysFor returns the keys of product id. It is the only place key names are
 // built.
 func KeysFor(id string) Keys {
-	prefix := "product:{" + id + "}:"
-	return Keys{Stock: prefix + "stock", Buyers: prefix + "buyers", Meta: prefix + "meta"}
+	p := "product:{" + id + "}:"
+	return Keys{
+		Stock: p + "stock", Buyers: p + "buyers", Meta: p + "meta",
+		Holders: p + "holders", Orders: p + "orders", Released: p + "released",
+		prefix: p,
+	}
+}
+
+// Request is the key of the record that makes request id rid retryable.
+func (k Keys) Request(rid string) string { return k.prefix + "req:" + rid }
+
+// metaPattern matches the meta key of every product, for SCAN.
+const metaPattern = "product:{*}:meta"
+
+// productOfMeta returns the product id of a meta key, or "" if key is not one.
+func productOfMeta(key string) string {
+	const pre, suf = "product:{", "}:meta"
+	if len(key) <= len(pre)+len(suf) || key[:len(pre)] != pre || key[len(key)-len(suf):] != suf {
+		return ""
+	}
+	return key[len(pre) : len(key)-len(suf)]
 }
 
 // ErrInvalidRequest is wrapped by every validation failure; the wrapping
@@ -46,6 +70,44 @@ func ValidateProductID(id string) error {
 // ValidateUserID reports why id cannot name a customer.
 func ValidateUserID(id string) error {
 	return validateID("user_id", id, false)
+}
+
+// ValidateRequestID reports why a non-empty id cannot name a request.
+func ValidateRequestID(id string) error {
+	return validateID("request_id", id, false)
+}
+
+// MaxQuantity caps the units of one purchase.
+const MaxQuantity = 10000
+
+// ValidateQuantity reports why q units cannot be bought in one purchase.
+func ValidateQuantity(q int64) error {
+	if q < 1 || q > MaxQuantity {
+		return invalidError(fmt.Sprintf("quantity must be between 1 and %d", MaxQuantity))
+	}
+	return nil
+}
+
+// ValidateOrderID reports why id cannot be an order id (a stream entry id
+// such as 1764108000123-0).
+func ValidateOrderID(id string) error {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok || !isDigits(ms) || !isDigits(seq) || len(id) > 41 {
+		return invalidError(fmt.Sprintf("order id %q is not of the form <ms>-<seq>", id))
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func validateID(field, id string, forKey bool) error {

@@ -24,6 +24,11 @@ type Redis interface {
 	Eval(ctx context.Context, s *redis.Script, keysAndArgs ...any) (any, error)
 	// Ping checks that Redis answers.
 	Ping(ctx context.Context) error
+	// Scan calls fn with every key that matches the glob pattern match.
+	Scan(ctx context.Context, match string, fn func(key string) error) error
+	// Subscribe calls fn with every message published on channel until ctx
+	// is done (then it returns nil) or the subscription fails.
+	Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error
 }
 
 // PoolConfig sizes the connection pool of a Pool.
@@ -53,6 +58,7 @@ const (
 type Pool struct {
 	pool    *redis.Pool
 	timeout time.Duration
+	dial    func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
 }
 
 var _ Redis = (*Pool)(nil)
@@ -61,23 +67,23 @@ var _ Redis = (*Pool)(nil)
 // find out whether Redis answers.
 func NewPool(cfg PoolConfig) *Pool {
 	cfg = cfg.withDefaults()
-	opts := []redis.DialOption{
-		redis.DialConnectTimeout(cfg.DialTimeout),
-		redis.DialWriteTimeout(cfg.Timeout),
-		redis.DialReadTimeout(cfg.Timeout),
+	dial := func(ctx context.Context, extra ...redis.DialOption) (redis.Conn, error) {
+		opts := append([]redis.DialOption{redis.DialConnectTimeout(cfg.DialTimeout)}, extra...)
+		if strings.HasPrefix(cfg.Addr, "redis://") || strings.HasPrefix(cfg.Addr, "rediss://") {
+			return redis.DialURLContext(ctx, cfg.Addr, opts...)
+		}
+		return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
 	}
 	return &Pool{
 		timeout: cfg.Timeout,
+		dial:    dial,
 		pool: &redis.Pool{
 			MaxActive:   cfg.MaxActive,
 			MaxIdle:     cfg.MaxIdle,
 			IdleTimeout: 4 * time.Minute,
 			Wait:        true,
 			DialContext: func(ctx context.Context) (redis.Conn, error) {
-				if strings.HasPrefix(cfg.Addr, "redis://") || strings.HasPrefix(cfg.Addr, "rediss://") {
-					return redis.DialURLContext(ctx, cfg.Addr, opts...)
-				}
-				return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
+				return dial(ctx, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
 			},
 			TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
 				if time.Since(idleSince) < time.Minute {
@@ -117,6 +123,88 @@ func (p *Pool) Ping(ctx context.Context) error {
 	return err
 }
 
+// Scan implements Redis with SCAN MATCH, one page per pooled call.
+func (p *Pool) Scan(ctx context.Context, match string, fn func(key string) error) error {
+	cursor := "0"
+	for {
+		var keys []string
+		_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+			v, err := redis.Values(redis.DoWithTimeout(c, d, "SCAN", cursor, "MATCH", match, "COUNT", 1000))
+			if err == nil {
+				_, err = redis.Scan(v, &cursor, &keys)
+			}
+			return nil, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		if cursor == "0" {
+			return nil
+		}
+	}
+}
+
+// subscribeHealth is how often a subscription pings Redis, and how long
+// it waits for any traffic before it declares the connection dead.
+const subscribeHealth = 15 * time.Second
+
+// Subscribe implements Redis on a dedicated connection (a subscribed
+// connection cannot go back to the pool). It pings Redis periodically, so
+// a dead connection is noticed within a few health intervals.
+func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
+	c, err := p.dial(ctx, redis.DialWriteTimeout(p.timeout))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	psc := redis.PubSubConn{Conn: c}
+	defer psc.Close()
+	if err := psc.Subscribe(channel); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// This goroutine is the connection's only writer after Subscribe, as
+	// redigo requires: it pings, and closes the connection when ctx ends,
+	// which ends the receive loop below.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(subscribeHealth)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				c.Close()
+				return
+			case <-t.C:
+				if psc.Ping("") != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		switch m := psc.ReceiveWithTimeout(3 * subscribeHealth).(type) {
+		case redis.Message:
+			fn(m.Data)
+		case redis.Subscription:
+			if m.Count == 0 {
+				return nil
+			}
+		case error:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: subscription to %s: %w", ErrUnavailable, channel, m)
+		}
+	}
+}
+
 // Load runs SCRIPT LOAD for each script, so the first purchases need no
 // reload. It is also the start-up check that Redis answers and runs Lua.
 func (p *Pool) Load(ctx context.Context, scripts ...*redis.Script) error {
@@ -154,7 +242,10 @@ func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, 
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
 	}
-	if d <= 0 || ctx.Err() != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if d <= 0 {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.DeadlineExceeded)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)

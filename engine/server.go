@@ -170,6 +170,7 @@ func (s *Server) drain() {
 type slot struct {
 	typ   wire.Type
 	req   wire.PurchaseRequest
+	query wire.QueryRequest
 	resp  wire.Response
 	last  bool          // close the connection after this answer
 	ready chan struct{} // receives once resp is set
@@ -262,6 +263,14 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 			} else {
 				go c.purchase(sl)
 			}
+		case wire.TypeQuery:
+			if err := wire.DecodeQuery(f.Payload, &sl.query); err != nil {
+				sl.answer(Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+			} else {
+				go c.queryStock(sl)
+			}
+		case wire.TypePing:
+			sl.answer(Result{Status: StatusPong})
 		default:
 			sl.answer(Result{Status: StatusError, Code: CodeUnknownType, Message: "unknown message type " + f.Type.String()})
 		}
@@ -294,11 +303,38 @@ func (c *conn) readFailed(err error, slots []slot, free chan int, order chan<- i
 func (c *conn) purchase(sl *slot) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.RequestTimeout)
 	defer cancel()
-	res := c.srv.eng.Purchase(ctx, Request{ProductID: sl.req.ProductID, UserID: sl.req.UserID})
-	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct {
-		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", sl.req.ProductID).Msg("purchase failed")
-	}
+	res := c.srv.eng.Purchase(ctx, Request{
+		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
+		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
+	})
+	c.logFailure(res, sl.req.ProductID)
 	sl.answer(res)
+}
+
+func (c *conn) queryStock(sl *slot) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.RequestTimeout)
+	defer cancel()
+	st, err := c.srv.eng.Status(ctx, sl.query.ProductID)
+	if err != nil {
+		res := Fail(err)
+		c.logFailure(res, sl.query.ProductID)
+		sl.answer(res)
+		return
+	}
+	sl.resp = wire.Response{
+		Status:         StatusOK.String(),
+		Has:            wire.FieldRemaining | wire.FieldInitial | wire.FieldLimit,
+		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
+		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
+	}
+	sl.ready <- struct{}{}
+}
+
+// logFailure logs the errors that are the server's problem, not the client's.
+func (c *conn) logFailure(res Result, product string) {
+	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct && res.Code != CodeRequestReused {
+		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
+	}
 }
 
 // answer sets the slot's response from res and marks it ready.
@@ -306,11 +342,29 @@ func (sl *slot) answer(res Result) {
 	sl.resp = wire.Response{Status: res.Status.String()}
 	switch res.Status {
 	case StatusSuccess:
-		sl.resp.RemainingStock, sl.resp.HasRemaining = res.Remaining, true
+		sl.resp.Has = wire.FieldRemaining | wire.FieldQuantity
+		sl.resp.RemainingStock, sl.resp.Quantity, sl.resp.OrderID = res.Remaining, res.Quantity, res.OrderID
+	case StatusInsufficientStock:
+		sl.resp.Has, sl.resp.RemainingStock = wire.FieldRemaining, res.Remaining
+	case StatusAlreadyPurchased:
+		sl.resp.Has = wire.FieldHeld | wire.FieldLimit
+		sl.resp.Held, sl.resp.Limit = res.Held, res.Limit
+	case StatusNotStarted:
+		sl.resp.Start = formatTime(res.Start)
+	case StatusEnded:
+		sl.resp.End = formatTime(res.End)
 	case StatusError:
 		sl.resp.Code, sl.resp.Error = res.Code, res.Message
 	}
 	sl.ready <- struct{}{}
+}
+
+// formatTime is the wire form of a time: RFC 3339 in UTC, "" for zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // write answers requests in order until the reader is done or an answer

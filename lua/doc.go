@@ -3,46 +3,56 @@
 // Each script touches the keys of exactly one product, all passed in KEYS
 // (so they share the product's {ID} hash tag and a Redis Cluster slot), and
 // checks everything before it writes anything. Key names are built by the
-// engine package, never here.
+// engine package, never here; each script's header documents its KEYS,
+// ARGV and reply.
 package lua
 
 import _ "embed"
 
-// Purchase checks and decrements stock, records the buyer and publishes the
-// sale. KEYS: stock, buyers. ARGV: product id, user id, event channel.
-// Returns {1, remaining} on a sale, {0, 0} when sold out, {-1, 0} when the
-// product does not exist.
-//
-//go:embed purchase.lua
-var Purchase string
+// The scripts, by what they do.
+var (
+	// Purchase checks window, stock and the per-user limit, then sells:
+	// stock, holders, buyers, orders stream, request record, event.
+	//go:embed purchase.lua
+	Purchase string
 
-// Init creates or re-creates a product. KEYS: stock, buyers, meta.
-// ARGV: initial stock.
-//
-//go:embed init.lua
-var Init string
+	// Init creates or re-creates a product.
+	//go:embed init.lua
+	Init string
 
-// Reset puts stock back to its initial value and clears the buyers.
-// KEYS: stock, buyers, meta. Returns the initial stock, or -1 when the
-// product does not exist.
-//
-//go:embed reset.lua
-var Reset string
+	// Reset puts stock back to its initial value and clears the sales.
+	//go:embed reset.lua
+	Reset string
 
-// Status reads a product in one atomic step. KEYS: stock, buyers, meta.
-// Returns {exists, remaining, initial, buyers}.
-//
-//go:embed status.lua
-var Status string
+	// Status reads a product in one atomic step.
+	//go:embed status.lua
+	Status string
 
-// Buyers lists buyers. KEYS: stock, buyers. ARGV: how many (0 for all).
-// Returns {exists, total, {ids...}}.
-//
-//go:embed buyers.lua
-var Buyers string
+	// Buyers lists buyers in purchase order.
+	//go:embed buyers.lua
+	Buyers string
 
-// Delete removes every key of a product. KEYS: stock, buyers, meta.
-// Returns the number of keys removed.
-//
-//go:embed delete.lua
-var Delete string
+	// Delete removes every key of a product.
+	//go:embed delete.lua
+	Delete string
+
+	// Window opens or closes the sale window by Redis's clock.
+	//go:embed window.lua
+	Window string
+
+	// Restock adds units to a live product.
+	//go:embed restock.lua
+	Restock string
+
+	// Release returns an order's units to stock, once.
+	//go:embed release.lua
+	Release string
+
+	// Orders lists a product's orders stream.
+	//go:embed orders.lua
+	Orders string
+
+	// Verify audits a product's books.
+	//go:embed verify.lua
+	Verify string
+)

@@ -1,6 +1,19 @@
--- init.lua: create or re-create a product with ARGV[1] units.
--- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta
-redis.call('DEL', KEYS[2], KEYS[3])
+-- init.lua: create or re-create a product. Everything it had is wiped:
+-- buyers, holders, orders stream, releases.
+-- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
+-- KEYS[5] orders KEYS[6] released
+-- ARGV[1] units  ARGV[2] per-user limit (0 = none)
+-- ARGV[3] start (ms since epoch, '' for none)  ARGV[4] end (ms, '' for none)
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[3], 'initial', ARGV[1])
+local t = redis.call('TIME')
+-- epoch tells request records of this incarnation from older ones.
+redis.call('HSET', KEYS[3], 'initial', ARGV[1], 'limit', ARGV[2], 'held', 0,
+  'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[3], 'start', ARGV[3])
+end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[3], 'end', ARGV[4])
+end
 return redis.status_reply('OK')

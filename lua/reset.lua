@@ -1,10 +1,14 @@
--- reset.lua: stock back to its initial value, buyers cleared, atomically.
--- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta
+-- reset.lua: stock back to its initial value; buyers, holders, orders and
+-- releases cleared; earlier request ids forgotten. Limit and window stay.
+-- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
+-- KEYS[5] orders KEYS[6] released
 -- Reply: the initial stock, or -1 when the product does not exist.
 local initial = redis.call('HGET', KEYS[3], 'initial')
 if not initial then
   return -1
 end
 redis.call('SET', KEYS[1], initial)
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
 return tonumber(initial)

@@ -1,9 +1,15 @@
--- status.lua: one consistent read of a product.
--- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta
--- Reply: {exists (0|1), remaining, initial, buyers}.
+-- status.lua: one consistent read of a product, cheap enough to poll.
+-- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] orders
+-- Reply: {exists (0|1), remaining, initial, held, buyers, limit,
+--         start_ms (-1 none), end_ms (-1 none), now_ms, orders stream length}
 local stock = redis.call('GET', KEYS[1])
-local initial = redis.call('HGET', KEYS[3], 'initial')
-if not stock and not initial then
-  return {0, 0, 0, 0}
+local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit', 'start', 'end')
+if not stock and not m[1] then
+  return {0}
 end
-return {1, tonumber(stock) or 0, tonumber(initial) or 0, redis.call('LLEN', KEYS[2])}
+local t = redis.call('TIME')
+return {1, tonumber(stock) or 0, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
+  redis.call('LLEN', KEYS[2]), tonumber(m[3]) or 0,
+  tonumber(m[4]) or -1, tonumber(m[5]) or -1,
+  tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
+  redis.call('XLEN', KEYS[4])}

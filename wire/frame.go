@@ -14,6 +14,8 @@ type Type byte
 // Message types. Responses are the request type with ResponseBit set.
 const (
 	TypePurchase Type = 0x01 // ATTEMPT_PURCHASE: PurchaseRequest → Response
+	TypeQuery    Type = 0x02 // QUERY_STOCK: QueryRequest → Response
+	TypePing     Type = 0x03 // PING: any payload → Response {"status":"PONG"}
 
 	// ResponseBit marks a frame as a response.
 	ResponseBit Type = 0x80
@@ -29,13 +31,20 @@ func (t Type) IsResponse() bool { return t&ResponseBit != 0 }
 
 // String names the type for logs.
 func (t Type) String() string {
-	switch t {
-	case TypePurchase:
-		return "ATTEMPT_PURCHASE"
-	case TypePurchaseResponse:
-		return "ATTEMPT_PURCHASE_RESPONSE"
+	name, ok := typeNames[t&^ResponseBit]
+	switch {
+	case !ok:
+		return fmt.Sprintf("0x%02x", byte(t))
+	case t.IsResponse():
+		return name + "_RESPONSE"
 	}
-	return fmt.Sprintf("0x%02x", byte(t))
+	return name
+}
+
+var typeNames = map[Type]string{
+	TypePurchase: "ATTEMPT_PURCHASE",
+	TypeQuery:    "QUERY_STOCK",
+	TypePing:     "PING",
 }
 
 const (

@@ -15,65 +15,135 @@ var ErrInvalidJSON = errors.New("invalid json")
 // PurchaseRequest is the payload of ATTEMPT_PURCHASE:
 //
 //	{"product_id":"iphone15","user_id":"user_123"}
+//	{"product_id":"iphone15","user_id":"user_123","quantity":2,"request_id":"c0ffee"}
+//
+// Quantity 0 (or absent) means 1. An empty RequestID means the request
+// cannot be retried exactly.
 type PurchaseRequest struct {
 	ProductID string `json:"product_id"`
 	UserID    string `json:"user_id"`
+	Quantity  int64  `json:"quantity"`
+	RequestID string `json:"request_id"`
+}
+
+// QueryRequest is the payload of QUERY_STOCK: {"product_id":"iphone15"}.
+type QueryRequest struct {
+	ProductID string `json:"product_id"`
 }
 
 // DecodePurchase parses an ATTEMPT_PURCHASE payload into req. It checks the
 // JSON shape only; which ids are acceptable is the engine's decision.
 func DecodePurchase(p []byte, req *PurchaseRequest) error {
 	*req = PurchaseRequest{}
+	return decodeObject(p, req)
+}
+
+// DecodeQuery parses a QUERY_STOCK payload into req.
+func DecodeQuery(p []byte, req *QueryRequest) error {
+	*req = QueryRequest{}
+	return decodeObject(p, req)
+}
+
+func decodeObject(p []byte, v any) error {
 	// json.Unmarshal takes a bare null as an empty struct; only an object is
 	// a request. After a successful Unmarshal p holds a value, so [0] exists.
-	if err := json.Unmarshal(p, req); err != nil || bytes.TrimLeft(p, " \t\r\n")[0] != '{' {
+	if err := json.Unmarshal(p, v); err != nil || bytes.TrimLeft(p, " \t\r\n")[0] != '{' {
 		return ErrInvalidJSON
 	}
 	return nil
 }
 
-// AppendPurchase appends the JSON payload of req.
+// AppendPurchase appends the JSON payload of req; zero fields are omitted.
 func AppendPurchase(dst []byte, req PurchaseRequest) []byte {
 	dst = append(dst, `{"product_id":`...)
 	dst = AppendString(dst, req.ProductID)
 	dst = append(dst, `,"user_id":`...)
 	dst = AppendString(dst, req.UserID)
+	if req.Quantity != 0 {
+		dst = append(dst, `,"quantity":`...)
+		dst = strconv.AppendInt(dst, req.Quantity, 10)
+	}
+	if req.RequestID != "" {
+		dst = append(dst, `,"request_id":`...)
+		dst = AppendString(dst, req.RequestID)
+	}
 	return append(dst, '}')
 }
 
-// Response is the payload of every response frame:
+// AppendQuery appends the JSON payload of req.
+func AppendQuery(dst []byte, req QueryRequest) []byte {
+	dst = append(dst, `{"product_id":`...)
+	dst = AppendString(dst, req.ProductID)
+	return append(dst, '}')
+}
+
+// Field marks which numeric fields of a Response are present; a present
+// zero (remaining_stock 0) differs from an absent field.
+type Field uint8
+
+// Numeric response fields.
+const (
+	FieldRemaining Field = 1 << iota // remaining_stock
+	FieldInitial                     // initial
+	FieldQuantity                    // quantity
+	FieldHeld                        // held
+	FieldLimit                       // limit
+)
+
+// Response is the payload of every response frame, for example:
 //
-//	{"status":"SUCCESS","remaining_stock":42}
+//	{"status":"SUCCESS","remaining_stock":42,"quantity":1,"order_id":"1764108000123-0"}
 //	{"status":"SOLD_OUT"}
 //	{"status":"ERROR","code":"INVALID_REQUEST","error":"invalid json"}
 //
-// Fields left at their zero value (and RemainingStock unless HasRemaining)
-// are omitted.
+// Numeric fields are present when their bit is in Has; string fields when
+// they are not empty.
 type Response struct {
-	Status         string `json:"status"`
-	RemainingStock int64  `json:"remaining_stock"`
-	HasRemaining   bool   `json:"-"`
-	Code           string `json:"code,omitempty"`
-	Error          string `json:"error,omitempty"`
+	Status         string
+	Has            Field
+	RemainingStock int64
+	Initial        int64
+	Quantity       int64
+	Held           int64
+	Limit          int64
+	OrderID        string
+	State          string
+	Start          string // RFC 3339
+	End            string // RFC 3339
+	Code           string
+	Error          string
 }
 
 // AppendResponse appends the JSON payload of r without reflection.
 func AppendResponse(dst []byte, r *Response) []byte {
 	dst = append(dst, `{"status":`...)
 	dst = AppendString(dst, r.Status)
-	if r.HasRemaining {
-		dst = append(dst, `,"remaining_stock":`...)
-		dst = strconv.AppendInt(dst, r.RemainingStock, 10)
-	}
-	if r.Code != "" {
-		dst = append(dst, `,"code":`...)
-		dst = AppendString(dst, r.Code)
-	}
-	if r.Error != "" {
-		dst = append(dst, `,"error":`...)
-		dst = AppendString(dst, r.Error)
-	}
+	dst = appendInt(dst, r.Has&FieldRemaining != 0, `,"remaining_stock":`, r.RemainingStock)
+	dst = appendInt(dst, r.Has&FieldInitial != 0, `,"initial":`, r.Initial)
+	dst = appendInt(dst, r.Has&FieldQuantity != 0, `,"quantity":`, r.Quantity)
+	dst = appendStr(dst, `,"order_id":`, r.OrderID)
+	dst = appendInt(dst, r.Has&FieldHeld != 0, `,"held":`, r.Held)
+	dst = appendInt(dst, r.Has&FieldLimit != 0, `,"limit":`, r.Limit)
+	dst = appendStr(dst, `,"state":`, r.State)
+	dst = appendStr(dst, `,"start":`, r.Start)
+	dst = appendStr(dst, `,"end":`, r.End)
+	dst = appendStr(dst, `,"code":`, r.Code)
+	dst = appendStr(dst, `,"error":`, r.Error)
 	return append(dst, '}')
+}
+
+func appendInt(dst []byte, present bool, key string, v int64) []byte {
+	if !present {
+		return dst
+	}
+	return strconv.AppendInt(append(dst, key...), v, 10)
+}
+
+func appendStr(dst []byte, key, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	return AppendString(append(dst, key...), v)
 }
 
 // DecodeResponse parses a response payload, for clients.
@@ -81,15 +151,36 @@ func DecodeResponse(p []byte, r *Response) error {
 	var raw struct {
 		Status         string `json:"status"`
 		RemainingStock *int64 `json:"remaining_stock"`
+		Initial        *int64 `json:"initial"`
+		Quantity       *int64 `json:"quantity"`
+		Held           *int64 `json:"held"`
+		Limit          *int64 `json:"limit"`
+		OrderID        string `json:"order_id"`
+		State          string `json:"state"`
+		Start          string `json:"start"`
+		End            string `json:"end"`
 		Code           string `json:"code"`
 		Error          string `json:"error"`
 	}
 	if err := json.Unmarshal(p, &raw); err != nil || raw.Status == "" {
 		return ErrInvalidJSON
 	}
-	*r = Response{Status: raw.Status, Code: raw.Code, Error: raw.Error}
-	if raw.RemainingStock != nil {
-		r.RemainingStock, r.HasRemaining = *raw.RemainingStock, true
+	*r = Response{Status: raw.Status, OrderID: raw.OrderID, State: raw.State,
+		Start: raw.Start, End: raw.End, Code: raw.Code, Error: raw.Error}
+	for _, f := range []struct {
+		v   *int64
+		dst *int64
+		bit Field
+	}{
+		{raw.RemainingStock, &r.RemainingStock, FieldRemaining},
+		{raw.Initial, &r.Initial, FieldInitial},
+		{raw.Quantity, &r.Quantity, FieldQuantity},
+		{raw.Held, &r.Held, FieldHeld},
+		{raw.Limit, &r.Limit, FieldLimit},
+	} {
+		if f.v != nil {
+			*f.dst, r.Has = *f.v, r.Has|f.bit
+		}
 	}
 	return nil
 }

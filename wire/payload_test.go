@@ -104,10 +104,10 @@ var responses = []struct {
 	r    wire.Response
 	json string
 }{
-	{"success", wire.Response{Status: "SUCCESS", RemainingStock: 42, HasRemaining: true}, `{"status":"SUCCESS","remaining_stock":42}`},
-	{"success-last", wire.Response{Status: "SUCCESS", RemainingStock: 0, HasRemaining: true}, `{"status":"SUCCESS","remaining_stock":0}`},
-	{"negative-stock", wire.Response{Status: "SUCCESS", RemainingStock: -1, HasRemaining: true}, `{"status":"SUCCESS","remaining_stock":-1}`},
-	{"max-stock", wire.Response{Status: "SUCCESS", RemainingStock: 1<<63 - 1, HasRemaining: true}, `{"status":"SUCCESS","remaining_stock":9223372036854775807}`},
+	{"success", wire.Response{Status: "SUCCESS", RemainingStock: 42, Has: wire.FieldRemaining}, `{"status":"SUCCESS","remaining_stock":42}`},
+	{"success-last", wire.Response{Status: "SUCCESS", RemainingStock: 0, Has: wire.FieldRemaining}, `{"status":"SUCCESS","remaining_stock":0}`},
+	{"negative-stock", wire.Response{Status: "SUCCESS", RemainingStock: -1, Has: wire.FieldRemaining}, `{"status":"SUCCESS","remaining_stock":-1}`},
+	{"max-stock", wire.Response{Status: "SUCCESS", RemainingStock: 1<<63 - 1, Has: wire.FieldRemaining}, `{"status":"SUCCESS","remaining_stock":9223372036854775807}`},
 	{"sold-out", wire.Response{Status: "SOLD_OUT"}, `{"status":"SOLD_OUT"}`},
 	{"error", wire.Response{Status: "ERROR", Code: "INVALID_REQUEST", Error: "invalid json"}, `{"status":"ERROR","code":"INVALID_REQUEST","error":"invalid json"}`},
 	{"error-code-only", wire.Response{Status: "ERROR", Code: "INTERNAL"}, `{"status":"ERROR","code":"INTERNAL"}`},
@@ -127,10 +127,10 @@ func TestAppendResponse(t *testing.T) {
 		})
 	}
 
-	// RemainingStock is only written when HasRemaining says so.
+	// RemainingStock is only written when Has includes FieldRemaining.
 	r := wire.Response{Status: "SOLD_OUT", RemainingStock: 7}
 	if got, want := string(wire.AppendResponse(nil, &r)), `{"status":"SOLD_OUT"}`; got != want {
-		t.Fatalf("AppendResponse without HasRemaining = %s, want %s", got, want)
+		t.Fatalf("AppendResponse without FieldRemaining = %s, want %s", got, want)
 	}
 }
 
@@ -183,7 +183,7 @@ func TestDecodeResponse(t *testing.T) {
 		{"overflowing-stock", `{"status":"SUCCESS","remaining_stock":9223372036854775808}`, wire.Response{}, wire.ErrInvalidJSON},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := wire.Response{Status: "stale", RemainingStock: 9, HasRemaining: true, Code: "stale", Error: "stale"}
+			got := wire.Response{Status: "stale", RemainingStock: 9, Has: wire.FieldRemaining, Code: "stale", Error: "stale"}
 			err := wire.DecodeResponse([]byte(tt.payload), &got)
 			if err != tt.err {
 				t.Fatalf("DecodeResponse(%s) error = %v, want %v", tt.payload, err, tt.err)

@@ -1,0 +1,68 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/flashsale/flashsale/engine"
+)
+
+func TestStatusRoundTrip(t *testing.T) {
+	t.Parallel()
+	known := map[engine.Status]string{
+		engine.StatusError:   "ERROR",
+		engine.StatusSuccess: "SUCCESS",
+		engine.StatusSoldOut: "SOLD_OUT",
+	}
+	seen := make(map[string]engine.Status)
+	for _, s := range engine.Statuses() {
+		text := s.String()
+		t.Run(text, func(t *testing.T) {
+			if want, ok := known[s]; ok && text != want {
+				t.Errorf("Status(%d).String() = %q, want %q", s, text, want)
+			}
+			got, ok := engine.ParseStatus(text)
+			if !ok || got != s {
+				t.Errorf("ParseStatus(%q) = %v, %v; want %v, true", text, got, ok, s)
+			}
+		})
+		if other, dup := seen[text]; dup {
+			t.Errorf("statuses %d and %d are both %q", other, s, text)
+		}
+		seen[text] = s
+	}
+	for s := range known {
+		if _, ok := seen[known[s]]; !ok {
+			t.Errorf("Statuses() lacks %v", known[s])
+		}
+	}
+}
+
+func TestStatusZeroValueIsError(t *testing.T) {
+	t.Parallel()
+	var s engine.Status
+	if s != engine.StatusError || s.String() != "ERROR" {
+		t.Errorf("zero Status = %d (%q), want StatusError (\"ERROR\")", s, s.String())
+	}
+	var r engine.Result
+	if r.Status != engine.StatusError {
+		t.Errorf("zero Result.Status = %v, want ERROR", r.Status)
+	}
+}
+
+func TestStatusOutOfRangePrintsError(t *testing.T) {
+	t.Parallel()
+	for _, s := range []engine.Status{engine.Status(len(engine.Statuses())), engine.Status(len(engine.Statuses()) + 1), 127, 255} {
+		if got := s.String(); got != "ERROR" {
+			t.Errorf("Status(%d).String() = %q, want \"ERROR\"", s, got)
+		}
+	}
+}
+
+func TestParseStatusUnknown(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{"", "success", "SOLDOUT", "ERROR ", "sold_out"} {
+		if got, ok := engine.ParseStatus(text); ok || got != engine.StatusError {
+			t.Errorf("ParseStatus(%q) = %v, %v; want ERROR, false", text, got, ok)
+		}
+	}
+}

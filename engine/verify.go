@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Audit is the result of verifying one product's books.
+type Audit struct {
+	ID        string   `json:"product_id"`
+	Problems  []string `json:"problems"` // empty when the books balance
+	Initial   int64    `json:"initial"`
+	Remaining int64    `json:"remaining"`
+	Held      int64    `json:"held"`      // units held by customers
+	Sold      int64    `json:"sold"`      // units in sale entries of the orders stream
+	Released  int64    `json:"released"`  // units in release entries
+	Orders    int64    `json:"orders"`    // sales not released
+	Customers int64    `json:"customers"` // customers holding units
+}
+
+// OK reports whether the books balance.
+func (a Audit) OK() bool { return len(a.Problems) == 0 }
+
+// Verify audits product id from Redis, atomically: initial == remaining +
+// units held; units held == sales − releases in the orders stream, per
+// customer; the buyers list holds one entry per order not released; stock
+// is not negative; no customer is above the limit. It reads every order,
+// so it blocks Redis for O(orders): run it when the sale is quiet.
+func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
+	if err := ValidateProductID(id); err != nil {
+		return Audit{}, err
+	}
+	k := KeysFor(id)
+	v, err := redis.Values(e.redis.Eval(ctx, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders))
+	if err != nil {
+		return Audit{}, fmt.Errorf("verify %s: %w", id, err)
+	}
+	if replyKind(v) == -1 {
+		return Audit{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	}
+	var kind int64
+	var sums []int64
+	a := Audit{ID: id}
+	if _, err := redis.Scan(v, &kind, &a.Problems, &sums); err != nil {
+		return Audit{}, fmt.Errorf("verify %s: unexpected reply: %w", id, err)
+	}
+	if len(sums) != 7 {
+		return Audit{}, fmt.Errorf("verify %s: unexpected reply %v", id, v)
+	}
+	a.Initial, a.Remaining, a.Held, a.Sold, a.Released, a.Orders, a.Customers =
+		sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6]
+	return a, nil
+}
+
+// Products lists every product in Redis, sorted.
+func (e *Engine) Products(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := e.redis.Scan(ctx, metaPattern, func(key string) error {
+		if id := productOfMeta(key); id != "" {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

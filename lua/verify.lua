@@ -1,0 +1,112 @@
+-- verify.lua: audit one product's books, atomically. It reads every order,
+-- customer and buyer, so it costs O(orders) and blocks Redis meanwhile
+-- (roughly a second per million orders): run it when the sale is quiet.
+-- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders  KEYS[5] orders
+-- Reply: {-1} unknown product, else
+--   {1, {discrepancy, ...}, {initial, remaining, held, units sold, units released, orders, customers}}
+local stock = redis.call('GET', KEYS[1])
+if not stock then
+  return {-1}
+end
+local problems = {}
+local function bad(msg)
+  if #problems < 20 then
+    problems[#problems + 1] = msg
+  elseif #problems == 20 then
+    problems[21] = 'more discrepancies not shown'
+  end
+end
+local remaining = tonumber(stock)
+local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit')
+local initial, held_counter, limit = tonumber(m[1]) or 0, tonumber(m[2]) or 0, tonumber(m[3]) or 0
+if remaining < 0 then
+  bad('stock is negative: ' .. remaining)
+end
+
+-- Per-customer records.
+local held, customers, held_sum = {}, 0, 0
+local h = redis.call('HGETALL', KEYS[4])
+for i = 1, #h, 2 do
+  local u, q = h[i], tonumber(h[i + 1])
+  held[u] = q
+  customers = customers + 1
+  held_sum = held_sum + q
+  if q <= 0 then
+    bad('customer ' .. u .. ' holds ' .. q .. ' units')
+  end
+  if limit > 0 and q > limit then
+    bad('customer ' .. u .. ' holds ' .. q .. ' units, above the limit of ' .. limit)
+  end
+end
+if initial ~= remaining + held_sum then
+  bad('initial ' .. initial .. ' != remaining ' .. remaining .. ' + units held ' .. held_sum)
+end
+if held_counter ~= held_sum then
+  bad('held counter ' .. held_counter .. ' != units held by customers ' .. held_sum)
+end
+
+-- The orders stream: sales minus releases, per customer.
+local units, orders = {}, {}
+local sold, released, active = 0, 0, 0
+local from = '-'
+while true do
+  local page = redis.call('XRANGE', KEYS[5], from, '+', 'COUNT', 1000)
+  for _, e in ipairs(page) do
+    local f = {}
+    for i = 1, #e[2], 2 do
+      f[e[2][i]] = e[2][i + 1]
+    end
+    local u, q = f['user_id'], tonumber(f['quantity'])
+    if f['type'] == 'sale' then
+      units[u] = (units[u] or 0) + q
+      orders[u] = (orders[u] or 0) + 1
+      sold, active = sold + q, active + 1
+    elseif f['type'] == 'release' then
+      units[u] = (units[u] or 0) - q
+      orders[u] = (orders[u] or 0) - 1
+      released, active = released + q, active - 1
+    end
+  end
+  if #page < 1000 then
+    break
+  end
+  from = '(' .. page[#page][1]
+end
+if sold - released ~= held_sum then
+  bad('orders stream holds ' .. (sold - released) .. ' units (sold ' .. sold .. ' - released ' ..
+    released .. ') but customers hold ' .. held_sum)
+end
+for u, q in pairs(units) do
+  if q ~= (held[u] or 0) then
+    bad('customer ' .. u .. ': orders stream says ' .. q .. ' units, record says ' .. (held[u] or 0))
+  end
+end
+for u, q in pairs(held) do
+  if units[u] == nil then
+    bad('customer ' .. u .. ' holds ' .. q .. ' units with no order in the stream')
+  end
+end
+
+-- The buyers list: one entry per order not released.
+local listed, n = {}, 0
+local len = redis.call('LLEN', KEYS[2])
+for i = 0, len - 1, 1000 do
+  for _, u in ipairs(redis.call('LRANGE', KEYS[2], i, i + 999)) do
+    listed[u] = (listed[u] or 0) + 1
+    n = n + 1
+  end
+end
+if n ~= active then
+  bad('buyers list has ' .. n .. ' entries for ' .. active .. ' orders not released')
+end
+for u, c in pairs(listed) do
+  if c ~= (orders[u] or 0) then
+    bad('customer ' .. u .. ' is listed ' .. c .. ' times as a buyer for ' .. (orders[u] or 0) .. ' orders')
+  end
+end
+for u, c in pairs(orders) do
+  if c > 0 and listed[u] == nil then
+    bad('customer ' .. u .. ' has ' .. c .. ' orders but is not in the buyers list')
+  end
+end
+return {1, problems, {initial, remaining, held_sum, sold, released, active, customers}}
