@@ -224,13 +224,15 @@ func printStatus(w io.Writer, st engine.ProductStatus, audit engine.Audit, asJSO
 	fmt.Fprintf(&b, "Units Held:        %d\n", st.Held)
 	fmt.Fprintf(&b, "Successful Buyers: %d\n", st.Buyers)
 	fmt.Fprintf(&b, "Invariant:         %s (remaining %d + held %d, initial %d)\n", okText(st.Consistent()), st.Remaining, st.Held, st.Initial)
-	writeVerify(&b, audit)
+	b.WriteString("Verify:            ")
+	writeAudit(&b, audit)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func writeVerify(b *strings.Builder, audit engine.Audit) {
-	fmt.Fprintf(b, "Verify:            %s (%d orders, %d units sold, %d released, %d customers)\n",
+// writeAudit writes the verify result and its discrepancies, one a line.
+func writeAudit(b *strings.Builder, audit engine.Audit) {
+	fmt.Fprintf(b, "%s (%d orders, %d units sold, %d released, %d customers)\n",
 		okText(audit.OK()), audit.Orders, audit.Sold, audit.Released, audit.Customers)
 	for _, p := range audit.Problems {
 		fmt.Fprintf(b, "  ✗ %s\n", p)
@@ -376,8 +378,12 @@ func adminVerify(a *adminCtx) error {
 		if !audit.OK() {
 			failed++
 		}
-		fmt.Fprintf(&b, "%-24s ", id)
-		writeVerify(&b, audit)
+		mark := "✓"
+		if !audit.OK() {
+			mark = "✗"
+		}
+		fmt.Fprintf(&b, "%s %s: ", mark, id)
+		writeAudit(&b, audit)
 	}
 	if a.json {
 		for i := range audits {
