@@ -45,7 +45,7 @@ func adminCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "admin",
-		Usage: "operate products: init, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete",
+		Usage: "operate products: init, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete; mint customer tokens",
 		Description: "Flags go before the arguments: flashsale admin buyers --limit 10 iphone15.\n" +
 			"Redis is reached through --redis-addr / REDIS_ADDR, as for serve.",
 		Subcommands: []*cli.Command{
@@ -67,6 +67,7 @@ func adminCommand() *cli.Command {
 				&cli.IntFlag{Name: "count", Usage: "stop after `N` sales (0 = until interrupted)"}),
 			sub("reset", "put stock back to its initial value and clear buyers and orders, atomically", "ID", adminReset),
 			sub("delete", "remove every key of a product", "ID", adminDelete),
+			adminTokenCommand(),
 		},
 	}
 }

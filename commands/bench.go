@@ -34,7 +34,7 @@ func benchCommand() *cli.Command {
 				EnvVars: []string{"FLASHSALE_ADDR"},
 				Value:   "localhost:8080",
 			},
-		}, loadFlags(), redisFlags()),
+		}, loadFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
 }
@@ -63,6 +63,10 @@ type loadConfig struct {
 	Users      int
 	Quantity   int64
 	Timeout    time.Duration
+	// Dial opens one connection to Addr: TCP, or TLS with bench --tls.
+	Dial func(ctx context.Context) (net.Conn, error)
+	// Tokens, when set, sign each purchase (bench --user-secret).
+	Tokens *userTokens
 }
 
 func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
@@ -91,6 +95,11 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 		return cfg, usageErrorf(c, "--init must be zero or more units")
 	}
 	cfg.Conns = min(cfg.Conns, cfg.Requests)
+	tlsConfig, err := clientTLSConfig(c)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Dial = dialFunc(cfg.Addr, cfg.Timeout, tlsConfig)
 	return cfg, nil
 }
 
@@ -101,6 +110,11 @@ func runBench(c *cli.Context) error {
 	cfg, err := loadConfigFrom(c, c.String("addr"))
 	if err != nil {
 		return err
+	}
+	if signer, err := signerFrom(c); err != nil {
+		return err
+	} else if signer != nil {
+		cfg.Tokens = newUserTokens(signer, cfg)
 	}
 	st, err := openStoreFlags(c, zerolog.Nop(), engine.PoolConfig{MaxActive: 2}, false)
 	if err != nil {
@@ -290,7 +304,6 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 		frame   []byte
 		payload []byte
 		resp    wire.Response
-		dialer  = net.Dialer{Timeout: cfg.Timeout}
 	)
 	defer func() {
 		if nc != nil {
@@ -309,7 +322,7 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 		r.total++
 		if nc == nil {
 			var err error
-			if nc, err = dialer.DialContext(ctx, "tcp", cfg.Addr); err != nil {
+			if nc, err = cfg.Dial(ctx); err != nil {
 				r.fail(errText(err))
 				nc = nil
 				continue
@@ -321,6 +334,7 @@ func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int
 			user = i % int64(cfg.Users)
 		}
 		req.UserID = cfg.UserPrefix + "_" + strconv.FormatInt(user, 10)
+		cfg.Tokens.sign(&req, user)
 		payload = wire.AppendPurchase(payload[:0], req)
 		frame = wire.AppendFrame(frame[:0], wire.TypePurchase, payload)
 		start := time.Now()
@@ -366,6 +380,8 @@ var statusLabels = [...]string{
 	engine.StatusEnded:             "Ended",
 	engine.StatusOK:                "",
 	engine.StatusPong:              "",
+	engine.StatusUnauthorized:      "Unauthorized",
+	engine.StatusRateLimited:       "Rate Limited",
 }
 
 // errText names a network error without the addresses that make every

@@ -142,7 +142,11 @@ func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig, 
 	p := engine.NewPool(pool)
 	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, engine.DefaultDialTimeout))
 	defer cancel()
-	if err := p.Load(ctx, engine.Scripts()...); err != nil {
+	err := p.Load(ctx, engine.Scripts()...)
+	if err == nil {
+		err = p.CheckDurability(ctx)
+	}
+	if err != nil {
 		p.Close()
 		closeEmbedded()
 		return nil, fmt.Errorf("redis at %s: %w", pool.Addr, err)

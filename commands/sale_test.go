@@ -352,7 +352,7 @@ func TestPing(t *testing.T) {
 	cl.send(wire.AppendFrame(nil, wire.TypePing, nil), wire.AppendFrame(nil, wire.TypePing, []byte("anything")))
 	for range 2 {
 		f, err := cl.rd.Next()
-		if err != nil || f.Type != 0x83 || string(f.Payload) != `{"status":"PONG"}` {
+		if err != nil || f.Type != 0x83 || string(f.Payload) != `{"status":"PONG","redis":"up"}` {
 			t.Fatalf("ping answer: %v %s %v", f.Type, f.Payload, err)
 		}
 	}

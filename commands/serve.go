@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -62,8 +63,62 @@ func serveCommand() *cli.Command {
 					EnvVars: []string{"FLASHSALE_DRAIN_TIMEOUT"},
 					Value:   engine.DefaultDrainTimeout,
 				},
+				&cli.DurationFlag{
+					Name:    "frame-timeout",
+					Usage:   "once a frame has started to arrive, all of it must arrive within this (slow senders are dropped)",
+					EnvVars: []string{"FLASHSALE_FRAME_TIMEOUT"},
+					Value:   engine.DefaultFrameTimeout,
+				},
+				&cli.DurationFlag{
+					Name:    "idle-timeout",
+					Usage:   "connections with no frame for this long are closed",
+					EnvVars: []string{"FLASHSALE_IDLE_TIMEOUT"},
+					Value:   engine.DefaultIdleTimeout,
+				},
+				&cli.IntFlag{
+					Name:    "max-conns",
+					Usage:   "most open client connections; past it a new connection gets ERROR BUSY and is closed",
+					EnvVars: []string{"FLASHSALE_MAX_CONNS"},
+					Value:   engine.DefaultMaxConns,
+				},
+				&cli.StringFlag{
+					Name:    "user-rate",
+					Usage:   "purchase attempts one customer may make on a product, as `N/s`, N/m or N/h, enforced inside Redis (0 = no limit)",
+					EnvVars: []string{"FLASHSALE_USER_RATE"},
+					Value:   "0",
+				},
+				&cli.IntFlag{
+					Name:    "user-burst",
+					Usage:   "attempts a customer may make at once within --user-rate",
+					EnvVars: []string{"FLASHSALE_USER_BURST"},
+					Value:   5,
+				},
+				&cli.StringFlag{
+					Name:    "conn-rate",
+					Usage:   "purchase attempts one connection may make, as `N/s` (0 = no limit); answered without a Redis call",
+					EnvVars: []string{"FLASHSALE_CONN_RATE"},
+					Value:   "0",
+				},
+				&cli.IntFlag{
+					Name:    "conn-burst",
+					Usage:   "attempts a connection may make at once within --conn-rate",
+					EnvVars: []string{"FLASHSALE_CONN_BURST"},
+					Value:   100,
+				},
+				&cli.StringFlag{
+					Name:    "durability",
+					Usage:   "what a sale waits for before SUCCESS: `none`, replicas:N (WAIT), aof or aof:N (WAITAOF, Redis 7.2+)",
+					EnvVars: []string{"FLASHSALE_DURABILITY"},
+					Value:   "none",
+				},
+				&cli.DurationFlag{
+					Name:    "durability-timeout",
+					Usage:   "bound on the durability wait; past it the client gets ERROR NOT_DURABLE",
+					EnvVars: []string{"FLASHSALE_DURABILITY_TIMEOUT"},
+					Value:   engine.DefaultDurabilityTimeout,
+				},
 			},
-			redisFlags(), poolFlags(), logFlags(),
+			redisFlags(), poolFlags(), logFlags(), serverTLSFlags(), userSecretFlags(),
 		),
 		Action: runServe,
 	}
@@ -77,10 +132,31 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := serverTLSConfig(c)
+	if err != nil {
+		return err
+	}
+	signer, err := signerFrom(c)
+	if err != nil {
+		return err
+	}
+	userRate, err := engine.ParseRate(c.String("user-rate"), c.Int("user-burst"))
+	if err != nil {
+		return usageErrorf(c, "--user-rate: %v", err)
+	}
+	connRate, err := engine.ParseRate(c.String("conn-rate"), c.Int("conn-burst"))
+	if err != nil {
+		return usageErrorf(c, "--conn-rate: %v", err)
+	}
+	durability, err := engine.ParseDurability(c.String("durability"), c.Duration("durability-timeout"))
+	if err != nil {
+		return usageErrorf(c, "--durability: %v", err)
+	}
 	st, err := openStoreFlags(c, log, engine.PoolConfig{
-		MaxActive: c.Int("redis-pool-size"),
-		MaxIdle:   c.Int("redis-max-idle"),
-	}, true, engine.WithRequestTTL(c.Duration("request-ttl")))
+		MaxActive:  c.Int("redis-pool-size"),
+		MaxIdle:    c.Int("redis-max-idle"),
+		Durability: durability,
+	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSigner(signer))
 	if err != nil {
 		return err
 	}
@@ -90,15 +166,24 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+		logServerTLS(log, c, tlsConfig)
+	}
 	srv := engine.NewServer(st.Engine, engine.ServerConfig{
 		MaxPayload:     c.Int("max-frame-size"),
 		MaxInFlight:    c.Int("max-in-flight"),
 		RequestTimeout: c.Duration("request-timeout"),
 		WriteTimeout:   c.Duration("write-timeout"),
 		DrainTimeout:   c.Duration("drain-timeout"),
+		FrameTimeout:   c.Duration("frame-timeout"),
+		IdleTimeout:    c.Duration("idle-timeout"),
+		MaxConns:       c.Int("max-conns"),
+		ConnRate:       connRate,
 		Logger:         log,
 	})
-	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).
+	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
+		Stringer("durability", durability).
 		Msg("flashsale serving")
 	if err := srv.Serve(c.Context, ln); err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -15,22 +16,22 @@ import (
 // The scripts, hashed once. Every product operation is one of them, so each
 // is atomic and touches one product's keys only.
 var (
-	purchaseScript = redis.NewScript(6, lua.Purchase)
-	initScript     = redis.NewScript(6, lua.Init)
-	resetScript    = redis.NewScript(6, lua.Reset)
-	statusScript   = redis.NewScript(4, lua.Status)
-	buyersScript   = redis.NewScript(2, lua.Buyers)
-	deleteScript   = redis.NewScript(6, lua.Delete)
-	windowScript   = redis.NewScript(2, lua.Window)
-	restockScript  = redis.NewScript(3, lua.Restock)
-	releaseScript  = redis.NewScript(6, lua.Release)
-	verifyScript   = redis.NewScript(5, lua.Verify)
-	ordersScript   = redis.NewScript(2, lua.Orders)
+	purchaseScript = &Script{Script: redis.NewScript(7, lua.Purchase)}
+	initScript     = &Script{Script: redis.NewScript(6, lua.Init)}
+	resetScript    = &Script{Script: redis.NewScript(6, lua.Reset)}
+	statusScript   = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
+	buyersScript   = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
+	deleteScript   = &Script{Script: redis.NewScript(6, lua.Delete)}
+	windowScript   = &Script{Script: redis.NewScript(2, lua.Window)}
+	restockScript  = &Script{Script: redis.NewScript(3, lua.Restock)}
+	releaseScript  = &Script{Script: redis.NewScript(6, lua.Release)}
+	verifyScript   = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
+	ordersScript   = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
 )
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
-func Scripts() []*redis.Script {
-	return []*redis.Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
+func Scripts() []*Script {
+	return []*Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
 		deleteScript, windowScript, restockScript, releaseScript, verifyScript, ordersScript}
 }
 
@@ -58,10 +59,43 @@ type Engine struct {
 	redis      Redis
 	channel    string
 	requestTTL time.Duration
+	userRate   Rate
+	signer     *Signer          // nil: no customer tokens required
+	now        func() time.Time // the clock tokens are checked against
 }
 
 // Option tunes an Engine.
 type Option func(*Engine)
+
+// Rate is an attempts-per-time limit: one attempt per Interval on
+// average, with up to Burst at once. The zero Rate is no limit.
+type Rate struct {
+	Interval time.Duration
+	Burst    int
+}
+
+// ParseRate reads "N/s", "N/m" or "N/h" (N attempts per second, minute or
+// hour), or "0" for no limit.
+func ParseRate(s string, burst int) (Rate, error) {
+	if s == "" || s == "0" {
+		return Rate{}, nil
+	}
+	n, per, ok := strings.Cut(s, "/")
+	count, err := strconv.ParseFloat(n, 64)
+	unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[per]
+	if !ok || err != nil || count <= 0 || unit == 0 {
+		return Rate{}, fmt.Errorf("rate %q: want N/s, N/m or N/h", s)
+	}
+	interval := time.Duration(float64(unit) / count)
+	if interval < time.Millisecond {
+		return Rate{}, fmt.Errorf("rate %q: at most 1000/s", s)
+	}
+	return Rate{Interval: interval, Burst: max(burst, 1)}, nil
+}
+
+// WithUserRate limits each customer's purchase attempts on a product,
+// inside the purchase script (so every server shares the limit).
+func WithUserRate(r Rate) Option { return func(e *Engine) { e.userRate = r } }
 
 // WithRequestTTL sets how long a request_id is remembered for exact retries.
 func WithRequestTTL(d time.Duration) Option {
@@ -72,9 +106,23 @@ func WithRequestTTL(d time.Duration) Option {
 	}
 }
 
+// WithSigner makes every purchase prove its user_id with a token s
+// verifies; nil leaves purchases unsigned.
+func WithSigner(s *Signer) Option { return func(e *Engine) { e.signer = s } }
+
+// WithClock sets the clock customer tokens are checked against (default
+// time.Now), for tests.
+func WithClock(now func() time.Time) Option {
+	return func(e *Engine) {
+		if now != nil {
+			e.now = now
+		}
+	}
+}
+
 // New returns an Engine on r that announces sales on EventChannel.
 func New(r Redis, opts ...Option) *Engine {
-	e := &Engine{redis: r, channel: EventChannel, requestTTL: DefaultRequestTTL}
+	e := &Engine{redis: r, channel: EventChannel, requestTTL: DefaultRequestTTL, now: time.Now}
 	for _, o := range opts {
 		o(e)
 	}
@@ -90,21 +138,24 @@ type Request struct {
 	UserID    string
 	Quantity  int64  // 0 means 1
 	RequestID string // optional: retries with the same id get the same answer
+	Token     string // the customer token, checked when the engine has a Signer
+	Expires   int64  // the token's expiry, Unix seconds
 }
 
 // Result is the outcome of a purchase attempt.
 type Result struct {
-	Status    Status
-	Remaining int64     // units left (SUCCESS, INSUFFICIENT_STOCK)
-	OrderID   string    // SUCCESS
-	Quantity  int64     // units sold (SUCCESS)
-	Held      int64     // units the customer already holds (ALREADY_PURCHASED)
-	Limit     int64     // the per-customer limit (ALREADY_PURCHASED)
-	Start     time.Time // NOT_STARTED
-	End       time.Time // ENDED
-	Code      string    // one of the Code* values (ERROR)
-	Message   string    // what the client is told (ERROR)
-	Err       error     // what the operator is told (ERROR)
+	Status     Status
+	Remaining  int64         // units left (SUCCESS, INSUFFICIENT_STOCK)
+	OrderID    string        // SUCCESS
+	Quantity   int64         // units sold (SUCCESS)
+	Held       int64         // units the customer already holds (ALREADY_PURCHASED)
+	Limit      int64         // the per-customer limit (ALREADY_PURCHASED)
+	RetryAfter time.Duration // RATE_LIMITED
+	Start      time.Time     // NOT_STARTED
+	End        time.Time     // ENDED
+	Code       string        // one of the Code* values (ERROR)
+	Message    string        // what the client is told (ERROR, UNAUTHORIZED)
+	Err        error         // what the operator is told (ERROR)
 }
 
 // Fail returns the ERROR result for err: its client message and code come
@@ -118,6 +169,10 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeUnknownProduct, ErrUnknownProduct.Error()
 	case errors.Is(err, ErrRequestReused):
 		r.Code, r.Message = CodeRequestReused, ErrRequestReused.Error()
+	case errors.Is(err, ErrNotDurable):
+		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
+	case errors.Is(err, ErrOutcomeUnknown):
+		r.Code, r.Message = CodeUnavailable, "redis unavailable: outcome unknown; retry with the same request_id to learn it"
 	case errors.Is(err, ErrUnavailable):
 		r.Code, r.Message = CodeUnavailable, ErrUnavailable.Error()
 	default:
@@ -152,16 +207,26 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 	if err := req.Validate(); err != nil {
 		return Fail(err)
 	}
+	if e.signer != nil {
+		if err := e.signer.Verify(req.UserID, req.Token, req.Expires, e.now()); err != nil {
+			return Result{Status: StatusUnauthorized, Message: err.Error()}
+		}
+	}
 	k := KeysFor(req.ProductID)
 	v, err := e.redis.Eval(ctx, purchaseScript,
-		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID),
-		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel)
-	if err != nil {
+		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID),
+		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel,
+		e.userRate.Interval.Milliseconds(), e.userRate.Burst)
+	notDurable := errors.Is(err, ErrNotDurable) && v != nil
+	if err != nil && !notDurable {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
 	}
-	res, err := purchaseResult(v)
-	if err != nil {
-		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
+	res, perr := purchaseResult(v)
+	if perr != nil {
+		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, perr))
+	}
+	if notDurable && res.Status == StatusSuccess {
+		return Fail(fmt.Errorf("purchase %s: order %s: %w", req.ProductID, res.OrderID, err))
 	}
 	return res
 }
@@ -172,9 +237,15 @@ func purchaseResult(v any) (Result, error) {
 	if err != nil || len(reply) == 0 {
 		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)
 	}
-	kind, _ := redis.Int64(reply[0], nil)
+	kind, err := redis.Int64(reply[0], nil)
+	if err != nil {
+		return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
+	}
+	if (kind == 0 || kind == -1 || kind == 6) && len(reply) != 1 {
+		return Result{}, fmt.Errorf("unexpected reply %v", v)
+	}
 	ints := func(want int) ([]int64, error) {
-		if len(reply) < want+1 {
+		if len(reply) != want+1 {
 			return nil, fmt.Errorf("unexpected reply %v", v)
 		}
 		out := make([]int64, want)
@@ -205,7 +276,10 @@ func purchaseResult(v any) (Result, error) {
 		return Fail(ErrUnknownProduct), nil
 	case 2:
 		n, err := ints(1)
-		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, err
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, nil
 	case 3:
 		n, err := ints(2)
 		if err != nil {
@@ -226,6 +300,12 @@ func purchaseResult(v any) (Result, error) {
 		return Result{Status: StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
 	case 6:
 		return Fail(ErrRequestReused), nil
+	case 7:
+		n, err := ints(1)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
 	}
 	return Result{}, fmt.Errorf("unexpected reply %v", v)
 }

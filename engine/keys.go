@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -39,6 +40,9 @@ func KeysFor(id string) Keys {
 // Request is the key of the record that makes request id rid retryable.
 func (k Keys) Request(rid string) string { return k.prefix + "req:" + rid }
 
+// Rate is the key of customer user's rate limiter on this product.
+func (k Keys) Rate(user string) string { return k.prefix + "rate:" + user }
+
 // metaPattern matches the meta key of every product, for SCAN.
 const metaPattern = "product:{*}:meta"
 
@@ -48,7 +52,12 @@ func productOfMeta(key string) string {
 	if len(key) <= len(pre)+len(suf) || key[:len(pre)] != pre || key[len(key)-len(suf):] != suf {
 		return ""
 	}
-	return key[len(pre) : len(key)-len(suf)]
+	// A request record's key can end in "}:meta" too (request ids may hold
+	// braces); what it yields then is no valid product id.
+	if id := key[len(pre) : len(key)-len(suf)]; ValidateProductID(id) == nil {
+		return id
+	}
+	return ""
 }
 
 // ErrInvalidRequest is wrapped by every validation failure; the wrapping
@@ -92,7 +101,10 @@ func ValidateQuantity(q int64) error {
 // such as 1764108000123-0).
 func ValidateOrderID(id string) error {
 	ms, seq, ok := strings.Cut(id, "-")
-	if !ok || !isDigits(ms) || !isDigits(seq) || len(id) > 41 {
+	// Both parts must fit in 64 bits, or XRANGE refuses the id.
+	_, errMs := strconv.ParseUint(ms, 10, 64)
+	_, errSeq := strconv.ParseUint(seq, 10, 64)
+	if !ok || !isDigits(ms) || !isDigits(seq) || errMs != nil || errSeq != nil || len(id) > 41 {
 		return invalidError(fmt.Sprintf("order id %q is not of the form <ms>-<seq>", id))
 	}
 	return nil

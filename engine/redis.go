@@ -10,9 +10,26 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// ErrUnavailable is wrapped by every failure to get an answer from Redis:
-// no connection, a timeout, a server that is loading or read-only.
-var ErrUnavailable = errors.New("redis unavailable")
+// Errors of the Redis side.
+var (
+	// ErrUnavailable is wrapped by every failure to get an answer from
+	// Redis: no connection, a timeout, a server that is loading or read-only.
+	ErrUnavailable = errors.New("redis unavailable")
+	// ErrOutcomeUnknown is wrapped (with ErrUnavailable) when a script was
+	// sent but no answer came back: Redis may have run it. A purchase with a
+	// request_id can be retried to learn the outcome.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrNotDurable is wrapped when a script ran but the durability wait
+	// (WAIT, WAITAOF) fell short.
+	ErrNotDurable = errors.New("not confirmed durable")
+)
+
+// Script is one of the engine's Lua scripts.
+type Script struct {
+	*redis.Script
+	// ReadOnly scripts never write, so they need no durability wait.
+	ReadOnly bool
+}
 
 // Redis is all the engine needs from Redis: run one of its scripts, whose
 // keys all belong to one product, and check that the server answers. Pool
@@ -21,7 +38,7 @@ var ErrUnavailable = errors.New("redis unavailable")
 type Redis interface {
 	// Eval runs s with EVALSHA, loading it again if Redis lost its script
 	// cache. keysAndArgs holds s's keys first, then its arguments.
-	Eval(ctx context.Context, s *redis.Script, keysAndArgs ...any) (any, error)
+	Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any, error)
 	// Ping checks that Redis answers.
 	Ping(ctx context.Context) error
 	// Scan calls fn with every key that matches the glob pattern match.
@@ -44,6 +61,8 @@ type PoolConfig struct {
 	// Timeout bounds one command when the caller's context has no sooner
 	// deadline.
 	Timeout time.Duration
+	// Durability is what a write waits for before it is acknowledged.
+	Durability Durability
 }
 
 // Defaults for PoolConfig fields left at zero.
@@ -56,9 +75,10 @@ const (
 
 // Pool is a Redis reached through a redigo connection pool.
 type Pool struct {
-	pool    *redis.Pool
-	timeout time.Duration
-	dial    func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
+	pool       *redis.Pool
+	timeout    time.Duration
+	durability Durability
+	dial       func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
 }
 
 var _ Redis = (*Pool)(nil)
@@ -75,8 +95,9 @@ func NewPool(cfg PoolConfig) *Pool {
 		return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
 	}
 	return &Pool{
-		timeout: cfg.Timeout,
-		dial:    dial,
+		timeout:    cfg.Timeout,
+		durability: cfg.Durability,
+		dial:       dial,
 		pool: &redis.Pool{
 			MaxActive:   cfg.MaxActive,
 			MaxIdle:     cfg.MaxIdle,
@@ -207,7 +228,7 @@ func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []
 
 // Load runs SCRIPT LOAD for each script, so the first purchases need no
 // reload. It is also the start-up check that Redis answers and runs Lua.
-func (p *Pool) Load(ctx context.Context, scripts ...*redis.Script) error {
+func (p *Pool) Load(ctx context.Context, scripts ...*Script) error {
 	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		for _, s := range scripts {
 			if err := s.Load(c); err != nil {
@@ -221,18 +242,56 @@ func (p *Pool) Load(ctx context.Context, scripts ...*redis.Script) error {
 
 // Eval implements Redis: EVALSHA, and on NOSCRIPT one SCRIPT LOAD on the
 // same connection and one more EVALSHA. NOSCRIPT means the script did not
-// run, so the retry cannot apply a purchase twice.
-func (p *Pool) Eval(ctx context.Context, s *redis.Script, keysAndArgs ...any) (any, error) {
+// run, so the retry cannot apply a purchase twice. With a Durability set,
+// a script that may write is followed, in the same round trip and on the
+// same connection, by WAIT (or WAITAOF); when that falls short the script's
+// reply is returned with an error wrapping ErrNotDurable.
+func (p *Pool) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
-		v, err := evalSHA(c, d, s, keysAndArgs)
+		wait := p.durability.Enabled() && !s.ReadOnly
+		v, err := p.evalSHA(c, d, s, keysAndArgs, wait)
 		if isNoScript(err) {
 			if err := s.Load(c); err != nil {
 				return nil, err
 			}
-			v, err = evalSHA(c, d, s, keysAndArgs)
+			v, err = p.evalSHA(c, d, s, keysAndArgs, wait)
 		}
 		return v, err
 	})
+}
+
+// evalSHA sends EVALSHA (and the durability wait) and waits at most d for
+// the replies. Load (SCRIPT LOAD) is bounded by the connection's read
+// timeout, the pool's Timeout. A failure after the script was sent is an
+// ErrOutcomeUnknown: Redis may have run it.
+func (p *Pool) evalSHA(c redis.Conn, d time.Duration, s *Script, keysAndArgs []any, wait bool) (any, error) {
+	if err := s.SendHash(c, keysAndArgs...); err != nil {
+		return nil, err
+	}
+	if wait {
+		if err := p.durability.send(c); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return nil, err // the command did not leave whole: it cannot have run
+	}
+	v, err := redis.ReceiveWithTimeout(c, d)
+	if err != nil {
+		if _, ok := err.(redis.Error); !ok {
+			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+	}
+	if wait {
+		w, werr := redis.ReceiveWithTimeout(c, d)
+		if werr == nil {
+			werr = p.durability.check(w)
+		}
+		if werr != nil && err == nil {
+			return v, fmt.Errorf("%w: %w", ErrNotDurable, werr)
+		}
+	}
+	return v, err
 }
 
 // do runs fn on a pooled connection with a timeout taken from ctx (or the
@@ -262,18 +321,6 @@ func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, 
 func deadlineOf(ctx context.Context) time.Time {
 	dl, _ := ctx.Deadline()
 	return dl
-}
-
-// evalSHA sends EVALSHA and waits at most d for its reply. Load (SCRIPT
-// LOAD) is bounded by the connection's read timeout, the pool's Timeout.
-func evalSHA(c redis.Conn, d time.Duration, s *redis.Script, keysAndArgs []any) (any, error) {
-	if err := s.SendHash(c, keysAndArgs...); err != nil {
-		return nil, err
-	}
-	if err := c.Flush(); err != nil {
-		return nil, err
-	}
-	return redis.ReceiveWithTimeout(c, d)
 }
 
 func isNoScript(err error) bool {

@@ -29,6 +29,17 @@ type ServerConfig struct {
 	DrainTimeout time.Duration
 	// WriteTimeout drops clients that do not read their answers.
 	WriteTimeout time.Duration
+	// FrameTimeout bounds the arrival of one frame once its first byte is
+	// in: slow or stalled senders are dropped.
+	FrameTimeout time.Duration
+	// IdleTimeout drops connections with no frame for this long.
+	IdleTimeout time.Duration
+	// MaxConns caps open connections; past it a new connection gets one
+	// ERROR frame (code BUSY) and is closed.
+	MaxConns int
+	// ConnRate limits the purchase attempts of one connection (zero: no
+	// limit); past it they are answered RATE_LIMITED without a Redis call.
+	ConnRate Rate
 	// Logger receives the server's logs; each connection gets a sub-logger.
 	Logger zerolog.Logger
 }
@@ -39,6 +50,9 @@ const (
 	DefaultRequestTimeout = 2 * time.Second
 	DefaultDrainTimeout   = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
+	DefaultFrameTimeout   = 10 * time.Second
+	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultMaxConns       = 20000
 )
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -57,6 +71,15 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
+	if c.FrameTimeout <= 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
 	return c
 }
 
@@ -66,10 +89,11 @@ type Server struct {
 	cfg ServerConfig
 	log zerolog.Logger
 
-	nextID atomic.Uint64
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	wg     sync.WaitGroup
+	nextID  atomic.Uint64
+	redisUp atomic.Bool // what PING reports; see watchRedis
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // NewServer returns a Server for eng.
@@ -85,6 +109,8 @@ func NewServer(eng *Engine, cfg ServerConfig) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	s.redisUp.Store(s.eng.redis.Ping(ctx) == nil)
+	go s.watchRedis(ctx)
 	var err error
 	backoff := 5 * time.Millisecond
 	for {
@@ -105,11 +131,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		backoff = 5 * time.Millisecond
-		s.start(nc)
+		if !s.start(nc) {
+			go s.refuse(nc)
+		}
 	}
 	ln.Close()
 	s.drain()
 	return err
+}
+
+// healthInterval is how often the server checks that Redis answers.
+const healthInterval = time.Second
+
+// watchRedis keeps redisUp current for PING: a PING to Redis every
+// healthInterval, and the outcome of every request in between.
+func (s *Server) watchRedis(ctx context.Context) {
+	t := time.NewTicker(healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, healthInterval)
+			up := s.eng.redis.Ping(pctx) == nil
+			cancel()
+			if s.redisUp.Swap(up) != up {
+				s.log.Warn().Bool("redis_up", up).Msg("redis state changed")
+			}
+		}
+	}
 }
 
 // isTemporary reports accept errors worth retrying, such as running out of
@@ -119,7 +170,9 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (s *Server) start(nc net.Conn) {
+// start serves nc on its own goroutines, unless the server already has
+// MaxConns connections.
+func (s *Server) start(nc net.Conn) bool {
 	id := s.nextID.Add(1)
 	c := &conn{
 		srv: s,
@@ -127,6 +180,10 @@ func (s *Server) start(nc net.Conn) {
 		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", id).Logger(),
 	}
 	s.mu.Lock()
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		return false
+	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -137,6 +194,20 @@ func (s *Server) start(nc net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+	return true
+}
+
+// busyFrame is what a connection past MaxConns gets before it is closed:
+// an ERROR in a frame of type 0x80, the answer to no request.
+var busyFrame = wire.AppendFrame(nil, wire.ResponseBit, wire.AppendResponse(nil,
+	&wire.Response{Status: StatusError.String(), Code: CodeBusy, Error: "server busy"}))
+
+// refuse tells a connection over the cap that the server is busy.
+func (s *Server) refuse(nc net.Conn) {
+	s.log.Warn().Str("remote", nc.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("server busy: connection refused")
+	nc.SetDeadline(time.Now().Add(time.Second))
+	nc.Write(busyFrame)
+	(&conn{nc: nc}).linger()
 }
 
 // drain makes every connection stop reading, waits for their answers to be
@@ -166,6 +237,26 @@ func (s *Server) drain() {
 	<-done
 }
 
+// bucket is a GCRA limiter for one connection: the same algorithm the
+// purchase script applies per customer.
+type bucket struct{ tat time.Time }
+
+// take admits one attempt at now under r, or says how long to wait.
+func (b *bucket) take(r Rate, now time.Time) time.Duration {
+	if r.Interval <= 0 {
+		return 0
+	}
+	tat := b.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	if allowAt := tat.Add(r.Interval - time.Duration(r.Burst)*r.Interval); now.Before(allowAt) {
+		return allowAt.Sub(now)
+	}
+	b.tat = tat.Add(r.Interval)
+	return 0
+}
+
 // slot is one request in flight on a connection; slots are reused.
 type slot struct {
 	typ   wire.Type
@@ -185,6 +276,7 @@ type conn struct {
 	nc       net.Conn
 	log      zerolog.Logger
 	stopping atomic.Bool
+	limiter  bucket // ConnRate, used by the reader goroutine only
 }
 
 // stopReading ends the reader at the next frame that is not already
@@ -192,6 +284,15 @@ type conn struct {
 func (c *conn) stopReading() {
 	c.stopping.Store(true)
 	c.nc.SetReadDeadline(time.Now())
+}
+
+// setReadDeadline gives the next read d, unless the connection is stopping.
+func (c *conn) setReadDeadline(d time.Duration) {
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	// Checked after setting, so a concurrent stopReading is never undone.
+	if c.stopping.Load() {
+		c.nc.SetReadDeadline(time.Now())
+	}
 }
 
 func (c *conn) serve() {
@@ -242,7 +343,19 @@ func (c *conn) linger() {
 func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-chan struct{}) {
 	defer close(order)
 	rd := wire.NewReader(c.nc, c.srv.cfg.MaxPayload)
+	cfg := &c.srv.cfg
 	for {
+		// Between frames the idle timeout applies; once a frame has started,
+		// all of it must arrive within the frame timeout. A shutdown sets
+		// the deadline to now: frames already buffered are still served.
+		if rd.Buffered() == 0 {
+			c.setReadDeadline(cfg.IdleTimeout)
+			if err := rd.Wait(); err != nil {
+				c.readFailed(err, slots, free, order, writerGone)
+				return
+			}
+		}
+		c.setReadDeadline(cfg.FrameTimeout)
 		f, err := rd.Next()
 		if err != nil {
 			c.readFailed(err, slots, free, order, writerGone)
@@ -260,6 +373,8 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 		case wire.TypePurchase:
 			if err := wire.DecodePurchase(f.Payload, &sl.req); err != nil {
 				sl.answer(Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
+				sl.answer(Result{Status: StatusRateLimited, RetryAfter: wait})
 			} else {
 				go c.purchase(sl)
 			}
@@ -271,6 +386,10 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 			}
 		case wire.TypePing:
 			sl.answer(Result{Status: StatusPong})
+			sl.resp.Redis = "down"
+			if c.srv.redisUp.Load() {
+				sl.resp.Redis = "up"
+			}
 		default:
 			sl.answer(Result{Status: StatusError, Code: CodeUnknownType, Message: "unknown message type " + f.Type.String()})
 		}
@@ -294,6 +413,8 @@ func (c *conn) readFailed(err error, slots []slot, free chan int, order chan<- i
 		case <-writerGone:
 		}
 	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Debug().Msg("read timed out (idle, or a frame too slow), closing")
 	case errors.Is(err, net.ErrClosed):
 	default:
 		c.log.Debug().Err(err).Msg("read failed")
@@ -306,6 +427,7 @@ func (c *conn) purchase(sl *slot) {
 	res := c.srv.eng.Purchase(ctx, Request{
 		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
 		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
+		Token: sl.req.Token, Expires: sl.req.Expires,
 	})
 	c.logFailure(res, sl.req.ProductID)
 	sl.answer(res)
@@ -330,8 +452,12 @@ func (c *conn) queryStock(sl *slot) {
 	sl.ready <- struct{}{}
 }
 
-// logFailure logs the errors that are the server's problem, not the client's.
+// logFailure logs the errors that are the server's problem, not the
+// client's, and notes whether Redis answered.
 func (c *conn) logFailure(res Result, product string) {
+	if res.Code == CodeUnavailable {
+		c.srv.redisUp.Store(false)
+	}
 	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct && res.Code != CodeRequestReused {
 		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
 	}
@@ -355,6 +481,10 @@ func (sl *slot) answer(res Result) {
 		sl.resp.End = formatTime(res.End)
 	case StatusError:
 		sl.resp.Code, sl.resp.Error = res.Code, res.Message
+	case StatusUnauthorized:
+		sl.resp.Error = res.Message
+	case StatusRateLimited:
+		sl.resp.Has, sl.resp.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
 	}
 	sl.ready <- struct{}{}
 }

@@ -15,6 +15,8 @@ const (
 	StatusEnded                    // the sale closed at End
 	StatusOK                       // a query's answer
 	StatusPong                     // a PING's answer
+	StatusUnauthorized             // the customer token is missing, expired or forged; Message says which
+	StatusRateLimited              // too many attempts; retry after RetryAfter
 )
 
 // statusText is the one table between statuses and their wire strings.
@@ -28,6 +30,8 @@ var statusText = [...]string{
 	StatusEnded:             "ENDED",
 	StatusOK:                "OK",
 	StatusPong:              "PONG",
+	StatusUnauthorized:      "UNAUTHORIZED",
+	StatusRateLimited:       "RATE_LIMITED",
 }
 
 // Statuses lists every status, for reports.
@@ -77,6 +81,8 @@ const (
 	CodeFrameTooLarge  = "FRAME_TOO_LARGE"   // the frame is above the size limit; the connection closes
 	CodeRequestReused  = "REQUEST_ID_REUSED" // a request_id came back with a different payload
 	CodeUnknownOrder   = "UNKNOWN_ORDER"     // no sale has that order id
+	CodeBusy           = "BUSY"              // the server is at its connection cap; the connection closes
+	CodeNotDurable     = "NOT_DURABLE"       // the sale ran but --durability was not reached in time
 	CodeUnavailable    = "UNAVAILABLE"       // Redis did not answer in time; the outcome is unknown only if the script may have run
 	CodeInternal       = "INTERNAL"          // a bug or a corrupt product; see the server log
 )

@@ -1,9 +1,11 @@
 -- purchase.lua: one atomic purchase attempt. Every check runs before any write.
 -- KEYS[1] stock    KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders   KEYS[6] this request's record (product:{ID}:req:<request_id>)
+-- KEYS[7] this customer's rate limiter (product:{ID}:rate:<user id>)
 -- ARGV[1] product id   ARGV[2] user id   ARGV[3] quantity (>= 1)
 -- ARGV[4] request id ('' for none)       ARGV[5] request record TTL (ms)
 -- ARGV[6] event channel
+-- ARGV[7] rate limit: ms between attempts (0 = no limit)   ARGV[8] burst
 -- Reply, first element the outcome:
 --   {1, remaining, order_id, quantity}  sold (or the replay of an earlier sale)
 --   {0}                       sold out
@@ -13,6 +15,7 @@
 --   {4, start_ms}             the sale has not started
 --   {5, end_ms}               the sale has ended
 --   {6}                       request id reused with a different payload
+--   {7, retry_after_ms}       the customer is over the rate limit
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   return {-1}
@@ -33,6 +36,21 @@ if rid ~= '' then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Rate limit (GCRA): one key per customer holding the theoretical arrival
+-- time; an attempt is allowed when it is at most burst intervals early.
+-- Its TTL is set with the value, in one SET, so no key outlives its use.
+local interval, burst = tonumber(ARGV[7]), tonumber(ARGV[8])
+if interval > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[7]) or '0')
+  if tat < now then
+    tat = now
+  end
+  local allow_at = tat + interval - burst * interval
+  if now < allow_at then
+    return {7, allow_at - now}
+  end
+  redis.call('SET', KEYS[7], tat + interval, 'PX', tat + interval - now)
+end
 if meta[2] and now < tonumber(meta[2]) then
   return {4, tonumber(meta[2])}
 end

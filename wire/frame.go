@@ -132,6 +132,14 @@ func (r *Reader) Next() (Frame, error) {
 // underlying stream. A server uses it to decide when to flush its answers.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// Wait blocks until the next frame has started to arrive (at least one byte
+// is buffered), so a server can apply an idle timeout to the wait and a
+// shorter deadline to the frame itself. A clean end of stream gives io.EOF.
+func (r *Reader) Wait() error {
+	_, err := r.br.Peek(1)
+	return err
+}
+
 // AppendHeader appends a frame header for a payload of length n.
 func AppendHeader(dst []byte, t Type, n int) []byte {
 	return binary.BigEndian.AppendUint32(append(dst, byte(t)), uint32(n))

@@ -16,14 +16,18 @@ var ErrInvalidJSON = errors.New("invalid json")
 //
 //	{"product_id":"iphone15","user_id":"user_123"}
 //	{"product_id":"iphone15","user_id":"user_123","quantity":2,"request_id":"c0ffee"}
+//	{"product_id":"iphone15","user_id":"user_123","token":"…","expires":1764108000}
 //
 // Quantity 0 (or absent) means 1. An empty RequestID means the request
-// cannot be retried exactly.
+// cannot be retried exactly. Token and Expires (Unix seconds) prove the
+// user id when the server requires customer tokens.
 type PurchaseRequest struct {
 	ProductID string `json:"product_id"`
 	UserID    string `json:"user_id"`
 	Quantity  int64  `json:"quantity"`
 	RequestID string `json:"request_id"`
+	Token     string `json:"token"`
+	Expires   int64  `json:"expires"`
 }
 
 // QueryRequest is the payload of QUERY_STOCK: {"product_id":"iphone15"}.
@@ -67,6 +71,14 @@ func AppendPurchase(dst []byte, req PurchaseRequest) []byte {
 		dst = append(dst, `,"request_id":`...)
 		dst = AppendString(dst, req.RequestID)
 	}
+	if req.Token != "" {
+		dst = append(dst, `,"token":`...)
+		dst = AppendString(dst, req.Token)
+	}
+	if req.Expires != 0 {
+		dst = append(dst, `,"expires":`...)
+		dst = strconv.AppendInt(dst, req.Expires, 10)
+	}
 	return append(dst, '}')
 }
 
@@ -83,11 +95,12 @@ type Field uint8
 
 // Numeric response fields.
 const (
-	FieldRemaining Field = 1 << iota // remaining_stock
-	FieldInitial                     // initial
-	FieldQuantity                    // quantity
-	FieldHeld                        // held
-	FieldLimit                       // limit
+	FieldRemaining  Field = 1 << iota // remaining_stock
+	FieldInitial                      // initial
+	FieldQuantity                     // quantity
+	FieldHeld                         // held
+	FieldLimit                        // limit
+	FieldRetryAfter                   // retry_after_ms
 )
 
 // Response is the payload of every response frame, for example:
@@ -106,10 +119,12 @@ type Response struct {
 	Quantity       int64
 	Held           int64
 	Limit          int64
+	RetryAfterMS   int64
 	OrderID        string
 	State          string
 	Start          string // RFC 3339
 	End            string // RFC 3339
+	Redis          string // PONG: "up" or "down"
 	Code           string
 	Error          string
 }
@@ -124,9 +139,11 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	dst = appendStr(dst, `,"order_id":`, r.OrderID)
 	dst = appendInt(dst, r.Has&FieldHeld != 0, `,"held":`, r.Held)
 	dst = appendInt(dst, r.Has&FieldLimit != 0, `,"limit":`, r.Limit)
+	dst = appendInt(dst, r.Has&FieldRetryAfter != 0, `,"retry_after_ms":`, r.RetryAfterMS)
 	dst = appendStr(dst, `,"state":`, r.State)
 	dst = appendStr(dst, `,"start":`, r.Start)
 	dst = appendStr(dst, `,"end":`, r.End)
+	dst = appendStr(dst, `,"redis":`, r.Redis)
 	dst = appendStr(dst, `,"code":`, r.Code)
 	dst = appendStr(dst, `,"error":`, r.Error)
 	return append(dst, '}')
@@ -155,10 +172,12 @@ func DecodeResponse(p []byte, r *Response) error {
 		Quantity       *int64 `json:"quantity"`
 		Held           *int64 `json:"held"`
 		Limit          *int64 `json:"limit"`
+		RetryAfterMS   *int64 `json:"retry_after_ms"`
 		OrderID        string `json:"order_id"`
 		State          string `json:"state"`
 		Start          string `json:"start"`
 		End            string `json:"end"`
+		Redis          string `json:"redis"`
 		Code           string `json:"code"`
 		Error          string `json:"error"`
 	}
@@ -166,7 +185,7 @@ func DecodeResponse(p []byte, r *Response) error {
 		return ErrInvalidJSON
 	}
 	*r = Response{Status: raw.Status, OrderID: raw.OrderID, State: raw.State,
-		Start: raw.Start, End: raw.End, Code: raw.Code, Error: raw.Error}
+		Start: raw.Start, End: raw.End, Redis: raw.Redis, Code: raw.Code, Error: raw.Error}
 	for _, f := range []struct {
 		v   *int64
 		dst *int64
@@ -177,6 +196,7 @@ func DecodeResponse(p []byte, r *Response) error {
 		{raw.Quantity, &r.Quantity, FieldQuantity},
 		{raw.Held, &r.Held, FieldHeld},
 		{raw.Limit, &r.Limit, FieldLimit},
+		{raw.RetryAfterMS, &r.RetryAfterMS, FieldRetryAfter},
 	} {
 		if f.v != nil {
 			*f.dst, r.Has = *f.v, r.Has|f.bit

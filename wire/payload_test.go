@@ -22,6 +22,7 @@ func TestDecodePurchase(t *testing.T) {
 		{"empty-object", `{}`, wire.PurchaseRequest{}, nil},
 		{"missing-user", `{"product_id":"iphone15"}`, wire.PurchaseRequest{ProductID: "iphone15"}, nil},
 		{"null-field", `{"product_id":null,"user_id":"user_123"}`, wire.PurchaseRequest{UserID: "user_123"}, nil},
+		{"signed", `{"product_id":"iphone15","user_id":"user_123","token":"Zm9v-_YmFy","expires":1764108000}`, wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123", Token: "Zm9v-_YmFy", Expires: 1764108000}, nil},
 
 		{"empty", ``, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"whitespace", " \n", wire.PurchaseRequest{}, wire.ErrInvalidJSON},
@@ -44,6 +45,7 @@ func TestDecodePurchase(t *testing.T) {
 		{"array-user", `{"product_id":"iphone15","user_id":["user_123"]}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"object-product", `{"product_id":{},"user_id":"user_123"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"bool-user", `{"product_id":"iphone15","user_id":true}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
+		{"string-expires", `{"product_id":"iphone15","user_id":"user_123","expires":"1764108000"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Start from a filled request: DecodePurchase must not keep old fields.
@@ -73,6 +75,7 @@ var purchaseRequests = []wire.PurchaseRequest{
 	{ProductID: "\x00\x01\x1f\x7f", UserID: "<script>&amp;</script>"},
 	{ProductID: "日本語 café 🚀", UserID: "\u2028\u2029"},
 	{ProductID: "\ufffd", UserID: "/slash/"},
+	{ProductID: "iphone15", UserID: "user_123", Quantity: 2, RequestID: "c0ffee", Token: "Zm9v-_YmFy", Expires: 1764108000},
 }
 
 func TestAppendPurchase(t *testing.T) {

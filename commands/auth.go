@@ -1,0 +1,143 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
+)
+
+// userSecretFlags name the shop secret that customer tokens are signed
+// with; serve, bench and admin token share them.
+func userSecretFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "user-secret",
+			Usage:   fmt.Sprintf("shop `SECRET` (at least %d bytes) that signs customer tokens; set, purchases need a valid token", engine.MinSecretLen),
+			EnvVars: []string{"FLASHSALE_USER_SECRET"},
+		},
+		&cli.StringFlag{
+			Name:      "user-secret-file",
+			Usage:     "read the shop secret from `FILE` (one trailing newline is dropped), to keep it off the command line",
+			EnvVars:   []string{"FLASHSALE_USER_SECRET_FILE"},
+			TakesFile: true,
+		},
+	}
+}
+
+// signerFrom builds the Signer that c's secret flags name, nil when neither
+// is set.
+func signerFrom(c *cli.Context) (*engine.Signer, error) {
+	secret, file := c.String("user-secret"), c.String("user-secret-file")
+	switch {
+	case secret != "" && file != "":
+		return nil, usageErrorf(c, "--user-secret and --user-secret-file are exclusive")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--user-secret-file: %w", err)
+		}
+		secret, _ = strings.CutSuffix(string(b), "\n")
+		secret, _ = strings.CutSuffix(secret, "\r")
+		if secret == "" {
+			return nil, usageErrorf(c, "--user-secret-file %s is empty", file)
+		}
+	case secret == "":
+		return nil, nil
+	}
+	s, err := engine.NewSigner([]byte(secret))
+	if err != nil {
+		return nil, usageErrorf(c, "%v", err)
+	}
+	return s, nil
+}
+
+// adminTokenCommand mints a customer token. It needs the secret, not Redis.
+func adminTokenCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "token",
+		Usage:     "mint a customer token for USER with the shop secret (no Redis needed)",
+		ArgsUsage: "USER",
+		Flags: concat([]cli.Flag{
+			&cli.DurationFlag{Name: "ttl", Usage: fmt.Sprintf("the token is valid for `DURATION` (at most %s)", engine.MaxTokenLifetime), Value: time.Hour},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts instead of text"},
+		}, userSecretFlags()),
+		OnUsageError: onUsageError,
+		Action:       adminToken,
+	}
+}
+
+func adminToken(c *cli.Context) error {
+	as, err := args(c, "USER")
+	if err != nil {
+		return err
+	}
+	user := as[0]
+	if err := engine.ValidateUserID(user); err != nil {
+		return usageErrorf(c, "USER: %v", err)
+	}
+	ttl := c.Duration("ttl")
+	if ttl <= 0 || ttl > engine.MaxTokenLifetime {
+		return usageErrorf(c, "--ttl must be positive and at most %s, got %s", engine.MaxTokenLifetime, ttl)
+	}
+	signer, err := signerFrom(c)
+	if err != nil {
+		return err
+	}
+	if signer == nil {
+		return usageErrorf(c, "admin token needs --user-secret, --user-secret-file or FLASHSALE_USER_SECRET")
+	}
+	expires := time.Unix(time.Now().Add(ttl).Unix(), 0).UTC()
+	token := signer.Mint(user, expires)
+	if c.Bool("json") {
+		return json.NewEncoder(c.App.Writer).Encode(struct {
+			UserID  string `json:"user_id"`
+			Token   string `json:"token"`
+			Expires int64  `json:"expires"`
+		}{user, token, expires.Unix()})
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "token: %s\nexpires: %d (%s)\n", token, expires.Unix(), expires.Format(time.RFC3339))
+	return err
+}
+
+// benchTokenTTL is how long the tokens bench mints stay valid.
+const benchTokenTTL = 24 * time.Hour
+
+// userTokens are the tokens bench sends, all with one expiry. With --users
+// they are minted once per customer, up front.
+type userTokens struct {
+	signer  *engine.Signer
+	expires time.Time
+	cache   []string // by customer number, with --users
+}
+
+func newUserTokens(s *engine.Signer, cfg loadConfig) *userTokens {
+	t := &userTokens{signer: s, expires: time.Unix(time.Now().Add(benchTokenTTL).Unix(), 0)}
+	if cfg.Users > 0 {
+		t.cache = make([]string, cfg.Users)
+		for i := range t.cache {
+			t.cache[i] = s.Mint(cfg.UserPrefix+"_"+strconv.Itoa(i), t.expires)
+		}
+	}
+	return t
+}
+
+// sign sets req's token for customer number user, whose id is req.UserID.
+func (t *userTokens) sign(req *wire.PurchaseRequest, user int64) {
+	if t == nil {
+		return
+	}
+	if user < int64(len(t.cache)) {
+		req.Token = t.cache[user]
+	} else {
+		req.Token = t.signer.Mint(req.UserID, t.expires)
+	}
+	req.Expires = t.expires.Unix()
+}

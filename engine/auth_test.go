@@ -1,0 +1,199 @@
+package engine_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+)
+
+// The worked example of README.md "Customer tokens".
+const (
+	exampleSecret  = "shop-secret-0123456789"
+	exampleUser    = "user_123"
+	exampleExpires = 1764108000 // 2025-11-25T22:00:00Z
+	exampleToken   = "siomnUz0AVMG1j9nomEvcCZ-qKEkayzlq8tHv1Edpns"
+)
+
+func newSigner(t testing.TB, secret string) *engine.Signer {
+	t.Helper()
+	s, err := engine.NewSigner([]byte(secret))
+	if err != nil {
+		t.Fatalf("NewSigner: %v", err)
+	}
+	return s
+}
+
+func TestSignerWorkedExample(t *testing.T) {
+	t.Parallel()
+	s := newSigner(t, exampleSecret)
+	if got := s.Mint(exampleUser, time.Unix(exampleExpires, 0)); got != exampleToken {
+		t.Fatalf("Mint = %q, want %q (the README's example)", got, exampleToken)
+	}
+	// A fraction of a second does not change the token.
+	if got := s.Mint(exampleUser, time.Unix(exampleExpires, 999_999_999)); got != exampleToken {
+		t.Errorf("Mint with nanoseconds = %q, want %q", got, exampleToken)
+	}
+	now := time.Unix(exampleExpires, 0).Add(-time.Hour)
+	if err := s.Verify(exampleUser, exampleToken, exampleExpires, now); err != nil {
+		t.Errorf("Verify(example) = %v", err)
+	}
+	// Only the unpadded base64url form is accepted.
+	for _, tok := range []string{strings.ReplaceAll(exampleToken, "-", "+"), exampleToken + "="} {
+		if err := s.Verify(exampleUser, tok, exampleExpires, now); err != engine.ErrBadToken {
+			t.Errorf("Verify(%q) = %v, want ErrBadToken", tok, err)
+		}
+	}
+}
+
+func TestSignerVerify(t *testing.T) {
+	t.Parallel()
+	s := newSigner(t, "0123456789abcdef")
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	exp := now.Add(time.Hour)
+	good := s.Mint("user_1", exp)
+	if len(good) != 43 || strings.ContainsAny(good, "+/=") {
+		t.Fatalf("token %q is not 43 characters of unpadded base64url", good)
+	}
+	flip := []byte(good)
+	flip[10] ^= 'A' ^ 'B'
+	if flip[10] == good[10] {
+		t.Fatal("tamper did not change the token")
+	}
+	other := newSigner(t, "0123456789abcdeF")
+	tooFar := now.Add(engine.MaxTokenLifetime + time.Second)
+	justFar := now.Add(engine.MaxTokenLifetime)
+	for _, tt := range []struct {
+		name    string
+		user    string
+		token   string
+		expires int64
+		now     time.Time
+		want    error
+	}{
+		{"good", "user_1", good, exp.Unix(), now, nil},
+		{"last second", "user_1", good, exp.Unix(), exp, nil},
+		{"at the lifetime limit", "user_1", s.Mint("user_1", justFar), justFar.Unix(), now, nil},
+		{"missing", "user_1", "", exp.Unix(), now, engine.ErrMissingToken},
+		{"missing and no expiry", "user_1", "", 0, now, engine.ErrMissingToken},
+		{"wrong user", "user_2", good, exp.Unix(), now, engine.ErrBadToken},
+		{"user prefix", "user_", good, exp.Unix(), now, engine.ErrBadToken},
+		{"wrong expiry", "user_1", good, exp.Unix() + 1, now, engine.ErrBadToken},
+		{"no expiry", "user_1", good, 0, now, engine.ErrBadToken},
+		{"tampered", "user_1", string(flip), exp.Unix(), now, engine.ErrBadToken},
+		{"truncated", "user_1", good[:42], exp.Unix(), now, engine.ErrBadToken},
+		{"padded", "user_1", good + "=", exp.Unix(), now, engine.ErrBadToken},
+		{"other secret", "user_1", other.Mint("user_1", exp), exp.Unix(), now, engine.ErrBadToken},
+		{"expired", "user_1", good, exp.Unix(), exp.Add(time.Second), engine.ErrTokenExpired},
+		{"too far ahead", "user_1", s.Mint("user_1", tooFar), tooFar.Unix(), now, engine.ErrBadToken},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Verify(tt.user, tt.token, tt.expires, tt.now)
+			if err != tt.want {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if err != nil && !errors.Is(err, engine.ErrUnauthorized) {
+				t.Errorf("%v does not wrap ErrUnauthorized", err)
+			}
+		})
+	}
+	for err, text := range map[error]string{engine.ErrMissingToken: "missing token", engine.ErrTokenExpired: "token expired", engine.ErrBadToken: "bad token"} {
+		if err.Error() != text {
+			t.Errorf("%v: text %q, want %q", err, err.Error(), text)
+		}
+	}
+}
+
+func TestNewSignerShortSecret(t *testing.T) {
+	t.Parallel()
+	for _, secret := range []string{"", "x", "0123456789abcde"} {
+		if s, err := engine.NewSigner([]byte(secret)); !errors.Is(err, engine.ErrShortSecret) || s != nil {
+			t.Errorf("NewSigner(%d bytes) = %v, %v; want ErrShortSecret", len(secret), s, err)
+		}
+	}
+	secret := []byte("0123456789abcdef")
+	s, err := engine.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := s.Mint("u", time.Unix(100, 0))
+	secret[0] ^= 1 // the Signer keeps its own copy
+	if s.Mint("u", time.Unix(100, 0)) != tok {
+		t.Error("changing the caller's secret changed the Signer's")
+	}
+	for _, text := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s)} {
+		if strings.Contains(text, "0123456789") {
+			t.Errorf("the secret shows in %q", text)
+		}
+	}
+}
+
+// TestPurchaseSigned runs purchases through an engine that requires
+// tokens: failures change nothing in Redis, a good token buys.
+func TestPurchaseSigned(t *testing.T) {
+	t.Parallel()
+	pool, _ := newPool(t)
+	s := newSigner(t, exampleSecret)
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	eng := engine.New(pool, engine.WithSigner(s), engine.WithClock(func() time.Time { return now }))
+	ctx := testContext(t)
+	id := newProduct(t, eng, 3)
+	exp := now.Add(time.Hour)
+	good := s.Mint("ann", exp)
+
+	for _, tt := range []struct {
+		name string
+		req  engine.Request
+		msg  string
+	}{
+		{"missing", engine.Request{ProductID: id, UserID: "ann"}, "missing token"},
+		{"forged", engine.Request{ProductID: id, UserID: "bob", Token: good, Expires: exp.Unix()}, "bad token"},
+		{"expired", engine.Request{ProductID: id, UserID: "ann", Token: s.Mint("ann", now.Add(-time.Second)), Expires: now.Add(-time.Second).Unix()}, "token expired"},
+		{"too far ahead", engine.Request{ProductID: id, UserID: "ann", Token: s.Mint("ann", now.AddDate(0, 2, 0)), Expires: now.AddDate(0, 2, 0).Unix()}, "bad token"},
+		// The token is checked before Redis: an unknown product is not revealed.
+		{"unknown product", engine.Request{ProductID: id + "-nope", UserID: "ann"}, "missing token"},
+	} {
+		res := eng.Purchase(ctx, tt.req)
+		if want := (engine.Result{Status: engine.StatusUnauthorized, Message: tt.msg}); res != want {
+			t.Errorf("%s: Purchase = %+v, want %+v", tt.name, res, want)
+		}
+	}
+	// Validation still comes first.
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+		t.Errorf("purchase without user_id = %+v, want ERROR INVALID_REQUEST", res)
+	}
+
+	st, err := eng.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, buyers, err := eng.Buyers(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Remaining != 3 || st.Held != 0 || st.Orders != 0 || total != 0 || len(buyers) != 0 {
+		t.Fatalf("after refused purchases: %+v, buyers %d %q; want nothing changed", st, total, buyers)
+	}
+
+	res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "ann", Token: good, Expires: exp.Unix()})
+	if res.Status != engine.StatusSuccess || res.Remaining != 2 || res.Quantity != 1 {
+		t.Fatalf("signed purchase = %+v, want SUCCESS with 2 left", res)
+	}
+	if total, buyers, err := eng.Buyers(ctx, id, 0); err != nil || total != 1 || len(buyers) != 1 || buyers[0] != "ann" {
+		t.Errorf("buyers = %d %q, %v; want [ann]", total, buyers, err)
+	}
+
+	// The engine's clock decides expiry: an hour and a second later the
+	// same token is refused.
+	later := engine.New(pool, engine.WithSigner(s), engine.WithClock(func() time.Time { return exp.Add(time.Second) }))
+	if res := later.Purchase(ctx, engine.Request{ProductID: id, UserID: "ann", Token: good, Expires: exp.Unix()}); res.Status != engine.StatusUnauthorized || res.Message != "token expired" {
+		t.Errorf("purchase after expiry = %+v, want UNAUTHORIZED token expired", res)
+	}
+	// Without a signer, tokens are ignored.
+	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, UserID: "bob", Token: "junk"}); res.Status != engine.StatusSuccess {
+		t.Errorf("unsigned engine with a junk token = %+v, want SUCCESS", res)
+	}
+}

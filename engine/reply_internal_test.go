@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// TestPurchaseResult decodes every reply documented in lua/purchase.lua,
+// as redigo returns them (integers as int64, strings as []byte), and
+// replies of the wrong shape, which must be errors and never a sale.
+func TestPurchaseResult(t *testing.T) {
+	t.Parallel()
+	const startMs, endMs = 1764108000123, 1764111600456
+	tests := []struct {
+		name    string
+		reply   any
+		want    Result
+		wantErr error // for ERROR results: what Err wraps
+		bad     bool  // the reply is malformed: an error, no Result
+	}{
+		// Documented replies.
+		{name: "sold", reply: []any{int64(1), int64(41), []byte("1764108000123-0"), int64(2)},
+			want: Result{Status: StatusSuccess, Remaining: 41, OrderID: "1764108000123-0", Quantity: 2}},
+		{name: "sold the last unit", reply: []any{int64(1), int64(0), []byte("1-1"), int64(1)},
+			want: Result{Status: StatusSuccess, Remaining: 0, OrderID: "1-1", Quantity: 1}},
+		{name: "sold, exact large remaining", reply: []any{int64(1), int64(MaxUnits - 1), []byte("2-0"), int64(1)},
+			want: Result{Status: StatusSuccess, Remaining: MaxUnits - 1, OrderID: "2-0", Quantity: 1}},
+		{name: "sold out", reply: []any{int64(0)},
+			want: Result{Status: StatusSoldOut}},
+		{name: "unknown product", reply: []any{int64(-1)},
+			want:    Result{Status: StatusError, Code: CodeUnknownProduct, Message: "unknown product"},
+			wantErr: ErrUnknownProduct},
+		{name: "insufficient stock", reply: []any{int64(2), int64(3)},
+			want: Result{Status: StatusInsufficientStock, Remaining: 3}},
+		{name: "already purchased", reply: []any{int64(3), int64(1), int64(1)},
+			want: Result{Status: StatusAlreadyPurchased, Held: 1, Limit: 1}},
+		{name: "above the limit, nothing held", reply: []any{int64(3), int64(0), int64(3)},
+			want: Result{Status: StatusAlreadyPurchased, Held: 0, Limit: 3}},
+		{name: "not started", reply: []any{int64(4), int64(startMs)},
+			want: Result{Status: StatusNotStarted, Start: time.UnixMilli(startMs).UTC()}},
+		{name: "ended", reply: []any{int64(5), int64(endMs)},
+			want: Result{Status: StatusEnded, End: time.UnixMilli(endMs).UTC()}},
+		{name: "request id reused", reply: []any{int64(6)},
+			want:    Result{Status: StatusError, Code: CodeRequestReused, Message: ErrRequestReused.Error()},
+			wantErr: ErrRequestReused},
+		// Integers sent as bulk strings still decode (redigo converts).
+		{name: "sold, numbers as bulk strings", reply: []any{[]byte("1"), []byte("7"), []byte("3-0"), []byte("1")},
+			want: Result{Status: StatusSuccess, Remaining: 7, OrderID: "3-0", Quantity: 1}},
+
+		// Malformed replies.
+		{name: "nil", reply: nil, bad: true},
+		{name: "not an array", reply: int64(1), bad: true},
+		{name: "a string", reply: []byte("OK"), bad: true},
+		{name: "empty array", reply: []any{}, bad: true},
+		{name: "unknown kind 7", reply: []any{int64(7)}, bad: true},
+		{name: "unknown kind -2", reply: []any{int64(-2)}, bad: true},
+		{name: "kind not an integer", reply: []any{[]byte("x")}, bad: true},
+		{name: "kind nil", reply: []any{nil}, bad: true},
+		{name: "kind an error", reply: []any{redis.Error("ERR boom")}, bad: true},
+		{name: "sold, too short", reply: []any{int64(1), int64(5), []byte("1-0")}, bad: true},
+		{name: "sold, only kind", reply: []any{int64(1)}, bad: true},
+		{name: "sold, too long", reply: []any{int64(1), int64(5), []byte("1-0"), int64(1), int64(9)}, bad: true},
+		{name: "sold, remaining not an integer", reply: []any{int64(1), []byte("five"), []byte("1-0"), int64(1)}, bad: true},
+		{name: "sold, order id not a string", reply: []any{int64(1), int64(5), int64(10), int64(1)}, bad: true},
+		{name: "sold, order id nil", reply: []any{int64(1), int64(5), nil, int64(1)}, bad: true},
+		{name: "sold, quantity not an integer", reply: []any{int64(1), int64(5), []byte("1-0"), []byte("one")}, bad: true},
+		{name: "sold out, too long", reply: []any{int64(0), int64(5)}, bad: true},
+		{name: "unknown product, too long", reply: []any{int64(-1), int64(0)}, bad: true},
+		{name: "reused, too long", reply: []any{int64(6), int64(1)}, bad: true},
+		{name: "insufficient, no remaining", reply: []any{int64(2)}, bad: true},
+		{name: "insufficient, too long", reply: []any{int64(2), int64(3), int64(4)}, bad: true},
+		{name: "insufficient, remaining not an integer", reply: []any{int64(2), []byte("x")}, bad: true},
+		{name: "already purchased, no limit", reply: []any{int64(3), int64(1)}, bad: true},
+		{name: "already purchased, nothing", reply: []any{int64(3)}, bad: true},
+		{name: "already purchased, too long", reply: []any{int64(3), int64(1), int64(1), int64(1)}, bad: true},
+		{name: "already purchased, limit not an integer", reply: []any{int64(3), int64(1), []byte("x")}, bad: true},
+		{name: "not started, no start", reply: []any{int64(4)}, bad: true},
+		{name: "not started, start not an integer", reply: []any{int64(4), []byte("soon")}, bad: true},
+		{name: "ended, no end", reply: []any{int64(5)}, bad: true},
+		{name: "ended, end nil", reply: []any{int64(5), nil}, bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var (
+				got Result
+				err error
+			)
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("purchaseResult(%#v) panicked: %v", tt.reply, r)
+					}
+				}()
+				got, err = purchaseResult(tt.reply)
+			}()
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("purchaseResult(%#v) = %+v, nil; want an error", tt.reply, got)
+				}
+				if got.Status == StatusSuccess {
+					t.Errorf("purchaseResult(%#v) reports SUCCESS with its error", tt.reply)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("purchaseResult(%#v): %v", tt.reply, err)
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(got.Err, tt.wantErr) {
+					t.Errorf("purchaseResult(%#v).Err = %v, want %v", tt.reply, got.Err, tt.wantErr)
+				}
+				got.Err = nil
+			} else if got.Err != nil {
+				t.Errorf("purchaseResult(%#v).Err = %v, want nil", tt.reply, got.Err)
+			}
+			if got.Start != tt.want.Start || got.End != tt.want.End {
+				t.Errorf("purchaseResult(%#v) Start/End = %v/%v, want %v/%v (UTC)",
+					tt.reply, got.Start, got.End, tt.want.Start, tt.want.End)
+			}
+			if got != tt.want {
+				t.Errorf("purchaseResult(%#v) = %+v, want %+v", tt.reply, got, tt.want)
+			}
+		})
+	}
+}
