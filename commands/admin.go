@@ -80,7 +80,7 @@ type adminCtx struct {
 }
 
 func newAdminCtx(c *cli.Context) (*adminCtx, error) {
-	st, err := openStoreFlags(c, zerolog.Nop(), engine.PoolConfig{MaxActive: 2}, false)
+	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func userSecretFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "user-secret",
-			Usage:   fmt.Sprintf("shop `SECRET` (at least %d bytes) that signs customer tokens; set, purchases need a valid token", engine.MinSecretLen),
+			Usage:   fmt.Sprintf("shop `SECRET` (at least %d bytes) customer tokens are signed with; serve then sells only to purchases with a valid token", engine.MinSecretLen),
 			EnvVars: []string{"FLASHSALE_USER_SECRET"},
 		},
 		&cli.StringFlag{
@@ -66,7 +66,7 @@ func adminTokenCommand() *cli.Command {
 		Usage:     "mint a customer token for USER with the shop secret (no Redis needed)",
 		ArgsUsage: "USER",
 		Flags: concat([]cli.Flag{
-			&cli.DurationFlag{Name: "ttl", Usage: fmt.Sprintf("the token is valid for `DURATION` (at most %s)", engine.MaxTokenLifetime), Value: time.Hour},
+			&cli.DurationFlag{Name: "ttl", Usage: "the token is valid for `DURATION` (at most 720h, 30 days)", Value: time.Hour},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts instead of text"},
 		}, userSecretFlags()),
 		OnUsageError: onUsageError,
@@ -85,7 +85,7 @@ func adminToken(c *cli.Context) error {
 	}
 	ttl := c.Duration("ttl")
 	if ttl <= 0 || ttl > engine.MaxTokenLifetime {
-		return usageErrorf(c, "--ttl must be positive and at most %s, got %s", engine.MaxTokenLifetime, ttl)
+		return usageErrorf(c, "--ttl must be positive and at most 720h (30 days), got %s", ttl)
 	}
 	signer, err := signerFrom(c)
 	if err != nil {
@@ -121,7 +121,7 @@ type userTokens struct {
 func newUserTokens(s *engine.Signer, cfg loadConfig) *userTokens {
 	t := &userTokens{signer: s, expires: time.Unix(time.Now().Add(benchTokenTTL).Unix(), 0)}
 	if cfg.Users > 0 {
-		t.cache = make([]string, cfg.Users)
+		t.cache = make([]string, min(cfg.Users, cfg.Requests)) // only those a run can reach
 		for i := range t.cache {
 			t.cache[i] = s.Mint(cfg.UserPrefix+"_"+strconv.Itoa(i), t.expires)
 		}

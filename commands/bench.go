@@ -116,7 +116,7 @@ func runBench(c *cli.Context) error {
 	} else if signer != nil {
 		cfg.Tokens = newUserTokens(signer, cfg)
 	}
-	st, err := openStoreFlags(c, zerolog.Nop(), engine.PoolConfig{MaxActive: 2}, false)
+	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {
 		return err
 	}

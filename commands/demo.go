@@ -41,7 +41,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(c.Context, log, engine.PoolConfig{Addr: embeddedAddr})
+	st, err := openStore(c.Context, log, redisSetup{PoolConfig: engine.PoolConfig{Addr: embeddedAddr}, Batch: &engine.BatcherConfig{}})
 	if err != nil {
 		return err
 	}

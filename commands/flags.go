@@ -41,9 +41,21 @@ func poolFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{
 			Name:    "redis-pool-size",
-			Usage:   "most Redis connections open at once; requests wait for a free one",
+			Usage:   "most pooled Redis connections (admin work, health checks, NOSCRIPT reloads)",
 			EnvVars: []string{"FLASHSALE_REDIS_POOL_SIZE"},
 			Value:   engine.DefaultMaxActive,
+		},
+		&cli.IntFlag{
+			Name:    "redis-batch-conns",
+			Usage:   "dedicated connections on which purchases from all clients are pipelined to Redis in batches",
+			EnvVars: []string{"FLASHSALE_REDIS_BATCH_CONNS"},
+			Value:   engine.DefaultBatchConns,
+		},
+		&cli.IntFlag{
+			Name:    "redis-batch-max",
+			Usage:   "most scripts in one pipelined batch",
+			EnvVars: []string{"FLASHSALE_REDIS_BATCH_MAX"},
+			Value:   engine.DefaultMaxBatch,
 		},
 		&cli.IntFlag{
 			Name:    "redis-max-idle",
@@ -108,6 +120,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// redisSetup is how a command reaches Redis: the pool, and for a server
+// the batcher that pipelines its scripts.
+type redisSetup struct {
+	engine.PoolConfig
+	Batch *engine.BatcherConfig // nil: every call takes a pooled connection
+}
+
 // store is an engine with the Redis behind it.
 type store struct {
 	*engine.Engine
@@ -117,7 +136,7 @@ type store struct {
 
 // redisConfig reads the Redis flags of c. Only serve may start the
 // embedded store: any other command would get an empty store of its own.
-func redisConfig(c *cli.Context, pool engine.PoolConfig, allowEmbedded bool) (engine.PoolConfig, error) {
+func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetup, error) {
 	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
 	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
 		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
@@ -128,7 +147,7 @@ func redisConfig(c *cli.Context, pool engine.PoolConfig, allowEmbedded bool) (en
 // openStore connects to the Redis at pool.Addr (starting the embedded store
 // for "embedded"), loads the scripts, and fails fast with a clear message
 // when Redis does not answer.
-func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig, opts ...engine.Option) (*store, error) {
+func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ...engine.Option) (*store, error) {
 	closeEmbedded := func() {}
 	if strings.EqualFold(pool.Addr, embeddedAddr) {
 		mr, err := miniredis.Run()
@@ -139,7 +158,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig, 
 		log.Warn().Str("redis_addr", pool.Addr).
 			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
 	}
-	p := engine.NewPool(pool)
+	p := engine.NewPool(pool.PoolConfig)
 	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, engine.DefaultDialTimeout))
 	defer cancel()
 	err := p.Load(ctx, engine.Scripts()...)
@@ -151,15 +170,21 @@ func openStore(ctx context.Context, log zerolog.Logger, pool engine.PoolConfig, 
 		closeEmbedded()
 		return nil, fmt.Errorf("redis at %s: %w", pool.Addr, err)
 	}
-	return &store{
+	st := &store{
 		Engine: engine.New(p, opts...),
 		addr:   pool.Addr,
 		close:  func() { p.Close(); closeEmbedded() },
-	}, nil
+	}
+	if pool.Batch != nil {
+		b := engine.NewBatcher(p, *pool.Batch)
+		st.Engine = engine.New(b, opts...)
+		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
+	}
+	return st, nil
 }
 
 // openStoreFlags opens the store that c's Redis flags name.
-func openStoreFlags(c *cli.Context, log zerolog.Logger, pool engine.PoolConfig, allowEmbedded bool, opts ...engine.Option) (*store, error) {
+func openStoreFlags(c *cli.Context, log zerolog.Logger, pool redisSetup, allowEmbedded bool, opts ...engine.Option) (*store, error) {
 	pool, err := redisConfig(c, pool, allowEmbedded)
 	if err != nil {
 		return nil, err

@@ -105,6 +105,12 @@ func serveCommand() *cli.Command {
 					EnvVars: []string{"FLASHSALE_CONN_BURST"},
 					Value:   100,
 				},
+				&cli.DurationFlag{
+					Name:    "soldout-ttl",
+					Usage:   "after Redis says SOLD_OUT, answer SOLD_OUT without Redis for up to this long (dropped at once when admin changes the product); 0 turns it off",
+					EnvVars: []string{"FLASHSALE_SOLDOUT_TTL"},
+					Value:   engine.DefaultSoldOutTTL,
+				},
 				&cli.StringFlag{
 					Name:    "durability",
 					Usage:   "what a sale waits for before SUCCESS: `none`, replicas:N (WAIT), aof or aof:N (WAITAOF, Redis 7.2+)",
@@ -152,11 +158,14 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf(c, "--durability: %v", err)
 	}
-	st, err := openStoreFlags(c, log, engine.PoolConfig{
-		MaxActive:  c.Int("redis-pool-size"),
-		MaxIdle:    c.Int("redis-max-idle"),
-		Durability: durability,
-	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSigner(signer))
+	st, err := openStoreFlags(c, log, redisSetup{
+		PoolConfig: engine.PoolConfig{
+			MaxActive:  c.Int("redis-pool-size"),
+			MaxIdle:    c.Int("redis-max-idle"),
+			Durability: durability,
+		},
+		Batch: &engine.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max")},
+	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer))
 	if err != nil {
 		return err
 	}

@@ -333,7 +333,7 @@ func TestTLSHandshakeFailuresLogQuietly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStore(context.Background(), zerolog.Nop(), engine.PoolConfig{Addr: redistest.Addr(t)})
+	st, err := openStore(context.Background(), zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{Addr: redistest.Addr(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}

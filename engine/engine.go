@@ -60,6 +60,7 @@ type Engine struct {
 	channel    string
 	requestTTL time.Duration
 	userRate   Rate
+	soldOut    *soldOut         // nil: every attempt goes to Redis
 	signer     *Signer          // nil: no customer tokens required
 	now        func() time.Time // the clock tokens are checked against
 }
@@ -101,7 +102,7 @@ func WithUserRate(r Rate) Option { return func(e *Engine) { e.userRate = r } }
 func WithRequestTTL(d time.Duration) Option {
 	return func(e *Engine) {
 		if d > 0 {
-			e.requestTTL = d
+			e.requestTTL = max(d, time.Millisecond) // PEXPIRE 0 would delete the record at once
 		}
 	}
 }
@@ -212,6 +213,11 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 			return Result{Status: StatusUnauthorized, Message: err.Error()}
 		}
 	}
+	// Sold out is final until the control channel says otherwise; a retry
+	// with a request_id still goes to Redis, which may hold its SUCCESS.
+	if e.soldOut != nil && req.RequestID == "" && e.soldOut.is(req.ProductID, e.now()) {
+		return Result{Status: StatusSoldOut}
+	}
 	k := KeysFor(req.ProductID)
 	v, err := e.redis.Eval(ctx, purchaseScript,
 		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID),
@@ -227,6 +233,9 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 	}
 	if notDurable && res.Status == StatusSuccess {
 		return Fail(fmt.Errorf("purchase %s: order %s: %w", req.ProductID, res.OrderID, err))
+	}
+	if res.Status == StatusSoldOut && e.soldOut != nil {
+		e.soldOut.mark(req.ProductID, e.now())
 	}
 	return res
 }
@@ -351,7 +360,7 @@ func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitO
 	}
 	k := KeysFor(id)
 	_, err := e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
-		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End))
+		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
@@ -462,7 +471,7 @@ func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 		return 0, err
 	}
 	k := KeysFor(id)
-	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released))
+	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
 	if err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
 	}
@@ -478,7 +487,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released))
+	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -500,7 +509,7 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 		return err
 	}
 	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op))
+	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op, ControlChannel, id))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
@@ -520,7 +529,7 @@ func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining
 		return 0, 0, invalidError(fmt.Sprintf("restock takes 1 to %d units", MaxUnits))
 	}
 	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units))
+	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units, ControlChannel, id))
 	if err != nil {
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
 	}
@@ -549,7 +558,7 @@ func (e *Engine) Release(ctx context.Context, id, orderID string) (Release, erro
 		return Release{}, err
 	}
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID))
+	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, id))
 	if err != nil {
 		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
 	}

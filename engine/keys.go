@@ -14,6 +14,11 @@ const MaxIDLen = 128
 // EventChannel is the pub/sub channel every sale is announced on.
 const EventChannel = "flashsale_events"
 
+// ControlChannel carries the id of every product whose stock may have come
+// back (init, reset, restock, release, open, delete), so that servers drop
+// their cached SOLD_OUT for it.
+const ControlChannel = "flashsale_control"
+
 // Keys are the Redis keys of one product. All of them carry the product id
 // as a hash tag, so they live in one Redis Cluster slot.
 type Keys struct {

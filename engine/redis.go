@@ -75,10 +75,11 @@ const (
 
 // Pool is a Redis reached through a redigo connection pool.
 type Pool struct {
-	pool       *redis.Pool
-	timeout    time.Duration
-	durability Durability
-	dial       func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
+	pool        *redis.Pool
+	timeout     time.Duration
+	dialTimeout time.Duration
+	durability  Durability
+	dial        func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
 }
 
 var _ Redis = (*Pool)(nil)
@@ -95,9 +96,10 @@ func NewPool(cfg PoolConfig) *Pool {
 		return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
 	}
 	return &Pool{
-		timeout:    cfg.Timeout,
-		durability: cfg.Durability,
-		dial:       dial,
+		timeout:     cfg.Timeout,
+		dialTimeout: cfg.DialTimeout,
+		durability:  cfg.Durability,
+		dial:        dial,
 		pool: &redis.Pool{
 			MaxActive:   cfg.MaxActive,
 			MaxIdle:     cfg.MaxIdle,

@@ -46,6 +46,8 @@ func TestPurchaseResult(t *testing.T) {
 		{name: "request id reused", reply: []any{int64(6)},
 			want:    Result{Status: StatusError, Code: CodeRequestReused, Message: ErrRequestReused.Error()},
 			wantErr: ErrRequestReused},
+		{name: "rate limited", reply: []any{int64(7), int64(250)},
+			want: Result{Status: StatusRateLimited, RetryAfter: 250 * time.Millisecond}},
 		// Integers sent as bulk strings still decode (redigo converts).
 		{name: "sold, numbers as bulk strings", reply: []any{[]byte("1"), []byte("7"), []byte("3-0"), []byte("1")},
 			want: Result{Status: StatusSuccess, Remaining: 7, OrderID: "3-0", Quantity: 1}},
@@ -55,7 +57,8 @@ func TestPurchaseResult(t *testing.T) {
 		{name: "not an array", reply: int64(1), bad: true},
 		{name: "a string", reply: []byte("OK"), bad: true},
 		{name: "empty array", reply: []any{}, bad: true},
-		{name: "unknown kind 7", reply: []any{int64(7)}, bad: true},
+		{name: "unknown kind 8", reply: []any{int64(8)}, bad: true},
+		{name: "unknown kind 100", reply: []any{int64(100), int64(1)}, bad: true},
 		{name: "unknown kind -2", reply: []any{int64(-2)}, bad: true},
 		{name: "kind not an integer", reply: []any{[]byte("x")}, bad: true},
 		{name: "kind nil", reply: []any{nil}, bad: true},
@@ -81,6 +84,9 @@ func TestPurchaseResult(t *testing.T) {
 		{name: "not started, start not an integer", reply: []any{int64(4), []byte("soon")}, bad: true},
 		{name: "ended, no end", reply: []any{int64(5)}, bad: true},
 		{name: "ended, end nil", reply: []any{int64(5), nil}, bad: true},
+		{name: "rate limited, no delay", reply: []any{int64(7)}, bad: true},
+		{name: "rate limited, too long", reply: []any{int64(7), int64(1), int64(2)}, bad: true},
+		{name: "rate limited, delay not an integer", reply: []any{int64(7), []byte("soon")}, bad: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1229,7 +1229,7 @@ func TestProductsListsTestProducts(t *testing.T) {
 	t.Parallel()
 	eng, _ := newEngine(t)
 	ctx := testContext(t)
-	ids := []string{newProduct(t, eng, 1), newProduct(t, eng, 0), newProduct(t, eng, 3, engine.WithPerUserLimit(0))}
+	ids := []string{newProduct(t, eng, 1), newProduct(t, eng, 0), newProduct(t, eng, 10, engine.WithPerUserLimit(0))}
 	// A product created then deleted is gone.
 	gone := newProduct(t, eng, 1)
 	if err := eng.Delete(ctx, gone); err != nil {
@@ -1241,6 +1241,16 @@ func TestProductsListsTestProducts(t *testing.T) {
 		if res.Status != engine.StatusSuccess {
 			t.Fatalf("purchase = %+v", res)
 		}
+	}
+	// Nor are rate limiters, whatever the user id.
+	pool, addr := newPool(t)
+	limited := engine.New(pool, engine.WithUserRate(engine.Rate{Interval: time.Minute, Burst: 5}))
+	if res := limited.Purchase(ctx, engine.Request{ProductID: ids[2], UserID: "v}:meta"}); res.Status != engine.StatusSuccess {
+		t.Fatalf("rate-limited purchase = %+v", res)
+	}
+	rateKey := engine.KeysFor(ids[2]).Rate("v}:meta")
+	if n, err := redis.Int(redistest.Conn(t, addr).Do("EXISTS", rateKey)); err != nil || n != 1 {
+		t.Errorf("EXISTS %s = %d, %v; want the limiter's key", rateKey, n, err)
 	}
 	list, err := eng.Products(ctx)
 	if err != nil {

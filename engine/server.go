@@ -111,6 +111,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	s.redisUp.Store(s.eng.redis.Ping(ctx) == nil)
 	go s.watchRedis(ctx)
+	go s.eng.WatchControl(ctx)
 	var err error
 	backoff := 5 * time.Millisecond
 	for {
@@ -259,12 +260,13 @@ func (b *bucket) take(r Rate, now time.Time) time.Duration {
 
 // slot is one request in flight on a connection; slots are reused.
 type slot struct {
-	typ   wire.Type
-	req   wire.PurchaseRequest
-	query wire.QueryRequest
-	resp  wire.Response
-	last  bool          // close the connection after this answer
-	ready chan struct{} // receives once resp is set
+	typ     wire.Type
+	payload []byte // the request's payload; req and query point into it
+	req     wire.PurchaseRequest
+	query   wire.QueryRequest
+	resp    wire.Response
+	last    bool          // close the connection after this answer
+	ready   chan struct{} // receives once resp is set
 }
 
 // conn serves one client. A reader goroutine decodes frames and starts
@@ -371,7 +373,10 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 		sl.typ, sl.last = f.Type, false
 		switch f.Type {
 		case wire.TypePurchase:
-			if err := wire.DecodePurchase(f.Payload, &sl.req); err != nil {
+			// The decoded strings are views of the slot's copy of the payload,
+			// which stays put until the slot is answered and reused.
+			sl.payload = append(sl.payload[:0], f.Payload...)
+			if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
 				sl.answer(Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
 			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
 				sl.answer(Result{Status: StatusRateLimited, RetryAfter: wait})
@@ -379,7 +384,8 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 				go c.purchase(sl)
 			}
 		case wire.TypeQuery:
-			if err := wire.DecodeQuery(f.Payload, &sl.query); err != nil {
+			sl.payload = append(sl.payload[:0], f.Payload...)
+			if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
 				sl.answer(Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
 			} else {
 				go c.queryStock(sl)

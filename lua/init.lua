@@ -4,6 +4,9 @@
 -- KEYS[5] orders KEYS[6] released
 -- ARGV[1] units  ARGV[2] per-user limit (0 = none)
 -- ARGV[3] start (ms since epoch, '' for none)  ARGV[4] end (ms, '' for none)
+-- ARGV[5] control channel  ARGV[6] product id
+-- Every change that can turn a sold-out product back on is announced on the
+-- control channel, so servers drop their cached SOLD_OUT.
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('SET', KEYS[1], ARGV[1])
 local t = redis.call('TIME')
@@ -16,4 +19,5 @@ end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], 'end', ARGV[4])
 end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return redis.status_reply('OK')

@@ -3,7 +3,9 @@
 -- stream. Releasing an order twice changes nothing the second time.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released
--- ARGV[1] order id (a stream entry id)
+-- ARGV[1] order id (a stream entry id)  ARGV[2] control channel  ARGV[3] product id
+-- Every change that can turn a sold-out product back on is announced on the
+-- control channel, so servers drop their cached SOLD_OUT.
 -- Reply: {-1} unknown product, {-2} no such sale, else
 --        {1 released now | 0 released before, remaining, quantity, user id}
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -35,4 +37,5 @@ local rel = redis.call('XADD', KEYS[5], '*', 'type', 'release', 'order_id', ARGV
   'user_id', user, 'quantity', qty, 'remaining', remaining,
   'time', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 redis.call('HSET', KEYS[6], ARGV[1], rel)
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return {1, remaining, qty, user}

@@ -2,7 +2,10 @@
 -- releases cleared; earlier request ids forgotten. Limit and window stay.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released
+-- ARGV[1] control channel  ARGV[2] product id
 -- Reply: the initial stock, or -1 when the product does not exist.
+-- Every change that can turn a sold-out product back on is announced on the
+-- control channel, so servers drop their cached SOLD_OUT.
 local initial = redis.call('HGET', KEYS[3], 'initial')
 if not initial then
   return -1
@@ -11,4 +14,5 @@ redis.call('SET', KEYS[1], initial)
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return tonumber(initial)

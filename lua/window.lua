@@ -1,7 +1,10 @@
 -- window.lua: open or close the sale window of a live product, by Redis's clock.
 -- KEYS[1] stock  KEYS[2] meta
 -- ARGV[1] 'open' (drop the start, and an end already passed) or 'close' (end now)
+-- ARGV[2] control channel  ARGV[3] product id
 -- Reply: -1 unknown product, else 1.
+-- Every change that can turn a sold-out product back on is announced on the
+-- control channel, so servers drop their cached SOLD_OUT.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
@@ -16,4 +19,5 @@ if ARGV[1] == 'open' then
 else
   redis.call('HSET', KEYS[2], 'end', now)
 end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1

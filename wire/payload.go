@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -37,24 +36,68 @@ type QueryRequest struct {
 
 // DecodePurchase parses an ATTEMPT_PURCHASE payload into req. It checks the
 // JSON shape only; which ids are acceptable is the engine's decision.
+//
+// It is reflection-free and allocates nothing for strings without escapes:
+// those fields are views of p, valid only as long as p is left unchanged.
+// A caller that reuses p must copy it first (the server copies each
+// payload into its request slot). Unknown members are ignored and null
+// leaves a field unset, as with encoding/json; member names must match
+// exactly (encoding/json also accepts other letter cases).
 func DecodePurchase(p []byte, req *PurchaseRequest) error {
 	*req = PurchaseRequest{}
-	return decodeObject(p, req)
+	return scanObject(p, func(name []byte, v jsonValue) bool {
+		switch string(name) {
+		case "product_id":
+			return setString(&req.ProductID, v)
+		case "user_id":
+			return setString(&req.UserID, v)
+		case "request_id":
+			return setString(&req.RequestID, v)
+		case "token":
+			return setString(&req.Token, v)
+		case "quantity":
+			return setInt(&req.Quantity, v)
+		case "expires":
+			return setInt(&req.Expires, v)
+		}
+		return true
+	})
 }
 
-// DecodeQuery parses a QUERY_STOCK payload into req.
+// DecodeQuery parses a QUERY_STOCK payload into req, like DecodePurchase.
 func DecodeQuery(p []byte, req *QueryRequest) error {
 	*req = QueryRequest{}
-	return decodeObject(p, req)
+	return scanObject(p, func(name []byte, v jsonValue) bool {
+		if string(name) == "product_id" {
+			return setString(&req.ProductID, v)
+		}
+		return true
+	})
 }
 
-func decodeObject(p []byte, v any) error {
-	// json.Unmarshal takes a bare null as an empty struct; only an object is
-	// a request. After a successful Unmarshal p holds a value, so [0] exists.
-	if err := json.Unmarshal(p, v); err != nil || bytes.TrimLeft(p, " \t\r\n")[0] != '{' {
-		return ErrInvalidJSON
+// setString sets *dst from a string value; null leaves it, anything else
+// is a type error.
+func setString(dst *string, v jsonValue) bool {
+	switch v.kind {
+	case jsonString:
+		*dst = v.text()
+	case jsonNull:
+	default:
+		return false
 	}
-	return nil
+	return true
+}
+
+// setInt sets *dst from an integer value; null leaves it.
+func setInt(dst *int64, v jsonValue) bool {
+	if v.kind == jsonNull {
+		return true
+	}
+	n, ok := v.int64()
+	if ok {
+		*dst = n
+	}
+	return ok
 }
 
 // AppendPurchase appends the JSON payload of req; zero fields are omitted.

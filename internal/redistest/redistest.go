@@ -121,6 +121,8 @@ type Server struct {
 	args []string
 	dir  string
 	cmd  *exec.Cmd
+	// gone is closed once the current process has exited and been reaped.
+	gone chan struct{}
 }
 
 // StartServer starts redis-server bin on a free loopback port with no
@@ -158,12 +160,16 @@ func StartServer(bin string, extra ...string) (*Server, error) {
 
 // Start (re)starts the server process on its address.
 func (s *Server) Start() error {
-	s.cmd = exec.Command(s.bin, s.args...)
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(s.bin, s.args...)
+	if err := cmd.Start(); err != nil {
 		return err
 	}
+	s.cmd = cmd
 	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
+	gone := make(chan struct{})
+	s.gone = gone
+	// cmd, not s.cmd: a later Restart replaces s.cmd while this waits.
+	go func() { exited <- cmd.Wait(); close(gone) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
