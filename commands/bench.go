@@ -2,22 +2,21 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/wire"
 )
 
 // ErrCheckFailed is returned when the oversell check fails.
@@ -34,22 +33,30 @@ func benchCommand() *cli.Command {
 				EnvVars: []string{"FLASHSALE_ADDR"},
 				Value:   "localhost:8080",
 			},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object (no progress bar)"},
 		}, loadFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
 }
 
+// maxPipeline bounds -P: each slot costs a little memory per connection,
+// and the server stops reading a connection past its --max-in-flight.
+const maxPipeline = 10000
+
 // loadFlags describe a load; bench and demo share them.
 func loadFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Usage: "purchase attempts in all", Value: 10000},
+		&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Usage: "purchase attempts in all (default unlimited when only --duration is given)", Value: 10000},
 		&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Usage: "concurrent connections", Value: 100},
+		&cli.IntFlag{Name: "pipeline", Aliases: []string{"P"}, Usage: "`N` requests in flight per connection", Value: 1},
+		&cli.Float64Flag{Name: "rate", Usage: "open loop: send `R` requests per second in all, latency counted from when each was due (0 = closed loop)"},
+		&cli.DurationFlag{Name: "duration", Usage: "send for `D` (and stop at -n if it is also given)"},
 		&cli.StringFlag{Name: "product", Usage: "product `ID` to buy", Value: "iphone15"},
 		&cli.Int64Flag{Name: "init", Usage: "(re)initialise the product with `N` units first, so runs are repeatable"},
 		&cli.StringFlag{Name: "user-prefix", Usage: "user ids are PREFIX_0, PREFIX_1, …", Value: "user"},
 		&cli.IntFlag{Name: "users", Usage: "draw user ids from `U` customers (0 = a new customer per request)"},
 		&cli.Int64Flag{Name: "quantity", Usage: "units per purchase", Value: 1},
-		&cli.DurationFlag{Name: "timeout", Usage: "bound on one request's round trip", Value: 5 * time.Second},
+		&cli.DurationFlag{Name: "timeout", Usage: "bound on one request's round trip (a connection with no answer for this long fails)", Value: 5 * time.Second},
 	}
 }
 
@@ -57,8 +64,11 @@ func loadFlags() []cli.Flag {
 type loadConfig struct {
 	Addr       string
 	Product    string
-	Requests   int
+	Requests   int // in all; 0 = unlimited (only with Duration)
 	Conns      int
+	Pipeline   int           // requests in flight per connection
+	Rate       float64       // open loop: requests per second in all; 0 = closed loop
+	Duration   time.Duration // send for this long; 0 = until Requests
 	UserPrefix string
 	Users      int
 	Quantity   int64
@@ -67,6 +77,8 @@ type loadConfig struct {
 	Dial func(ctx context.Context) (net.Conn, error)
 	// Tokens, when set, sign each purchase (bench --user-secret).
 	Tokens *userTokens
+	// Progress, when set, shows a progress line there while the load runs.
+	Progress io.Writer
 }
 
 func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
@@ -75,16 +87,29 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 		Product:    c.String("product"),
 		Requests:   c.Int("requests"),
 		Conns:      c.Int("connections"),
+		Pipeline:   c.Int("pipeline"),
+		Rate:       c.Float64("rate"),
+		Duration:   c.Duration("duration"),
 		UserPrefix: c.String("user-prefix"),
 		Users:      c.Int("users"),
 		Quantity:   c.Int64("quantity"),
 		Timeout:    c.Duration("timeout"),
 	}
+	durationOnly := c.IsSet("duration") && !c.IsSet("requests")
+	if durationOnly {
+		cfg.Requests = 0
+	}
 	switch {
-	case cfg.Requests < 1:
+	case cfg.Requests < 1 && !durationOnly:
 		return cfg, usageErrorf(c, "-n must be at least 1")
 	case cfg.Conns < 1:
 		return cfg, usageErrorf(c, "-c must be at least 1")
+	case cfg.Pipeline < 1 || cfg.Pipeline > maxPipeline:
+		return cfg, usageErrorf(c, "-P must be between 1 and %d", maxPipeline)
+	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
+		return cfg, usageErrorf(c, "--rate must be 0 (closed loop) or requests per second")
+	case cfg.Duration < 0 || (c.IsSet("duration") && cfg.Duration == 0):
+		return cfg, usageErrorf(c, "--duration must be positive")
 	case cfg.Users < 0:
 		return cfg, usageErrorf(c, "--users must be 0 (unique users) or more")
 	case engine.ValidateQuantity(cfg.Quantity) != nil:
@@ -94,13 +119,36 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 	case c.IsSet("init") && c.Int64("init") < 0:
 		return cfg, usageErrorf(c, "--init must be zero or more units")
 	}
-	cfg.Conns = min(cfg.Conns, cfg.Requests)
+	if cfg.Requests > 0 {
+		cfg.Conns = min(cfg.Conns, cfg.Requests)
+	}
 	tlsConfig, err := clientTLSConfig(c)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Dial = dialFunc(cfg.Addr, cfg.Timeout, tlsConfig)
 	return cfg, nil
+}
+
+// describe says how much load cfg is, for people: "10000 requests",
+// "requests for 10s", "2000 req/s for 10s".
+func (cfg loadConfig) describe() string {
+	var s string
+	switch {
+	case cfg.Rate > 0:
+		s = strconv.FormatFloat(cfg.Rate, 'f', -1, 64) + " req/s"
+		if cfg.Requests > 0 {
+			s = strconv.Itoa(cfg.Requests) + " requests at " + s
+		}
+	case cfg.Requests > 0:
+		s = strconv.Itoa(cfg.Requests) + " requests"
+	default:
+		s = "requests"
+	}
+	if cfg.Duration > 0 {
+		s += " for " + cfg.Duration.String()
+	}
+	return s
 }
 
 func runBench(c *cli.Context) error {
@@ -125,7 +173,7 @@ func runBench(c *cli.Context) error {
 }
 
 // benchAndCheck initialises the product if asked, runs the load, checks for
-// oversell and prints the report.
+// oversell and prints the report: text, or JSON with bench --json.
 func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 	ctx := c.Context
 	if c.IsSet("init") {
@@ -140,6 +188,10 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 	if err != nil {
 		return err
 	}
+	asJSON := c.Bool("json")
+	if !asJSON && isTerminal(c.App.ErrWriter) {
+		cfg.Progress = c.App.ErrWriter
+	}
 	rep := runLoad(ctx, cfg)
 	// The check runs even after Ctrl-C: it is the point of the run.
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -153,7 +205,12 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 		return fmt.Errorf("oversell check: %w", err)
 	}
 	rep.Check = newCheck(rep, before, after, audit)
-	if err := rep.WriteText(c.App.Writer); err != nil {
+	if asJSON {
+		err = rep.WriteJSON(c.App.Writer)
+	} else {
+		err = rep.WriteText(c.App.Writer)
+	}
+	if err != nil {
 		return err
 	}
 	if !rep.Check.Pass {
@@ -192,19 +249,23 @@ type Report struct {
 	Target      string
 	Product     string
 	Connections int
-	Duration    time.Duration
-	Total       int64                   // requests sent
-	Statuses    map[engine.Status]int64 // answers by status
-	Units       int64                   // units in SUCCESS answers
-	Errors      int64                   // ERROR answers and requests with no answer
-	Latency     Latencies
-	ErrorSet    map[string]int64 // error text → count
-	Check       *Check
-}
+	// The load asked for.
+	Pipeline      int           // -P
+	Rate          float64       // --rate; 0 = closed loop
+	RequestLimit  int64         // -n; 0 = unlimited
+	DurationLimit time.Duration // --duration; 0 = none
+	Users         int
+	Quantity      int64
 
-// Latencies summarises the round trips that got an answer.
-type Latencies struct {
-	Min, Mean, P50, P90, P95, P99, Max time.Duration
+	Duration     time.Duration
+	Total        int64                   // requests sent
+	RateAchieved float64                 // requests written per second, first write to last
+	Statuses     map[engine.Status]int64 // answers by status
+	Units        int64                   // units in SUCCESS answers
+	Errors       int64                   // ERROR answers and requests with no answer
+	Latency      Latencies
+	ErrorSet     map[string]int64 // error text → count
+	Check        *Check
 }
 
 // Count is how many answers had status s.
@@ -216,157 +277,6 @@ func (r *Report) Throughput() float64 {
 		return 0
 	}
 	return float64(r.Total) / r.Duration.Seconds()
-}
-
-// runLoad sends cfg.Requests purchases over cfg.Conns connections, each
-// waiting for its answer before sending the next. It stops early when ctx
-// is done.
-func runLoad(ctx context.Context, cfg loadConfig) *Report {
-	var next atomic.Int64
-	results := make([]workerResult, cfg.Conns)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i].run(ctx, cfg, &next)
-		}()
-	}
-	wg.Wait()
-	rep := &Report{
-		Target:      cfg.Addr,
-		Product:     cfg.Product,
-		Connections: cfg.Conns,
-		Duration:    time.Since(start),
-		Statuses:    map[engine.Status]int64{},
-		ErrorSet:    map[string]int64{},
-	}
-	var all []time.Duration
-	for i := range results {
-		r := &results[i]
-		rep.Total += r.total
-		rep.Units += r.units
-		for i, n := range r.statuses {
-			if n > 0 {
-				rep.Statuses[engine.Status(i)] += n
-			}
-		}
-		for msg, n := range r.errors {
-			rep.Errors += n
-			rep.ErrorSet[msg] += n
-		}
-		all = append(all, r.latencies...)
-	}
-	rep.Latency = summarise(all)
-	return rep
-}
-
-func summarise(lat []time.Duration) Latencies {
-	if len(lat) == 0 {
-		return Latencies{}
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	var sum time.Duration
-	for _, d := range lat {
-		sum += d
-	}
-	q := func(p float64) time.Duration {
-		i := int(p*float64(len(lat))+0.999999) - 1
-		return lat[min(max(i, 0), len(lat)-1)]
-	}
-	return Latencies{
-		Min: lat[0], Mean: sum / time.Duration(len(lat)),
-		P50: q(0.50), P90: q(0.90), P95: q(0.95), P99: q(0.99),
-		Max: lat[len(lat)-1],
-	}
-}
-
-// workerResult is what one connection saw.
-type workerResult struct {
-	total, units int64
-	statuses     [len(statusLabels)]int64
-	errors       map[string]int64
-	latencies    []time.Duration
-}
-
-func (r *workerResult) fail(msg string) {
-	if r.errors == nil {
-		r.errors = map[string]int64{}
-	}
-	r.errors[msg]++
-}
-
-func (r *workerResult) run(ctx context.Context, cfg loadConfig, next *atomic.Int64) {
-	var (
-		nc      net.Conn
-		rd      *wire.Reader
-		frame   []byte
-		payload []byte
-		resp    wire.Response
-	)
-	defer func() {
-		if nc != nil {
-			nc.Close()
-		}
-	}()
-	req := wire.PurchaseRequest{ProductID: cfg.Product}
-	if cfg.Quantity != 1 {
-		req.Quantity = cfg.Quantity
-	}
-	for ctx.Err() == nil {
-		i := next.Add(1) - 1
-		if i >= int64(cfg.Requests) {
-			return
-		}
-		r.total++
-		if nc == nil {
-			var err error
-			if nc, err = cfg.Dial(ctx); err != nil {
-				r.fail(errText(err))
-				nc = nil
-				continue
-			}
-			rd = wire.NewReader(nc, wire.DefaultMaxPayload)
-		}
-		user := i
-		if cfg.Users > 0 {
-			user = i % int64(cfg.Users)
-		}
-		req.UserID = cfg.UserPrefix + "_" + strconv.FormatInt(user, 10)
-		cfg.Tokens.sign(&req, user)
-		payload = wire.AppendPurchase(payload[:0], req)
-		frame = wire.AppendFrame(frame[:0], wire.TypePurchase, payload)
-		start := time.Now()
-		nc.SetDeadline(start.Add(cfg.Timeout))
-		_, err := nc.Write(frame)
-		var f wire.Frame
-		if err == nil {
-			f, err = rd.Next()
-		}
-		if err == nil && f.Type != wire.TypePurchaseResponse {
-			err = fmt.Errorf("answer of type %s", f.Type)
-		}
-		if err == nil {
-			err = wire.DecodeResponse(f.Payload, &resp)
-		}
-		if err != nil {
-			r.fail(errText(err))
-			nc.Close()
-			nc = nil
-			continue
-		}
-		r.latencies = append(r.latencies, time.Since(start))
-		s, known := engine.ParseStatus(resp.Status)
-		switch {
-		case !known || s == engine.StatusError:
-			r.fail(strings.TrimSpace(resp.Status + " " + resp.Code + ": " + resp.Error))
-			continue
-		case s == engine.StatusSuccess:
-			r.units += resp.Quantity
-		}
-		r.statuses[s]++
-	}
 }
 
 // statusLabels name the statuses in the report; ERROR is counted under
@@ -413,9 +323,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "Errors:            %d\n", r.Errors)
 	fmt.Fprintf(&b, "Throughput:        %.0f req/sec\n", r.Throughput())
+	if r.Rate > 0 {
+		fmt.Fprintf(&b, "Rate:              %s req/sec target, %.0f req/sec achieved\n",
+			strconv.FormatFloat(r.Rate, 'f', -1, 64), r.RateAchieved)
+	}
 	l := r.Latency
 	fmt.Fprintf(&b, "Latency:           min %s, mean %s, max %s\n", ms(l.Min), ms(l.Mean), ms(l.Max))
-	fmt.Fprintf(&b, "Percentiles:       p50 %s, p90 %s, p95 %s, p99 %s\n", ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99))
+	fmt.Fprintf(&b, "Percentiles:       p50 %s, p90 %s, p95 %s, p99 %s, p99.9 %s\n", ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999))
 	if ch := r.Check; ch != nil {
 		verdict := "✓ PASS"
 		if !ch.Pass {
@@ -441,4 +355,107 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// jsonReport is the report as bench --json prints it. The field names are
+// stable; README.md documents them.
+type jsonReport struct {
+	Target       string           `json:"target"`
+	Product      string           `json:"product"`
+	Config       jsonConfig       `json:"config"`
+	Requests     int64            `json:"requests"`
+	DurationS    float64          `json:"duration_s"`
+	RateAchieved float64          `json:"rate_achieved"`
+	Throughput   float64          `json:"throughput"`
+	Statuses     map[string]int64 `json:"statuses"`
+	Units        int64            `json:"units"`
+	Errors       int64            `json:"errors"`
+	ErrorSet     map[string]int64 `json:"error_set"`
+	LatencyUS    jsonLatency      `json:"latency_us"`
+	Check        *jsonCheck       `json:"oversell_check"`
+}
+
+type jsonConfig struct {
+	Connections int     `json:"connections"`
+	Pipeline    int     `json:"pipeline"`
+	Rate        float64 `json:"rate"`
+	DurationS   float64 `json:"duration_s"`
+	Requests    int64   `json:"requests"`
+	Users       int     `json:"users"`
+	Quantity    int64   `json:"quantity"`
+}
+
+type jsonLatency struct {
+	Count int64   `json:"count"`
+	Min   int64   `json:"min"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P95   int64   `json:"p95"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p99_9"`
+	Max   int64   `json:"max"`
+}
+
+type jsonCheck struct {
+	Pass         bool     `json:"pass"`
+	Successes    int64    `json:"successes"`
+	SuccessUnits int64    `json:"success_units"`
+	UnitsSold    int64    `json:"units_sold"`
+	NewBuyers    int64    `json:"new_buyers"`
+	Remaining    int64    `json:"remaining"`
+	Initial      int64    `json:"initial"`
+	InvariantOK  bool     `json:"invariant_ok"`
+	VerifyOK     bool     `json:"verify_ok"`
+	Problems     []string `json:"problems"`
+}
+
+// round3 keeps three decimals, so JSON numbers stay short.
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// WriteJSON prints the report as one JSON object on one line.
+func (r *Report) WriteJSON(w io.Writer) error {
+	l := r.Latency
+	j := jsonReport{
+		Target:  r.Target,
+		Product: r.Product,
+		Config: jsonConfig{
+			Connections: r.Connections, Pipeline: r.Pipeline, Rate: r.Rate,
+			DurationS: r.DurationLimit.Seconds(), Requests: r.RequestLimit,
+			Users: r.Users, Quantity: r.Quantity,
+		},
+		Requests:     r.Total,
+		DurationS:    round3(r.Duration.Seconds()),
+		RateAchieved: round3(r.RateAchieved),
+		Throughput:   round3(r.Throughput()),
+		Statuses:     map[string]int64{},
+		Units:        r.Units,
+		Errors:       r.Errors,
+		ErrorSet:     map[string]int64{},
+		LatencyUS: jsonLatency{
+			Count: l.Count, Min: l.Min.Microseconds(), Mean: round3(float64(l.Mean) / 1e3),
+			P50: l.P50.Microseconds(), P90: l.P90.Microseconds(), P95: l.P95.Microseconds(),
+			P99: l.P99.Microseconds(), P999: l.P999.Microseconds(), Max: l.Max.Microseconds(),
+		},
+	}
+	// Every purchase status is present, seen or not; ERROR counts under errors.
+	for _, s := range engine.Statuses() {
+		if statusLabels[s] != "" || (s != engine.StatusError && r.Count(s) > 0) {
+			j.Statuses[s.String()] = r.Count(s)
+		}
+	}
+	for m, n := range r.ErrorSet {
+		j.ErrorSet[m] = n
+	}
+	if ch := r.Check; ch != nil {
+		j.Check = &jsonCheck{
+			Pass: ch.Pass, Successes: ch.Orders, SuccessUnits: ch.Units, UnitsSold: ch.Sold, NewBuyers: ch.NewBuyers,
+			Remaining: ch.After.Remaining, Initial: ch.After.Initial,
+			InvariantOK: ch.After.Consistent(), VerifyOK: ch.Audit.OK(),
+			Problems: append([]string{}, ch.Audit.Problems...),
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
 }

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -40,14 +41,17 @@ func golden(t *testing.T, name string, got []byte) {
 func TestReportText(t *testing.T) {
 	rep := &Report{
 		Target: "localhost:8080", Product: "iphone15", Connections: 100,
+		Pipeline: 1, RequestLimit: 10000, Quantity: 1,
 		Duration: 1234567 * time.Microsecond,
 		Total:    10000,
 		Statuses: map[engine.Status]int64{engine.StatusSuccess: 100, engine.StatusSoldOut: 9880, engine.StatusAlreadyPurchased: 10},
 		Units:    100,
 		Errors:   10,
 		Latency: Latencies{
-			Min: 41 * time.Microsecond, Mean: 120 * time.Microsecond, P50: 100 * time.Microsecond,
-			P90: 200 * time.Microsecond, P95: 250 * time.Microsecond, P99: 800 * time.Microsecond, Max: 3200 * time.Microsecond,
+			Count: 9997,
+			Min:   41 * time.Microsecond, Mean: 120 * time.Microsecond, P50: 100 * time.Microsecond,
+			P90: 200 * time.Microsecond, P95: 250 * time.Microsecond, P99: 800 * time.Microsecond,
+			P999: 1500 * time.Microsecond, Max: 3200 * time.Microsecond,
 		},
 		ErrorSet: map[string]int64{"read: connection reset by peer": 7, "ERROR UNAVAILABLE: redis unavailable": 3},
 	}
@@ -58,18 +62,30 @@ func TestReportText(t *testing.T) {
 		name  string
 		units int64
 		audit engine.Audit
+		// open loop: --rate 8000 --duration 1.25s -P 16
+		rate bool
 	}{
-		{"pass", 100, audit},
-		{"fail", 99, engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}},
+		{"pass", 100, audit, false},
+		{"fail", 99, engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}, false},
+		{"rate", 100, audit, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep.Units = tc.units
-			rep.Check = newCheck(rep, before, after, tc.audit)
+			r := *rep
+			r.Units = tc.units
+			if tc.rate {
+				r.Pipeline, r.Rate, r.RequestLimit, r.DurationLimit, r.RateAchieved = 16, 8000, 0, 1250*time.Millisecond, 7998.4
+			}
+			r.Check = newCheck(&r, before, after, tc.audit)
 			var b bytes.Buffer
-			if err := rep.WriteText(&b); err != nil {
+			if err := r.WriteText(&b); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("bench", "report-"+tc.name+".golden"), b.Bytes())
+			b.Reset()
+			if err := r.WriteJSON(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("bench", "report-"+tc.name+".json.golden"), b.Bytes())
 		})
 	}
 }
@@ -108,22 +124,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestSummarise(t *testing.T) {
-	var lat []time.Duration
-	for i := 100; i >= 1; i-- {
-		lat = append(lat, time.Duration(i)*time.Millisecond)
-	}
-	got := summarise(lat)
-	want := Latencies{Min: 1 * time.Millisecond, Mean: 50500 * time.Microsecond, P50: 50 * time.Millisecond,
-		P90: 90 * time.Millisecond, P95: 95 * time.Millisecond, P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
-	if got != want {
-		t.Errorf("summarise = %+v, want %+v", got, want)
-	}
-	if summarise(nil) != (Latencies{}) {
-		t.Error("summarise(nil) is not zero")
-	}
-}
-
 // TestBench runs the real bench against the real server and Redis.
 func TestBench(t *testing.T) {
 	raddr := redistest.Addr(t)
@@ -144,6 +144,159 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchPipelined runs -P 16 against the real server: the counts are
+// exact and the oversell check passes.
+func TestBenchPipelined(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	out := mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "5000", "-c", "8", "-P", "16", "--init", "100")
+	for _, want := range []string{"Total Requests:    5000\n", "Successful:        100\n", "Sold Out:          4900\n",
+		"Errors:            0\n", "p99.9 ", "Oversell Check:    ✓ PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench -P 16 output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Rate:") {
+		t.Errorf("a closed loop reports a Rate line:\n%s", out)
+	}
+	// Per-user limits, pipelined: each of 50 customers buys once.
+	out = mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "3000", "-c", "4", "--pipeline", "32", "--users", "50", "--init", "100")
+	for _, want := range []string{"Total Requests:    3000\n", "Successful:        50\n", "Already Purchased: 2950\n",
+		"Errors:            0\n", "Oversell Check:    ✓ PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --users 50 -P 32 output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// benchJSON is what the tests read of bench --json.
+type benchJSON struct {
+	Target string `json:"target"`
+	Config struct {
+		Connections int     `json:"connections"`
+		Pipeline    int     `json:"pipeline"`
+		Rate        float64 `json:"rate"`
+		DurationS   float64 `json:"duration_s"`
+		Requests    int64   `json:"requests"`
+	} `json:"config"`
+	Requests     int64            `json:"requests"`
+	DurationS    float64          `json:"duration_s"`
+	RateAchieved float64          `json:"rate_achieved"`
+	Throughput   float64          `json:"throughput"`
+	Statuses     map[string]int64 `json:"statuses"`
+	Units        int64            `json:"units"`
+	Errors       int64            `json:"errors"`
+	ErrorSet     map[string]int64 `json:"error_set"`
+	LatencyUS    map[string]float64
+	Check        *struct {
+		Pass     bool     `json:"pass"`
+		Problems []string `json:"problems"`
+	} `json:"oversell_check"`
+}
+
+func parseBenchJSON(t *testing.T, out string) (benchJSON, map[string]any) {
+	t.Helper()
+	var rep benchJSON
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("bench --json is not one JSON object: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	lat, _ := raw["latency_us"].(map[string]any)
+	rep.LatencyUS = map[string]float64{}
+	for k, v := range lat {
+		rep.LatencyUS[k], _ = v.(float64)
+	}
+	return rep, raw
+}
+
+// TestBenchRate runs an open loop: about rate × duration requests, however
+// fast the server is, and a JSON report.
+func TestBenchRate(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	start := time.Now()
+	out := mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--rate", "2000", "--duration", "1s", "-c", "4", "-P", "8", "--init", "100", "--json")
+	elapsed := time.Since(start)
+	rep, raw := parseBenchJSON(t, out)
+	if rep.Requests < 1000 || rep.Requests > 3000 {
+		t.Errorf("--rate 2000 --duration 1s sent %d requests, want about 2000", rep.Requests)
+	}
+	if elapsed > 30*time.Second {
+		t.Errorf("the run took %s", elapsed)
+	}
+	if c := rep.Config; c.Connections != 4 || c.Pipeline != 8 || c.Rate != 2000 || c.DurationS != 1 || c.Requests != 0 {
+		t.Errorf("config = %+v", c)
+	}
+	if rep.Check == nil || !rep.Check.Pass || rep.Check.Problems == nil {
+		t.Errorf("oversell check: %s", out)
+	}
+	var answered int64
+	for _, n := range rep.Statuses {
+		answered += n
+	}
+	if answered+rep.Errors != rep.Requests || rep.Statuses["SUCCESS"] != rep.Units || rep.Statuses["SUCCESS"] > 100 {
+		t.Errorf("statuses %v, errors %d, units %d for %d requests", rep.Statuses, rep.Errors, rep.Units, rep.Requests)
+	}
+	if rep.RateAchieved <= 0 || rep.Throughput <= 0 || rep.DurationS < 0.9 {
+		t.Errorf("rate_achieved %v, throughput %v, duration_s %v", rep.RateAchieved, rep.Throughput, rep.DurationS)
+	}
+	for _, k := range []string{"count", "min", "mean", "p50", "p90", "p95", "p99", "p99_9", "max"} {
+		if _, ok := rep.LatencyUS[k]; !ok {
+			t.Errorf("latency_us lacks %q", k)
+		}
+	}
+	if l := rep.LatencyUS; l["count"] != float64(answered) || l["min"] > l["p50"] || l["p50"] > l["p99_9"] || l["p99_9"] > l["max"] {
+		t.Errorf("latency_us = %v for %d answers", l, answered)
+	}
+	for _, k := range []string{"target", "product", "config", "requests", "duration_s", "rate_achieved", "throughput",
+		"statuses", "units", "errors", "error_set", "latency_us", "oversell_check"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("bench --json lacks %q", k)
+		}
+	}
+}
+
+// TestBenchDuration: --duration alone runs a closed loop for that long and
+// stops by itself; with -n too, whichever comes first.
+func TestBenchDuration(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	start := time.Now()
+	out := mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--duration", "300ms", "-c", "4", "-P", "4", "--init", "10", "--json")
+	if elapsed := time.Since(start); elapsed > 30*time.Second {
+		t.Errorf("--duration 300ms took %s", elapsed)
+	}
+	rep, _ := parseBenchJSON(t, out)
+	if rep.Requests < 10 || rep.Statuses["SUCCESS"] != 10 || rep.Errors != 0 || rep.Check == nil || !rep.Check.Pass {
+		t.Errorf("--duration 300ms: %s", out)
+	}
+	out = mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--duration", "1m", "-n", "50", "-c", "4", "-P", "4", "--init", "10")
+	if !strings.Contains(out, "Total Requests:    50\n") || !strings.Contains(out, "Successful:        10\n") {
+		t.Errorf("-n 50 --duration 1m:\n%s", out)
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-P", "0"}, {"-P", "100000"}, {"--rate", "-1"}, {"--duration", "0s"}, {"--duration", "-1s"}, {"-n", "0", "--duration", "1s"},
+	} {
+		if _, err := runApp(t, append([]string{"bench"}, args...)...); ExitCode(err) != 2 {
+			t.Errorf("bench %v: %v, exit code %d", args, err, ExitCode(err))
+		}
+	}
+}
+
 func TestBenchErrors(t *testing.T) {
 	raddr := redistest.Addr(t)
 	t.Setenv("REDIS_ADDR", raddr)
@@ -160,6 +313,10 @@ func TestBenchErrors(t *testing.T) {
 	out, err := runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "--init", "5", "-n", "20", "-c", "2")
 	if err != nil || !strings.Contains(out, "Errors:            20\n") || !strings.Contains(out, "connection refused") {
 		t.Errorf("bench without a server: %v\n%s", err, out)
+	}
+	out, err = runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "-n", "20", "-c", "2", "-P", "8", "--rate", "1000")
+	if err != nil || !strings.Contains(out, "Total Requests:    20\n") || !strings.Contains(out, "Errors:            20\n") {
+		t.Errorf("bench -P 8 --rate 1000 without a server: %v\n%s", err, out)
 	}
 }
 

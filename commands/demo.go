@@ -57,8 +57,8 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "flashsale demo: embedded store (in memory, NOT for production), server on %s,\n"+
-		"selling %d units of %s to %d requests over %d connections…\n\n",
-		cfg.Addr, c.Int64("init"), cfg.Product, cfg.Requests, cfg.Conns)
+		"selling %d units of %s to %s over %d connections…\n\n",
+		cfg.Addr, c.Int64("init"), cfg.Product, cfg.describe(), cfg.Conns)
 
 	ctx, stop := context.WithCancel(c.Context)
 	srv := engine.NewServer(st.Engine, engine.ServerConfig{Logger: log})

@@ -105,6 +105,11 @@ func serveCommand() *cli.Command {
 					EnvVars: []string{"FLASHSALE_CONN_BURST"},
 					Value:   100,
 				},
+				&cli.StringFlag{
+					Name:    "debug-addr",
+					Usage:   "serve Go's pprof profiles on this `address` (e.g. 127.0.0.1:6060); empty turns it off. Keep it on loopback",
+					EnvVars: []string{"FLASHSALE_DEBUG_ADDR"},
+				},
 				&cli.DurationFlag{
 					Name:    "soldout-ttl",
 					Usage:   "after Redis says SOLD_OUT, answer SOLD_OUT without Redis for up to this long (dropped at once when admin changes the product); 0 turns it off",
@@ -191,6 +196,11 @@ func runServe(c *cli.Context) error {
 		ConnRate:       connRate,
 		Logger:         log,
 	})
+	if addr := c.String("debug-addr"); addr != "" {
+		if err := serveDebug(c.Context, addr, log); err != nil {
+			return err
+		}
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
 		Stringer("durability", durability).
 		Msg("flashsale serving")

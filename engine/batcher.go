@@ -55,7 +55,7 @@ const (
 	maxInflightBatches = 64
 )
 
-var _ Redis = (*Batcher)(nil)
+var _ AsyncRedis = (*Batcher)(nil)
 
 // call is one script waiting for its batch.
 type call struct {
@@ -64,7 +64,11 @@ type call struct {
 	state atomic.Int32 // callQueued → callSent, or callQueued → callAbandoned
 	v     any
 	err   error
-	done  chan struct{} // receives once v and err are set
+	done  chan struct{} // receives once v and err are set (Eval)
+	// cb, for EvalAsync, receives the reply instead of done; the call must
+	// leave unsent by deadline (Unix ns).
+	cb       func(any, error)
+	deadline int64
 }
 
 const (
@@ -157,9 +161,44 @@ func (b *Batcher) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any,
 	}
 }
 
+// EvalAsync implements AsyncRedis: the script joins the next batch and done
+// gets its reply from the batcher's reader. A call that cannot be queued
+// (the queue is full), or is still unsent at deadline, fails with
+// ErrUnavailable: it did not run.
+func (b *Batcher) EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any) {
+	c := &call{s: s, args: keysAndArgs, cb: done, deadline: deadline.UnixNano()}
+	select {
+	case b.queue <- c:
+	default:
+		c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", ErrUnavailable))
+	}
+}
+
 func (c *call) finish(v any, err error) {
+	if c.cb != nil {
+		c.cb(v, err)
+		return
+	}
 	c.v, c.err = v, err
 	c.done <- struct{}{}
+}
+
+// errUnsent fails calls that never left.
+var errUnsent = fmt.Errorf("%w: no Redis connection in time", ErrUnavailable)
+
+// failQueued fails every call waiting in the queue: they were not sent.
+// It runs while no connection can be made, so callers hear at once.
+func (b *Batcher) failQueued() {
+	for {
+		select {
+		case c := <-b.queue:
+			if c.state.CompareAndSwap(callQueued, callSent) {
+				c.finish(nil, errUnsent)
+			}
+		default:
+			return
+		}
+	}
 }
 
 // run keeps one pipelined connection going until Close.
@@ -176,6 +215,7 @@ func (b *Batcher) run() {
 		conn, err := b.pool.dial(ctx, redis.DialWriteTimeout(b.pool.timeout))
 		cancel()
 		if err != nil {
+			b.failQueued()
 			select {
 			case <-b.stop:
 				return
@@ -213,12 +253,13 @@ func (b *Batcher) serve(conn redis.Conn) {
 			return
 		}
 		bt := batch{calls: make([]*call, 0, 16)}
-		bt.add(first)
+		now := time.Now().UnixNano()
+		bt.add(first, now)
 	drain:
 		for len(bt.calls) < b.cfg.MaxBatch {
 			select {
 			case c := <-b.queue:
-				bt.add(c)
+				bt.add(c, now)
 			default:
 				break drain
 			}
@@ -254,11 +295,17 @@ func (b *Batcher) serve(conn redis.Conn) {
 	}
 }
 
-// add takes c into the batch unless its caller gave up first.
-func (bt *batch) add(c *call) {
-	if c.state.CompareAndSwap(callQueued, callSent) {
-		bt.calls = append(bt.calls, c)
+// add takes c into the batch unless its caller gave up first or its
+// deadline passed while it waited.
+func (bt *batch) add(c *call, now int64) {
+	if !c.state.CompareAndSwap(callQueued, callSent) {
+		return
 	}
+	if c.deadline != 0 && now > c.deadline {
+		c.finish(nil, errUnsent)
+		return
+	}
+	bt.calls = append(bt.calls, c)
 }
 
 func (bt batch) fail(err error) {

@@ -205,24 +205,75 @@ func (req *Request) Validate() error {
 // Purchase validates req and runs the purchase script once. It never
 // reports SUCCESS unless Redis confirmed the sale.
 func (e *Engine) Purchase(ctx context.Context, req Request) Result {
+	args, res, ok := e.preparePurchase(&req)
+	if !ok {
+		return res
+	}
+	v, err := e.redis.Eval(ctx, purchaseScript, args...)
+	return e.purchaseOutcome(&req, v, err)
+}
+
+// AsyncRedis is a Redis that can also run a script without a waiting
+// goroutine; the Batcher is one.
+type AsyncRedis interface {
+	Redis
+	// EvalAsync queues s and calls done with the reply, perhaps on another
+	// goroutine; done must not block. A call still unsent at deadline
+	// fails with ErrUnavailable.
+	EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any)
+}
+
+// PurchaseAsync is Purchase for a server: done receives the result,
+// perhaps on another goroutine, and must not block. Redis work is bounded
+// by deadline.
+func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result)) {
+	args, res, ok := e.preparePurchase(&req)
+	if !ok {
+		done(res)
+		return
+	}
+	ar, async := e.redis.(AsyncRedis)
+	if !async {
+		go func() {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			v, err := e.redis.Eval(ctx, purchaseScript, args...)
+			done(e.purchaseOutcome(&req, v, err))
+		}()
+		return
+	}
+	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
+		done(e.purchaseOutcome(&req, v, err))
+	}, args...)
+}
+
+// preparePurchase checks req (filling in defaults) and returns the purchase
+// script's keys and arguments; when the answer is known without Redis it
+// returns that instead, with ok false.
+func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool) {
 	if err := req.Validate(); err != nil {
-		return Fail(err)
+		return nil, Fail(err), false
 	}
 	if e.signer != nil {
 		if err := e.signer.Verify(req.UserID, req.Token, req.Expires, e.now()); err != nil {
-			return Result{Status: StatusUnauthorized, Message: err.Error()}
+			return nil, Result{Status: StatusUnauthorized, Message: err.Error()}, false
 		}
 	}
 	// Sold out is final until the control channel says otherwise; a retry
 	// with a request_id still goes to Redis, which may hold its SUCCESS.
 	if e.soldOut != nil && req.RequestID == "" && e.soldOut.is(req.ProductID, e.now()) {
-		return Result{Status: StatusSoldOut}
+		return nil, Result{Status: StatusSoldOut}, false
 	}
 	k := KeysFor(req.ProductID)
-	v, err := e.redis.Eval(ctx, purchaseScript,
+	return []any{
 		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID),
 		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel,
-		e.userRate.Interval.Milliseconds(), e.userRate.Burst)
+		e.userRate.Interval.Milliseconds(), e.userRate.Burst,
+	}, Result{}, true
+}
+
+// purchaseOutcome turns the purchase script's reply into the result.
+func (e *Engine) purchaseOutcome(req *Request, v any, err error) Result {
 	notDurable := errors.Is(err, ErrNotDurable) && v != nil
 	if err != nil && !notDurable {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))

@@ -58,7 +58,7 @@ type PoolConfig struct {
 	MaxIdle int
 	// DialTimeout bounds connecting to Redis.
 	DialTimeout time.Duration
-	// Timeout bounds one command when the caller's context has no sooner
+	// Timeout bounds one command when the caller's context has no
 	// deadline.
 	Timeout time.Duration
 	// Durability is what a write waits for before it is acknowledged.
@@ -242,32 +242,31 @@ func (p *Pool) Load(ctx context.Context, scripts ...*Script) error {
 	return err
 }
 
-// Eval implements Redis: EVALSHA, and on NOSCRIPT one SCRIPT LOAD on the
-// same connection and one more EVALSHA. NOSCRIPT means the script did not
-// run, so the retry cannot apply a purchase twice. With a Durability set,
+// Eval implements Redis: EVALSHA, and on NOSCRIPT one EVAL of the script's
+// text on the same connection, which also caches it again. NOSCRIPT means
+// the script did not run, so the retry cannot apply a purchase twice. With a Durability set,
 // a script that may write is followed, in the same round trip and on the
 // same connection, by WAIT (or WAITAOF); when that falls short the script's
 // reply is returned with an error wrapping ErrNotDurable.
 func (p *Pool) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		v, err := p.evalSHA(c, d, s, keysAndArgs, wait)
+		v, err := p.evalSHA(c, d, s.SendHash, keysAndArgs, wait)
 		if isNoScript(err) {
-			if err := s.Load(c); err != nil {
-				return nil, err
-			}
-			v, err = p.evalSHA(c, d, s, keysAndArgs, wait)
+			// EVAL (the script's text) loads and runs it in one step: a
+			// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
+			// EVALSHA would fail the retry with NOSCRIPT again.
+			v, err = p.evalSHA(c, d, s.Send, keysAndArgs, wait)
 		}
 		return v, err
 	})
 }
 
-// evalSHA sends EVALSHA (and the durability wait) and waits at most d for
-// the replies. Load (SCRIPT LOAD) is bounded by the connection's read
-// timeout, the pool's Timeout. A failure after the script was sent is an
-// ErrOutcomeUnknown: Redis may have run it.
-func (p *Pool) evalSHA(c redis.Conn, d time.Duration, s *Script, keysAndArgs []any, wait bool) (any, error) {
-	if err := s.SendHash(c, keysAndArgs...); err != nil {
+// evalSHA sends the script with send (EVALSHA, or EVAL for the retry) and
+// the durability wait, and waits at most d for the replies. A failure
+// after the script was sent is an ErrOutcomeUnknown: Redis may have run it.
+func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...any) error, keysAndArgs []any, wait bool) (any, error) {
+	if err := send(c, keysAndArgs...); err != nil {
 		return nil, err
 	}
 	if wait {
@@ -301,7 +300,7 @@ func (p *Pool) evalSHA(c redis.Conn, d time.Duration, s *Script, keysAndArgs []a
 func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, error)) (any, error) {
 	d := p.timeout
 	if dl, ok := ctx.Deadline(); ok {
-		d = min(d, time.Until(dl))
+		d = time.Until(dl) // the caller knows best: verify may need longer
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -90,7 +90,8 @@ type Server struct {
 	log zerolog.Logger
 
 	nextID  atomic.Uint64
-	redisUp atomic.Bool // what PING reports; see watchRedis
+	redisUp atomic.Bool  // what PING reports; see watchRedis
+	now     atomic.Int64 // a coarse clock (Unix ns) kept by sweep, for deadlines
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	wg      sync.WaitGroup
@@ -110,6 +111,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	s.redisUp.Store(s.eng.redis.Ping(ctx) == nil)
+	s.now.Store(time.Now().UnixNano())
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go s.sweep(sweepCtx)
 	go s.watchRedis(ctx)
 	go s.eng.WatchControl(ctx)
 	var err error
@@ -139,6 +144,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln.Close()
 	s.drain()
 	return err
+}
+
+// sweepInterval is the resolution of the connection timeouts.
+const sweepInterval = 50 * time.Millisecond
+
+// sweep enforces the read and write timeouts of every connection, and
+// keeps the coarse clock. Doing it here, rather than with a socket deadline
+// per frame, keeps timers off the per-request path.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case tick := <-t.C:
+			now := tick.UnixNano()
+			s.now.Store(now)
+			s.mu.Lock()
+			for c := range s.conns {
+				c.expire(now)
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // healthInterval is how often the server checks that Redis answers.
@@ -260,13 +290,14 @@ func (b *bucket) take(r Rate, now time.Time) time.Duration {
 
 // slot is one request in flight on a connection; slots are reused.
 type slot struct {
-	typ     wire.Type
-	payload []byte // the request's payload; req and query point into it
-	req     wire.PurchaseRequest
-	query   wire.QueryRequest
-	resp    wire.Response
-	last    bool          // close the connection after this answer
-	ready   chan struct{} // receives once resp is set
+	purchased func(Result) // completes a purchase: made once per slot
+	typ       wire.Type
+	payload   []byte // the request's payload; req and query point into it
+	req       wire.PurchaseRequest
+	query     wire.QueryRequest
+	resp      wire.Response
+	last      bool          // close the connection after this answer
+	ready     chan struct{} // receives once resp is set
 }
 
 // conn serves one client. A reader goroutine decodes frames and starts
@@ -278,7 +309,11 @@ type conn struct {
 	nc       net.Conn
 	log      zerolog.Logger
 	stopping atomic.Bool
-	limiter  bucket // ConnRate, used by the reader goroutine only
+	// readBy and writeBy are the deadlines (Unix ns, 0 for none) of the
+	// read or write under way; sweep enforces them.
+	readBy  atomic.Int64
+	writeBy atomic.Int64
+	limiter bucket // ConnRate, used by the reader goroutine only
 }
 
 // stopReading ends the reader at the next frame that is not already
@@ -288,12 +323,26 @@ func (c *conn) stopReading() {
 	c.nc.SetReadDeadline(time.Now())
 }
 
-// setReadDeadline gives the next read d, unless the connection is stopping.
-func (c *conn) setReadDeadline(d time.Duration) {
-	c.nc.SetReadDeadline(time.Now().Add(d))
-	// Checked after setting, so a concurrent stopReading is never undone.
-	if c.stopping.Load() {
-		c.nc.SetReadDeadline(time.Now())
+// readWithin bounds the read under way to d from now (0: no read).
+func (c *conn) readWithin(d time.Duration) {
+	if d == 0 {
+		c.readBy.Store(0)
+		return
+	}
+	c.readBy.Store(c.srv.now.Load() + int64(d))
+}
+
+// expire ends a read or a write that outlived its deadline: a read by a
+// deadline in the past (the reader then stops as for any timeout), a write
+// by closing the connection.
+func (c *conn) expire(now int64) {
+	if by := c.readBy.Load(); by != 0 && now > by && c.readBy.CompareAndSwap(by, 0) {
+		c.log.Debug().Msg("read timed out (idle, or a frame too slow)")
+		c.nc.SetReadDeadline(time.Unix(0, 1))
+	}
+	if by := c.writeBy.Load(); by != 0 && now > by {
+		c.log.Debug().Msg("write timed out: the client does not read its answers")
+		c.nc.Close()
 	}
 }
 
@@ -351,14 +400,17 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 		// all of it must arrive within the frame timeout. A shutdown sets
 		// the deadline to now: frames already buffered are still served.
 		if rd.Buffered() == 0 {
-			c.setReadDeadline(cfg.IdleTimeout)
+			c.readWithin(cfg.IdleTimeout)
 			if err := rd.Wait(); err != nil {
 				c.readFailed(err, slots, free, order, writerGone)
 				return
 			}
 		}
-		c.setReadDeadline(cfg.FrameTimeout)
+		if !rd.Complete() {
+			c.readWithin(cfg.FrameTimeout)
+		}
 		f, err := rd.Next()
+		c.readWithin(0)
 		if err != nil {
 			c.readFailed(err, slots, free, order, writerGone)
 			return
@@ -381,7 +433,7 @@ func (c *conn) read(slots []slot, free chan int, order chan<- int, writerGone <-
 			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
 				sl.answer(Result{Status: StatusRateLimited, RetryAfter: wait})
 			} else {
-				go c.purchase(sl)
+				c.purchase(sl)
 			}
 		case wire.TypeQuery:
 			sl.payload = append(sl.payload[:0], f.Payload...)
@@ -427,16 +479,20 @@ func (c *conn) readFailed(err error, slots []slot, free chan int, order chan<- i
 	}
 }
 
+// purchase starts the slot's purchase; the answer arrives through
+// sl.purchased, without a goroutine waiting for it.
 func (c *conn) purchase(sl *slot) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.RequestTimeout)
-	defer cancel()
-	res := c.srv.eng.Purchase(ctx, Request{
+	if sl.purchased == nil {
+		sl.purchased = func(res Result) {
+			c.logFailure(res, sl.req.ProductID)
+			sl.answer(res)
+		}
+	}
+	c.srv.eng.PurchaseAsync(Request{
 		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
 		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
 		Token: sl.req.Token, Expires: sl.req.Expires,
-	})
-	c.logFailure(res, sl.req.ProductID)
-	sl.answer(res)
+	}, time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
 }
 
 func (c *conn) queryStock(sl *slot) {
@@ -511,8 +567,9 @@ func (c *conn) write(slots []slot, free chan<- int, order <-chan int) bool {
 	var werr error
 	flush := func() {
 		if werr == nil && w.Buffered() > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			c.writeBy.Store(c.srv.now.Load() + int64(c.srv.cfg.WriteTimeout))
 			werr = w.Flush()
+			c.writeBy.Store(0)
 		}
 	}
 	for {
@@ -536,7 +593,12 @@ func (c *conn) write(slots []slot, free chan<- int, order <-chan int) bool {
 		}
 		buf = wire.AppendResponse(buf[:0], &sl.resp)
 		if werr == nil {
+			// WriteFrame writes to the socket itself whenever the buffer
+			// fills, so a client that pipelines without end and never
+			// reads blocks it here, not in flush: it needs the deadline too.
+			c.writeBy.Store(c.srv.now.Load() + int64(c.srv.cfg.WriteTimeout))
 			werr = w.WriteFrame(sl.typ.Response(), buf)
+			c.writeBy.Store(0)
 		}
 		last := sl.last
 		free <- i

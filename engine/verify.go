@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
+
+// VerifyTimeout bounds one product's audit when the caller set no deadline:
+// it reads every order, about a second per million.
+const VerifyTimeout = 2 * time.Minute
 
 // Audit is the result of verifying one product's books.
 type Audit struct {
@@ -32,6 +37,11 @@ func (a Audit) OK() bool { return len(a.Problems) == 0 }
 func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 	if err := ValidateProductID(id); err != nil {
 		return Audit{}, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, VerifyTimeout)
+		defer cancel()
 	}
 	k := KeysFor(id)
 	v, err := redis.Values(e.redis.Eval(ctx, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders))

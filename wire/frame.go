@@ -132,6 +132,17 @@ func (r *Reader) Next() (Frame, error) {
 // underlying stream. A server uses it to decide when to flush its answers.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// Complete reports whether a whole frame is buffered, so that Next will
+// not touch the underlying stream.
+func (r *Reader) Complete() bool {
+	n := r.br.Buffered()
+	if n < HeaderSize {
+		return false
+	}
+	hdr, _ := r.br.Peek(HeaderSize)
+	return uint64(binary.BigEndian.Uint32(hdr[1:])) <= uint64(n-HeaderSize)
+}
+
 // Wait blocks until the next frame has started to arrive (at least one byte
 // is buffered), so a server can apply an idle timeout to the wait and a
 // shorter deadline to the frame itself. A clean end of stream gives io.EOF.

@@ -1,0 +1,628 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
+)
+
+// errRunCapped fails the requests still unanswered when a run with
+// --duration reaches its safety cap.
+var errRunCapped = errors.New("no answer before the run's time limit (--duration + --timeout)")
+
+// loadGen is one load run, shared by its workers (one per connection).
+//
+// Closed loop (no --rate): each connection keeps up to Pipeline requests
+// outstanding and writes new ones as answers free slots; a request's latency
+// runs from when it was written to its answer.
+//
+// Open loop (--rate R): request k is due at start + k/R, whatever the
+// server does. A connection with a free slot takes the next request, waits
+// until it is due, and writes it; when every slot of every connection is
+// busy the request waits, and its latency still runs from when it was due,
+// so a stalled server shows in the latency instead of slowing the load
+// (no coordinated omission).
+type loadGen struct {
+	cfg      loadConfig
+	enc      *purchaseEncoder
+	start    time.Time
+	next     atomic.Int64 // the next request number to take
+	limit    int64        // requests in all
+	end      int64        // stop sending at this time since start (ns); 0 = none
+	interval float64      // ns between due times with --rate; 0 = closed loop
+	timeout  int64        // ns, cfg.Timeout
+
+	stopped  atomic.Bool   // no new requests: Ctrl-C, or the safety cap
+	stopCh   chan struct{} // closed with stopped
+	stopOnce sync.Once
+	hardCtx  context.Context // done at the safety cap: sessions fail at once
+
+	hists   []histShard
+	workers []*worker
+}
+
+func (g *loadGen) stop() {
+	g.stopOnce.Do(func() {
+		g.stopped.Store(true)
+		close(g.stopCh)
+	})
+}
+
+// since is the time since the start in ns, on the monotonic clock.
+func (g *loadGen) since() int64 { return int64(time.Since(g.start)) }
+
+// claim takes up to n requests for a closed loop; it returns the first
+// number and how many, 0 when the run is over.
+func (g *loadGen) claim(n int) (k0 int64, got int) {
+	if g.stopped.Load() || (g.end > 0 && g.since() >= g.end) {
+		return 0, 0
+	}
+	k0 = g.next.Add(int64(n)) - int64(n)
+	return k0, int(min(int64(n), max(g.limit-k0, 0)))
+}
+
+// claimAt takes the next request of an open loop and the time it is due.
+func (g *loadGen) claimAt() (k, due int64, ok bool) {
+	if g.stopped.Load() {
+		return 0, 0, false
+	}
+	k = g.next.Add(1) - 1
+	due = int64(float64(k) * g.interval)
+	if k >= g.limit || (g.end > 0 && due >= g.end) {
+		return 0, 0, false
+	}
+	return k, due, true
+}
+
+// sleepUntil waits until the time due since the start; false if the run
+// was stopped meanwhile.
+func (g *loadGen) sleepUntil(due int64, t *time.Timer) bool {
+	d := time.Duration(due - g.since())
+	if d <= 0 {
+		return !g.stopped.Load()
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-g.stopCh:
+		t.Stop()
+		return false
+	}
+}
+
+// done is how many requests have an outcome, for the progress line.
+func (g *loadGen) done() int64 {
+	var n int64
+	for _, w := range g.workers {
+		n += w.done.Load()
+	}
+	return n
+}
+
+// runLoad runs cfg's load and reports on it. It stops taking new requests
+// when ctx is done, and waits (each connection up to cfg.Timeout) for the
+// answers to those already sent.
+func runLoad(ctx context.Context, cfg loadConfig) *Report {
+	g := &loadGen{
+		cfg:     cfg,
+		enc:     newPurchaseEncoder(cfg),
+		limit:   int64(cfg.Requests),
+		end:     int64(cfg.Duration),
+		timeout: int64(cfg.Timeout),
+		stopCh:  make(chan struct{}),
+		hists:   make([]histShard, min(cfg.Conns, maxHistograms)),
+		workers: make([]*worker, cfg.Conns),
+	}
+	if g.limit <= 0 {
+		g.limit = math.MaxInt64
+	}
+	if cfg.Rate > 0 {
+		g.interval = 1e9 / cfg.Rate
+	}
+	for i := range g.hists {
+		g.hists[i].h = newHistogram()
+	}
+	for i := range g.workers {
+		g.workers[i] = newWorker(g, &g.hists[i%len(g.hists)])
+	}
+	// runCtx ends dials, hardCtx sessions, at the safety cap.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	hardCtx, hardStop := context.WithCancel(context.Background())
+	defer hardStop()
+	g.hardCtx = hardCtx
+	defer context.AfterFunc(runCtx, g.stop)()
+
+	var wg sync.WaitGroup
+	g.start = time.Now()
+	if cfg.Duration > 0 {
+		// Whatever happens, the run ends: requests stop at --duration and
+		// every answer has had --timeout to come back.
+		capTimer := time.AfterFunc(cfg.Duration+cfg.Timeout, func() { g.stop(); hardStop(); cancelRun() })
+		defer capTimer.Stop()
+	}
+	for _, w := range g.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(runCtx)
+		}()
+	}
+	if cfg.Progress != nil {
+		stop := startProgress(cfg.Progress, g)
+		wg.Wait()
+		stop()
+	} else {
+		wg.Wait()
+	}
+	return g.report(time.Since(g.start))
+}
+
+func (g *loadGen) report(elapsed time.Duration) *Report {
+	cfg := g.cfg
+	rep := &Report{
+		Target:        cfg.Addr,
+		Product:       cfg.Product,
+		Connections:   cfg.Conns,
+		Pipeline:      cfg.Pipeline,
+		Rate:          cfg.Rate,
+		RequestLimit:  int64(cfg.Requests),
+		DurationLimit: cfg.Duration,
+		Users:         cfg.Users,
+		Quantity:      cfg.Quantity,
+		Duration:      elapsed,
+		Statuses:      map[engine.Status]int64{},
+		ErrorSet:      map[string]int64{},
+	}
+	var sent int64
+	first, last := int64(math.MaxInt64), int64(0)
+	for _, w := range g.workers {
+		rep.Total += w.total
+		rep.Units += w.units
+		sent += w.sent
+		if w.sent > 0 {
+			first, last = min(first, w.firstSend), max(last, w.lastSend)
+		}
+		for i, n := range w.statuses {
+			if n > 0 {
+				rep.Statuses[engine.Status(i)] += n
+			}
+		}
+		for msg, n := range w.errors {
+			rep.Errors += n
+			rep.ErrorSet[msg] += n
+		}
+	}
+	if sent > 1 && last > first {
+		rep.RateAchieved = float64(sent-1) / time.Duration(last-first).Seconds()
+	}
+	rep.Latency = summarise(mergeHistograms(g.hists))
+	return rep
+}
+
+// latencyBatch is how many latencies a worker keeps before it records them
+// in its histogram.
+const latencyBatch = 256
+
+// worker drives one connection, reconnecting after a failure. Its writer
+// (the worker's goroutine) and its reader (one goroutine per connection)
+// share only the session's ring of send times.
+type worker struct {
+	g    *loadGen
+	hist *histShard
+	ring []int64 // send (closed loop) or due (open loop) times of outstanding requests, ns since start
+
+	// The writer's.
+	stage      []int64 // times of the batch being written
+	wbuf       []byte
+	timer      *time.Timer
+	pending    int64 // an open loop's request taken but not yet due
+	pendingDue int64
+	hasPending bool
+	total      int64 // requests taken: sent, or failed before
+	sent       int64
+	firstSend  int64
+	lastSend   int64
+	errors     map[string]int64 // the reader's while a session runs
+
+	_    [64]byte // keep the reader's counters off the writer's cache line
+	done atomic.Int64
+
+	// The reader's.
+	units    int64
+	statuses [len(statusLabels)]int64
+	lat      []int64 // µs, not yet in the histogram
+	resp     wire.Response
+}
+
+func newWorker(g *loadGen, h *histShard) *worker {
+	w := &worker{
+		g:     g,
+		hist:  h,
+		ring:  make([]int64, g.cfg.Pipeline),
+		stage: make([]int64, 0, g.cfg.Pipeline),
+		lat:   make([]int64, 0, latencyBatch),
+	}
+	if g.interval > 0 {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+	}
+	return w
+}
+
+// count counts n requests that failed with msg.
+func (w *worker) count(msg string, n int64) {
+	if n <= 0 {
+		return
+	}
+	if w.errors == nil {
+		w.errors = map[string]int64{}
+	}
+	w.errors[msg] += n
+}
+
+// run takes requests until the run is over, connecting as needed. The
+// first request of a connection is taken before it is dialled, so a server
+// that refuses connections costs one error per request.
+func (w *worker) run(ctx context.Context) {
+	g := w.g
+	defer w.flushLatencies()
+	for {
+		var k, due int64
+		if g.interval > 0 {
+			ok := true
+			if w.hasPending {
+				// Left over from a connection that failed.
+				k, due, w.hasPending = w.pending, w.pendingDue, false
+			} else {
+				k, due, ok = g.claimAt()
+			}
+			if !ok || !g.sleepUntil(due, w.timer) {
+				return
+			}
+		} else {
+			var n int
+			if k, n = g.claim(1); n == 0 {
+				return
+			}
+		}
+		nc, err := g.cfg.Dial(ctx)
+		if err != nil {
+			w.total++
+			w.count(errText(err), 1)
+			w.done.Add(1)
+			continue
+		}
+		failed := w.session(nc, k, due)
+		nc.Close()
+		if !failed {
+			return
+		}
+	}
+}
+
+// session is one connection's life. Requests outstanding on it are the
+// ring entries [head, tail).
+type session struct {
+	w  *worker
+	nc net.Conn
+
+	mu            sync.Mutex
+	head, tail    int
+	err           error // the first failure; the connection is closed
+	writerDone    bool  // no more requests will be written
+	writerWaiting bool  // the writer waits for a free slot on space
+	readerWaiting bool  // the reader waits for a request on data
+	space, data   chan struct{}
+	readerDone    chan struct{}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the session with its first error.
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	first := s.err == nil
+	if first {
+		s.err = err
+	}
+	s.mu.Unlock()
+	if first {
+		s.nc.Close()
+		wake(s.space)
+		wake(s.data)
+	}
+}
+
+// session writes requests on nc, starting with request k (due then, in an
+// open loop), until the run is over or the connection fails. Requests left
+// without an answer count as errors. It reports whether the connection
+// failed.
+func (w *worker) session(nc net.Conn, k, due int64) (failed bool) {
+	s := &session{
+		w: w, nc: nc,
+		space:      make(chan struct{}, 1),
+		data:       make(chan struct{}, 1),
+		readerDone: make(chan struct{}),
+	}
+	defer context.AfterFunc(w.g.hardCtx, func() { s.fail(errRunCapped) })()
+	go s.read()
+	w.write(s, k, due)
+	s.mu.Lock()
+	s.writerDone = true
+	s.mu.Unlock()
+	wake(s.data)
+	<-s.readerDone
+	s.mu.Lock() // the safety cap may still fail the session
+	err, n := s.err, int64(s.tail-s.head)
+	s.mu.Unlock()
+	if err == nil {
+		return false
+	}
+	w.count(errText(err), n)
+	w.done.Add(n)
+	return true
+}
+
+// free waits for a free slot and returns how many there are: 0 when the
+// session failed.
+func (s *session) free() int {
+	p := len(s.w.ring)
+	s.mu.Lock()
+	for s.tail-s.head == p && s.err == nil {
+		s.writerWaiting = true
+		s.mu.Unlock()
+		<-s.space
+		s.mu.Lock()
+	}
+	n := p - (s.tail - s.head)
+	if s.err != nil {
+		n = 0
+	}
+	s.mu.Unlock()
+	return n
+}
+
+// push makes the staged requests outstanding; false when the session
+// failed (they then count as its errors).
+func (s *session) push(times []int64) bool {
+	ring := s.w.ring
+	s.mu.Lock()
+	if s.err != nil {
+		// Counted, not stored: the reader may still be reading the ring.
+		s.tail += len(times)
+		s.mu.Unlock()
+		return false
+	}
+	for _, t := range times {
+		ring[s.tail%len(ring)] = t
+		s.tail++
+	}
+	wakeReader := s.readerWaiting
+	s.readerWaiting = false
+	s.mu.Unlock()
+	if wakeReader {
+		wake(s.data)
+	}
+	return true
+}
+
+// write is the writer: it fills free slots with requests and writes each
+// batch with one Write.
+func (w *worker) write(s *session, k, due int64) {
+	g := w.g
+	buf, stage := w.wbuf[:0], w.stage[:0]
+	var deadline int64
+	defer func() { w.wbuf = buf[:0] }()
+	// The request taken before the connection was dialled.
+	buf = g.enc.appendFrame(buf, k)
+	stage = append(stage, due)
+	for {
+		free := s.free()
+		if free == 0 {
+			// Failed: what was staged counts among the session's errors.
+			w.total += int64(len(stage))
+			s.push(stage)
+			return
+		}
+		over := false
+		if g.interval == 0 {
+			if len(stage) < free {
+				k0, n := g.claim(free - len(stage))
+				for i := range n {
+					buf = g.enc.appendFrame(buf, k0+int64(i))
+				}
+				stage = stage[:len(stage)+n]
+				over = n == 0
+			}
+		} else {
+			for len(stage) < free {
+				if w.hasPending {
+					k, due, w.hasPending = w.pending, w.pendingDue, false
+				} else {
+					var ok bool
+					if k, due, ok = g.claimAt(); !ok {
+						over = true
+						break
+					}
+				}
+				if due > g.since() {
+					if len(stage) > 0 {
+						// Send what is due now; this one waits for the next round
+						// (or the next connection, if this one fails).
+						w.pending, w.pendingDue, w.hasPending = k, due, true
+						break
+					}
+					if !g.sleepUntil(due, w.timer) {
+						over = true
+						break
+					}
+				}
+				buf = g.enc.appendFrame(buf, k)
+				stage = append(stage, due)
+			}
+		}
+		if len(stage) == 0 {
+			return
+		}
+		now := g.since()
+		if g.interval == 0 {
+			for i := range stage {
+				stage[i] = now
+			}
+		}
+		w.total += int64(len(stage))
+		if !s.push(stage) {
+			return
+		}
+		if w.sent == 0 {
+			w.firstSend = now
+		}
+		w.sent += int64(len(stage))
+		w.lastSend = now
+		if deadline < now+g.timeout {
+			// Deadlines move in steps of a quarter timeout, not per write.
+			deadline = now + g.timeout + g.timeout/4
+			s.nc.SetWriteDeadline(g.start.Add(time.Duration(deadline)))
+		}
+		if _, err := s.nc.Write(buf); err != nil {
+			s.fail(err)
+			return
+		}
+		buf, stage = buf[:0], stage[:0]
+		if over {
+			return
+		}
+	}
+}
+
+// read is the reader: it takes the answers in order and matches each with
+// the oldest outstanding request. It takes every answer already buffered
+// before it frees their slots, so the writer refills them in one batch.
+func (s *session) read() {
+	defer close(s.readerDone)
+	w, g := s.w, s.w.g
+	rd := wire.NewReader(s.nc, wire.DefaultMaxPayload)
+	var (
+		deadline int64
+		popped   int
+		now      int64
+	)
+	for {
+		s.mu.Lock()
+		s.head += popped
+		wakeWriter := popped > 0 && s.writerWaiting
+		if wakeWriter {
+			s.writerWaiting = false
+		}
+		if popped > 0 {
+			w.done.Add(int64(popped))
+			popped = 0
+		}
+		for s.head == s.tail && s.err == nil && !s.writerDone {
+			s.readerWaiting = true
+			s.mu.Unlock()
+			if wakeWriter {
+				wake(s.space)
+				wakeWriter = false
+			}
+			<-s.data
+			now = 0
+			s.mu.Lock()
+		}
+		head, n, failed := s.head, s.tail-s.head, s.err != nil
+		s.mu.Unlock()
+		if wakeWriter {
+			wake(s.space)
+		}
+		if failed || n == 0 {
+			return
+		}
+		for popped < n {
+			if now == 0 {
+				now = g.since()
+			}
+			if deadline < now+g.timeout {
+				// A connection fails when no answer comes for a timeout
+				// while requests are outstanding. The deadline moves in
+				// steps of a quarter timeout, not per answer.
+				deadline = now + g.timeout + g.timeout/4
+				s.nc.SetReadDeadline(g.start.Add(time.Duration(deadline)))
+			}
+			f, err := rd.Next()
+			now = g.since()
+			if err == nil {
+				sent := w.ring[(head+popped)%len(w.ring)]
+				err = w.answer(f, time.Duration(now-sent))
+			}
+			if err != nil {
+				// This request and those after it count as the session's errors.
+				s.mu.Lock()
+				s.head += popped
+				s.mu.Unlock()
+				w.done.Add(int64(popped))
+				s.fail(err)
+				return
+			}
+			popped++
+			if rd.Buffered() == 0 {
+				break
+			}
+		}
+	}
+}
+
+// answer counts one answer that took lat.
+func (w *worker) answer(f wire.Frame, lat time.Duration) error {
+	if f.Type != wire.TypePurchaseResponse {
+		return fmt.Errorf("answer of type %s", f.Type)
+	}
+	s, quantity, ok := quickAnswer(f.Payload)
+	if !ok {
+		r := &w.resp
+		if err := wire.DecodeResponse(f.Payload, r); err != nil {
+			return err
+		}
+		var known bool
+		s, known = engine.ParseStatus(r.Status)
+		if !known || s == engine.StatusError {
+			w.recordLatency(lat)
+			w.count(strings.TrimSpace(r.Status+" "+r.Code+": "+r.Error), 1)
+			return nil
+		}
+		quantity = r.Quantity
+	}
+	w.recordLatency(lat)
+	if s == engine.StatusSuccess {
+		w.units += quantity
+	}
+	w.statuses[s]++
+	return nil
+}
+
+func (w *worker) recordLatency(d time.Duration) {
+	w.lat = append(w.lat, latencyUS(d))
+	if len(w.lat) == cap(w.lat) {
+		w.flushLatencies()
+	}
+}
+
+func (w *worker) flushLatencies() {
+	w.hist.record(w.lat)
+	w.lat = w.lat[:0]
+}
