@@ -186,47 +186,58 @@ func (c *call) finish(v any, err error) {
 // errUnsent fails calls that never left.
 var errUnsent = fmt.Errorf("%w: no Redis connection in time", ErrUnavailable)
 
-// failQueued fails every call waiting in the queue: they were not sent.
-// It runs while no connection can be made, so callers hear at once.
-func (b *Batcher) failQueued() {
-	for {
-		select {
-		case c := <-b.queue:
-			if c.state.CompareAndSwap(callQueued, callSent) {
-				c.finish(nil, errUnsent)
-			}
-		default:
-			return
-		}
-	}
-}
-
 // run keeps one pipelined connection going until Close.
 func (b *Batcher) run() {
 	defer b.wg.Done()
 	backoff := 10 * time.Millisecond
+	down := false // the last dial failed: Redis is unreachable
 	for {
 		select {
 		case <-b.stop:
 			return
 		default:
 		}
+		// While Redis is unreachable, callers hear so at once rather than
+		// waiting out a dial or a backoff.
+		dialled := make(chan struct{})
+		if down {
+			go b.refuseUntil(dialled)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.pool.dialTimeout)
 		conn, err := b.pool.dial(ctx, redis.DialWriteTimeout(b.pool.timeout))
 		cancel()
 		if err != nil {
-			b.failQueued()
+			if !down {
+				down = true
+				go b.refuseUntil(dialled)
+			}
 			select {
 			case <-b.stop:
-				return
 			case <-time.After(backoff):
 			}
+			close(dialled)
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 10 * time.Millisecond
+		close(dialled)
+		down, backoff = false, 10*time.Millisecond
 		b.serve(conn)
 		conn.Close()
+	}
+}
+
+// refuseUntil fails every call that arrives until done closes: it runs
+// while no connection to Redis can be made. The calls did not run.
+func (b *Batcher) refuseUntil(done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case c := <-b.queue:
+			if c.state.CompareAndSwap(callQueued, callSent) {
+				c.finish(nil, errUnsent)
+			}
+		}
 	}
 }
 

@@ -275,7 +275,8 @@ func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...a
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return nil, err // the command did not leave whole: it cannot have run
+		// Part of it may have left whole and run.
+		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	v, err := redis.ReceiveWithTimeout(c, d)
 	if err != nil {

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# perf.sh: flashsale against a bare Redis, in one run on one machine.
+#
+# Starts a throwaway redis-server, measures redis-benchmark on the real
+# purchase script (SCRIPT LOAD, then EVALSHA with the real keys) at -c 100
+# with -P 1 and -P 16, then 'flashsale serve' + 'flashsale bench' on the same
+# workloads, RUNS times, and prints every ratio with its min/median/max.
+# Everything runs on loopback, is bounded in count and time, and is cleaned
+# up on exit.
+#
+#   scripts/perf.sh                 # RUNS=3 N=200000
+#   RUNS=5 N=400000 scripts/perf.sh
+#
+# Needs: go, redis-server, redis-benchmark, redis-cli (Debian: redis-server,
+# redis-tools). Numbers from a noisy 2-core machine swing by ±20% between
+# runs: compare ratios from the same run, not absolute figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+N=${N:-200000}
+RP=${REDIS_PORT:-6399}
+FP=${FLASHSALE_PORT:-8099}
+for tool in go redis-server redis-benchmark redis-cli; do
+  command -v "$tool" >/dev/null || { echo "perf.sh: $tool is missing" >&2; exit 1; }
+done
+for port in "$RP" "$FP"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "perf.sh: port $port is taken (set REDIS_PORT / FLASHSALE_PORT)" >&2
+    exit 1
+  fi
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# 10,000 client connections need file descriptors on both sides.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+go build -o "$tmp/flashsale" .
+FS="$tmp/flashsale"
+export REDIS_ADDR="127.0.0.1:$RP"
+
+redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
+  --maxclients 20000 --dir "$tmp" --logfile "$tmp/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+"$FS" serve --listen "127.0.0.1:$FP" --log-level warn --log-format json \
+  --max-conns 20000 2>"$tmp/serve.log" &
+FSPID=$!
+pids+=($FSPID)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FP") 2>/dev/null && break; sleep 0.05; done
+
+SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat lua/purchase.lua)")
+
+# rb PRODUCT PIPELINE [random users]: redis-benchmark's requests/s for the
+# purchase script on that product, 100 clients.
+rb() {
+  local p="product:{$1}:" user=u rand=()
+  if [ "${3:-}" = random ]; then user='u:__rand_int__'; rand=(-r 100000000); fi
+  redis-benchmark -p "$RP" -c 100 -n "$N" -P "$2" "${rand[@]}" -q \
+    EVALSHA "$SHA" 7 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" \
+    "${p}req:" "${p}rate:$user" "$1" "$user" 1 '' 86400000 flashsale_events 0 1 |
+    tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1
+}
+
+# fs ARGS...: flashsale bench's JSON report.
+fs() { "$FS" bench --addr "127.0.0.1:$FP" --json "$@"; }
+field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$FSPID/status"; }
+# stats VALUES...: min median max
+stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min %s  median %s  max %s", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
+
+declare -a R_SOLD R_SUCC R_PIPE P99 P999 CONN_RATIO RSS
+echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
+printf '%-4s %-28s %12s %12s %7s\n' run workload flashsale redis-bench ratio
+for run in $(seq "$RUNS"); do
+  "$FS" admin init rb-soldout 0 >/dev/null
+  "$FS" admin init --per-user-limit 0 rb-success 1000000000000 >/dev/null
+  rb_soldout=$(rb rb-soldout 1)
+  rb_p1=$(rb rb-success 1 random)
+  rb_p16=$(rb rb-success 16 random)
+
+  sold=$(fs -n "$N" -c 100 --init 100 | field throughput)
+  succ=$(fs -n "$N" -c 100 --init 1000000 | field throughput)
+  pipe=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 | field throughput)
+  open=$(fs --rate 10000 --duration 10s -c 100 --init 1000000)
+  many=$(fs -n "$N" -c 10000 --init 100 | field throughput)
+
+  R_SOLD+=("$(ratio "$sold" "$rb_soldout")")
+  R_SUCC+=("$(ratio "$succ" "$rb_p1")")
+  R_PIPE+=("$(ratio "$pipe" "$rb_p16")")
+  P99+=("$(echo "$open" | field p99 | awk '{ printf "%.2f", $1 / 1000 }')")
+  P999+=("$(echo "$open" | field p99_9 | awk '{ printf "%.2f", $1 / 1000 }')")
+  CONN_RATIO+=("$(ratio "$many" "$sold")")
+  RSS+=("$(rss_mb)")
+
+  printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "sold-out heavy, -P 1" "$sold" "$rb_soldout" "${R_SOLD[-1]}"
+  printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "success heavy, -P 1" "$succ" "$rb_p1" "${R_SUCC[-1]}"
+  printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "pipelined, -P 16" "$pipe" "$rb_p16" "${R_PIPE[-1]}"
+  printf '%-4s %-28s p99 %s ms, p99.9 %s ms\n' "$run" "open loop 10000/s for 10s" "${P99[-1]}" "${P999[-1]}"
+  printf '%-4s %-28s %12.0f req/s (%s of -c 100), server RSS peak %s MB\n' "$run" "10,000 connections" "$many" "${CONN_RATIO[-1]}" "${RSS[-1]}"
+done
+
+echo
+echo "Summary over $RUNS runs (targets from the Speed issue):"
+echo "  sold-out heavy / redis-benchmark -P 1   $(stats "${R_SOLD[@]}")   (target >= 1.0)"
+echo "  success heavy / redis-benchmark -P 1    $(stats "${R_SUCC[@]}")   (target >= 1.0)"
+echo "  pipelined -P 16 / redis-benchmark -P 16 $(stats "${R_PIPE[@]}")   (target >= 0.5)"
+echo "  open loop p99 (ms)                      $(stats "${P99[@]}")   (target <= 2)"
+echo "  open loop p99.9 (ms)                    $(stats "${P999[@]}")   (target <= 10)"
+echo "  10k connections / -c 100 throughput     $(stats "${CONN_RATIO[@]}")   (target >= 0.5)"
+echo "  server RSS peak (MB)                    $(stats "${RSS[@]}")   (target <= 150)"
+echo
+echo "Codec (go test ./wire -bench, allocs/op target 0):"
+go test ./wire -run '^$' -bench 'ReaderNext|AppendResponse|DecodePurchase|WriteFrame' -benchmem |
+  grep -E '^Benchmark' | awk '{ printf "  %-40s %10s ns/op %6s allocs/op\n", $1, $3, $(NF-1) }'
