@@ -89,10 +89,17 @@ type Reader struct {
 // NewReader returns a Reader that refuses payloads longer than maxPayload
 // (DefaultMaxPayload when maxPayload <= 0).
 func NewReader(r io.Reader, maxPayload int) *Reader {
+	return NewReaderSize(r, 16<<10, maxPayload)
+}
+
+// NewReaderSize is NewReader with a read buffer of size bytes: a server with
+// many connections keeps it small. Payloads larger than the buffer are
+// still read whole.
+func NewReaderSize(r io.Reader, size, maxPayload int) *Reader {
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayload
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 16<<10), max: maxPayload}
+	return &Reader{br: bufio.NewReaderSize(r, max(size, HeaderSize)), max: maxPayload}
 }
 
 // Next reads one frame. The payload is valid until the next call. At a clean

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -190,6 +191,15 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	dst = appendStr(dst, `,"code":`, r.Code)
 	dst = appendStr(dst, `,"error":`, r.Error)
 	return append(dst, '}')
+}
+
+// AppendResponseFrame appends a whole response frame of type t carrying r,
+// without an intermediate buffer.
+func AppendResponseFrame(dst []byte, t Type, r *Response) []byte {
+	start := len(dst)
+	dst = AppendResponse(AppendHeader(dst, t, 0), r)
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-HeaderSize))
+	return dst
 }
 
 func appendInt(dst []byte, present bool, key string, v int64) []byte {

@@ -1,0 +1,412 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flashsale/flashsale/wire"
+)
+
+// conn serves one client with one goroutine, its reader, which decodes
+// frames, queues a slot per request in arrival order and starts its work.
+// Answers are written by a writer goroutine that exists only while
+// answers are ready at the head of the queue: it takes every consecutive
+// ready answer, sends them in one write, and exits. An idle connection
+// therefore holds one goroutine, its read buffer and nothing else.
+type conn struct {
+	srv      *Server
+	nc       net.Conn
+	log      zerolog.Logger
+	stopping atomic.Bool
+	// readBy and writeBy are the deadlines (Unix ns, 0 for none) of the
+	// read or write under way; sweep enforces them.
+	readBy  atomic.Int64
+	writeBy atomic.Int64
+	limiter bucket // ConnRate, used by the reader only
+
+	// credits holds one token per request in flight: the reader stops at
+	// MaxInFlight until answers are written.
+	credits chan struct{}
+
+	mu        sync.Mutex
+	queue     []*slot // requests in arrival order, answered or not
+	spare     []*slot // written slots, for reuse
+	writing   bool    // a writer goroutine is running
+	readDone  bool    // the reader has queued its last request
+	werr      error   // the first write failure: later answers are dropped
+	drained   chan struct{}
+	isDrained bool
+}
+
+// slot is one request on a connection; slots are reused.
+type slot struct {
+	purchased func(Result) // completes a purchase: made once per slot
+	typ       wire.Type
+	payload   []byte // the request's payload; req and query point into it
+	req       wire.PurchaseRequest
+	query     wire.QueryRequest
+	resp      wire.Response
+	ready     bool // resp is set (guarded by conn.mu)
+}
+
+// bucket is a GCRA limiter for one connection: the same algorithm the
+// purchase script applies per customer.
+type bucket struct{ tat time.Time }
+
+// take admits one attempt at now under r, or says how long to wait.
+func (b *bucket) take(r Rate, now time.Time) time.Duration {
+	if r.Interval <= 0 {
+		return 0
+	}
+	tat := b.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	if allowAt := tat.Add(r.Interval - time.Duration(r.Burst)*r.Interval); now.Before(allowAt) {
+		return allowAt.Sub(now)
+	}
+	b.tat = tat.Add(r.Interval)
+	return 0
+}
+
+// stopReading ends the reader at the next frame that is not already
+// buffered; requests already read are still answered.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// readWithin bounds the read under way to d from now (0: no read).
+func (c *conn) readWithin(d time.Duration) {
+	if d == 0 {
+		c.readBy.Store(0)
+		return
+	}
+	c.readBy.Store(c.srv.now.Load() + int64(d))
+}
+
+// expire ends a read or a write that outlived its deadline: a read by a
+// deadline in the past (the reader then stops as for any timeout), a write
+// by closing the connection.
+func (c *conn) expire(now int64) {
+	if by := c.readBy.Load(); by != 0 && now > by && c.readBy.CompareAndSwap(by, 0) {
+		c.log.Debug().Msg("read timed out (idle, or a frame too slow)")
+		c.nc.SetReadDeadline(time.Unix(0, 1))
+	}
+	if by := c.writeBy.Load(); by != 0 && now > by {
+		c.log.Debug().Msg("write timed out: the client does not read its answers")
+		c.nc.Close()
+	}
+}
+
+func (c *conn) serve() {
+	c.credits = make(chan struct{}, c.srv.cfg.MaxInFlight)
+	c.drained = make(chan struct{})
+	c.read()
+	c.mu.Lock()
+	c.readDone = true
+	c.checkDrained()
+	c.mu.Unlock()
+	// Every request read is answered (or its answer dropped after a write
+	// failure) before the connection closes, so no work outlives it.
+	<-c.drained
+	c.mu.Lock()
+	werr := c.werr
+	c.mu.Unlock()
+	if werr == nil {
+		c.linger()
+	} else {
+		c.log.Debug().Err(werr).Msg("write failed, closing")
+		c.nc.Close()
+	}
+}
+
+// checkDrained closes drained once the reader is done and every request
+// has been answered and written. c.mu must be held.
+func (c *conn) checkDrained() {
+	if c.readDone && len(c.queue) == 0 && !c.writing && !c.isDrained {
+		c.isDrained = true
+		close(c.drained)
+	}
+}
+
+// lingerTimeout bounds how long a closing connection waits for its client
+// to stop sending.
+const lingerTimeout = 500 * time.Millisecond
+
+// linger closes the connection after its answers were written without
+// losing them: closing a socket that still has unread input makes the
+// kernel send a reset, which can destroy answers the client has not read
+// yet. So it sends FIN first and discards what the client still sends, for
+// a short while.
+func (c *conn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+		}
+	}
+	c.nc.Close()
+}
+
+// readBufferSize is the read buffer of a connection: enough for dozens of
+// pipelined requests, small enough for tens of thousands of connections.
+const readBufferSize = 2 << 10
+
+// read serves requests until the client closes, a read fails or times
+// out, or a shutdown stops it.
+func (c *conn) read() {
+	rd := wire.NewReaderSize(c.nc, readBufferSize, c.srv.cfg.MaxPayload)
+	cfg := &c.srv.cfg
+	for {
+		// Between frames the idle timeout applies; once a frame has started,
+		// all of it must arrive within the frame timeout. A shutdown sets
+		// the deadline to now: frames already buffered are still served.
+		if rd.Buffered() == 0 {
+			c.readWithin(cfg.IdleTimeout)
+			if err := rd.Wait(); err != nil {
+				c.readFailed(err)
+				return
+			}
+		}
+		if !rd.Complete() {
+			c.readWithin(cfg.FrameTimeout)
+		}
+		f, err := rd.Next()
+		c.readWithin(0)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		sl := c.take(f.Type)
+		switch f.Type {
+		case wire.TypePurchase:
+			// The decoded strings are views of the slot's copy of the payload,
+			// which stays put until the slot is written and reused.
+			sl.payload = append(sl.payload[:0], f.Payload...)
+			if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
+				c.answer(sl, Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
+				c.answer(sl, Result{Status: StatusRateLimited, RetryAfter: wait})
+			} else {
+				c.purchase(sl)
+			}
+		case wire.TypeQuery:
+			sl.payload = append(sl.payload[:0], f.Payload...)
+			if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
+				c.answer(sl, Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+			} else {
+				go c.queryStock(sl)
+			}
+		case wire.TypePing:
+			sl.resp = wire.Response{Status: StatusPong.String(), Redis: "down"}
+			if c.srv.redisUp.Load() {
+				sl.resp.Redis = "up"
+			}
+			c.ready(sl)
+		default:
+			c.answer(sl, Result{Status: StatusError, Code: CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+		}
+	}
+}
+
+// take waits for a credit (backpressure at MaxInFlight), then queues a
+// slot for a request of type t, in arrival order.
+func (c *conn) take(t wire.Type) *slot {
+	c.credits <- struct{}{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sl *slot
+	if n := len(c.spare); n > 0 {
+		sl, c.spare = c.spare[n-1], c.spare[:n-1]
+	} else {
+		sl = &slot{}
+	}
+	sl.typ, sl.ready = t, false
+	c.queue = append(c.queue, sl)
+	return sl
+}
+
+// readFailed handles the end of the reader: a clean close, a shutdown, a
+// broken client, or an oversized frame that gets one last ERROR.
+func (c *conn) readFailed(err error) {
+	var tooLarge *wire.FrameTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		c.log.Warn().Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
+		// The reader stops here, so the connection closes once this last
+		// answer is written.
+		c.answer(c.take(tooLarge.Type), Result{Status: StatusError, Code: CodeFrameTooLarge, Message: tooLarge.Error()})
+	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Debug().Msg("read timed out (idle, or a frame too slow), closing")
+	case errors.Is(err, net.ErrClosed):
+	default:
+		c.log.Debug().Err(err).Msg("read failed")
+	}
+}
+
+// purchase starts the slot's purchase; the answer arrives through
+// sl.purchased, without a goroutine waiting for it.
+func (c *conn) purchase(sl *slot) {
+	if sl.purchased == nil {
+		sl.purchased = func(res Result) {
+			c.logFailure(res, sl.req.ProductID)
+			c.answer(sl, res)
+		}
+	}
+	c.srv.eng.PurchaseAsync(Request{
+		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
+		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
+		Token: sl.req.Token, Expires: sl.req.Expires,
+	}, time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
+}
+
+func (c *conn) queryStock(sl *slot) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.RequestTimeout)
+	defer cancel()
+	st, err := c.srv.eng.Status(ctx, sl.query.ProductID)
+	if err != nil {
+		res := Fail(err)
+		c.logFailure(res, sl.query.ProductID)
+		c.answer(sl, res)
+		return
+	}
+	sl.resp = wire.Response{
+		Status:         StatusOK.String(),
+		Has:            wire.FieldRemaining | wire.FieldInitial | wire.FieldLimit,
+		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
+		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
+	}
+	c.ready(sl)
+}
+
+// logFailure logs the errors that are the server's problem, not the
+// client's, and notes whether Redis answered.
+func (c *conn) logFailure(res Result, product string) {
+	if res.Code == CodeUnavailable {
+		c.srv.redisUp.Store(false)
+	}
+	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct && res.Code != CodeRequestReused {
+		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
+	}
+}
+
+// answer sets the slot's response from res and marks it ready.
+func (c *conn) answer(sl *slot, res Result) {
+	sl.resp = wire.Response{Status: res.Status.String()}
+	switch res.Status {
+	case StatusSuccess:
+		sl.resp.Has = wire.FieldRemaining | wire.FieldQuantity
+		sl.resp.RemainingStock, sl.resp.Quantity, sl.resp.OrderID = res.Remaining, res.Quantity, res.OrderID
+	case StatusInsufficientStock:
+		sl.resp.Has, sl.resp.RemainingStock = wire.FieldRemaining, res.Remaining
+	case StatusAlreadyPurchased:
+		sl.resp.Has = wire.FieldHeld | wire.FieldLimit
+		sl.resp.Held, sl.resp.Limit = res.Held, res.Limit
+	case StatusNotStarted:
+		sl.resp.Start = formatTime(res.Start)
+	case StatusEnded:
+		sl.resp.End = formatTime(res.End)
+	case StatusError:
+		sl.resp.Code, sl.resp.Error = res.Code, res.Message
+	case StatusUnauthorized:
+		sl.resp.Error = res.Message
+	case StatusRateLimited:
+		sl.resp.Has, sl.resp.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
+	}
+	c.ready(sl)
+}
+
+// formatTime is the wire form of a time: RFC 3339 in UTC, "" for zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// ready marks sl answered, and starts a writer when the head of the queue
+// can be written and none runs.
+func (c *conn) ready(sl *slot) {
+	c.mu.Lock()
+	sl.ready = true
+	start := !c.writing && c.queue[0].ready
+	c.writing = c.writing || start
+	c.mu.Unlock()
+	if start {
+		go c.write()
+	}
+}
+
+// outBuffers holds the write buffers between writers, so an idle
+// connection keeps none.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// Write buffer bounds: a burst is sent in pieces of about flushAt bytes,
+// and a buffer grown past maxOutBuffer is dropped rather than pooled.
+const (
+	flushAt      = 16 << 10
+	maxOutBuffer = 64 << 10
+)
+
+// write sends every consecutive ready answer at the head of the queue, in
+// order, a burst per write, until the head is not ready; then it exits.
+// After a write failure it drops answers instead, so the connection still
+// drains.
+func (c *conn) write() {
+	out := outBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*out) <= maxOutBuffer {
+			outBuffers.Put(out)
+		}
+	}()
+	var written []*slot
+	for {
+		c.mu.Lock()
+		for len(c.queue) > 0 && c.queue[0].ready && len(*out) < flushAt {
+			sl := c.queue[0]
+			c.queue = c.queue[1:]
+			if c.werr == nil {
+				*out = wire.AppendResponseFrame(*out, sl.typ.Response(), &sl.resp)
+			}
+			written = append(written, sl)
+		}
+		if len(written) == 0 {
+			c.writing = false
+			c.checkDrained()
+			c.mu.Unlock()
+			return
+		}
+		werr := c.werr
+		c.mu.Unlock()
+
+		if werr == nil && len(*out) > 0 {
+			c.writeBy.Store(c.srv.now.Load() + int64(c.srv.cfg.WriteTimeout))
+			_, werr = c.nc.Write(*out)
+			c.writeBy.Store(0)
+		}
+		*out = (*out)[:0]
+
+		c.mu.Lock()
+		if werr != nil && c.werr == nil {
+			c.werr = werr
+			c.nc.Close() // ends the reader too
+		}
+		c.spare = append(c.spare, written...)
+		c.mu.Unlock()
+		for range written {
+			<-c.credits
+		}
+		clear(written)
+		written = written[:0]
+	}
+}
