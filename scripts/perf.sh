@@ -121,5 +121,5 @@ echo "  10k connections / -c 100 throughput     $(stats "${CONN_RATIO[@]}")   (t
 echo "  server RSS peak (MB)                    $(stats "${RSS[@]}")   (target <= 150)"
 echo
 echo "Codec (go test ./wire -bench, allocs/op target 0):"
-go test ./wire -run '^$' -bench 'ReaderNext|AppendResponse|DecodePurchase|WriteFrame' -benchmem |
+go test ./wire -run '^$' -bench 'ReaderNext|AppendResponse|DecodePurchase|CodecRoundTrip' -benchmem |
   grep -E '^Benchmark' | awk '{ printf "  %-40s %10s ns/op %6s allocs/op\n", $1, $3, $(NF-1) }'
