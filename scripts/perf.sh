@@ -24,7 +24,7 @@ FP=${FLASHSALE_PORT:-8099}
 for tool in go redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "perf.sh: $tool is missing" >&2; exit 1; }
 done
-for port in "$RP" "$FP"; do
+for port in "$RP" "$FP" $((FP + 1)); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "perf.sh: port $port is taken (set REDIS_PORT / FLASHSALE_PORT)" >&2
     exit 1
@@ -52,11 +52,15 @@ redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-"$FS" serve --listen "127.0.0.1:$FP" --log-level warn --log-format json \
-  --max-conns 20000 2>"$tmp/serve.log" &
-FSPID=$!
-pids+=($FSPID)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FP") 2>/dev/null && break; sleep 0.05; done
+# serve PORT: a fresh 'flashsale serve' on PORT; sets SERVED to its pid.
+serve() {
+  "$FS" serve --listen "127.0.0.1:$1" --log-level warn --log-format json \
+    --max-conns 20000 2>>"$tmp/serve.log" &
+  SERVED=$!
+  pids+=($SERVED)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && break; sleep 0.05; done
+}
+serve "$FP"
 
 SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat lua/purchase.lua)")
 
@@ -71,11 +75,11 @@ rb() {
     tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1
 }
 
-# fs ARGS...: flashsale bench's JSON report.
+# fs ARGS...: flashsale bench's JSON report (against $FP unless --addr).
 fs() { "$FS" bench --addr "127.0.0.1:$FP" --json "$@"; }
 field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$FSPID/status"; }
+rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 # stats VALUES...: min median max
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min %s  median %s  max %s", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
 
@@ -93,7 +97,11 @@ for run in $(seq "$RUNS"); do
   succ=$(fs -n "$N" -c 100 --init 1000000 | field throughput)
   pipe=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 | field throughput)
   open=$(fs --rate 10000 --duration 10s -c 100 --init 1000000)
-  many=$(fs -n "$N" -c 10000 --init 100 | field throughput)
+  # 10,000 connections against a fresh server, so its peak RSS is theirs.
+  serve $((FP + 1))
+  many=$(fs --addr "127.0.0.1:$((FP + 1))" -n "$N" -c 10000 --init 100 | field throughput)
+  rss=$(rss_mb "$SERVED")
+  kill "$SERVED"
 
   R_SOLD+=("$(ratio "$sold" "$rb_soldout")")
   R_SUCC+=("$(ratio "$succ" "$rb_p1")")
@@ -101,7 +109,7 @@ for run in $(seq "$RUNS"); do
   P99+=("$(echo "$open" | field p99 | awk '{ printf "%.2f", $1 / 1000 }')")
   P999+=("$(echo "$open" | field p99_9 | awk '{ printf "%.2f", $1 / 1000 }')")
   CONN_RATIO+=("$(ratio "$many" "$sold")")
-  RSS+=("$(rss_mb)")
+  RSS+=("$rss")
 
   printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "sold-out heavy, -P 1" "$sold" "$rb_soldout" "${R_SOLD[-1]}"
   printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "success heavy, -P 1" "$succ" "$rb_p1" "${R_SUCC[-1]}"
