@@ -418,14 +418,7 @@ func adminWatch(a *adminCtx) error {
 	seen := 0
 	var werr error
 	err := a.store.Redis().Subscribe(ctx, engine.EventChannel, func(payload []byte) {
-		var ev struct {
-			ProductID string `json:"product_id"`
-			Buyer     string `json:"buyer"`
-			Remaining int64  `json:"remaining"`
-			Timestamp int64  `json:"timestamp"`
-			OrderID   string `json:"order_id"`
-			Quantity  int64  `json:"quantity"`
-		}
+		var ev engine.Event
 		if json.Unmarshal(payload, &ev) != nil || (product != "" && ev.ProductID != product) || werr != nil {
 			return
 		}

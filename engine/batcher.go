@@ -80,15 +80,9 @@ const (
 // NewBatcher starts a Batcher on the pool's address, durability and
 // timeout. Close stops it.
 func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
-	if cfg.Conns <= 0 {
-		cfg.Conns = DefaultBatchConns
-	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = DefaultMaxBatch
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultBatchQueue
-	}
+	orDefault(&cfg.Conns, DefaultBatchConns)
+	orDefault(&cfg.MaxBatch, DefaultMaxBatch)
+	orDefault(&cfg.Queue, DefaultBatchQueue)
 	b := &Batcher{
 		pool:  pool,
 		cfg:   cfg,

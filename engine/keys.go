@@ -14,6 +14,16 @@ const MaxIDLen = 128
 // EventChannel is the pub/sub channel every sale is announced on.
 const EventChannel = "flashsale_events"
 
+// Event is what a sale publishes on EventChannel.
+type Event struct {
+	ProductID string `json:"product_id"`
+	Buyer     string `json:"buyer"`
+	Remaining int64  `json:"remaining"`
+	Timestamp int64  `json:"timestamp"` // Redis's clock, Unix seconds
+	OrderID   string `json:"order_id"`
+	Quantity  int64  `json:"quantity"`
+}
+
 // ControlChannel carries the id of every product whose stock may have come
 // back (init, reset, restock, release, open, delete), so that servers drop
 // their cached SOLD_OUT for it.

@@ -120,18 +120,10 @@ func NewPool(cfg PoolConfig) *Pool {
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
-	if c.MaxActive <= 0 {
-		c.MaxActive = DefaultMaxActive
-	}
-	if c.MaxIdle <= 0 {
-		c.MaxIdle = min(DefaultMaxIdle, c.MaxActive)
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
+	orDefault(&c.MaxActive, DefaultMaxActive)
+	orDefault(&c.MaxIdle, min(DefaultMaxIdle, c.MaxActive))
+	orDefault(&c.DialTimeout, DefaultDialTimeout)
+	orDefault(&c.Timeout, DefaultTimeout)
 	return c
 }
 

@@ -55,31 +55,22 @@ const (
 )
 
 func (c ServerConfig) withDefaults() ServerConfig {
-	if c.MaxPayload <= 0 {
-		c.MaxPayload = wire.DefaultMaxPayload
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.FrameTimeout <= 0 {
-		c.FrameTimeout = DefaultFrameTimeout
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = DefaultMaxConns
-	}
+	orDefault(&c.MaxPayload, wire.DefaultMaxPayload)
+	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	orDefault(&c.DrainTimeout, DefaultDrainTimeout)
+	orDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&c.FrameTimeout, DefaultFrameTimeout)
+	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&c.MaxConns, DefaultMaxConns)
 	return c
+}
+
+// orDefault sets a setting left at zero (or below) to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Server answers wire protocol requests with an Engine.
