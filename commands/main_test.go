@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -96,6 +97,12 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	// Tests re-create and restock products and buy at once: the sold-out
+	// cache would make that a race with the control channel, so it is off
+	// unless a test asks for it (TestServeSoldOutCache does).
+	if !slices.Contains(extra, "--soldout-ttl") {
+		extra = append(extra, "--soldout-ttl", "0")
+	}
 	done := goApp(t, ctx, append([]string{"serve", "--listen", addr, "--redis-addr", redisAddr,
 		"--log-level", "error", "--log-format", "json"}, extra...)...)
 	t.Cleanup(func() {

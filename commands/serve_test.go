@@ -218,3 +218,41 @@ func TestServeFailsFastWithoutRedis(t *testing.T) {
 		t.Errorf("took %s to give up", d)
 	}
 }
+
+// TestServeSoldOutCache: with the sold-out cache on, a sold-out product is
+// answered without Redis, and an admin restock reaches the server through
+// the control channel (the TTL here is an hour, so nothing else could).
+func TestServeSoldOutCache(t *testing.T) {
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	addr := startServe(t, raddr, "--soldout-ttl", "1h")
+	product := redistest.Product(t)
+	mustRun(t, "admin", "init", product, "1")
+	cl := dialClient(t, addr)
+	buy := func(user string) string {
+		t.Helper()
+		cl.send(purchaseFrame(product, user))
+		_, r, err := cl.recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if s := buy("first"); s != "SUCCESS" {
+		t.Fatalf("first purchase: %s", s)
+	}
+	for i := range 50 {
+		if s := buy(fmt.Sprint("late", i)); s != "SOLD_OUT" {
+			t.Fatalf("after the last unit: %s", s)
+		}
+	}
+	mustRun(t, "admin", "restock", product, "1")
+	deadline := time.Now().Add(10 * time.Second)
+	for buy("after-restock") != "SUCCESS" {
+		if time.Now().After(deadline) {
+			t.Fatal("the restock never reached the server's sold-out cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	verifyOK(t, raddr, product)
+}
