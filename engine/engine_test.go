@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,19 +157,8 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 	const units, attempts = 100, 1000
 	eng, addr := newEngine(t)
 	id := newProduct(t, eng, units)
-	ctx := testContext(t)
 
-	results := make([]engine.Result, attempts)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range attempts {
-		wg.Go(func() {
-			<-start
-			results[i] = eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprintf("user_%d", i)})
-		})
-	}
-	close(start)
-	wg.Wait()
+	results := purchaseConcurrently(t, eng, id, attempts, func(i int) string { return fmt.Sprintf("user_%d", i) })
 
 	var remaining []int64
 	winners := make(map[string]bool)
@@ -184,34 +172,7 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 			t.Errorf("purchase %d = %+v", i, res)
 		}
 	}
-	if len(remaining) != units {
-		t.Fatalf("%d SUCCESS, want %d", len(remaining), units)
-	}
-	slices.Sort(remaining)
-	for i, r := range remaining {
-		if r != int64(i) {
-			t.Fatalf("remaining values of the sales = %v, want exactly 0..%d", remaining, units-1)
-		}
-	}
-
-	c := redistest.Conn(t, addr)
-	k := engine.KeysFor(id)
-	if stock, err := redis.String(c.Do("GET", k.Stock)); err != nil || stock != "0" {
-		t.Errorf("stock = %q, %v; want \"0\"", stock, err)
-	}
-	buyers, err := redis.Strings(c.Do("LRANGE", k.Buyers, 0, -1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(buyers) != units {
-		t.Errorf("LLEN buyers = %d, want %d", len(buyers), units)
-	}
-	for _, b := range buyers {
-		if !winners[b] {
-			t.Errorf("buyer %q is not one of the users told SUCCESS", b)
-		}
-		delete(winners, b) // each winner once
-	}
+	checkSoldOut(t, addr, id, units, remaining, winners)
 }
 
 // saleEvent is what the purchase script publishes for one sale.

@@ -222,19 +222,8 @@ func TestPerUserLimitConcurrent(t *testing.T) {
 	const units, attempts, customers = 100, 1000, 50
 	eng, addr := newEngine(t)
 	id := newProduct(t, eng, units)
-	ctx := testContext(t)
 
-	results := make([]engine.Result, attempts)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range attempts {
-		wg.Go(func() {
-			<-start
-			results[i] = eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprintf("customer_%d", i%customers)})
-		})
-	}
-	close(start)
-	wg.Wait()
+	results := purchaseConcurrently(t, eng, id, attempts, func(i int) string { return fmt.Sprintf("customer_%d", i%customers) })
 
 	wins := make(map[string]int)
 	var remaining []int64

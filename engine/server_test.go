@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
@@ -480,32 +479,7 @@ func TestServerConcurrentConnections(t *testing.T) {
 			}
 		}
 	}
-	if len(remaining) != units {
-		t.Fatalf("%d SUCCESS answers, want %d", len(remaining), units)
-	}
-	slices.Sort(remaining)
-	for i, r := range remaining {
-		if r != int64(i) {
-			t.Fatalf("remaining stocks = %v, want 0..%d", remaining, units-1)
-		}
-	}
-	c := redistest.Conn(t, addr)
-	k := engine.KeysFor(id)
-	if stock, err := redis.String(c.Do("GET", k.Stock)); err != nil || stock != "0" {
-		t.Errorf("stock = %q, %v; want \"0\"", stock, err)
-	}
-	buyers, err := redis.Strings(c.Do("LRANGE", k.Buyers, 0, -1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(buyers) != units {
-		t.Errorf("LLEN buyers = %d, want %d", len(buyers), units)
-	}
-	for _, b := range buyers {
-		if !winners[b] {
-			t.Errorf("buyer %q was not answered SUCCESS", b)
-		}
-	}
+	checkSoldOut(t, addr, id, units, remaining, winners)
 }
 
 func TestServerShutdown(t *testing.T) {
