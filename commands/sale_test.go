@@ -23,6 +23,13 @@ func purchase(req wire.PurchaseRequest) []byte {
 	return wire.AppendFrame(nil, wire.TypePurchase, wire.AppendPurchase(nil, req))
 }
 
+// buy sends one purchase and returns the raw payload of its answer.
+func (c *client) buy(req wire.PurchaseRequest) (string, error) {
+	c.send(purchase(req))
+	f, err := c.rd.Next()
+	return string(f.Payload), err
+}
+
 // hammer sends reqs over conns connections, one request in flight per
 // connection, and returns every answer.
 func hammer(t *testing.T, addr string, conns int, reqs []wire.PurchaseRequest) []wire.Response {
@@ -134,10 +141,8 @@ func TestSalePerUserLimit(t *testing.T) {
 			{1, `{"status":"ALREADY_PURCHASED","held":3,"limit":3}`},
 		}
 		for i, st := range steps {
-			cl.send(purchase(wire.PurchaseRequest{ProductID: p, UserID: "ann", Quantity: st.qty}))
-			f, err := cl.rd.Next()
-			if err != nil || !strings.HasPrefix(string(f.Payload), st.want) {
-				t.Fatalf("step %d: %s %v, want %s", i, f.Payload, err, st.want)
+			if got, err := cl.buy(wire.PurchaseRequest{ProductID: p, UserID: "ann", Quantity: st.qty}); err != nil || !strings.HasPrefix(got, st.want) {
+				t.Fatalf("step %d: %s %v, want %s", i, got, err, st.want)
 			}
 		}
 		verifyOK(t, raddr, p)
@@ -176,10 +181,8 @@ func TestSaleQuantityAllOrNothing(t *testing.T) {
 		{wire.PurchaseRequest{ProductID: p, UserID: "c", Quantity: 1}, `{"status":"SOLD_OUT"}`},
 	}
 	for i, st := range steps {
-		cl.send(purchase(st.req))
-		f, err := cl.rd.Next()
-		if err != nil || !strings.HasPrefix(string(f.Payload), st.want) {
-			t.Fatalf("step %d: %s %v, want %s", i, f.Payload, err, st.want)
+		if got, err := cl.buy(st.req); err != nil || !strings.HasPrefix(got, st.want) {
+			t.Fatalf("step %d: %s %v, want %s", i, got, err, st.want)
 		}
 	}
 	verifyOK(t, raddr, p)
@@ -224,10 +227,8 @@ func TestSaleExactRetries(t *testing.T) {
 		{"request id too long", wire.PurchaseRequest{ProductID: p, UserID: "ann", RequestID: strings.Repeat("r", 129)},
 			`{"status":"ERROR","code":"INVALID_REQUEST","error":"request_id longer than 128 bytes"}`},
 	} {
-		cl.send(purchase(tc.req))
-		f, err := cl.rd.Next()
-		if err != nil || !strings.HasPrefix(string(f.Payload), tc.want) {
-			t.Errorf("%s: %s %v, want %s", tc.name, f.Payload, err, tc.want)
+		if got, err := cl.buy(tc.req); err != nil || !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %s %v, want %s", tc.name, got, err, tc.want)
 		}
 	}
 
