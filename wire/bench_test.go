@@ -3,7 +3,6 @@ package wire_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"testing"
 
 	"github.com/flashsale/flashsale/wire"
@@ -45,34 +44,13 @@ func BenchmarkAppendResponse(b *testing.B) {
 	}
 }
 
-func BenchmarkWriteFrame(b *testing.B) {
-	payload := []byte(`{"status":"SUCCESS","remaining_stock":42}`)
-	b.Run("buffered", func(b *testing.B) {
-		w := wire.NewWriter(io.Discard)
-		b.SetBytes(int64(wire.HeaderSize + len(payload)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := w.WriteFrame(wire.TypePurchaseResponse, payload); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := w.Flush(); err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.Run("flush-each", func(b *testing.B) {
-		w := wire.NewWriter(io.Discard)
-		b.SetBytes(int64(wire.HeaderSize + len(payload)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := w.WriteFrame(wire.TypePurchaseResponse, payload); err != nil {
-				b.Fatal(err)
-			}
-			if err := w.Flush(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+func BenchmarkAppendResponseFrame(b *testing.B) {
+	r := wire.Response{Status: "SUCCESS", Has: wire.FieldRemaining, RemainingStock: 42}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = wire.AppendResponseFrame(buf[:0], wire.TypePurchaseResponse, &r)
+	}
 }
 
 // BenchmarkDecodePurchase: the hand-written decoder, strings as views of

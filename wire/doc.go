@@ -15,7 +15,7 @@
 //
 // The package owns the byte layout, the size limits and the payload
 // encodings. It knows nothing about Redis or about what a purchase means.
-// Readers and writers reuse their buffers, so the steady state allocates
-// nothing per frame; the payload returned by Reader.Next is valid only until
-// the next call.
+// A Reader reuses its buffers and the Append functions write into the
+// caller's, so the steady state allocates nothing per frame; the payload
+// returned by Reader.Next is valid only until the next call.
 package wire

@@ -167,32 +167,3 @@ func AppendHeader(dst []byte, t Type, n int) []byte {
 func AppendFrame(dst []byte, t Type, payload []byte) []byte {
 	return append(AppendHeader(dst, t, len(payload)), payload...)
 }
-
-// Writer encodes frames onto a buffered stream. Frames are only sent on
-// Flush (or when the buffer fills), so a burst of answers becomes one write.
-type Writer struct {
-	bw  *bufio.Writer
-	hdr [HeaderSize]byte
-}
-
-// NewWriter returns a Writer on w.
-func NewWriter(w io.Writer) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, 16<<10)}
-}
-
-// WriteFrame buffers one frame.
-func (w *Writer) WriteFrame(t Type, payload []byte) error {
-	w.hdr[0] = byte(t)
-	binary.BigEndian.PutUint32(w.hdr[1:], uint32(len(payload)))
-	if _, err := w.bw.Write(w.hdr[:]); err != nil {
-		return err
-	}
-	_, err := w.bw.Write(payload)
-	return err
-}
-
-// Flush sends everything buffered.
-func (w *Writer) Flush() error { return w.bw.Flush() }
-
-// Buffered reports how many bytes wait for Flush.
-func (w *Writer) Buffered() int { return w.bw.Buffered() }

@@ -207,24 +207,10 @@ var roundTripFrames = []wire.Frame{
 	{Type: wire.TypePurchase, Payload: []byte("{}")},
 }
 
-func TestWriterRoundTrip(t *testing.T) {
-	var buf bytes.Buffer
-	w := wire.NewWriter(&buf)
+func TestFrameRoundTrip(t *testing.T) {
 	var appended []byte
 	for _, f := range roundTripFrames {
-		if err := w.WriteFrame(f.Type, f.Payload); err != nil {
-			t.Fatal(err)
-		}
 		appended = wire.AppendFrame(appended, f.Type, f.Payload)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if w.Buffered() != 0 {
-		t.Fatalf("Buffered after Flush = %d, want 0", w.Buffered())
-	}
-	if !bytes.Equal(buf.Bytes(), appended) {
-		t.Fatal("Writer output differs from AppendFrame output")
 	}
 
 	// Read it back whole and through readers that return short or
@@ -257,70 +243,15 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 }
 
-// countingWriter records every Write that reaches the underlying stream.
-type countingWriter struct {
-	writes int
-	buf    bytes.Buffer
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	w.writes++
-	return w.buf.Write(p)
-}
-
-func TestWriterCoalesces(t *testing.T) {
-	var cw countingWriter
-	w := wire.NewWriter(&cw)
-	var want []byte
-	for range 100 {
-		payload := []byte(`{"status":"SOLD_OUT"}`)
-		if err := w.WriteFrame(wire.TypePurchaseResponse, payload); err != nil {
-			t.Fatal(err)
-		}
-		want = wire.AppendFrame(want, wire.TypePurchaseResponse, payload)
-	}
-	if cw.writes != 0 {
-		t.Fatalf("%d writes reached the stream before Flush, want 0", cw.writes)
-	}
-	if w.Buffered() != len(want) {
-		t.Fatalf("Buffered = %d, want %d", w.Buffered(), len(want))
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if cw.writes != 1 {
-		t.Fatalf("Flush made %d writes, want 1", cw.writes)
-	}
-	if !bytes.Equal(cw.buf.Bytes(), want) {
-		t.Fatal("flushed bytes differ from AppendFrame output")
-	}
-	// Flushing again with nothing buffered writes nothing.
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if cw.writes != 1 {
-		t.Fatalf("empty Flush wrote; writes = %d", cw.writes)
+func TestAppendResponseFrame(t *testing.T) {
+	r := wire.Response{Status: "SUCCESS", Has: wire.FieldRemaining, RemainingStock: 41}
+	prefix := []byte("earlier frames")
+	got := wire.AppendResponseFrame(bytes.Clone(prefix), wire.TypePurchaseResponse, &r)
+	want := wire.AppendFrame(bytes.Clone(prefix), wire.TypePurchaseResponse, wire.AppendResponse(nil, &r))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendResponseFrame = %q, want %q", got, want)
 	}
 }
-
-func TestWriterError(t *testing.T) {
-	boom := errors.New("boom")
-	w := wire.NewWriter(errWriter{boom})
-	if err := w.WriteFrame(wire.TypePurchaseResponse, []byte("{}")); err != nil {
-		t.Fatalf("WriteFrame = %v, want nil (buffered)", err)
-	}
-	if err := w.Flush(); !errors.Is(err, boom) {
-		t.Fatalf("Flush = %v, want %v", err, boom)
-	}
-	// bufio.Writer errors are sticky.
-	if err := w.WriteFrame(wire.TypePurchaseResponse, []byte("{}")); !errors.Is(err, boom) {
-		t.Fatalf("WriteFrame after failure = %v, want %v", err, boom)
-	}
-}
-
-type errWriter struct{ err error }
-
-func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
 
 func TestReaderPropagatesErrors(t *testing.T) {
 	boom := errors.New("boom")
