@@ -271,10 +271,8 @@ func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...a
 		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	v, err := redis.ReceiveWithTimeout(c, d)
-	if err != nil {
-		if _, ok := err.(redis.Error); !ok {
-			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
-		}
+	if err != nil && !isReply(err) {
+		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	if wait {
 		w, werr := redis.ReceiveWithTimeout(c, d)
