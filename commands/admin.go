@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
 )
 
 // Errors that make admin exit non-zero after printing what it found.
@@ -80,7 +81,7 @@ type adminCtx struct {
 }
 
 func newAdminCtx(c *cli.Context) (*adminCtx, error) {
-	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{MaxActive: 2}}, false)
+	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: transport.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/transport"
 )
 
 func TestAdmin(t *testing.T) {
@@ -22,7 +23,7 @@ func TestAdmin(t *testing.T) {
 	if out := mustRun(t, "admin", "init", p, "3"); out != "✓ Product '"+p+"' initialized with 3 units (per-user limit 1, window always open)\n" {
 		t.Errorf("init printed %q", out)
 	}
-	eng := engine.New(engine.NewPool(engine.PoolConfig{Addr: raddr}))
+	eng := engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr}))
 	for _, u := range []string{"ann", "bob"} {
 		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: u}); r.Status != engine.StatusSuccess {
 			t.Fatalf("purchase: %+v", r)

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
 )
 
 // ErrCheckFailed is returned when the oversell check fails.
@@ -164,7 +165,7 @@ func runBench(c *cli.Context) error {
 	} else if signer != nil {
 		cfg.Tokens = newUserTokens(signer, cfg)
 	}
-	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{MaxActive: 2}}, false)
+	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: transport.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 )
 
 func demoCommand() *cli.Command {
@@ -41,7 +42,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(c.Context, log, redisSetup{PoolConfig: engine.PoolConfig{Addr: embeddedAddr}, Batch: &engine.BatcherConfig{}})
+	st, err := openStore(c.Context, log, redisSetup{PoolConfig: transport.PoolConfig{Addr: embeddedAddr}, Batch: &transport.BatcherConfig{}})
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func runDemo(c *cli.Context) error {
 		cfg.Addr, c.Int64("init"), cfg.Product, cfg.describe(), cfg.Conns)
 
 	ctx, stop := context.WithCancel(c.Context)
-	srv := engine.NewServer(st.Engine, engine.ServerConfig{Logger: log})
+	srv := server.New(st.Engine, server.Config{Logger: log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	err = benchAndCheck(c, st.Engine, cfg)

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/transport"
 )
 
 // embeddedAddr is the --redis-addr value that starts the in-process store.
@@ -31,7 +32,7 @@ func redisFlags() []cli.Flag {
 			Name:    "redis-timeout",
 			Usage:   "bound on one Redis call",
 			EnvVars: []string{"FLASHSALE_REDIS_TIMEOUT"},
-			Value:   engine.DefaultTimeout,
+			Value:   transport.DefaultTimeout,
 		},
 	}
 }
@@ -43,25 +44,25 @@ func poolFlags() []cli.Flag {
 			Name:    "redis-pool-size",
 			Usage:   "most pooled Redis connections (admin work, health checks, NOSCRIPT reloads)",
 			EnvVars: []string{"FLASHSALE_REDIS_POOL_SIZE"},
-			Value:   engine.DefaultMaxActive,
+			Value:   transport.DefaultMaxActive,
 		},
 		&cli.IntFlag{
 			Name:    "redis-batch-conns",
 			Usage:   "dedicated connections on which purchases from all clients are pipelined to Redis in batches",
 			EnvVars: []string{"FLASHSALE_REDIS_BATCH_CONNS"},
-			Value:   engine.DefaultBatchConns,
+			Value:   transport.DefaultBatchConns,
 		},
 		&cli.IntFlag{
 			Name:    "redis-batch-max",
 			Usage:   "most scripts in one pipelined batch",
 			EnvVars: []string{"FLASHSALE_REDIS_BATCH_MAX"},
-			Value:   engine.DefaultMaxBatch,
+			Value:   transport.DefaultMaxBatch,
 		},
 		&cli.IntFlag{
 			Name:    "redis-max-idle",
 			Usage:   "idle Redis connections kept warm",
 			EnvVars: []string{"FLASHSALE_REDIS_MAX_IDLE"},
-			Value:   engine.DefaultMaxIdle,
+			Value:   transport.DefaultMaxIdle,
 		},
 	}
 }
@@ -123,8 +124,8 @@ func isTerminal(w io.Writer) bool {
 // redisSetup is how a command reaches Redis: the pool, and for a server
 // the batcher that pipelines its scripts.
 type redisSetup struct {
-	engine.PoolConfig
-	Batch *engine.BatcherConfig // nil: every call takes a pooled connection
+	transport.PoolConfig
+	Batch *transport.BatcherConfig // nil: every call takes a pooled connection
 }
 
 // store is an engine with the Redis behind it.
@@ -158,8 +159,8 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		log.Warn().Str("redis_addr", pool.Addr).
 			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
 	}
-	p := engine.NewPool(pool.PoolConfig)
-	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, engine.DefaultDialTimeout))
+	p := transport.NewPool(pool.PoolConfig)
+	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
 	defer cancel()
 	err := p.Load(ctx, engine.Scripts()...)
 	if err == nil {
@@ -176,7 +177,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		close:  func() { p.Close(); closeEmbedded() },
 	}
 	if pool.Batch != nil {
-		b := engine.NewBatcher(p, *pool.Batch)
+		b := transport.NewBatcher(p, *pool.Batch)
 		st.Engine = engine.New(b, opts...)
 		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -429,7 +430,7 @@ func TestSaleReleaseAndRestock(t *testing.T) {
 func TestVerifyFindsDiscrepancies(t *testing.T) {
 	raddr := redistest.Addr(t)
 	t.Setenv("REDIS_ADDR", raddr)
-	eng := engine.New(engine.NewPool(engine.PoolConfig{Addr: raddr}))
+	eng := engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr}))
 	rc := redistest.Conn(t, raddr)
 	cases := []struct {
 		name   string

@@ -9,6 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -37,19 +39,19 @@ func serveCommand() *cli.Command {
 					Name:    "max-in-flight",
 					Usage:   "pipelined requests one connection may have unanswered before the server stops reading it",
 					EnvVars: []string{"FLASHSALE_MAX_IN_FLIGHT"},
-					Value:   engine.DefaultMaxInFlight,
+					Value:   server.DefaultMaxInFlight,
 				},
 				&cli.DurationFlag{
 					Name:    "request-timeout",
 					Usage:   "bound on the Redis work of one request; past it the client gets ERROR UNAVAILABLE",
 					EnvVars: []string{"FLASHSALE_REQUEST_TIMEOUT"},
-					Value:   engine.DefaultRequestTimeout,
+					Value:   server.DefaultRequestTimeout,
 				},
 				&cli.DurationFlag{
 					Name:    "write-timeout",
 					Usage:   "clients that do not read their answers for this long are dropped",
 					EnvVars: []string{"FLASHSALE_WRITE_TIMEOUT"},
-					Value:   engine.DefaultWriteTimeout,
+					Value:   server.DefaultWriteTimeout,
 				},
 				&cli.DurationFlag{
 					Name:    "request-ttl",
@@ -61,25 +63,25 @@ func serveCommand() *cli.Command {
 					Name:    "drain-timeout",
 					Usage:   "on shutdown, how long to keep answering requests already read",
 					EnvVars: []string{"FLASHSALE_DRAIN_TIMEOUT"},
-					Value:   engine.DefaultDrainTimeout,
+					Value:   server.DefaultDrainTimeout,
 				},
 				&cli.DurationFlag{
 					Name:    "frame-timeout",
 					Usage:   "once a frame has started to arrive, all of it must arrive within this (slow senders are dropped)",
 					EnvVars: []string{"FLASHSALE_FRAME_TIMEOUT"},
-					Value:   engine.DefaultFrameTimeout,
+					Value:   server.DefaultFrameTimeout,
 				},
 				&cli.DurationFlag{
 					Name:    "idle-timeout",
 					Usage:   "connections with no frame for this long are closed",
 					EnvVars: []string{"FLASHSALE_IDLE_TIMEOUT"},
-					Value:   engine.DefaultIdleTimeout,
+					Value:   server.DefaultIdleTimeout,
 				},
 				&cli.IntFlag{
 					Name:    "max-conns",
 					Usage:   "most open client connections; past it a new connection gets ERROR BUSY and is closed",
 					EnvVars: []string{"FLASHSALE_MAX_CONNS"},
-					Value:   engine.DefaultMaxConns,
+					Value:   server.DefaultMaxConns,
 				},
 				&cli.StringFlag{
 					Name:    "user-rate",
@@ -126,7 +128,7 @@ func serveCommand() *cli.Command {
 					Name:    "durability-timeout",
 					Usage:   "bound on the durability wait; past it the client gets ERROR NOT_DURABLE",
 					EnvVars: []string{"FLASHSALE_DURABILITY_TIMEOUT"},
-					Value:   engine.DefaultDurabilityTimeout,
+					Value:   transport.DefaultDurabilityTimeout,
 				},
 			},
 			redisFlags(), poolFlags(), logFlags(), serverTLSFlags(), userSecretFlags(),
@@ -159,17 +161,17 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf(c, "--conn-rate: %v", err)
 	}
-	durability, err := engine.ParseDurability(c.String("durability"), c.Duration("durability-timeout"))
+	durability, err := transport.ParseDurability(c.String("durability"), c.Duration("durability-timeout"))
 	if err != nil {
 		return usageErrorf(c, "--durability: %v", err)
 	}
 	st, err := openStoreFlags(c, log, redisSetup{
-		PoolConfig: engine.PoolConfig{
+		PoolConfig: transport.PoolConfig{
 			MaxActive:  c.Int("redis-pool-size"),
 			MaxIdle:    c.Int("redis-max-idle"),
 			Durability: durability,
 		},
-		Batch: &engine.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max")},
+		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max")},
 	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer))
 	if err != nil {
 		return err
@@ -184,7 +186,7 @@ func runServe(c *cli.Context) error {
 		ln = tls.NewListener(ln, tlsConfig)
 		logServerTLS(log, c, tlsConfig)
 	}
-	srv := engine.NewServer(st.Engine, engine.ServerConfig{
+	srv := server.New(st.Engine, server.Config{
 		MaxPayload:     c.Int("max-frame-size"),
 		MaxInFlight:    c.Int("max-in-flight"),
 		RequestTimeout: c.Duration("request-timeout"),

@@ -22,8 +22,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -333,13 +334,13 @@ func TestTLSHandshakeFailuresLogQuietly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStore(context.Background(), zerolog.Nop(), redisSetup{PoolConfig: engine.PoolConfig{Addr: redistest.Addr(t)}})
+	st, err := openStore(context.Background(), zerolog.Nop(), redisSetup{PoolConfig: transport.PoolConfig{Addr: redistest.Addr(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.close()
 	var logs syncBuffer
-	srv := engine.NewServer(st.Engine, engine.ServerConfig{Logger: zerolog.New(&logs).Level(zerolog.DebugLevel)})
+	srv := server.New(st.Engine, server.Config{Logger: zerolog.New(&logs).Level(zerolog.DebugLevel)})
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -213,16 +213,6 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 	return e.purchaseOutcome(&req, v, err)
 }
 
-// AsyncRedis is a Redis that can also run a script without a waiting
-// goroutine; the Batcher is one.
-type AsyncRedis interface {
-	Redis
-	// EvalAsync queues s and calls done with the reply, perhaps on another
-	// goroutine; done must not block. A call still unsent at deadline
-	// fails with ErrUnavailable.
-	EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any)
-}
-
 // PurchaseAsync is Purchase for a server: done receives the result,
 // perhaps on another goroutine, and must not block. Redis work is bounded
 // by deadline.

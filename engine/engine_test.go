@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/lua"
+	"github.com/flashsale/flashsale/transport"
 )
 
 func TestPurchaseUntilSoldOut(t *testing.T) {
@@ -659,21 +659,9 @@ func TestReInitClearsBuyers(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestRedisUnavailable(t *testing.T) {
 	t.Parallel()
-	pool := engine.NewPool(engine.PoolConfig{Addr: closedAddr(t), DialTimeout: time.Second, Timeout: 2 * time.Second})
+	pool := transport.NewPool(transport.PoolConfig{Addr: closedAddr(t), DialTimeout: time.Second, Timeout: 2 * time.Second})
 	t.Cleanup(func() { pool.Close() })
 	eng := engine.New(pool)
 
@@ -738,7 +726,7 @@ func TestPing(t *testing.T) {
 		if !strings.Contains(url, "://") {
 			url = "redis://" + addr + "/0"
 		}
-		p := engine.NewPool(engine.PoolConfig{Addr: url})
+		p := transport.NewPool(transport.PoolConfig{Addr: url})
 		t.Cleanup(func() { p.Close() })
 		if err := p.Ping(testContext(t)); err != nil {
 			t.Errorf("Ping(%s) = %v", url, err)

@@ -1,4 +1,4 @@
-package engine
+package transport
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/defaults"
 )
 
 // Batcher is a Redis that coalesces the scripts of every connection into
@@ -55,11 +58,11 @@ const (
 	maxInflightBatches = 64
 )
 
-var _ AsyncRedis = (*Batcher)(nil)
+var _ engine.AsyncRedis = (*Batcher)(nil)
 
 // call is one script waiting for its batch.
 type call struct {
-	s     *Script
+	s     *engine.Script
 	args  []any
 	state atomic.Int32 // callQueued → callSent, or callQueued → callAbandoned
 	v     any
@@ -80,9 +83,9 @@ const (
 // NewBatcher starts a Batcher on the pool's address, durability and
 // timeout. Close stops it.
 func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
-	orDefault(&cfg.Conns, DefaultBatchConns)
-	orDefault(&cfg.MaxBatch, DefaultMaxBatch)
-	orDefault(&cfg.Queue, DefaultBatchQueue)
+	defaults.Set(&cfg.Conns, DefaultBatchConns)
+	defaults.Set(&cfg.MaxBatch, DefaultMaxBatch)
+	defaults.Set(&cfg.Queue, DefaultBatchQueue)
 	b := &Batcher{
 		pool:  pool,
 		cfg:   cfg,
@@ -106,7 +109,7 @@ func (b *Batcher) Close() error {
 		select {
 		case c := <-b.queue:
 			if c.state.CompareAndSwap(callQueued, callSent) {
-				c.finish(nil, fmt.Errorf("%w: batcher closed", ErrUnavailable))
+				c.finish(nil, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
 			}
 		default:
 			return nil
@@ -128,9 +131,9 @@ func (b *Batcher) Subscribe(ctx context.Context, channel string, fn func([]byte)
 }
 
 // Eval implements Redis: the script joins the next batch. If ctx ends
-// first, a call that was never sent fails with ErrUnavailable (it did not
-// run); one already sent fails with ErrOutcomeUnknown.
-func (b *Batcher) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any, error) {
+// first, a call that was never sent fails with engine.ErrUnavailable (it did not
+// run); one already sent fails with engine.ErrOutcomeUnknown.
+func (b *Batcher) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
 	c := b.calls.Get().(*call)
 	c.s, c.args = s, keysAndArgs
 	c.state.Store(callQueued)
@@ -138,7 +141,7 @@ func (b *Batcher) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any,
 	case b.queue <- c:
 	case <-ctx.Done():
 		b.calls.Put(c)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, ctx.Err())
 	}
 	select {
 	case <-c.done:
@@ -149,22 +152,22 @@ func (b *Batcher) Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any,
 	case <-ctx.Done():
 		// The call stays with the batcher: it is not reused.
 		if c.state.CompareAndSwap(callQueued, callAbandoned) {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, ctx.Err())
 		}
-		return nil, fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrOutcomeUnknown, ctx.Err())
+		return nil, fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
-// EvalAsync implements AsyncRedis: the script joins the next batch and done
+// EvalAsync implements engine.AsyncRedis: the script joins the next batch and done
 // gets its reply from the batcher's reader. A call that cannot be queued
 // (the queue is full), or is still unsent at deadline, fails with
-// ErrUnavailable: it did not run.
-func (b *Batcher) EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any) {
+// engine.ErrUnavailable: it did not run.
+func (b *Batcher) EvalAsync(deadline time.Time, s *engine.Script, done func(any, error), keysAndArgs ...any) {
 	c := &call{s: s, args: keysAndArgs, cb: done, deadline: deadline.UnixNano()}
 	select {
 	case b.queue <- c:
 	default:
-		c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", ErrUnavailable))
+		c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", engine.ErrUnavailable))
 	}
 }
 
@@ -178,7 +181,7 @@ func (c *call) finish(v any, err error) {
 }
 
 // errUnsent fails calls that never left.
-var errUnsent = fmt.Errorf("%w: no Redis connection in time", ErrUnavailable)
+var errUnsent = fmt.Errorf("%w: no Redis connection in time", engine.ErrUnavailable)
 
 // run keeps one pipelined connection going until Close.
 func (b *Batcher) run() {
@@ -288,13 +291,13 @@ func (b *Batcher) serve(conn redis.Conn) {
 		}
 		if err != nil {
 			// Part of the batch may have left: none of it is certain.
-			bt.fail(fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrOutcomeUnknown, err))
+			bt.fail(fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err))
 			return
 		}
 		select {
 		case inflight <- bt:
 		case <-broken:
-			bt.fail(fmt.Errorf("%w: %w: connection lost", ErrUnavailable, ErrOutcomeUnknown))
+			bt.fail(fmt.Errorf("%w: %w: connection lost", engine.ErrUnavailable, engine.ErrOutcomeUnknown))
 			return
 		}
 	}
@@ -334,7 +337,7 @@ func (b *Batcher) read(conn redis.Conn, inflight <-chan batch, broken chan<- str
 		for range bt.calls {
 			v, err := redis.ReceiveWithTimeout(conn, b.pool.timeout)
 			if err != nil && !isReply(err) {
-				lost = fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrOutcomeUnknown, err)
+				lost = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err)
 				break
 			}
 			replies, errs = append(replies, v), append(errs, err)
@@ -344,13 +347,13 @@ func (b *Batcher) read(conn redis.Conn, inflight <-chan batch, broken chan<- str
 			w, err := redis.ReceiveWithTimeout(conn, b.pool.timeout)
 			switch {
 			case err != nil && !isReply(err):
-				lost = fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrOutcomeUnknown, err)
+				lost = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err)
 			case err == nil:
 				err = b.pool.durability.check(w)
 				fallthrough
 			default:
 				if err != nil {
-					waitErr = fmt.Errorf("%w: %w", ErrNotDurable, err)
+					waitErr = fmt.Errorf("%w: %w", engine.ErrNotDurable, err)
 				}
 			}
 		}

@@ -1,4 +1,4 @@
-package engine
+package server
 
 import (
 	"context"
@@ -11,11 +11,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/defaults"
 	"github.com/flashsale/flashsale/wire"
 )
 
-// ServerConfig tunes a Server. Zero fields take the defaults below.
-type ServerConfig struct {
+// Config tunes a Server. Zero fields take the defaults below.
+type Config struct {
 	// MaxPayload is the largest payload accepted; a bigger frame is answered
 	// with ERROR and its connection closed.
 	MaxPayload int
@@ -38,7 +40,7 @@ type ServerConfig struct {
 	MaxConns int
 	// ConnRate limits the purchase attempts of one connection (zero: no
 	// limit); past it they are answered RATE_LIMITED without a Redis call.
-	ConnRate Rate
+	ConnRate engine.Rate
 	// Logger receives the server's logs; each connection gets a sub-logger.
 	Logger zerolog.Logger
 }
@@ -54,29 +56,22 @@ const (
 	DefaultMaxConns       = 20000
 )
 
-func (c ServerConfig) withDefaults() ServerConfig {
-	orDefault(&c.MaxPayload, wire.DefaultMaxPayload)
-	orDefault(&c.MaxInFlight, DefaultMaxInFlight)
-	orDefault(&c.RequestTimeout, DefaultRequestTimeout)
-	orDefault(&c.DrainTimeout, DefaultDrainTimeout)
-	orDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	orDefault(&c.FrameTimeout, DefaultFrameTimeout)
-	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
-	orDefault(&c.MaxConns, DefaultMaxConns)
+func (c Config) withDefaults() Config {
+	defaults.Set(&c.MaxPayload, wire.DefaultMaxPayload)
+	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
+	defaults.Set(&c.RequestTimeout, DefaultRequestTimeout)
+	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
+	defaults.Set(&c.WriteTimeout, DefaultWriteTimeout)
+	defaults.Set(&c.FrameTimeout, DefaultFrameTimeout)
+	defaults.Set(&c.IdleTimeout, DefaultIdleTimeout)
+	defaults.Set(&c.MaxConns, DefaultMaxConns)
 	return c
 }
 
-// orDefault sets a setting left at zero (or below) to its default.
-func orDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
-// Server answers wire protocol requests with an Engine.
+// Server answers wire protocol requests with an engine.Engine.
 type Server struct {
-	eng *Engine
-	cfg ServerConfig
+	eng *engine.Engine
+	cfg Config
 	log zerolog.Logger
 
 	nextID  atomic.Uint64
@@ -87,8 +82,8 @@ type Server struct {
 	wg      sync.WaitGroup
 }
 
-// NewServer returns a Server for eng.
-func NewServer(eng *Engine, cfg ServerConfig) *Server {
+// New returns a Server for eng.
+func New(eng *engine.Engine, cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{eng: eng, cfg: cfg, log: cfg.Logger, conns: make(map[*conn]struct{})}
 }
@@ -100,7 +95,7 @@ func NewServer(eng *Engine, cfg ServerConfig) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	s.redisUp.Store(s.eng.redis.Ping(ctx) == nil)
+	s.redisUp.Store(s.eng.Redis().Ping(ctx) == nil)
 	s.now.Store(time.Now().UnixNano())
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
@@ -175,7 +170,7 @@ func (s *Server) watchRedis(ctx context.Context) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, healthInterval)
-			up := s.eng.redis.Ping(pctx) == nil
+			up := s.eng.Redis().Ping(pctx) == nil
 			cancel()
 			if s.redisUp.Swap(up) != up {
 				s.log.Warn().Bool("redis_up", up).Msg("redis state changed")
@@ -221,7 +216,7 @@ func (s *Server) start(nc net.Conn) bool {
 // busyFrame is what a connection past MaxConns gets before it is closed:
 // an ERROR in a frame of type 0x80, the answer to no request.
 var busyFrame = wire.AppendFrame(nil, wire.ResponseBit, wire.AppendResponse(nil,
-	&wire.Response{Status: StatusError.String(), Code: CodeBusy, Error: "server busy"}))
+	&wire.Response{Status: engine.StatusError.String(), Code: engine.CodeBusy, Error: "server busy"}))
 
 // refuse tells a connection over the cap that the server is busy.
 func (s *Server) refuse(nc net.Conn) {

@@ -1,4 +1,4 @@
-package engine_test
+package server_test
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -62,7 +64,7 @@ func (s *testServer) waitAccepted(t testing.TB, n int) {
 }
 
 // startServer runs a Server for eng with cfg until the test ends.
-func startServer(t testing.TB, eng *engine.Engine, cfg engine.ServerConfig) *testServer {
+func startServer(t testing.TB, eng *engine.Engine, cfg server.Config) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +73,7 @@ func startServer(t testing.TB, eng *engine.Engine, cfg engine.ServerConfig) *tes
 	cfg.Logger = zerolog.Nop()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), accepted: make(chan struct{}, 1024)}
-	srv := engine.NewServer(eng, cfg)
+	srv := server.New(eng, cfg)
 	go func() { s.done <- srv.Serve(ctx, &acceptCounter{Listener: ln, accepted: s.accepted}) }()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -191,7 +193,7 @@ func decodeResponse(t testing.TB, f wire.Frame) wire.Response {
 func TestServerPurchase(t *testing.T) {
 	t.Parallel()
 	eng, _ := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{})
+	srv := startServer(t, eng, server.Config{})
 	tests := []struct {
 		name    string
 		units   int64 // -1: product never initialised
@@ -236,14 +238,14 @@ func TestServerPipelining(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			testPipelining(t, eng, engine.ServerConfig{MaxInFlight: tt.maxInFlight})
+			testPipelining(t, eng, server.Config{MaxInFlight: tt.maxInFlight})
 		})
 	}
 }
 
 // testPipelining sends 50 mixed frames in one write and checks the 50
 // answers, in order.
-func testPipelining(t *testing.T, eng *engine.Engine, cfg engine.ServerConfig) {
+func testPipelining(t *testing.T, eng *engine.Engine, cfg server.Config) {
 	const units = 1000
 	srv := startServer(t, eng, cfg)
 	id := newProduct(t, eng, units)
@@ -311,7 +313,7 @@ func TestServerFrameTooLarge(t *testing.T) {
 	t.Parallel()
 	const maxPayload = 1024
 	eng, _ := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{MaxPayload: maxPayload})
+	srv := startServer(t, eng, server.Config{MaxPayload: maxPayload})
 	id := newProduct(t, eng, 1000)
 
 	header := func(typ wire.Type, n uint32) []byte {
@@ -387,7 +389,7 @@ func TestServerFrameTooLarge(t *testing.T) {
 // count is (nearly) the server's own.
 func TestServerHugeHeaderDoesNotAllocate(t *testing.T) {
 	eng, _ := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{})
+	srv := startServer(t, eng, server.Config{})
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -410,7 +412,7 @@ func TestServerConcurrentConnections(t *testing.T) {
 	t.Parallel()
 	const units, conns, perConn = 100, 100, 10
 	eng, addr := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{})
+	srv := startServer(t, eng, server.Config{})
 	id := newProduct(t, eng, units)
 
 	type answer struct {
@@ -488,7 +490,7 @@ func TestServerShutdown(t *testing.T) {
 
 	t.Run("idle connection", func(t *testing.T) {
 		t.Parallel()
-		srv := startServer(t, eng, engine.ServerConfig{})
+		srv := startServer(t, eng, server.Config{})
 		c := dial(t, srv.addr)
 		// Make sure the connection was accepted before shutting down.
 		c.send(purchaseFrame(redistest.Product(t), "u"))
@@ -520,7 +522,7 @@ func TestServerShutdown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, eng, engine.ServerConfig{MaxInFlight: tt.maxInFlight})
+			srv := startServer(t, eng, server.Config{MaxInFlight: tt.maxInFlight})
 			id := newProduct(t, eng, tt.units)
 
 			clients := make([]*client, tt.conns)
@@ -611,9 +613,9 @@ func TestServerShutdown(t *testing.T) {
 
 func TestServerRedisUnavailable(t *testing.T) {
 	t.Parallel()
-	pool := engine.NewPool(engine.PoolConfig{Addr: closedAddr(t), DialTimeout: time.Second, Timeout: 2 * time.Second})
+	pool := transport.NewPool(transport.PoolConfig{Addr: closedAddr(t), DialTimeout: time.Second, Timeout: 2 * time.Second})
 	t.Cleanup(func() { pool.Close() })
-	srv := startServer(t, engine.New(pool), engine.ServerConfig{})
+	srv := startServer(t, engine.New(pool), server.Config{})
 	c := dial(t, srv.addr)
 	c.send(append(purchaseFrame("p", "u"), purchaseFrame("p", "")...))
 	expectFrame(t, c.mustNext(), wire.TypePurchaseResponse, `{"status":"ERROR","code":"UNAVAILABLE","error":"redis unavailable"}`)
@@ -630,7 +632,7 @@ func TestServeReturnsListenerError(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- engine.NewServer(eng, engine.ServerConfig{Logger: zerolog.Nop()}).Serve(context.Background(), ln)
+		done <- server.New(eng, server.Config{Logger: zerolog.Nop()}).Serve(context.Background(), ln)
 	}()
 	ln.Close()
 	select {
@@ -646,7 +648,7 @@ func TestServeReturnsListenerError(t *testing.T) {
 func TestServerClientHalfClose(t *testing.T) {
 	t.Parallel()
 	eng, _ := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{})
+	srv := startServer(t, eng, server.Config{})
 	id := newProduct(t, eng, 10)
 
 	// A client that sends its requests and then closes its side still
@@ -671,7 +673,7 @@ func TestServerClientHalfClose(t *testing.T) {
 func TestServerTruncatedFrame(t *testing.T) {
 	t.Parallel()
 	eng, _ := newEngine(t)
-	srv := startServer(t, eng, engine.ServerConfig{})
+	srv := startServer(t, eng, server.Config{})
 	id := newProduct(t, eng, 10)
 
 	// A request cut in the middle is not a request: nothing is sold and the

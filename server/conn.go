@@ -1,4 +1,4 @@
-package engine
+package server
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -48,7 +49,7 @@ type conn struct {
 
 // slot is one request on a connection; slots are reused.
 type slot struct {
-	purchased func(Result) // completes a purchase: made once per slot
+	purchased func(engine.Result) // completes a purchase: made once per slot
 	typ       wire.Type
 	payload   []byte // the request's payload; req and query point into it
 	req       wire.PurchaseRequest
@@ -62,7 +63,7 @@ type slot struct {
 type bucket struct{ tat time.Time }
 
 // take admits one attempt at now under r, or says how long to wait.
-func (b *bucket) take(r Rate, now time.Time) time.Duration {
+func (b *bucket) take(r engine.Rate, now time.Time) time.Duration {
 	if r.Interval <= 0 {
 		return 0
 	}
@@ -193,27 +194,27 @@ func (c *conn) read() {
 			// which stays put until the slot is written and reused.
 			sl.payload = append(sl.payload[:0], f.Payload...)
 			if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
-				c.answer(sl, Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
 			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
-				c.answer(sl, Result{Status: StatusRateLimited, RetryAfter: wait})
+				c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
 			} else {
 				c.purchase(sl)
 			}
 		case wire.TypeQuery:
 			sl.payload = append(sl.payload[:0], f.Payload...)
 			if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
-				c.answer(sl, Result{Status: StatusError, Code: CodeInvalidRequest, Message: err.Error()})
+				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
 			} else {
 				go c.queryStock(sl)
 			}
 		case wire.TypePing:
-			sl.resp = wire.Response{Status: StatusPong.String(), Redis: "down"}
+			sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
 			if c.srv.redisUp.Load() {
 				sl.resp.Redis = "up"
 			}
 			c.ready(sl)
 		default:
-			c.answer(sl, Result{Status: StatusError, Code: CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+			c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
 		}
 	}
 }
@@ -244,7 +245,7 @@ func (c *conn) readFailed(err error) {
 		c.log.Warn().Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
 		// The reader stops here, so the connection closes once this last
 		// answer is written.
-		c.answer(c.take(tooLarge.Type), Result{Status: StatusError, Code: CodeFrameTooLarge, Message: tooLarge.Error()})
+		c.answer(c.take(tooLarge.Type), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
 	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Debug().Msg("read timed out (idle, or a frame too slow), closing")
@@ -258,12 +259,12 @@ func (c *conn) readFailed(err error) {
 // sl.purchased, without a goroutine waiting for it.
 func (c *conn) purchase(sl *slot) {
 	if sl.purchased == nil {
-		sl.purchased = func(res Result) {
+		sl.purchased = func(res engine.Result) {
 			c.logFailure(res, sl.req.ProductID)
 			c.answer(sl, res)
 		}
 	}
-	c.srv.eng.PurchaseAsync(Request{
+	c.srv.eng.PurchaseAsync(engine.Request{
 		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
 		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
 		Token: sl.req.Token, Expires: sl.req.Expires,
@@ -275,13 +276,13 @@ func (c *conn) queryStock(sl *slot) {
 	defer cancel()
 	st, err := c.srv.eng.Status(ctx, sl.query.ProductID)
 	if err != nil {
-		res := Fail(err)
+		res := engine.Fail(err)
 		c.logFailure(res, sl.query.ProductID)
 		c.answer(sl, res)
 		return
 	}
 	sl.resp = wire.Response{
-		Status:         StatusOK.String(),
+		Status:         engine.StatusOK.String(),
 		Has:            wire.FieldRemaining | wire.FieldInitial | wire.FieldLimit,
 		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
 		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
@@ -291,36 +292,36 @@ func (c *conn) queryStock(sl *slot) {
 
 // logFailure logs the errors that are the server's problem, not the
 // client's, and notes whether Redis answered.
-func (c *conn) logFailure(res Result, product string) {
-	if res.Code == CodeUnavailable {
+func (c *conn) logFailure(res engine.Result, product string) {
+	if res.Code == engine.CodeUnavailable {
 		c.srv.redisUp.Store(false)
 	}
-	if res.Err != nil && res.Code != CodeInvalidRequest && res.Code != CodeUnknownProduct && res.Code != CodeRequestReused {
+	if res.Err != nil && res.Code != engine.CodeInvalidRequest && res.Code != engine.CodeUnknownProduct && res.Code != engine.CodeRequestReused {
 		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
 	}
 }
 
 // answer sets the slot's response from res and marks it ready.
-func (c *conn) answer(sl *slot, res Result) {
+func (c *conn) answer(sl *slot, res engine.Result) {
 	sl.resp = wire.Response{Status: res.Status.String()}
 	switch res.Status {
-	case StatusSuccess:
+	case engine.StatusSuccess:
 		sl.resp.Has = wire.FieldRemaining | wire.FieldQuantity
 		sl.resp.RemainingStock, sl.resp.Quantity, sl.resp.OrderID = res.Remaining, res.Quantity, res.OrderID
-	case StatusInsufficientStock:
+	case engine.StatusInsufficientStock:
 		sl.resp.Has, sl.resp.RemainingStock = wire.FieldRemaining, res.Remaining
-	case StatusAlreadyPurchased:
+	case engine.StatusAlreadyPurchased:
 		sl.resp.Has = wire.FieldHeld | wire.FieldLimit
 		sl.resp.Held, sl.resp.Limit = res.Held, res.Limit
-	case StatusNotStarted:
+	case engine.StatusNotStarted:
 		sl.resp.Start = formatTime(res.Start)
-	case StatusEnded:
+	case engine.StatusEnded:
 		sl.resp.End = formatTime(res.End)
-	case StatusError:
+	case engine.StatusError:
 		sl.resp.Code, sl.resp.Error = res.Code, res.Message
-	case StatusUnauthorized:
+	case engine.StatusUnauthorized:
 		sl.resp.Error = res.Message
-	case StatusRateLimited:
+	case engine.StatusRateLimited:
 		sl.resp.Has, sl.resp.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
 	}
 	c.ready(sl)

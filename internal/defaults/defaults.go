@@ -1,0 +1,12 @@
+// Package defaults fills in the zero fields of the configuration structs of
+// flashsale's packages, so that each struct's zero value works.
+package defaults
+
+import "time"
+
+// Set sets a setting left at zero (or below) to def.
+func Set[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}

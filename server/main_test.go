@@ -1,0 +1,22 @@
+package server_test
+
+import (
+	"testing"
+
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/saletest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// The shared test helpers, under the names these tests use.
+const testTimeout = saletest.Timeout
+
+var (
+	testContext          = saletest.Context
+	newEngine            = saletest.Engine
+	closedAddr           = saletest.ClosedAddr
+	newProduct           = saletest.Product
+	purchaseConcurrently = saletest.PurchaseConcurrently
+	checkSoldOut         = saletest.CheckSoldOut
+)

@@ -1,0 +1,12 @@
+// Package transport is the path from flashsale to Redis: connection pools,
+// the batcher that pipelines the scripts of every client on a few
+// dedicated connections, durability waits (WAIT, WAITAOF), script loading
+// and the NOSCRIPT retry, and the classification of failures into
+// engine.ErrUnavailable and engine.ErrOutcomeUnknown.
+//
+// It implements engine.Redis and engine.AsyncRedis and knows nothing of
+// what a purchase means: it runs the scripts engine gives it. It is its
+// own package so that engine stays about sale semantics and a new way to
+// reach Redis (a cluster router, one batcher per node) replaces this one
+// without touching them.
+package transport

@@ -1,0 +1,304 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/defaults"
+)
+
+// PoolConfig sizes the connection pool of a Pool.
+type PoolConfig struct {
+	// Addr is host:port, or a redis:// URL (with user, password, database).
+	Addr string
+	// MaxActive caps open connections; callers wait for one when all are busy.
+	MaxActive int
+	// MaxIdle is how many idle connections stay open and warm.
+	MaxIdle int
+	// DialTimeout bounds connecting to Redis.
+	DialTimeout time.Duration
+	// Timeout bounds one command when the caller's context has no
+	// deadline.
+	Timeout time.Duration
+	// Durability is what a write waits for before it is acknowledged.
+	Durability Durability
+}
+
+// Defaults for PoolConfig fields left at zero.
+const (
+	DefaultMaxActive   = 128
+	DefaultMaxIdle     = 64
+	DefaultDialTimeout = 2 * time.Second
+	DefaultTimeout     = 2 * time.Second
+)
+
+// Pool is a Redis reached through a redigo connection pool.
+type Pool struct {
+	pool        *redis.Pool
+	timeout     time.Duration
+	dialTimeout time.Duration
+	durability  Durability
+	dial        func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
+}
+
+var _ engine.Redis = (*Pool)(nil)
+
+// NewPool returns a Pool for cfg. It does not connect; call Ping or Load to
+// find out whether Redis answers.
+func NewPool(cfg PoolConfig) *Pool {
+	cfg = cfg.withDefaults()
+	dial := func(ctx context.Context, extra ...redis.DialOption) (redis.Conn, error) {
+		opts := append([]redis.DialOption{redis.DialConnectTimeout(cfg.DialTimeout)}, extra...)
+		if strings.HasPrefix(cfg.Addr, "redis://") || strings.HasPrefix(cfg.Addr, "rediss://") {
+			return redis.DialURLContext(ctx, cfg.Addr, opts...)
+		}
+		return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
+	}
+	return &Pool{
+		timeout:     cfg.Timeout,
+		dialTimeout: cfg.DialTimeout,
+		durability:  cfg.Durability,
+		dial:        dial,
+		pool: &redis.Pool{
+			MaxActive:   cfg.MaxActive,
+			MaxIdle:     cfg.MaxIdle,
+			IdleTimeout: 4 * time.Minute,
+			Wait:        true,
+			DialContext: func(ctx context.Context) (redis.Conn, error) {
+				return dial(ctx, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
+			},
+			TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+				if time.Since(idleSince) < time.Minute {
+					return nil
+				}
+				_, err := c.Do("PING")
+				return err
+			},
+		},
+	}
+}
+
+func (c PoolConfig) withDefaults() PoolConfig {
+	defaults.Set(&c.MaxActive, DefaultMaxActive)
+	defaults.Set(&c.MaxIdle, min(DefaultMaxIdle, c.MaxActive))
+	defaults.Set(&c.DialTimeout, DefaultDialTimeout)
+	defaults.Set(&c.Timeout, DefaultTimeout)
+	return c
+}
+
+// Close closes the pool's connections.
+func (p *Pool) Close() error { return p.pool.Close() }
+
+// Ping checks that Redis answers within the pool's timeout.
+func (p *Pool) Ping(ctx context.Context) error {
+	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		return redis.DoWithTimeout(c, d, "PING")
+	})
+	return err
+}
+
+// Scan implements Redis with SCAN MATCH, one page per pooled call.
+func (p *Pool) Scan(ctx context.Context, match string, fn func(key string) error) error {
+	cursor := "0"
+	for {
+		var keys []string
+		_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+			v, err := redis.Values(redis.DoWithTimeout(c, d, "SCAN", cursor, "MATCH", match, "COUNT", 1000))
+			if err == nil {
+				_, err = redis.Scan(v, &cursor, &keys)
+			}
+			return nil, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := fn(k); err != nil {
+				return err
+			}
+		}
+		if cursor == "0" {
+			return nil
+		}
+	}
+}
+
+// subscribeHealth is how often a subscription pings Redis, and how long
+// it waits for any traffic before it declares the connection dead.
+const subscribeHealth = 15 * time.Second
+
+// Subscribe implements Redis on a dedicated connection (a subscribed
+// connection cannot go back to the pool). It pings Redis periodically, so
+// a dead connection is noticed within a few health intervals.
+func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
+	c, err := p.dial(ctx, redis.DialWriteTimeout(p.timeout))
+	if err != nil {
+		return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+	}
+	psc := redis.PubSubConn{Conn: c}
+	defer psc.Close()
+	if err := psc.Subscribe(channel); err != nil {
+		return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+	}
+	// This goroutine is the connection's only writer after Subscribe, as
+	// redigo requires: it pings, and closes the connection when ctx ends,
+	// which ends the receive loop below.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(subscribeHealth)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				c.Close()
+				return
+			case <-t.C:
+				if psc.Ping("") != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		switch m := psc.ReceiveWithTimeout(3 * subscribeHealth).(type) {
+		case redis.Message:
+			fn(m.Data)
+		case redis.Subscription:
+			if m.Count == 0 {
+				return nil
+			}
+		case error:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: subscription to %s: %w", engine.ErrUnavailable, channel, m)
+		}
+	}
+}
+
+// Load runs SCRIPT LOAD for each script, so the first purchases need no
+// reload. It is also the start-up check that Redis answers and runs Lua.
+func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
+	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		for _, s := range scripts {
+			if err := s.Load(c); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// Eval implements Redis: EVALSHA, and on NOSCRIPT one EVAL of the script's
+// text on the same connection, which also caches it again. NOSCRIPT means
+// the script did not run, so the retry cannot apply a purchase twice. With a Durability set,
+// a script that may write is followed, in the same round trip and on the
+// same connection, by WAIT (or WAITAOF); when that falls short the script's
+// reply is returned with an error wrapping engine.ErrNotDurable.
+func (p *Pool) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
+	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
+		wait := p.durability.Enabled() && !s.ReadOnly
+		v, err := p.evalSHA(c, d, s.SendHash, keysAndArgs, wait)
+		if isNoScript(err) {
+			// EVAL (the script's text) loads and runs it in one step: a
+			// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
+			// EVALSHA would fail the retry with NOSCRIPT again.
+			v, err = p.evalSHA(c, d, s.Send, keysAndArgs, wait)
+		}
+		return v, err
+	})
+}
+
+// evalSHA sends the script with send (EVALSHA, or EVAL for the retry) and
+// the durability wait, and waits at most d for the replies. A failure
+// after the script was sent is an engine.ErrOutcomeUnknown: Redis may have run it.
+func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...any) error, keysAndArgs []any, wait bool) (any, error) {
+	if err := send(c, keysAndArgs...); err != nil {
+		return nil, err
+	}
+	if wait {
+		if err := p.durability.send(c); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		// Part of it may have left whole and run.
+		return nil, fmt.Errorf("%w: %w", engine.ErrOutcomeUnknown, err)
+	}
+	v, err := redis.ReceiveWithTimeout(c, d)
+	if err != nil && !isReply(err) {
+		return nil, fmt.Errorf("%w: %w", engine.ErrOutcomeUnknown, err)
+	}
+	if wait {
+		w, werr := redis.ReceiveWithTimeout(c, d)
+		if werr == nil {
+			werr = p.durability.check(w)
+		}
+		if werr != nil && err == nil {
+			return v, fmt.Errorf("%w: %w", engine.ErrNotDurable, werr)
+		}
+	}
+	return v, err
+}
+
+// do runs fn on a pooled connection with a timeout taken from ctx (or the
+// pool's default), and classifies its error.
+func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, error)) (any, error) {
+	d := p.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = time.Until(dl) // the caller knows best: verify may need longer
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+	}
+	if d <= 0 {
+		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, context.DeadlineExceeded)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	c, err := p.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+	}
+	defer c.Close()
+	v, err := fn(c, max(time.Until(deadlineOf(ctx)), time.Millisecond))
+	return v, classify(err)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl
+}
+
+func isNoScript(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT")
+}
+
+// classify wraps errors that mean "Redis could not answer" in
+// engine.ErrUnavailable; an error reply from a working Redis stays as it is.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
+			if strings.HasPrefix(string(re), p) {
+				return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+			}
+		}
+		return err
+	}
+	return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
+}
