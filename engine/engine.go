@@ -63,6 +63,7 @@ type Engine struct {
 	soldOut    *soldOut         // nil: every attempt goes to Redis
 	signer     *Signer          // nil: no customer tokens required
 	now        func() time.Time // the clock tokens are checked against
+	stats      engineStats
 }
 
 // Option tunes an Engine.
@@ -141,6 +142,7 @@ type Request struct {
 	RequestID string // optional: retries with the same id get the same answer
 	Token     string // the customer token, checked when the engine has a Signer
 	Expires   int64  // the token's expiry, Unix seconds
+	JWT       string // a JSON Web Token proving UserID (its sub), checked when the engine has a JWT verifier
 }
 
 // Result is the outcome of a purchase attempt.
@@ -252,6 +254,7 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 	// Sold out is final until the control channel says otherwise; a retry
 	// with a request_id still goes to Redis, which may hold its SUCCESS.
 	if e.soldOut != nil && req.RequestID == "" && e.soldOut.is(req.ProductID, e.now()) {
+		e.stats.soldOutHits.Add(1)
 		return nil, Result{Status: StatusSoldOut}, false
 	}
 	k := KeysFor(req.ProductID)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"context"
 	"strings"
 	"sync"
@@ -68,6 +69,7 @@ func (e *Engine) WatchControl(ctx context.Context) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		e.stats.controlReconnects.Add(1)
 		if time.Since(start) > time.Second {
 			backoff = 10 * time.Millisecond
 		}
@@ -77,4 +79,25 @@ func (e *Engine) WatchControl(ctx context.Context) {
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// Stats are the engine's counters, for metrics.
+type Stats struct {
+	// SoldOutHits counts purchases answered SOLD_OUT from the cache,
+	// without a Redis call.
+	SoldOutHits uint64
+	// ControlReconnects counts the times the control-channel subscription
+	// failed and was made again.
+	ControlReconnects uint64
+}
+
+// engineStats holds the counters behind Stats.
+type engineStats struct {
+	soldOutHits       atomic.Uint64
+	controlReconnects atomic.Uint64
+}
+
+// Stats returns the engine's counters so far.
+func (e *Engine) Stats() Stats {
+	return Stats{SoldOutHits: e.stats.soldOutHits.Load(), ControlReconnects: e.stats.controlReconnects.Load()}
 }

@@ -46,7 +46,20 @@ type BatcherConfig struct {
 	// Queue bounds the calls waiting for a connection; past it callers wait
 	// (until their context ends).
 	Queue int
+	// Observer, if set, hears of every batch read back (for metrics).
+	Observer Observer
 }
+
+// Observer hears what the batcher does, for metrics. Its methods run on the
+// batcher's goroutines and must not block.
+type Observer interface {
+	// Batch is called once per batch whose replies were read: how many
+	// scripts it carried, and the time from its flush to its last reply.
+	Batch(size int, rtt time.Duration)
+}
+
+// QueueDepth returns how many calls wait for a connection now.
+func (b *Batcher) QueueDepth() int { return len(b.queue) }
 
 // Batcher defaults.
 const (
@@ -243,6 +256,7 @@ func (b *Batcher) refuseUntil(done <-chan struct{}) {
 type batch struct {
 	calls []*call
 	wait  bool
+	sent  time.Time // when it was flushed
 }
 
 // serve writes batches on conn until Close or until the connection fails.
@@ -288,6 +302,7 @@ func (b *Batcher) serve(conn redis.Conn) {
 		}
 		if err == nil {
 			err = conn.Flush()
+			bt.sent = time.Now()
 		}
 		if err != nil {
 			// Part of the batch may have left: none of it is certain.
@@ -356,6 +371,9 @@ func (b *Batcher) read(conn redis.Conn, inflight <-chan batch, broken chan<- str
 					waitErr = fmt.Errorf("%w: %w", engine.ErrNotDurable, err)
 				}
 			}
+		}
+		if lost == nil && b.cfg.Observer != nil {
+			b.cfg.Observer.Batch(len(bt.calls), time.Since(bt.sent))
 		}
 		for i, c := range bt.calls {
 			switch {
