@@ -13,6 +13,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/defaults"
+	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	ConnRate engine.Rate
 	// Logger receives the server's logs; each connection gets a sub-logger.
 	Logger zerolog.Logger
+	// Metrics, if set, records requests and connections.
+	Metrics *metrics.Metrics
 }
 
 // Server defaults.
