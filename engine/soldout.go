@@ -1,10 +1,10 @@
 package engine
 
 import (
-	"sync/atomic"
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
