@@ -194,7 +194,9 @@ type StatsSource interface{ Stats() engine.Stats }
 type QueueSource interface{ QueueDepth() int }
 
 // WatchEngine exports the engine's counters (sold-out cache hits,
-// control-channel reconnects), read at each scrape. Call it at most once.
+// control-channel reconnects), read at each scrape. Call it at most once,
+// with a non-nil engine (a nil interface is ignored; a typed nil pointer
+// would panic at the scrape).
 func (m *Metrics) WatchEngine(e StatsSource) {
 	if m == nil || e == nil {
 		return
@@ -212,7 +214,7 @@ func (m *Metrics) WatchEngine(e StatsSource) {
 }
 
 // WatchBatcher exports the batcher's queue depth, read at each scrape.
-// Call it at most once.
+// Call it at most once, with a non-nil batcher, as for WatchEngine.
 func (m *Metrics) WatchBatcher(b QueueSource) {
 	if m == nil || b == nil {
 		return
