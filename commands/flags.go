@@ -131,8 +131,9 @@ type redisSetup struct {
 // store is an engine with the Redis behind it.
 type store struct {
 	*engine.Engine
-	addr  string
-	close func()
+	addr    string
+	close   func()
+	batcher *transport.Batcher // nil unless redisSetup.Batch is set
 }
 
 // redisConfig reads the Redis flags of c. Only serve may start the
@@ -178,7 +179,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 	}
 	if pool.Batch != nil {
 		b := transport.NewBatcher(p, *pool.Batch)
-		st.Engine = engine.New(b, opts...)
+		st.Engine, st.batcher = engine.New(b, opts...), b
 		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
 	}
 	return st, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
@@ -165,18 +166,21 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf(c, "--durability: %v", err)
 	}
+	m := metrics.New(metrics.Config{Version: c.App.Version})
 	st, err := openStoreFlags(c, log, redisSetup{
 		PoolConfig: transport.PoolConfig{
 			MaxActive:  c.Int("redis-pool-size"),
 			MaxIdle:    c.Int("redis-max-idle"),
 			Durability: durability,
 		},
-		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max")},
+		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max"), Observer: m},
 	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer))
 	if err != nil {
 		return err
 	}
 	defer st.close()
+	m.WatchEngine(st.Engine)
+	m.WatchBatcher(st.batcher)
 
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
@@ -197,6 +201,7 @@ func runServe(c *cli.Context) error {
 		MaxConns:       c.Int("max-conns"),
 		ConnRate:       connRate,
 		Logger:         log,
+		Metrics:        m,
 	})
 	if addr := c.String("debug-addr"); addr != "" {
 		if err := serveDebug(c.Context, addr, log); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/internal/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/wire"
@@ -14,19 +15,28 @@ import (
 
 // BenchmarkServerPurchase measures one whole request through the server
 // over loopback: write the frame, wait for the answer. Each RunParallel
-// goroutine is one client connection, so -cpu sets the concurrency.
+// goroutine is one client connection, so -cpu sets the concurrency. The
+// metrics cases are the same with a metrics.Metrics recording, to show its
+// cost.
 func BenchmarkServerPurchase(b *testing.B) {
 	eng, _ := newEngine(b)
-	srv := startServer(b, eng, server.Config{})
+	srvs := map[bool]*testServer{
+		false: startServer(b, eng, server.Config{}),
+		true:  startServer(b, eng, server.Config{Metrics: metrics.New(metrics.Config{})}),
+	}
 	tests := []struct {
-		name   string
-		units  int64
-		status string
+		name    string
+		units   int64
+		status  string
+		metrics bool
 	}{
-		{"sold-out", 0, "SOLD_OUT"},
-		{"success", saletest.BenchStock, "SUCCESS"},
+		{"sold-out", 0, "SOLD_OUT", false},
+		{"success", saletest.BenchStock, "SUCCESS", false},
+		{"sold-out+metrics", 0, "SOLD_OUT", true},
+		{"success+metrics", saletest.BenchStock, "SUCCESS", true},
 	}
 	for _, tt := range tests {
+		srv := srvs[tt.metrics]
 		b.Run(tt.name, func(b *testing.B) {
 			id := newProduct(b, eng, tt.units, engine.WithPerUserLimit(0))
 			b.Cleanup(func() { eng.Delete(context.Background(), id) })

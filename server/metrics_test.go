@@ -1,0 +1,85 @@
+package server_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/metrics"
+	"github.com/flashsale/flashsale/internal/metrics/metricstest"
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
+)
+
+// TestServerMetrics runs purchases over TLV through a batcher and checks
+// what a scrape of /metrics says about them, then lints the scrape with
+// promtool.
+func TestServerMetrics(t *testing.T) {
+	t.Parallel()
+	pool, _ := saletest.Pool(t)
+	m := metrics.New(metrics.Config{Version: "test", Revision: "r1"})
+	b := transport.NewBatcher(pool, transport.BatcherConfig{Observer: m})
+	t.Cleanup(func() { b.Close() })
+	eng := engine.New(b, engine.WithSoldOutCache(time.Minute))
+	m.WatchEngine(eng)
+	m.WatchBatcher(b)
+	srv := startServer(t, eng, server.Config{Metrics: m})
+
+	id := newProduct(t, eng, 3)
+	c := dial(t, srv.addr)
+	answers := map[string]int{}
+	for _, user := range []string{"u1", "u2", "u3", "u4", "u5", "a\x01b"} {
+		c.send(purchaseFrame(id, user))
+		answers[decodeResponse(t, c.mustNext()).Status]++
+	}
+	c.send(purchaseFrame(redistest.Product(t), "u1"))
+	c.mustNext()
+	// A query and a ping are no purchases.
+	c.send(wire.AppendFrame(nil, wire.TypeQuery, wire.AppendQuery(nil, wire.QueryRequest{ProductID: id})))
+	c.mustNext()
+	c.send(wire.AppendFrame(nil, wire.TypePing, nil))
+	c.mustNext()
+	if answers["SUCCESS"] != 3 || answers["SOLD_OUT"] != 2 || answers["ERROR"] != 1 {
+		t.Fatalf("answers %v, want 3 SUCCESS, 2 SOLD_OUT, 1 ERROR", answers)
+	}
+
+	s := metricstest.Get(t, m.Handler())
+	stats := eng.Stats()
+	s.Expect(t, []metricstest.Series{
+		{Name: "flashsale_purchases_total", Labels: []string{"protocol", "tlv", "status", "SUCCESS", "code", ""}, Want: 3},
+		{Name: "flashsale_purchases_total", Labels: []string{"protocol", "tlv", "status", "SOLD_OUT", "code", ""}, Want: 2},
+		{Name: "flashsale_purchases_total", Labels: []string{"protocol", "tlv", "status", "ERROR", "code", engine.CodeInvalidRequest}, Want: 1},
+		{Name: "flashsale_purchases_total", Labels: []string{"protocol", "tlv", "status", "ERROR", "code", engine.CodeUnknownProduct}, Want: 1},
+		{Name: "flashsale_purchases_total", Labels: []string{"protocol", "http", "status", "SUCCESS", "code", ""}, Want: 0},
+		{Name: "flashsale_purchase_duration_seconds", Labels: []string{"protocol", "tlv"}, Want: 7},
+		{Name: "flashsale_open_connections", Labels: []string{"protocol", "tlv"}, Want: 1},
+		{Name: "flashsale_connections_total", Labels: []string{"protocol", "tlv"}, Want: 1},
+		{Name: "flashsale_redis_queue_depth", Want: 0},
+		{Name: "flashsale_soldout_cache_hits_total", Want: float64(stats.SoldOutHits)},
+		{Name: "flashsale_control_reconnects_total", Want: float64(stats.ControlReconnects)},
+		{Name: "flashsale_build_info", Labels: []string{"version", "test", "revision", "r1", "goversion", runtime.Version()}, Want: 1},
+	})
+	// The sales, the SOLD_OUT that Redis answered and the unknown product
+	// went to Redis in batches: how many depends on timing.
+	batches := s.Value(t, "flashsale_redis_batch_size")
+	if batches < 1 || s.Value(t, "flashsale_redis_roundtrip_seconds") != batches {
+		t.Errorf("%v batches and %v round trips, want as many, at least 1", batches, s.Value(t, "flashsale_redis_roundtrip_seconds"))
+	}
+	s.Lint(t)
+
+	// Closing the connection brings the gauge back to 0, once the server
+	// has seen the close.
+	c.nc.Close()
+	for deadline := time.Now().Add(testTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if metricstest.Get(t, m.Handler()).Value(t, "flashsale_open_connections", "protocol", "tlv") == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flashsale_open_connections{protocol=\"tlv\"} stayed above 0 after the client closed")
+		}
+	}
+}
