@@ -73,8 +73,8 @@ type Cluster struct {
 
 // StartCluster starts a Redis Cluster of cfg.Masters masters and
 // cfg.Replicas replicas each, every node a redis-server on a free loopback
-// port below 55535 (its bus port, 10000 above, free too) in a directory of
-// its own, and waits until every node reports cluster_state:ok, agrees on
+// port below 55535 (its bus port, 10000 above, free too; both below the
+// ephemeral port range where it allows) in a directory of its own, and waits until every node reports cluster_state:ok, agrees on
 // who holds every slot, and every replica's link to its master is up. The
 // nodes are stopped and their directories removed when the test ends.
 //
@@ -177,11 +177,15 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 	return c.WaitHealthy(ctx)
 }
 
-// freeClusterPort picks a port below 65535-busOffset that is free on
-// loopback together with its bus port.
+// freeClusterPort picks a port that is free on loopback together with its
+// bus port, both below the kernel's ephemeral range when there is room
+// (so an outgoing connection cannot take one between the check and
+// redis-server's bind, nor while a killed node is down), and in any case
+// below 65535-busOffset.
 func freeClusterPort() (int, error) {
+	lo, hi := clusterPortRange()
 	for range 100 {
-		port := 20000 + rand.IntN(65535-busOffset-20000)
+		port := lo + rand.IntN(hi-lo)
 		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
@@ -195,6 +199,19 @@ func freeClusterPort() (int, error) {
 		return port, nil
 	}
 	return 0, errors.New("redistest: no free pair of loopback ports for a cluster node")
+}
+
+// clusterPortRange returns where freeClusterPort picks: [lo, hi).
+func clusterPortRange() (lo, hi int) {
+	const first = 11000
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if eph, err := strconv.Atoi(f[0]); err == nil && eph-busOffset >= first+1000 {
+				return first, eph - busOffset
+			}
+		}
+	}
+	return first, 65535 - busOffset
 }
 
 func (c *Cluster) stop() {

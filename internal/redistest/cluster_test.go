@@ -3,6 +3,8 @@ package redistest_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +51,10 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("%d nodes, want 6", got)
 		}
 		for _, n := range c.Nodes() {
+			_, p, _ := net.SplitHostPort(n.Addr)
+			if port, err := strconv.Atoi(p); err != nil || port >= 55535 {
+				t.Errorf("%s: port not below 55535, no room for the bus port", n)
+			}
 			info, err := redis.String(c.Do(ctx, n, "CLUSTER", "INFO"))
 			if err != nil {
 				t.Fatal(err)
