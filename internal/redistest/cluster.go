@@ -371,6 +371,37 @@ func (c *Cluster) Kill(n *Node) error {
 	return nil
 }
 
+// KillMasterOf crashes the master of key's slot and waits until one of
+// its replicas has taken the slot over and the cluster is healthy. It
+// returns the killed master and the promoted replica.
+func (c *Cluster) KillMasterOf(ctx context.Context, key string) (killed, promoted *Node, err error) {
+	killed, err = c.MasterOf(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := c.ReplicasOf(ctx, killed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rs) == 0 {
+		return nil, nil, fmt.Errorf("redistest: master %s has no replica to take over", killed)
+	}
+	if err := c.Kill(killed); err != nil {
+		return nil, nil, err
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		return killed, nil, err
+	}
+	promoted, err = c.MasterOf(ctx, key)
+	if err != nil {
+		return killed, nil, err
+	}
+	if !slices.Contains(rs, promoted) {
+		return killed, promoted, fmt.Errorf("redistest: slot of %q went to %s, not to a replica of %s", key, promoted, killed)
+	}
+	return killed, promoted, nil
+}
+
 // Restart starts a killed node again with its nodes.conf: it rejoins the
 // cluster (a master that lost its slots while down comes back as a
 // replica). It then waits until the cluster is healthy.
