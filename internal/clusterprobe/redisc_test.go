@@ -179,6 +179,39 @@ func TestRedisc(t *testing.T) {
 		}
 	})
 
+	t.Run("one bound connection serves every slot of its node; a call for another node fails alone", func(t *testing.T) {
+		ctx := step(t, 10*time.Second)
+		hotNode, _ := c.MasterOf(ctx, hot)
+		var same string
+		for i := range 100 {
+			k := fmt.Sprintf("product:{p%d}:stock", i)
+			if n, _ := c.MasterOf(ctx, k); n == hotNode && redisc.Slot(k) != redisc.Slot(hot) {
+				same = k
+				break
+			}
+		}
+		elsewhere := keyNotOn(ctx, t, c, hotNode)
+		conn := p.bound(t, hot)
+		conn.Send("EVALSHA", sha, 1, same, 1)
+		conn.Send("EVALSHA", sha, 1, elsewhere, 1)
+		conn.Send("EVALSHA", sha, 1, hot, 1)
+		conn.Send("WAIT", 1, 2000) // the durability wait works on a cluster master
+		conn.Flush()
+		if got, err := redis.Int(conn.Receive()); err != nil || got != 1 {
+			t.Errorf("EVALSHA of another slot of the same node = %d, %v; want 1", got, err)
+		}
+		_, err := conn.Receive()
+		if re := redisc.ParseRedir(err); re == nil || re.Type != "MOVED" || re.NewSlot != redisc.Slot(elsewhere) {
+			t.Errorf("EVALSHA of a key on another node: %v, want MOVED %d", err, redisc.Slot(elsewhere))
+		}
+		if got, err := redis.Int(conn.Receive()); err != nil || got != 6 {
+			t.Errorf("EVALSHA after the MOVED in the same pipeline = %d, %v; want 6", got, err)
+		}
+		if got, err := redis.Int(conn.Receive()); err != nil || got != 1 {
+			t.Errorf("WAIT 1 = %d, %v; want 1 replica", got, err)
+		}
+	})
+
 	t.Run("an unbound connection routes EVALSHA by the sha, not the key", func(t *testing.T) {
 		ctx := step(t, 10*time.Second)
 		shaNode, err := c.NodeFor(ctx, redisc.Slot(sha))
@@ -227,10 +260,14 @@ func TestRedisc(t *testing.T) {
 		if myID(t, old) != from.ID {
 			t.Fatal("bound connection not on the slot's master")
 		}
+		before, err := redis.Int(old.Do("GET", hot))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Reshard(ctx, redisc.Slot(hot), from, to); err != nil {
 			t.Fatal(err)
 		}
-		_, err := old.Do("EVALSHA", sha, 1, hot, 1)
+		_, err = old.Do("EVALSHA", sha, 1, hot, 1)
 		re := redisc.ParseRedir(err)
 		if re == nil || re.Type != "MOVED" || re.NewSlot != redisc.Slot(hot) || re.Addr != to.Addr {
 			t.Fatalf("EVALSHA on the old master: %v (%+v), want MOVED %d %s", err, re, redisc.Slot(hot), to)
@@ -248,8 +285,8 @@ func TestRedisc(t *testing.T) {
 		conn.Send("EVALSHA", sha, 1, hot, 1)
 		conn.Flush()
 		conn.Receive()
-		if got, err := redis.Int(conn.Receive()); err != nil || got != 6 {
-			t.Errorf("EVALSHA after the reshard = %d, %v; want 6 (the key moved)", got, err)
+		if got, err := redis.Int(conn.Receive()); err != nil || got != before+1 {
+			t.Errorf("EVALSHA after the reshard = %d, %v; want %d (the key moved)", got, err, before+1)
 		}
 	})
 
