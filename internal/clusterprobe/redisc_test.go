@@ -390,7 +390,7 @@ func TestRedisc(t *testing.T) {
 		}
 	})
 
-	t.Run("killed master: network errors until Refresh", func(t *testing.T) {
+	t.Run("killed master: a network error or MOVED, then Refresh", func(t *testing.T) {
 		ctx := step(t, 30*time.Second)
 		killed := time.Now()
 		_, promoted, err := c.KillMasterOf(ctx, hot)
@@ -398,10 +398,11 @@ func TestRedisc(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("NodeTimeout 1s: cluster healthy again %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
-		// No MOVED comes from a dead node: redisc's map still names it
-		// and the pool may still hold an idle connection to it, so Bind
-		// succeeds (or fails to dial) and the first command fails with a
-		// network error, not a redirect.
+		// No MOVED comes from a dead node, and redisc's map still names
+		// it. If the pool holds an idle connection to it, Bind takes that
+		// and the first command fails with a network error; if it must
+		// dial, the dial fails and Bind silently falls back to a random
+		// node, which answers MOVED to the promoted replica.
 		conn := p.Get()
 		defer conn.Close()
 		err = redisc.BindConn(conn, hot)
@@ -409,8 +410,12 @@ func TestRedisc(t *testing.T) {
 			_, err = conn.Do("EVALSHA", sha, 1, hot, 1)
 		}
 		var rerr redis.Error
-		if err == nil || errors.As(err, &rerr) {
-			t.Errorf("EVALSHA on the killed master's slot before a Refresh: %v, want a network error", err)
+		if re := redisc.ParseRedir(err); re != nil {
+			if re.Addr != promoted.Addr {
+				t.Errorf("EVALSHA on the killed master's slot before a Refresh: %v, want MOVED to %s", err, promoted)
+			}
+		} else if err == nil || errors.As(err, &rerr) {
+			t.Errorf("EVALSHA on the killed master's slot before a Refresh: %v, want a network error or MOVED", err)
 		}
 		t.Logf("before Refresh: %v", err)
 		if err := p.Refresh(); err != nil {
@@ -424,6 +429,46 @@ func TestRedisc(t *testing.T) {
 		// This replica had loaded the script while it was a master (in
 		// the reshard step): its script cache survived the demotion.
 		t.Logf("EVALSHA on the replica promoted by the kill: %v", err)
+	})
+
+	t.Run("PUBLISH reaches every node; SPUBLISH the channel's shard only", func(t *testing.T) {
+		ctx := step(t, 10*time.Second)
+		const ch = "flashsale:probe"
+		var subs []redis.Conn
+		for _, addr := range c.Addrs() {
+			subs = append(subs, subscribe(t, addr, "SUBSCRIBE", ch))
+		}
+		if _, err := c.Do(ctx, c.Nodes()[0], "PUBLISH", ch, "hello"); err != nil {
+			t.Fatal(err)
+		}
+		for i, sub := range subs {
+			if kind, msg := receive(t, sub); kind != "message" || msg != "hello" {
+				t.Errorf("subscriber on %s got %s %q, want message hello", c.Addrs()[i], kind, msg)
+			}
+		}
+
+		owner, err := c.NodeFor(ctx, redisc.Slot(ch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := c.MasterOf(ctx, keyNotOn(ctx, t, c, owner))
+		conn := redistest.Conn(t, other.Addr)
+		if _, err := conn.Do("SSUBSCRIBE", ch); redisc.ParseRedir(err) == nil {
+			t.Errorf("SSUBSCRIBE on a node that does not hold the channel's slot: %v, want MOVED", err)
+		}
+		rs, _ := c.ReplicasOf(ctx, owner)
+		shard := []redis.Conn{subscribe(t, owner.Addr, "SSUBSCRIBE", ch)}
+		for _, r := range rs {
+			shard = append(shard, subscribe(t, r.Addr, "SSUBSCRIBE", ch))
+		}
+		if _, err := c.Do(ctx, owner, "SPUBLISH", ch, "sharded"); err != nil {
+			t.Fatal(err)
+		}
+		for i, sub := range shard {
+			if kind, msg := receive(t, sub); kind != "smessage" || msg != "sharded" {
+				t.Errorf("shard subscriber %d got %s %q, want smessage sharded", i, kind, msg)
+			}
+		}
 	})
 
 	t.Run("EachNode visits the masters", func(t *testing.T) {
@@ -502,4 +547,30 @@ func keyNotOn(ctx context.Context, t *testing.T, c *redistest.Cluster, nodes ...
 	}
 	t.Fatal("no key off those nodes")
 	return ""
+}
+
+// subscribe opens a connection to addr that runs cmd (SUBSCRIBE or
+// SSUBSCRIBE) on ch and has read the confirmation.
+func subscribe(t *testing.T, addr, cmd, ch string) redis.Conn {
+	t.Helper()
+	conn := redistest.Conn(t, addr)
+	if err := conn.Send(cmd, ch); err != nil {
+		t.Fatal(err)
+	}
+	conn.Flush()
+	if _, err := redis.ReceiveWithTimeout(conn, 2*time.Second); err != nil {
+		t.Fatalf("%s %s on %s: %v", cmd, ch, addr, err)
+	}
+	return conn
+}
+
+// receive reads one pushed message: its kind (message, smessage) and
+// payload.
+func receive(t *testing.T, conn redis.Conn) (kind, payload string) {
+	t.Helper()
+	v, err := redis.Strings(redis.ReceiveWithTimeout(conn, 2*time.Second))
+	if err != nil || len(v) != 3 {
+		t.Fatalf("receive: %v, %v", v, err)
+	}
+	return v[0], v[2]
 }
