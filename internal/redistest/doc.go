@@ -12,4 +12,9 @@
 // All tests of a package share one Redis, so each test works on its own
 // product ids (see Product). A package that uses it runs its tests through
 // Main, which stops the throwaway server at the end.
+//
+// StartCluster gives a test a Redis Cluster of its own, built from the same
+// redis-server: masters, replicas, and the moves a cluster test needs
+// (reshard a slot, leave it mid-migration, fail over, kill a master). Slot
+// computes a key's hash slot as Redis does.
 package redistest

@@ -129,14 +129,22 @@ type Server struct {
 // persistence, plus any extra configuration arguments (such as
 // "--appendonly", "yes"), and waits until it answers.
 func StartServer(bin string, extra ...string) (*Server, error) {
+	return startServer(bin, freePort, extra...)
+}
+
+// startServer is StartServer with the port chosen by pick, tried up to
+// three times (another process may take a free port before redis-server
+// binds it).
+func startServer(bin string, pick func() (int, error), extra ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, err
 	}
 	var last error
 	for range 3 {
-		port, err := freePort()
+		port, err := pick()
 		if err != nil {
+			os.RemoveAll(dir)
 			return nil, err
 		}
 		s := &Server{
