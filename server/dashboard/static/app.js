@@ -7,7 +7,11 @@
 (() => {
   const API = '/dashboard/api/products';
   const EVENTS = '/dashboard/events';
-  const HISTORY_MS = 120000;   // the chart's width in time
+  const HISTORY_MS = 120000;   // the chart's widest span in time
+  // The chart's span grows with the time the page has been open, so a
+  // page opened at the drop shows its first seconds large; each span has
+  // its tick step.
+  const SPANS = [[30000, 5000], [60000, 10000], [120000, 20000]];
   const SAMPLE_MS = 250;       // one chart point per product this often
   const RATE_STALE_MS = 1500;  // rates not refreshed this long read as 0
   const REFRESH_MS = 30000;    // a full snapshot this often, for anything missed
@@ -27,6 +31,7 @@
   let clockOffset = 0;        // server clock − this clock, ms
   let peak = 0;
   const samples = [];         // {t, total, per: Map}
+  const openedAt = Date.now();
   let orderDirty = true;
 
   // ---- state ----------------------------------------------------------
@@ -279,8 +284,11 @@
     ctx.clearRect(0, 0, w, h);
     const L = 56, R = 12, T = 10, B = 24;
     const pw = w - L - R, ph = h - T - B;
-    const now = Date.now(), t0 = now - HISTORY_MS;
-    const x = (t) => L + ((t - t0) / HISTORY_MS) * pw;
+    const now = Date.now();
+    const [span, tickStep] = SPANS.find(([sp]) => sp >= now - openedAt) || SPANS[SPANS.length - 1];
+    const t0 = now - span;
+    const x = (t) => L + ((t - t0) / span) * pw;
+    setText(document, '#span', spanText(span));
 
     let max = 0;
     for (const s of samples) if (s.t >= t0) max = Math.max(max, s.total);
@@ -302,9 +310,9 @@
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    for (let s = 120; s >= 0; s -= 30) {
-      const xx = Math.round(x(now - s * 1000)) + 0.5;
-      ctx.fillText(s === 0 ? 'now' : '−' + (s >= 60 && s % 60 === 0 ? s / 60 + 'm' : s + 's'), Math.min(xx, L + pw - 12), T + ph + 7);
+    for (let ms = span; ms >= 0; ms -= tickStep) {
+      const xx = Math.round(x(now - ms)) + 0.5;
+      ctx.fillText(ms === 0 ? 'now' : '−' + ago(ms / 1000), Math.max(L + 14, Math.min(xx, L + pw - 12)), T + ph + 7);
     }
 
     const visible = samples.filter((s) => s.t >= t0 - SAMPLE_MS);
@@ -338,6 +346,15 @@
     }
     ctx.restore();
     requestAnimationFrame(drawChart);
+  }
+
+  function ago(s) {
+    if (s < 60) return s + 's';
+    return Math.floor(s / 60) + 'm' + (s % 60 ? String(s % 60).padStart(2, '0') + 's' : '');
+  }
+
+  function spanText(ms) {
+    return ms < 60000 ? 'last ' + ms / 1000 + ' seconds' : ms === 60000 ? 'last minute' : 'last ' + ms / 60000 + ' minutes';
   }
 
   function line(pts, val, color, width, x, y) {
