@@ -323,15 +323,7 @@ func TestSnapshot(t *testing.T) {
 			t.Fatalf("purchase %s: %v", p, r.Status)
 		}
 	}
-	res, err := http.Get(srv.URL + "/dashboard/api/products")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var snap dashboard.Snapshot
-	if err := json.NewDecoder(res.Body).Decode(&snap); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("snapshot: %s, %v", res.Status, err)
-	}
+	snap := getSnapshot(t, srv.URL)
 	got := map[string]dashboard.Product{}
 	for _, p := range snap.Products {
 		got[p.ID] = p
@@ -363,15 +355,23 @@ func TestSnapshot(t *testing.T) {
 
 	small := httptest.NewServer(dashboard.New(eng, dashboard.Config{MaxProducts: 2}))
 	defer small.Close()
-	res, err = http.Get(small.URL + "/dashboard/api/products")
+	if snap := getSnapshot(t, small.URL); len(snap.Products) != 2 || !snap.Truncated {
+		t.Errorf("MaxProducts 2: %d products, truncated %v; want 2, true", len(snap.Products), snap.Truncated)
+	}
+}
+
+func getSnapshot(t *testing.T, url string) dashboard.Snapshot {
+	t.Helper()
+	res, err := http.Get(url + "/dashboard/api/products")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	snap = dashboard.Snapshot{}
-	if err := json.NewDecoder(res.Body).Decode(&snap); err != nil || len(snap.Products) != 2 || !snap.Truncated {
-		t.Errorf("MaxProducts 2: %d products, truncated %v, %v; want 2, true", len(snap.Products), snap.Truncated, err)
+	var snap dashboard.Snapshot
+	if err := json.NewDecoder(res.Body).Decode(&snap); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("snapshot: %s, %v", res.Status, err)
 	}
+	return snap
 }
 
 func TestSnapshotRedisDown(t *testing.T) {
@@ -391,47 +391,64 @@ func TestSnapshotRedisDown(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	_, _, srv, _ := setup(t, dashboard.Config{})
+	eng, _ := saletest.Engine(t)
+	h := dashboard.New(eng, dashboard.Config{})
+	// As the listener mounts it: the prefix stripped.
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", h))
+	mounts := []struct {
+		name    string
+		handler http.Handler
+	}{{"direct", h}, {"stripped", mux}}
 	tests := []struct {
 		method, path string
 		status       int
 		contentType  string
 		body         string
+		direct       bool // only where the handler is mounted at /
 	}{
-		{"GET", "/", 200, "text/html", "<canvas"},
-		{"GET", "/dashboard", 200, "text/html", "<canvas"},
-		{"GET", "/dashboard/", 200, "text/html", "<canvas"},
-		{"GET", "/dashboard/index.html", 200, "text/html", "<canvas"},
-		{"HEAD", "/dashboard/", 200, "text/html", ""},
-		{"GET", "/dashboard/app.js", 200, "text/javascript", "EventSource"},
-		{"GET", "/dashboard/app.css", 200, "text/css", "--bg"},
-		{"GET", "/dashboard/favicon.svg", 200, "image/svg+xml", "<svg"},
-		{"GET", "/dashboard/api/products", 200, "application/json", `"products"`},
-		{"GET", "/dashboard/nope.js", 404, "", ""},
-		{"GET", "/dashboard/static/app.js", 404, "", ""},
-		{"GET", "/dashboard/../go.mod", 404, "", ""},
-		{"POST", "/dashboard/", 405, "", ""},
-		{"DELETE", "/dashboard/events", 405, "", ""},
+		{"GET", "/", 200, "text/html", "<canvas", true},
+		{"GET", "/dashboard", 200, "text/html", "<canvas", true},
+		{"GET", "/dashboard/", 200, "text/html", "<canvas", false},
+		{"GET", "/dashboard/index.html", 200, "text/html", "<canvas", false},
+		{"HEAD", "/dashboard/", 200, "text/html", "", false},
+		{"GET", "/dashboard/app.js", 200, "text/javascript", "EventSource", false},
+		{"GET", "/dashboard/app.css", 200, "text/css", "--bg", false},
+		{"GET", "/dashboard/favicon.svg", 200, "image/svg+xml", "<svg", false},
+		{"GET", "/dashboard/api/products", 200, "application/json", `"products"`, false},
+		{"HEAD", "/dashboard/events", 200, "text/event-stream", "", false},
+		{"GET", "/dashboard/nope.js", 404, "", "", false},
+		{"GET", "/dashboard/static/app.js", 404, "", "", false},
+		{"GET", "/dashboard/../go.mod", 404, "", "", false},
+		{"POST", "/dashboard/", 405, "", "", false},
+		{"DELETE", "/dashboard/events", 405, "", "", false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
-			if err != nil {
-				t.Fatal(err)
+	for _, m := range mounts {
+		srv := httptest.NewServer(m.handler)
+		defer srv.Close()
+		for _, tt := range tests {
+			if tt.direct && m.name != "direct" {
+				continue
 			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			body, _ := io.ReadAll(res.Body)
-			if res.StatusCode != tt.status || !strings.HasPrefix(res.Header.Get("Content-Type"), tt.contentType) || !strings.Contains(string(body), tt.body) {
-				t.Errorf("%s, Content-Type %q, body %.80q; want %d, %q, containing %q",
-					res.Status, res.Header.Get("Content-Type"), body, tt.status, tt.contentType, tt.body)
-			}
-			if tt.status == 200 && !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
-				t.Errorf("Content-Security-Policy %q: the page must load nothing from elsewhere", res.Header.Get("Content-Security-Policy"))
-			}
-		})
+			t.Run(m.name+" "+tt.method+" "+tt.path, func(t *testing.T) {
+				req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				body, _ := io.ReadAll(res.Body)
+				if res.StatusCode != tt.status || !strings.HasPrefix(res.Header.Get("Content-Type"), tt.contentType) || !strings.Contains(string(body), tt.body) {
+					t.Errorf("%s, Content-Type %q, body %.80q; want %d, %q, containing %q",
+						res.Status, res.Header.Get("Content-Type"), body, tt.status, tt.contentType, tt.body)
+				}
+				if tt.status == 200 && !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+					t.Errorf("Content-Security-Policy %q: the page must load nothing from elsewhere", res.Header.Get("Content-Security-Policy"))
+				}
+			})
+		}
 	}
 }
