@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,11 +84,26 @@ var static, _ = fs.Sub(staticFS, "static")
 // snapshotWorkers bounds the status reads a snapshot runs at once.
 const snapshotWorkers = 8
 
+// snapshotMaxAge is how long one snapshot answers every request: a crowd
+// of browsers opening the page costs one read of Redis a second at most,
+// and the stream brings each up to date.
+const snapshotMaxAge = time.Second
+
 type dashboard struct {
 	eng    *engine.Engine
 	cfg    Config
 	hub    *hub
 	assets http.Handler
+	// refusals counts the streams refused for MaxClients; refusedLog
+	// logs them at most once a second.
+	refusals   atomic.Int64
+	refusedLog zerolog.Logger
+
+	mu      sync.Mutex
+	snap    Snapshot
+	snapErr error
+	snapAt  time.Time
+	reading chan struct{} // closed when the read under way ends; nil when none
 }
 
 // New returns the dashboard of eng. The handler answers the paths under
@@ -95,10 +111,11 @@ type dashboard struct {
 func New(eng *engine.Engine, cfg Config) http.Handler {
 	cfg.setDefaults()
 	return &dashboard{
-		eng:    eng,
-		cfg:    cfg,
-		hub:    newHub(eng, cfg),
-		assets: http.FileServerFS(static),
+		eng:        eng,
+		cfg:        cfg,
+		hub:        newHub(eng, cfg),
+		assets:     http.FileServerFS(static),
+		refusedLog: cfg.Logger.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Second}),
 	}
 }
 
@@ -175,8 +192,43 @@ type Snapshot struct {
 	Truncated bool      `json:"truncated,omitempty"` // more than MaxProducts exist
 }
 
-// Snapshot reads every product (at most MaxProducts of them, sorted by id)
-// within Timeout.
+// sharedSnapshot returns the last snapshot if it is recent, or waits for
+// the read under way, or makes one; concurrent requests share one read.
+func (d *dashboard) sharedSnapshot(ctx context.Context) (Snapshot, error) {
+	d.mu.Lock()
+	if !d.snapAt.IsZero() && time.Since(d.snapAt) < snapshotMaxAge {
+		defer d.mu.Unlock()
+		return d.snap, d.snapErr
+	}
+	if d.reading == nil {
+		d.reading = make(chan struct{})
+		// Not the request's context: the read serves every request
+		// waiting for it, and Timeout bounds it.
+		go d.refreshSnapshot(d.reading)
+	}
+	reading := d.reading
+	d.mu.Unlock()
+	select {
+	case <-reading:
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.snap, d.snapErr
+}
+
+// refreshSnapshot reads a snapshot for sharedSnapshot and closes done.
+func (d *dashboard) refreshSnapshot(done chan struct{}) {
+	snap, err := d.readSnapshot(context.Background())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.snap, d.snapErr, d.snapAt, d.reading = snap, err, time.Now(), nil
+	close(done)
+}
+
+// readSnapshot reads every product (at most MaxProducts of them, sorted by
+// id) within Timeout.
 func (d *dashboard) readSnapshot(ctx context.Context) (Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -216,7 +268,7 @@ func (d *dashboard) readSnapshot(ctx context.Context) (Snapshot, error) {
 
 func (d *dashboard) snapshot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	snap, err := d.readSnapshot(r.Context())
+	snap, err := d.sharedSnapshot(r.Context())
 	if err != nil {
 		d.cfg.Logger.Warn().Err(err).Msg("dashboard snapshot")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": publicError(err)})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,11 +22,19 @@ import (
 	"github.com/flashsale/flashsale/server/dashboard"
 )
 
-// countingRedis counts the subscriptions made through it.
+// countingRedis counts the subscriptions and scans made through it.
 type countingRedis struct {
 	engine.Redis
-	mu   sync.Mutex
-	subs map[string]int
+	mu    sync.Mutex
+	subs  map[string]int
+	scans int
+}
+
+func (c *countingRedis) Scan(ctx context.Context, match string, fn func(string) error) error {
+	c.mu.Lock()
+	c.scans++
+	c.mu.Unlock()
+	return c.Redis.Scan(ctx, match, fn)
 }
 
 func (c *countingRedis) Subscribe(ctx context.Context, channel string, fn func([]byte)) error {
@@ -360,16 +369,43 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
+// Browsers opening the page at once share one read of Redis.
+func TestSnapshotShared(t *testing.T) {
+	const browsers = 20
+	eng, cr, srv, _ := setup(t, dashboard.Config{})
+	id := saletest.Product(t, eng, 3)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range browsers {
+		wg.Go(func() {
+			<-start
+			snap := getSnapshot(t, srv.URL)
+			if !slices.ContainsFunc(snap.Products, func(p dashboard.Product) bool { return p.ID == id }) {
+				t.Errorf("snapshot without %s", id)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.scans >= browsers {
+		t.Errorf("%d scans for %d snapshots at once: not shared", cr.scans, browsers)
+	}
+	t.Logf("%d snapshots at once, %d scans", browsers, cr.scans)
+}
+
 func getSnapshot(t *testing.T, url string) dashboard.Snapshot {
 	t.Helper()
+	var snap dashboard.Snapshot
 	res, err := http.Get(url + "/dashboard/api/products")
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return snap
 	}
 	defer res.Body.Close()
-	var snap dashboard.Snapshot
 	if err := json.NewDecoder(res.Body).Decode(&snap); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("snapshot: %s, %v", res.Status, err)
+		t.Errorf("snapshot: %s, %v", res.Status, err)
 	}
 	return snap
 }

@@ -29,7 +29,8 @@ type hello struct {
 func (d *dashboard) events(w http.ResponseWriter, r *http.Request) {
 	c, err := d.hub.join()
 	if err != nil {
-		d.cfg.Logger.Warn().Err(err).Str("remote", r.RemoteAddr).Int("max", d.cfg.MaxClients).Msg("dashboard stream refused")
+		n := d.refusals.Add(1)
+		d.refusedLog.Warn().Err(err).Str("remote", r.RemoteAddr).Int("max", d.cfg.MaxClients).Int64("refused_total", n).Msg("dashboard stream refused")
 		w.Header().Set("Retry-After", strconv.Itoa(refusedRetry))
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
