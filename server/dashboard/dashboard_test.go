@@ -319,6 +319,23 @@ func TestEventsLimitsAndEnds(t *testing.T) {
 	}
 }
 
+// A stream outlives the server's WriteTimeout: every write sets its own
+// deadline.
+func TestEventsOutliveWriteTimeout(t *testing.T) {
+	const writeTimeout = 100 * time.Millisecond
+	pool, _ := saletest.Pool(t)
+	srv := httptest.NewUnstartedServer(dashboard.New(engine.New(pool), dashboard.Config{Heartbeat: writeTimeout / 4}))
+	srv.Config.WriteTimeout = writeTimeout
+	srv.Start()
+	t.Cleanup(srv.Close) // after the stream's context ends
+	ctx := saletest.Context(t)
+	s := openStream(t, ctx, srv.URL)
+	started := time.Now()
+	for beats := 0; beats < 8 || time.Since(started) < 3*writeTimeout; beats++ {
+		waitEvent(t, ctx, s, "a heartbeat", named(":"))
+	}
+}
+
 func TestSnapshot(t *testing.T) {
 	eng, _, srv, _ := setup(t, dashboard.Config{})
 	ctx := saletest.Context(t)
