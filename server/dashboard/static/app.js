@@ -33,6 +33,7 @@
   const samples = [];         // {t, total, per: Map}
   const openedAt = Date.now();
   let orderDirty = true;
+  let truncated = false;      // the snapshot left products out: their sales are expected
 
   // ---- state ----------------------------------------------------------
 
@@ -78,7 +79,8 @@
       if (body.now) clockOffset = body.now - Date.now();
       const seen = new Set();
       for (const p of body.products) { upsert(p); seen.add(p.id); }
-      if (!body.truncated) for (const id of [...products.keys()]) if (!seen.has(id)) remove(id);
+      truncated = !!body.truncated;
+      if (!truncated) for (const id of [...products.keys()]) if (!seen.has(id)) remove(id);
       banner(body.truncated ? 'Showing the first ' + body.products.length + ' products only.' : '');
       $('updated').textContent = 'snapshot ' + new Date().toLocaleTimeString();
     } catch (err) {
@@ -92,7 +94,7 @@
   // once, not once per message.
   let unknownPending = false;
   function unknownProduct() {
-    if (unknownPending) return;
+    if (unknownPending || truncated) return;
     unknownPending = true;
     setTimeout(() => { unknownPending = false; loadSnapshot(); }, 300);
   }
