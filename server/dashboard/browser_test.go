@@ -1,0 +1,319 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/server/dashboard"
+)
+
+// Environment of the browser test.
+const (
+	// envBrowser set to "required" makes a missing Chromium a failure,
+	// not a skip (CI sets it).
+	envBrowser = "FLASHSALE_TEST_BROWSER"
+	// envArtifacts is the directory the screenshot goes to (default
+	// $TMPDIR/flashsale-artifacts).
+	envArtifacts = "FLASHSALE_ARTIFACTS"
+	// envDemo is how long the test's sale runs (default 4s); a longer one
+	// makes a fuller chart for the README's screenshot.
+	envDemo = "FLASHSALE_DASHBOARD_DEMO"
+)
+
+// browserTimeout bounds the whole browser test.
+const browserTimeout = 60 * time.Second
+
+// chromium returns the path of a Chromium, skipping the test without one
+// unless envBrowser requires it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const why = "no chromium on $PATH (Debian: apt-get install chromium)"
+	if os.Getenv(envBrowser) == "required" {
+		t.Fatalf("%s, and %s=required", why, envBrowser)
+	}
+	t.Skipf("%s; set %s=required to make this a failure", why, envBrowser)
+	return ""
+}
+
+// demoProduct is a product of the test's sale and how it sells.
+type demoProduct struct {
+	name  string
+	units int64
+	opts  []engine.InitOption
+	// rate is the units per second bought at fraction f of the sale
+	// (0..1); nil: nothing is bought.
+	rate func(f float64) float64
+}
+
+// runSale buys each product at its rate for d, one unit per purchase,
+// each by a new customer, and closes nearlyDone at 85% of d. It returns
+// when every product has stopped selling.
+func runSale(ctx context.Context, t *testing.T, eng *engine.Engine, ids []string, ps []demoProduct, d time.Duration, nearlyDone chan<- struct{}) {
+	t.Helper()
+	start := time.Now()
+	var once sync.Once
+	var buyers atomic.Int64
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		if p.rate == nil {
+			continue
+		}
+		wg.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			owed := 0.0
+			for last := start; ctx.Err() == nil; {
+				now := <-tick.C
+				f := float64(now.Sub(start)) / float64(d)
+				if f >= 0.85 {
+					once.Do(func() { close(nearlyDone) })
+				}
+				if f >= 1 {
+					return
+				}
+				owed += p.rate(f) * now.Sub(last).Seconds()
+				last = now
+				for ; owed >= 1; owed-- {
+					r := eng.Purchase(ctx, engine.Request{ProductID: ids[i], UserID: fmt.Sprint("buyer-", buyers.Add(1))})
+					switch r.Status {
+					case engine.StatusSuccess:
+					case engine.StatusSoldOut:
+						return
+					default:
+						if ctx.Err() == nil { // not the test giving up
+							t.Errorf("purchase of %s: %v %v", ids[i], r.Status, r.Err)
+						}
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	once.Do(func() { close(nearlyDone) })
+}
+
+// The page, in a real headless Chromium, shows the stock falling while
+// purchases run through the engine, and a product selling out.
+func TestDashboardInBrowser(t *testing.T) {
+	bin := chromium(t)
+	d := 4 * time.Second
+	if v := os.Getenv(envDemo); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 || d > 45*time.Second {
+			t.Fatalf("%s=%q: want a duration up to 45s", envDemo, v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout+d)
+	defer cancel()
+
+	eng, addr := saletest.Engine(t)
+	secs := d.Seconds()
+	now := time.Now()
+	products := []demoProduct{
+		{name: "iphone-17-pro", units: int64(45 * secs), rate: func(f float64) float64 { return 25 + 120*f }},
+		{name: "pixel-10", units: 5000, rate: func(f float64) float64 { return 35 + 25*math.Sin(7*f) }},
+		{name: "airpods-pro-3", units: 3000, rate: func(f float64) float64 {
+			if f < 0.3 {
+				return 0
+			}
+			return 70
+		}},
+		{name: "galaxy-s26", units: 40, rate: func(float64) float64 { return 400 }}, // sells out at once
+		{name: "switch-2", units: 800, opts: []engine.InitOption{engine.WithWindow(now.Add(2*time.Hour+17*time.Minute), time.Time{})}},
+		{name: "ps5-pro", units: 300, opts: []engine.InitOption{engine.WithWindow(now.Add(-3*time.Hour), now.Add(-25*time.Minute))}},
+	}
+	ids := make([]string, len(products))
+	for i, p := range products {
+		ids[i] = p.name
+		if os.Getenv("REDIS_ADDR") != "" { // someone's Redis: leave its products alone
+			ids[i] += "-" + redistest.Product(t)
+		}
+		if err := eng.Delete(ctx, ids[i]); err != nil && !strings.Contains(err.Error(), engine.ErrUnknownProduct.Error()) {
+			t.Fatal(err)
+		}
+		if err := eng.Init(ctx, ids[i], p.units, p.opts...); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { eng.Delete(context.Background(), ids[i]) })
+	}
+	srv := httptest.NewServer(dashboard.New(eng, dashboard.Config{}))
+	defer srv.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// Without these, Chromium on a closed network keeps trying to
+		// reach Google and misbehaves.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+
+	exceptions := chromedp.Events(bctx, runtime.ExceptionThrown)
+	var pageErrors []string
+	var mu sync.Mutex
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			pageErrors = append(pageErrors, ev.ExceptionDetails.Text+" "+exceptionDescription(ev))
+			mu.Unlock()
+		}
+	}()
+
+	iphone := ids[0]
+	remainingSel := fmt.Sprintf(`[data-product=%q] .remaining`, iphone)
+	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(remainingSel)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live="open"]`)),
+	); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	before := shownStock(t, bctx, remainingSel)
+	if before != products[0].units {
+		t.Fatalf("the page shows %d left of %s before the sale, want %d", before, iphone, products[0].units)
+	}
+	waitSubscribed(t, ctx, addr)
+
+	nearlyDone := make(chan struct{})
+	saleDone := make(chan struct{})
+	go func() {
+		defer close(saleDone)
+		runSale(ctx, t, eng, ids, products, d, nearlyDone)
+	}()
+	defer func() { cancel(); <-saleDone }() // no purchase outlives the test
+
+	// The stock shown changes while the sale runs.
+	for {
+		if n := shownStock(t, bctx, remainingSel); n < before {
+			t.Logf("the page went from %d to %d units of %s left", before, n, iphone)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the page still shows %d units of %s left: %v", before, iphone, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	<-nearlyDone
+	time.Sleep(300 * time.Millisecond) // let the page draw the last sales it got
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	writeArtifact(t, "dashboard.png", png)
+	<-saleDone
+	// The sale is paced to sell it out; on a machine too slow for that,
+	// the rest goes now.
+	for i := 0; ; i++ {
+		r := eng.Purchase(ctx, engine.Request{ProductID: iphone, UserID: fmt.Sprint("late-buyer-", i)})
+		if r.Status == engine.StatusSoldOut {
+			break
+		}
+		if r.Status != engine.StatusSuccess {
+			t.Fatalf("purchase of %s: %v %v", iphone, r.Status, r.Err)
+		}
+	}
+
+	// Once sales stop, the page agrees with Redis on every product, and
+	// shows the sold-out product as such.
+	for i, id := range ids {
+		st, err := eng.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state, remaining := string(st.State()), strconv.FormatInt(st.Remaining, 10)
+		js := fmt.Sprintf(`(() => { const c = document.querySelector('[data-product=%q]');
+			return c && c.dataset.state === %q && c.querySelector('.remaining').textContent.replaceAll(',', '') === %q; })()`,
+			id, state, remaining)
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			card, _ := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('[data-product=%q]')?.innerText`, id)))
+			t.Errorf("%s: the page never showed %s with %s left (%v); it shows %q", products[i].name, state, remaining, err, card)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pageErrors) > 0 {
+		t.Errorf("the page threw: %q", pageErrors)
+	}
+}
+
+// shownStock reads the stock a card shows, in one evaluation in the page
+// (a node looked up first could be moved, when cards are re-sorted,
+// before its text is read).
+func shownStock(t *testing.T, ctx context.Context, sel string) int64 {
+	t.Helper()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).textContent`, sel)))
+	if err != nil {
+		t.Fatalf("reading %s: %v", sel, err)
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(text, ",", ""), 10, 64)
+	if err != nil {
+		t.Fatalf("%s shows %q, not a number", sel, text)
+	}
+	return n
+}
+
+func exceptionDescription(ev runtime.EventExceptionThrown) string {
+	if ex := ev.ExceptionDetails.Exception; ex != nil && ex.Description != "" {
+		return ex.Description
+	}
+	return ""
+}
+
+// writeArtifact keeps b under envArtifacts, for CI to collect, and prints
+// where.
+func writeArtifact(t *testing.T, name string, b []byte) {
+	t.Helper()
+	dir := os.Getenv(envArtifacts)
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "flashsale-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard screenshot: %s", path)
+	fmt.Printf("dashboard screenshot: %s (%d bytes)\n", path, len(b))
+}

@@ -1,0 +1,75 @@
+package dashboard
+
+import (
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/saletest"
+)
+
+func TestSaleOf(t *testing.T) {
+	tests := []struct {
+		name      string
+		payload   string
+		id        string
+		remaining int64
+		quantity  int64
+		fast      bool // read without encoding/json
+		ok        bool
+	}{
+		{"purchase.lua's layout", `{"product_id":"iphone15","buyer":"u1","remaining":41,"timestamp":1764108000,"order_id":"1764108000123-0","quantity":2}`, "iphone15", 41, 2, true, true},
+		{"escaped buyer", `{"product_id":"p","buyer":"a\"b\\c\",\"remaining\":9","remaining":3,"timestamp":1,"order_id":"1-0","quantity":1}`, "p", 3, 1, true, true},
+		{"escaped id falls back", `{"product_id":"a\"b","buyer":"u","remaining":0,"timestamp":1,"order_id":"1-0","quantity":1}`, `a"b`, 0, 1, false, true},
+		{"other field order falls back", `{"remaining":5,"product_id":"p","quantity":3}`, "p", 5, 3, false, true},
+		{"no quantity", `{"product_id":"p","buyer":"u","remaining":5,"timestamp":1,"order_id":"1-0"}`, "p", 5, 0, false, true},
+		{"trailing bytes", `{"product_id":"p","buyer":"u","remaining":5,"timestamp":1,"order_id":"1-0","quantity":1}x`, "", 0, 0, false, false},
+		{"not JSON", `iphone15`, "", 0, 0, false, false},
+		{"no product", `{"remaining":5}`, "", 0, 0, false, false},
+		{"empty", ``, "", 0, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, _, fast := parseSale([]byte(tt.payload))
+			id, remaining, quantity, ok := saleOf([]byte(tt.payload))
+			if fast != tt.fast || ok != tt.ok || string(id) != tt.id || remaining != tt.remaining || quantity != tt.quantity {
+				t.Errorf("saleOf = %q %d %d %v (fast %v), want %q %d %d %v (fast %v)",
+					id, remaining, quantity, ok, fast, tt.id, tt.remaining, tt.quantity, tt.ok, tt.fast)
+			}
+		})
+	}
+}
+
+// The events the purchase script really publishes take the fast path: a
+// change of its layout shows up here, not as a slow dashboard.
+func TestPurchaseEventsTakeTheFastPath(t *testing.T) {
+	eng, addr := saletest.Engine(t)
+	id := saletest.Product(t, eng, 10)
+	psc := redis.PubSubConn{Conn: redistest.Conn(t, addr)}
+	if err := psc.Subscribe(engine.EventChannel); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := psc.ReceiveWithTimeout(saletest.Timeout).(redis.Subscription); !ok {
+		t.Fatal("no subscription confirmation")
+	}
+	ctx := saletest.Context(t)
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: `a "quoted" \ user`, Quantity: 1}); r.Status != engine.StatusSuccess {
+		t.Fatalf("purchase: %v %v", r.Status, r.Err)
+	}
+	for {
+		m, ok := psc.ReceiveWithTimeout(saletest.Timeout).(redis.Message)
+		if !ok {
+			t.Fatal("no sale event")
+		}
+		got, remaining, quantity, fast := parseSale(m.Data)
+		if string(got) != id {
+			continue // another test's sale
+		}
+		if !fast || remaining != 9 || quantity != 1 {
+			t.Fatalf("parseSale(%s) = %q %d %d fast %v; want %q 9 1 fast", m.Data, got, remaining, quantity, fast, id)
+		}
+		return
+	}
+}

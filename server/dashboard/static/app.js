@@ -1,0 +1,401 @@
+// flashsale live dashboard: a snapshot from /dashboard/api/products, then
+// server-sent events from /dashboard/events (sales added up per product a
+// few times a second, product changes, resync requests). No library, no
+// build step: this file is served as written.
+'use strict';
+
+(() => {
+  const API = '/dashboard/api/products';
+  const EVENTS = '/dashboard/events';
+  const HISTORY_MS = 120000;   // the chart's widest span in time
+  // The chart's span grows with the time the page has been open, so a
+  // page opened at the drop shows its first seconds large; each span has
+  // its tick step.
+  const SPANS = [[30000, 5000], [60000, 10000], [120000, 20000]];
+  const SAMPLE_MS = 250;       // one chart point per product this often
+  const RATE_STALE_MS = 1500;  // rates not refreshed this long read as 0
+  const REFRESH_MS = 30000;    // a full snapshot this often, for anything missed
+  const REFUSED_RETRY_MS = 10000;
+  const MAX_LINES = 6;         // products drawn as their own line
+  const COLORS = ['#38bdf8', '#a78bfa', '#f472b6', '#34d399', '#fb923c', '#f87171', '#2dd4bf', '#c084fc'];
+  const STATE_ORDER = { OPEN: 0, UPCOMING: 1, SOLD_OUT: 2, ENDED: 3 };
+
+  const $ = (id) => document.getElementById(id);
+  const num = new Intl.NumberFormat('en-US');
+  const fmtRate = (v) => (v >= 10 || v === 0 ? num.format(Math.round(v)) : v.toFixed(1));
+
+  const products = new Map(); // id → {p: Product, el, color, rate}
+  let colorNext = 0;
+  let rates = new Map();      // id → units/s, from the last sales message
+  let lastSales = 0;
+  let clockOffset = 0;        // server clock − this clock, ms
+  let peak = 0;
+  const samples = [];         // {t, total, per: Map}
+  const openedAt = Date.now();
+  let orderDirty = true;
+  let truncated = false;      // the snapshot left products out: their sales are expected
+
+  // ---- state ----------------------------------------------------------
+
+  const serverNow = () => Date.now() + clockOffset;
+
+  // The same rule as engine.ProductStatus.State.
+  function stateOf(p, now) {
+    if (p.start && now < p.start) return 'UPCOMING';
+    if (p.end && now >= p.end) return 'ENDED';
+    if (p.remaining <= 0) return 'SOLD_OUT';
+    return 'OPEN';
+  }
+
+  function upsert(p) {
+    let e = products.get(p.id);
+    if (!e) {
+      e = { p, el: makeCard(p.id), color: COLORS[colorNext++ % COLORS.length], rate: 0 };
+      products.set(p.id, e);
+      orderDirty = true;
+    }
+    e.p = p;
+    scheduleRender();
+  }
+
+  function remove(id) {
+    const e = products.get(id);
+    if (!e) return;
+    e.el.remove();
+    products.delete(id);
+    rates.delete(id);
+    scheduleRender();
+  }
+
+  let snapSeq = 0;
+  let snapTimer = 0;
+  async function loadSnapshot() {
+    const seq = ++snapSeq;
+    try {
+      const res = await fetch(API, { cache: 'no-store' });
+      const body = await res.json();
+      if (seq !== snapSeq) return; // a newer one is on its way
+      if (!res.ok) throw new Error(body.error || res.statusText);
+      if (body.now) clockOffset = body.now - Date.now();
+      const seen = new Set();
+      for (const p of body.products) { upsert(p); seen.add(p.id); }
+      truncated = !!body.truncated;
+      if (!truncated) for (const id of [...products.keys()]) if (!seen.has(id)) remove(id);
+      banner(body.truncated ? 'Showing the first ' + body.products.length + ' products only.' : '');
+      $('updated').textContent = 'snapshot ' + new Date().toLocaleTimeString();
+    } catch (err) {
+      if (seq === snapSeq) banner('Snapshot failed: ' + err.message + '. Retrying…');
+    }
+    clearTimeout(snapTimer);
+    snapTimer = setTimeout(loadSnapshot, REFRESH_MS);
+  }
+
+  // A sale of a product the page does not know yet: read the snapshot
+  // once, not once per message.
+  let unknownPending = false;
+  function unknownProduct() {
+    if (unknownPending || truncated) return;
+    unknownPending = true;
+    setTimeout(() => { unknownPending = false; loadSnapshot(); }, 300);
+  }
+
+  function onSales(m) {
+    lastSales = Date.now();
+    rates = new Map();
+    for (const s of m.products) {
+      rates.set(s.id, s.rate);
+      const e = products.get(s.id);
+      if (!e) { unknownProduct(); continue; }
+      if (s.remaining !== undefined) {
+        e.p.remaining = s.remaining;
+        e.p.held = e.p.initial - s.remaining;
+        e.p.buyers += s.orders;
+        e.p.orders += s.orders;
+      }
+    }
+    scheduleRender();
+  }
+
+  // ---- the stream -----------------------------------------------------
+
+  function setLive(state, text) {
+    document.body.dataset.live = state;
+    $('conn-text').textContent = text;
+  }
+
+  let source = null;
+  function connect() {
+    source = new EventSource(EVENTS);
+    setLive('connecting', 'connecting…');
+    source.addEventListener('hello', (ev) => {
+      const h = JSON.parse(ev.data);
+      setLive('open', 'live · ' + h.clients + (h.clients === 1 ? ' viewer' : ' viewers'));
+      loadSnapshot();
+    });
+    source.addEventListener('sales', (ev) => onSales(JSON.parse(ev.data)));
+    source.addEventListener('product', (ev) => upsert(JSON.parse(ev.data)));
+    source.addEventListener('removed', (ev) => remove(JSON.parse(ev.data).id));
+    source.addEventListener('resync', () => loadSnapshot());
+    source.addEventListener('redis', (ev) => {
+      if (JSON.parse(ev.data).ok) setLive('open', 'live');
+      else setLive('down', 'Redis unreachable · numbers are stale');
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (too many viewers) or not an event stream: the browser
+        // will not retry by itself.
+        setLive('closed', 'disconnected · retrying');
+        source.close();
+        setTimeout(connect, REFUSED_RETRY_MS);
+      } else {
+        setLive('connecting', 'reconnecting…');
+      }
+    };
+  }
+
+  // ---- cards ----------------------------------------------------------
+
+  const CARD = '<div class="head"><div class="id"></div><div class="state"></div></div>' +
+    '<div class="stock"><span class="remaining"></span><span class="initial"></span></div>' +
+    '<div class="bar"><div></div></div>' +
+    '<div class="stats"><div><b class="rate"></b><span>sales/s</span></div>' +
+    '<div><b class="sold"></b><span>sold</span></div><div><b class="buyers"></b><span>buyers</span></div></div>' +
+    '<div class="when"></div>';
+
+  function makeCard(id) {
+    const el = document.createElement('article');
+    el.className = 'card';
+    el.dataset.product = id;
+    el.innerHTML = CARD; // a fixed template: the id goes in as text below
+    el.querySelector('.id').textContent = id;
+    el.querySelector('.id').title = id;
+    return el;
+  }
+
+  function setText(el, sel, text) {
+    const n = el.querySelector(sel);
+    if (n.textContent !== text) n.textContent = text;
+  }
+
+  function duration(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + 's';
+    if (s < 3600) return Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's';
+    if (s < 86400) return Math.floor(s / 3600) + 'h ' + String(Math.floor(s / 60) % 60).padStart(2, '0') + 'm';
+    return Math.floor(s / 86400) + 'd ' + (Math.floor(s / 3600) % 24) + 'h';
+  }
+
+  function when(p, state, now) {
+    switch (state) {
+      case 'UPCOMING': return 'opens in ' + duration(p.start - now);
+      case 'ENDED': return 'ended ' + duration(now - p.end) + ' ago';
+      default:
+        if (p.end) return 'ends in ' + duration(p.end - now);
+        return p.limit ? 'limit ' + p.limit + ' per customer' : 'no per-customer limit';
+    }
+  }
+
+  function renderCard(e, now) {
+    const p = e.p;
+    const state = stateOf(p, now);
+    if (e.el.dataset.state !== state) { e.el.dataset.state = state; orderDirty = true; }
+    setText(e.el, '.state', state.replace('_', ' '));
+    setText(e.el, '.remaining', num.format(p.remaining));
+    setText(e.el, '.initial', '/ ' + num.format(p.initial) + ' left');
+    setText(e.el, '.rate', fmtRate(e.rate));
+    setText(e.el, '.sold', num.format(p.initial - p.remaining));
+    setText(e.el, '.buyers', num.format(p.buyers));
+    setText(e.el, '.when', when(p, state, now));
+    const pct = p.initial > 0 ? Math.max(0, Math.min(100, (100 * p.remaining) / p.initial)) : 0;
+    e.el.querySelector('.bar > div').style.width = pct.toFixed(2) + '%';
+    return state;
+  }
+
+  let renderPending = false;
+  function scheduleRender() {
+    if (renderPending) return;
+    renderPending = true;
+    requestAnimationFrame(() => { renderPending = false; render(); });
+  }
+
+  function render() {
+    const now = serverNow();
+    const stale = Date.now() - lastSales > RATE_STALE_MS;
+    let total = 0, sold = 0, left = 0, open = 0;
+    for (const [id, e] of products) {
+      e.rate = stale ? 0 : rates.get(id) || 0;
+      total += e.rate;
+      sold += e.p.initial - e.p.remaining;
+      left += e.p.remaining;
+      if (renderCard(e, now) === 'OPEN') open++;
+    }
+    if (orderDirty) {
+      orderDirty = false;
+      const grid = $('products');
+      const sorted = [...products.values()].sort((a, b) =>
+        STATE_ORDER[a.el.dataset.state] - STATE_ORDER[b.el.dataset.state] || (a.p.id < b.p.id ? -1 : 1));
+      sorted.forEach((e, i) => { if (grid.children[i] !== e.el) grid.insertBefore(e.el, grid.children[i] || null); });
+    }
+    $('empty').hidden = products.size > 0;
+    peak = Math.max(peak, total);
+    setText(document, '#k-rate', fmtRate(total));
+    setText(document, '#k-sold', num.format(sold));
+    setText(document, '#k-left', num.format(left));
+    setText(document, '#k-open', num.format(open));
+    setText(document, '#k-products', 'of ' + num.format(products.size));
+    setText(document, '#k-peak', fmtRate(peak));
+  }
+
+  function banner(text) {
+    const b = $('banner');
+    b.textContent = text;
+    b.hidden = !text;
+  }
+
+  // ---- chart ----------------------------------------------------------
+
+  function sample() {
+    const t = Date.now();
+    const stale = t - lastSales > RATE_STALE_MS;
+    const per = new Map();
+    let total = 0;
+    if (!stale) for (const [id, r] of rates) { per.set(id, r); total += r; }
+    samples.push({ t, total, per });
+    while (samples.length && samples[0].t < t - HISTORY_MS - 2000) samples.shift();
+    render();
+  }
+
+  function niceStep(max, ticks) {
+    const raw = max / ticks;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const f = raw / mag;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * mag;
+  }
+
+  const canvas = $('chart');
+  const ctx = canvas.getContext('2d');
+
+  function drawChart() {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const L = 56, R = 12, T = 10, B = 24;
+    const pw = w - L - R, ph = h - T - B;
+    const now = Date.now();
+    const [span, tickStep] = SPANS.find(([sp]) => sp >= now - openedAt) || SPANS[SPANS.length - 1];
+    const t0 = now - span;
+    const x = (t) => L + ((t - t0) / span) * pw;
+    setText(document, '#span', spanText(span));
+
+    let max = 0;
+    for (const s of samples) if (s.t >= t0) max = Math.max(max, s.total);
+    const step = niceStep(Math.max(max * 1.15, 4), 4);
+    const top = Math.ceil(Math.max(max * 1.15, 4) / step) * step;
+    const y = (v) => T + ph - (v / top) * ph;
+
+    // grid and axes
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = '#8b97b3';
+    ctx.strokeStyle = '#24304d';
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (let v = 0; v <= top + step / 2; v += step) {
+      const yy = Math.round(y(v)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(L, yy); ctx.lineTo(L + pw, yy); ctx.stroke();
+      ctx.fillText(num.format(v), L - 8, yy);
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (let ms = span; ms >= 0; ms -= tickStep) {
+      const xx = Math.round(x(now - ms)) + 0.5;
+      ctx.fillText(ms === 0 ? 'now' : '−' + ago(ms / 1000), Math.max(L + 14, Math.min(xx, L + pw - 12)), T + ph + 7);
+    }
+
+    const visible = samples.filter((s) => s.t >= t0 - SAMPLE_MS);
+    if (visible.length < 2 || max === 0) {
+      ctx.fillStyle = '#5b6785';
+      ctx.font = '13px system-ui, sans-serif';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(products.size ? 'waiting for sales…' : 'no product yet', L + pw / 2, T + ph / 2);
+    }
+
+    ctx.save();
+    ctx.beginPath(); ctx.rect(L, T, pw, ph); ctx.clip();
+    if (visible.length >= 2) {
+      // the total, as a filled area
+      const grad = ctx.createLinearGradient(0, T, 0, T + ph);
+      grad.addColorStop(0, 'rgba(250, 204, 21, 0.35)');
+      grad.addColorStop(1, 'rgba(250, 204, 21, 0.02)');
+      ctx.beginPath();
+      ctx.moveTo(x(visible[0].t), y(0));
+      for (const s of visible) ctx.lineTo(x(s.t), y(s.total));
+      ctx.lineTo(x(visible[visible.length - 1].t), y(0));
+      ctx.closePath();
+      ctx.fillStyle = grad;
+      ctx.fill();
+      line(visible, (s) => s.total, '#facc15', 2, x, y);
+      // the busiest products, each its own line
+      for (const id of busiest(visible)) {
+        const e = products.get(id);
+        line(visible, (s) => s.per.get(id) || 0, e ? e.color : '#94a3b8', 1.5, x, y);
+      }
+    }
+    ctx.restore();
+    requestAnimationFrame(drawChart);
+  }
+
+  function ago(s) {
+    if (s < 60) return s + 's';
+    return Math.floor(s / 60) + 'm' + (s % 60 ? String(s % 60).padStart(2, '0') + 's' : '');
+  }
+
+  function spanText(ms) {
+    return ms < 60000 ? 'last ' + ms / 1000 + ' seconds' : ms === 60000 ? 'last minute' : 'last ' + ms / 60000 + ' minutes';
+  }
+
+  function line(pts, val, color, width, x, y) {
+    ctx.beginPath();
+    pts.forEach((s, i) => (i ? ctx.lineTo(x(s.t), y(val(s))) : ctx.moveTo(x(s.t), y(val(s)))));
+    ctx.strokeStyle = color;
+    ctx.lineWidth = width;
+    ctx.lineJoin = 'round';
+    ctx.stroke();
+  }
+
+  // busiest returns the products with the most sales in pts (at most
+  // MAX_LINES), when more than one product sold: with one, its line is
+  // the total.
+  let legendKey = '';
+  function busiest(pts) {
+    const sum = new Map();
+    for (const s of pts) for (const [id, r] of s.per) sum.set(id, (sum.get(id) || 0) + r);
+    const ids = [...sum.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([id]) => id);
+    const shown = ids.length > 1 ? ids.slice(0, MAX_LINES) : [];
+    const key = shown.join('\u0000');
+    if (key !== legendKey) {
+      legendKey = key;
+      const lg = $('legend');
+      lg.textContent = '';
+      const item = (color, text) => {
+        const s = document.createElement('span');
+        const i = document.createElement('i');
+        i.style.background = color;
+        s.append(i, text);
+        lg.append(s);
+      };
+      item('#facc15', 'all products');
+      for (const id of shown) item(products.get(id)?.color || '#94a3b8', id);
+    }
+    return shown;
+  }
+
+  connect();
+  setInterval(sample, SAMPLE_MS);
+  requestAnimationFrame(drawChart);
+})();
