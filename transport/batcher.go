@@ -587,11 +587,13 @@ func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <
 	}
 	bt.wait = bt.wait && l.g.durable
 	if err == nil && bt.wait {
-		// The wait ends by the earliest deadline of the batch, so that a
+		// The wait ends before the earliest deadline of the batch, and its
+		// reply is waited for until that deadline at the latest, so that a
 		// NOT_DURABLE answer comes on time.
-		timeout := min(b.pool.durability.Timeout, time.Duration(bt.earliest()-time.Now().UnixNano()))
+		now, earliest := time.Now().UnixNano(), bt.earliest()
+		timeout := min(b.pool.durability.Timeout, time.Duration(earliest-now)-waitSlack)
 		err = b.pool.durability.send(conn, timeout)
-		bt.waitBy = time.Now().Add(max(timeout, time.Millisecond) + waitSlack).UnixNano()
+		bt.waitBy = min(now+int64(max(timeout, time.Millisecond)+waitSlack), earliest)
 	}
 	if err == nil {
 		err = conn.Flush()
