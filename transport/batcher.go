@@ -377,7 +377,7 @@ func (l *lane) run() {
 		default:
 		}
 		nc := &countingConn{}
-		ctx, cancel := context.WithTimeout(context.Background(), b.pool.dialTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), min(b.pool.dialTimeout, laneDialTimeout))
 		conn, err := b.pool.dial(ctx, nc.dialWith(b.cfg.Dial), redis.DialWriteTimeout(b.pool.timeout))
 		cancel()
 		if err != nil {
@@ -535,6 +535,12 @@ func (l *lane) idleFor() time.Duration {
 // probeTimeout bounds the PING round trip of a connection known idle.
 const probeTimeout = time.Second
 
+// laneDialTimeout bounds a lane's dial. While no lane is up and one is
+// still dialling, calls wait in the queue (Redis is not known down yet), so
+// this keeps them within a request timeout above it: a Redis that drops
+// packets rather than refusing them is declared down after this long.
+const laneDialTimeout = time.Second
+
 // probe runs PING on conn, which has nothing in flight, and fails when the
 // connection is dead. Only the writer calls it, while inflight is 0.
 func (l *lane) probe(conn redis.Conn) error {
@@ -691,8 +697,13 @@ func (r *reader) batch(bt batch) error {
 	n := len(bt.calls)
 	r.replies, r.errs = r.replies[:0], r.errs[:0]
 	// A reply is waited for no longer than the earliest deadline of its
-	// call and the calls behind it: they cannot be answered before it.
-	r.by = append(r.by[:0], make([]int64, n)...)
+	// call and the calls behind it in the batch: they cannot be answered
+	// before it. (Later batches hold later calls, whose deadlines are
+	// later too when their timeouts are alike, as a server's are.)
+	if cap(r.by) < n {
+		r.by = make([]int64, n)
+	}
+	r.by = r.by[:n]
 	r.by[n-1] = bt.calls[n-1].deadline
 	for i := n - 2; i >= 0; i-- {
 		r.by[i] = min(r.by[i+1], bt.calls[i].deadline)

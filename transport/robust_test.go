@@ -184,6 +184,35 @@ func TestBatcherOneLaneCannotDial(t *testing.T) {
 	}
 }
 
+// TestBatcherBlackholedRedis: a Redis that answers no dial (packets
+// dropped, not refused): queued purchases fail as not run within their
+// request timeout, not the dial's.
+func TestBatcherBlackholedRedis(t *testing.T) {
+	t.Parallel()
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	_, addr := newPool(t)
+	pool := transport.NewPool(transport.PoolConfig{Addr: addr, DialTimeout: 10 * time.Second})
+	t.Cleanup(func() { pool.Close() })
+	b := transport.NewBatcher(pool, transport.BatcherConfig{Dial: dial})
+	t.Cleanup(func() { b.Close() })
+	eng := engine.New(b)
+	const timeout = 2 * time.Second
+	results, took := purchaseAll(t, eng, redistest.Product(t), 50, timeout)
+	for i, d := range took {
+		if d > timeout+500*time.Millisecond || results[i].Code != engine.CodeUnavailable {
+			t.Fatalf("purchase %d: %+v after %s, want UNAVAILABLE within %s", i, results[i], d, timeout)
+		}
+		if results[i].Err != nil && errors.Is(results[i].Err, engine.ErrOutcomeUnknown) {
+			t.Fatalf("purchase %d: %v: nothing was sent, the outcome is known", i, results[i].Err)
+		}
+	}
+}
+
 // TestBatcherDeadReplica: --durability replicas:1 with the replica killed.
 // Under a pipelined open-loop load every answer comes within the
 // durability timeout plus the request timeout (the bound is generous; the
