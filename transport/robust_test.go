@@ -340,3 +340,47 @@ func TestBatcherFrozenRedis(t *testing.T) {
 		}
 	}
 }
+
+// countingObserver adds up the batches a Batcher reports.
+type countingObserver struct {
+	mu      sync.Mutex
+	batches int
+	scripts int
+}
+
+func (o *countingObserver) Batch(size int, rtt time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches++
+	o.scripts += size
+}
+
+// TestBatcherObserver: the metrics hooks. Every script read back is
+// reported in exactly one batch, and QueueDepth is 0 once all is answered.
+func TestBatcherObserver(t *testing.T) {
+	t.Parallel()
+	obs := &countingObserver{}
+	_, addr := newPool(t)
+	pool := transport.NewPool(transport.PoolConfig{Addr: addr})
+	t.Cleanup(func() { pool.Close() })
+	if err := pool.Load(testContext(t), engine.Scripts()...); err != nil {
+		t.Fatal(err)
+	}
+	b := transport.NewBatcher(pool, transport.BatcherConfig{Observer: obs})
+	t.Cleanup(func() { b.Close() })
+	eng := engine.New(b)
+	id := newProduct(t, eng, 1000, engine.WithPerUserLimit(0))
+	results, _ := purchaseAll(t, eng, id, 300, 10*time.Second)
+	if c := countStatus(results); c["SUCCESS"] != 300 {
+		t.Fatalf("%v", c)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	// The Init before the purchases was batched too.
+	if obs.scripts != 301 || obs.batches < 1 || obs.batches > obs.scripts {
+		t.Errorf("observer saw %d scripts in %d batches, want 301", obs.scripts, obs.batches)
+	}
+	if d := b.QueueDepth(); d != 0 {
+		t.Errorf("QueueDepth = %d with nothing waiting", d)
+	}
+}
