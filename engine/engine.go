@@ -16,7 +16,7 @@ import (
 // The scripts, hashed once. Every product operation is one of them, so each
 // is atomic and touches one product's keys only.
 var (
-	purchaseScript = &Script{Script: redis.NewScript(7, lua.Purchase)}
+	purchaseScript = &Script{Script: redis.NewScript(8, lua.Purchase)}
 	initScript     = &Script{Script: redis.NewScript(6, lua.Init)}
 	resetScript    = &Script{Script: redis.NewScript(6, lua.Reset)}
 	statusScript   = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
@@ -42,6 +42,9 @@ var (
 	ErrInvalidStock   = fmt.Errorf("stock must be between 0 and %d units", MaxUnits)
 	ErrInvalidWindow  = errors.New("the sale window must end after it starts")
 	ErrRequestReused  = errors.New("request_id reused with a different payload")
+	// ErrOrderReleased: a request_id replayed after admin release of its
+	// order. The sale happened and was undone; the retry takes no stock.
+	ErrOrderReleased = errors.New("the order of this request_id was released")
 )
 
 // MaxUnits caps a product's stock: Lua's numbers are exact up to 2^53.
@@ -172,6 +175,8 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeUnknownProduct, ErrUnknownProduct.Error()
 	case errors.Is(err, ErrRequestReused):
 		r.Code, r.Message = CodeRequestReused, ErrRequestReused.Error()
+	case errors.Is(err, ErrOrderReleased):
+		r.Code = CodeOrderReleased
 	case errors.Is(err, ErrNotDurable):
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
@@ -259,7 +264,7 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 	}
 	k := KeysFor(req.ProductID)
 	return []any{
-		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID),
+		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID), k.Released,
 		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel,
 		e.userRate.Interval.Milliseconds(), e.userRate.Burst,
 	}, Result{}, true
@@ -359,6 +364,12 @@ func purchaseResult(v any) (Result, error) {
 			return Result{}, err
 		}
 		return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
+	case 8:
+		oid, err := redis.String(reply[len(reply)-1], nil)
+		if len(reply) != 2 || err != nil {
+			return Result{}, fmt.Errorf("unexpected reply %v", v)
+		}
+		return Fail(fmt.Errorf("%w: order %s", ErrOrderReleased, oid)), nil
 	}
 	return Result{}, fmt.Errorf("unexpected reply %v", v)
 }

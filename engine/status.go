@@ -80,6 +80,7 @@ const (
 	CodeUnknownType    = "UNKNOWN_TYPE"      // the frame type is not a request we serve
 	CodeFrameTooLarge  = "FRAME_TOO_LARGE"   // the frame is above the size limit; the connection closes
 	CodeRequestReused  = "REQUEST_ID_REUSED" // a request_id came back with a different payload
+	CodeOrderReleased  = "ORDER_RELEASED"    // a request_id came back after its order was released
 	CodeUnknownOrder   = "UNKNOWN_ORDER"     // no sale has that order id
 	CodeBusy           = "BUSY"              // the server is at its connection cap; the connection closes
 	CodeNotDurable     = "NOT_DURABLE"       // the sale ran but --durability was not reached in time

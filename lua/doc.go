@@ -2,7 +2,9 @@
 //
 // Each script touches the keys of exactly one product, all passed in KEYS
 // (so they share the product's {ID} hash tag and a Redis Cluster slot), and
-// checks everything before it writes anything. Key names are built by the
+// checks everything before it writes anything (except that purchase.lua
+// counts an attempt in its rate limiter before the sale's checks: see its
+// header). Key names are built by the
 // engine package, never here; each script's header documents its KEYS,
 // ARGV and reply.
 package lua

@@ -1,7 +1,14 @@
--- purchase.lua: one atomic purchase attempt. Every check runs before any write.
+-- purchase.lua: one atomic purchase attempt. Every check of the sale (window,
+-- stock, per-user limit) runs before any write of the sale. The one write
+-- before them is the rate limiter's: an attempt it admits counts against the
+-- customer's rate whatever its outcome (hammering a sold-out or not yet open
+-- sale is still hammering), and an attempt it refuses writes nothing. A replay
+-- (a request_id already answered) is answered before the limiter and does
+-- not count.
 -- KEYS[1] stock    KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders   KEYS[6] this request's record (product:{ID}:req:<request_id>)
 -- KEYS[7] this customer's rate limiter (product:{ID}:rate:<user id>)
+-- KEYS[8] released orders
 -- ARGV[1] product id   ARGV[2] user id   ARGV[3] quantity (>= 1)
 -- ARGV[4] request id ('' for none)       ARGV[5] request record TTL (ms)
 -- ARGV[6] event channel
@@ -16,6 +23,7 @@
 --   {5, end_ms}               the sale has ended
 --   {6}                       request id reused with a different payload
 --   {7, retry_after_ms}       the customer is over the rate limit
+--   {8, order_id}             the replayed request's order was released since
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   return {-1}
@@ -30,6 +38,9 @@ if rid ~= '' then
   if rec[1] and (rec[4] or '') == epoch then
     if rec[1] ~= fingerprint then
       return {6}
+    end
+    if redis.call('HEXISTS', KEYS[8], rec[3]) == 1 then
+      return {8, rec[3]}
     end
     return {1, tonumber(rec[2]), rec[3], qty}
   end

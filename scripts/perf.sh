@@ -70,8 +70,8 @@ rb() {
   local p="product:{$1}:" user=u rand=()
   if [ "${3:-}" = random ]; then user='u:__rand_int__'; rand=(-r 100000000); fi
   redis-benchmark -p "$RP" -c 100 -n "$N" -P "$2" "${rand[@]}" -q \
-    EVALSHA "$SHA" 7 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" \
-    "${p}req:" "${p}rate:$user" "$1" "$user" 1 '' 86400000 flashsale_events 0 1 |
+    EVALSHA "$SHA" 8 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" \
+    "${p}req:" "${p}rate:$user" "${p}released" "$1" "$user" 1 '' 86400000 flashsale_events 0 1 |
     tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1
 }
 

@@ -166,6 +166,17 @@ func (c *conn) linger() {
 // pipelined requests, small enough for tens of thousands of connections.
 const readBufferSize = 2 << 10
 
+// Memory kept between requests (the way nats-server shrinks its buffers):
+// a slot's payload buffer, or the reader's, grown past keptBuffer for a
+// large frame is dropped once that frame is done, and a connection keeps
+// at most keptSlots spare slots while nothing is queued. So an idle
+// connection holds its read buffer, at most keptBuffer of frame buffer and
+// keptSlots slots of at most keptBuffer each, whatever it carried before.
+const (
+	keptBuffer = 1 << 10
+	keptSlots  = 8
+)
+
 // read serves requests until the client closes, a read fails or times
 // out, or a shutdown stops it.
 func (c *conn) read() {
@@ -176,6 +187,9 @@ func (c *conn) read() {
 		// all of it must arrive within the frame timeout. A shutdown sets
 		// the deadline to now: frames already buffered are still served.
 		if rd.Buffered() == 0 {
+			// The last frame was copied into its slot: a payload buffer
+			// grown for a large frame is not kept while the client idles.
+			rd.Shrink(keptBuffer)
 			c.readWithin(cfg.IdleTimeout)
 			if err := rd.Wait(); err != nil {
 				c.readFailed(err)
@@ -382,6 +396,7 @@ func (c *conn) write() {
 		c.mu.Lock()
 		for len(c.queue) > 0 && c.queue[0].ready && len(*out) < flushAt {
 			sl := c.queue[0]
+			c.queue[0] = nil // the backing array keeps no written slot alive
 			c.queue = c.queue[1:]
 			if c.werr == nil {
 				*out = wire.AppendResponseFrame(*out, sl.typ.Response(), &sl.resp)
@@ -409,7 +424,17 @@ func (c *conn) write() {
 			c.werr = werr
 			c.nc.Close() // ends the reader too
 		}
+		for _, sl := range written {
+			if cap(sl.payload) > keptBuffer {
+				// req and query are views of the payload: they go with it.
+				sl.payload, sl.req, sl.query = nil, wire.PurchaseRequest{}, wire.QueryRequest{}
+			}
+		}
 		c.spare = append(c.spare, written...)
+		if len(c.queue) == 0 && len(c.spare) > keptSlots {
+			clear(c.spare[keptSlots:])
+			c.spare = c.spare[:keptSlots]
+		}
 		c.mu.Unlock()
 		for range written {
 			<-c.credits

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,37 +16,68 @@ import (
 )
 
 // Batcher is a Redis that coalesces the scripts of every connection into
-// pipelined batches on a few dedicated Redis connections. Each connection
-// has a writer, which takes whatever is queued (up to MaxBatch), sends it
-// and flushes at once — there is no timer, so a lone request is not
-// delayed — and a reader, which matches the replies to their callers in
-// order. While Redis works on one batch the next one is already being
-// written, so a handful of connections carry the whole load.
+// pipelined batches on a few dedicated connections to one Redis node. Each
+// connection (a lane) has a writer, which takes whatever is queued (up to
+// MaxBatch), sends it and flushes at once — there is no timer, so a lone
+// request is not delayed — and a reader, which matches the replies to their
+// callers in order. While Redis works on one batch the next one is already
+// being written, so a handful of connections carry the whole load.
+//
+// Lanes come in groups, each with its own queue: with a Durability set,
+// scripts that may write go to durable lanes, where each batch is followed
+// by WAIT (or WAITAOF) on the same connection (the wait covers that
+// client's writes) and a lane has one batch in flight at a time, because
+// Redis executes nothing a client sends behind a blocked WAIT; read-only
+// scripts go to plain lanes and never queue behind a wait. Without
+// durability there is one group of plain lanes, pipelining up to
+// maxInflightBatches batches each.
+//
+// Every call has a deadline (its context's, or the pool's timeout; a
+// server's request deadline for EvalAsync): a call still queued at its
+// deadline fails as not run; the reader waits for a sent call's reply no
+// longer than its deadline, then fails it, and everything behind it on the
+// connection, as outcome unknown and drops the connection.
 //
 // A failure touches only the calls it belongs to: an error reply fails its
 // own call, NOSCRIPT sends that call through the pool (which reloads the
-// script), and a broken connection fails the calls it had taken — as
-// "outcome unknown" once they were sent — while the connection is dialled
-// again. Ping, Scan and Subscribe go to the pool.
+// script), and a broken connection fails the calls it had sent — as
+// "outcome unknown" — while the lane dials again. Calls that provably never
+// reached Redis (see writeBatch) are carried to the next connection instead.
+// Redis is "down" for a group only when none of its lanes has a connection
+// and a dial has failed: then queued calls are refused at once. One lane
+// that cannot dial while another serves refuses nothing.
+//
+// Ping, Scan and Subscribe go to the pool. One Batcher serves one Redis
+// node; a cluster client keeps one per master.
 type Batcher struct {
-	pool *Pool
-	cfg  BatcherConfig
-
-	queue chan *call
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	calls sync.Pool
+	pool   *Pool
+	cfg    BatcherConfig
+	plain  *group // read-only scripts, and every script without durability
+	writes *group // scripts that may write: durable when a Durability is set
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	calls  sync.Pool
 }
 
 // BatcherConfig sizes a Batcher. Zero fields take the defaults.
 type BatcherConfig struct {
-	// Conns is the number of dedicated pipelined connections.
+	// Conns is the number of dedicated pipelined connections (with
+	// durability: of durable connections; one more serves read-only
+	// scripts).
 	Conns int
 	// MaxBatch caps the scripts sent in one flush.
 	MaxBatch int
-	// Queue bounds the calls waiting for a connection; past it callers wait
-	// (until their context ends).
+	// Queue bounds the calls waiting for a connection. Past it EvalAsync
+	// fails at once with engine.ErrUnavailable (nothing ran), and Eval
+	// waits for room until its context ends.
 	Queue int
+	// IdleProbe: a connection that has read no reply for this long is
+	// PINGed before it carries a batch, and PINGed every IdleProbe/2 while
+	// idle (default DefaultIdleProbe). Keep it below Redis's `timeout`
+	// (whole seconds, 1 at the least) and any idle cut-off on the way.
+	IdleProbe time.Duration
+	// Dial opens the batch connections (nil: the pool's).
+	Dial DialFunc
 	// Observer, if set, hears of every batch read back (for metrics).
 	Observer Observer
 }
@@ -59,16 +91,28 @@ type Observer interface {
 }
 
 // QueueDepth returns how many calls wait for a connection now.
-func (b *Batcher) QueueDepth() int { return len(b.queue) }
+func (b *Batcher) QueueDepth() int {
+	n := len(b.writes.queue)
+	if b.plain != b.writes {
+		n += len(b.plain.queue)
+	}
+	return n
+}
 
 // Batcher defaults.
 const (
 	DefaultBatchConns = 2
 	DefaultMaxBatch   = 512
 	DefaultBatchQueue = 8192
-	// maxInflightBatches bounds the batches a connection has sent and not
-	// yet read: the pipeline's depth.
+	// DefaultIdleProbe is half of Redis's smallest idle `timeout` (1 s).
+	DefaultIdleProbe = 500 * time.Millisecond
+	// maxInflightBatches bounds the batches a plain connection has sent
+	// and not yet read: the pipeline's depth.
 	maxInflightBatches = 64
+	// waitSlack is how much longer than its own timeout the reader waits
+	// for a WAIT's reply (the network, and Redis's 100 ms timer wheel for
+	// blocked clients).
+	waitSlack = 200 * time.Millisecond
 )
 
 var _ engine.AsyncRedis = (*Batcher)(nil)
@@ -81,15 +125,15 @@ type call struct {
 	v     any
 	err   error
 	done  chan struct{} // receives once v and err are set (Eval)
-	// cb, for EvalAsync, receives the reply instead of done; the call must
-	// leave unsent by deadline (Unix ns).
-	cb       func(any, error)
+	// cb, for EvalAsync, receives the reply instead of done.
+	cb func(any, error)
+	// deadline (Unix ns) bounds the whole call: queued, sent, and read.
 	deadline int64
 }
 
 const (
 	callQueued int32 = iota
-	callSent
+	callSent         // taken by a lane: the lane finishes it
 	callAbandoned
 )
 
@@ -99,16 +143,18 @@ func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
 	defaults.Set(&cfg.Conns, DefaultBatchConns)
 	defaults.Set(&cfg.MaxBatch, DefaultMaxBatch)
 	defaults.Set(&cfg.Queue, DefaultBatchQueue)
-	b := &Batcher{
-		pool:  pool,
-		cfg:   cfg,
-		queue: make(chan *call, cfg.Queue),
-		stop:  make(chan struct{}),
+	defaults.Set(&cfg.IdleProbe, DefaultIdleProbe)
+	if cfg.Dial == nil {
+		cfg.Dial = pool.netDial
 	}
+	b := &Batcher{pool: pool, cfg: cfg, stop: make(chan struct{})}
 	b.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
-	for range cfg.Conns {
-		b.wg.Add(1)
-		go b.run()
+	if pool.durability.Enabled() {
+		b.writes = b.newGroup(cfg.Conns, true)
+		b.plain = b.newGroup(1, false)
+	} else {
+		b.writes = b.newGroup(cfg.Conns, false)
+		b.plain = b.writes
 	}
 	return b
 }
@@ -118,16 +164,9 @@ func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
 func (b *Batcher) Close() error {
 	close(b.stop)
 	b.wg.Wait()
-	for {
-		select {
-		case c := <-b.queue:
-			if c.state.CompareAndSwap(callQueued, callSent) {
-				c.finish(nil, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
-			}
-		default:
-			return nil
-		}
-	}
+	b.writes.drain()
+	b.plain.drain()
+	return nil
 }
 
 // Ping implements Redis through the pool.
@@ -143,15 +182,28 @@ func (b *Batcher) Subscribe(ctx context.Context, channel string, fn func([]byte)
 	return b.pool.Subscribe(ctx, channel, fn)
 }
 
+// route is the group that runs s.
+func (b *Batcher) route(s *engine.Script) *group {
+	if s.ReadOnly {
+		return b.plain
+	}
+	return b.writes
+}
+
 // Eval implements Redis: the script joins the next batch. If ctx ends
-// first, a call that was never sent fails with engine.ErrUnavailable (it did not
-// run); one already sent fails with engine.ErrOutcomeUnknown.
+// first, a call that was never sent fails with engine.ErrUnavailable (it
+// did not run); one already sent fails with engine.ErrOutcomeUnknown.
+// Without a deadline on ctx the call is bounded by the pool's timeout.
 func (b *Batcher) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
 	c := b.calls.Get().(*call)
 	c.s, c.args = s, keysAndArgs
+	c.deadline = time.Now().Add(b.pool.timeout).UnixNano()
+	if dl, ok := ctx.Deadline(); ok {
+		c.deadline = dl.UnixNano()
+	}
 	c.state.Store(callQueued)
 	select {
-	case b.queue <- c:
+	case b.route(s).queue <- c:
 	case <-ctx.Done():
 		b.calls.Put(c)
 		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, ctx.Err())
@@ -171,14 +223,16 @@ func (b *Batcher) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any
 	}
 }
 
-// EvalAsync implements engine.AsyncRedis: the script joins the next batch and done
-// gets its reply from the batcher's reader. A call that cannot be queued
-// (the queue is full), or is still unsent at deadline, fails with
-// engine.ErrUnavailable: it did not run.
+// EvalAsync implements engine.AsyncRedis: the script joins the next batch
+// and done gets its reply from the batcher by deadline. A call that cannot
+// be queued (the queue is full: it fails at once, the caller does not
+// wait), or is still unsent at deadline, fails with engine.ErrUnavailable:
+// it did not run. A call sent whose reply has not come by deadline fails
+// with engine.ErrOutcomeUnknown.
 func (b *Batcher) EvalAsync(deadline time.Time, s *engine.Script, done func(any, error), keysAndArgs ...any) {
 	c := &call{s: s, args: keysAndArgs, cb: done, deadline: deadline.UnixNano()}
 	select {
-	case b.queue <- c:
+	case b.route(s).queue <- c:
 	default:
 		c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", engine.ErrUnavailable))
 	}
@@ -193,57 +247,103 @@ func (c *call) finish(v any, err error) {
 	c.done <- struct{}{}
 }
 
-// errUnsent fails calls that never left.
-var errUnsent = fmt.Errorf("%w: no Redis connection in time", engine.ErrUnavailable)
+// Errors the batcher fails calls with.
+var (
+	// errUnsent: the call never left; it did not run.
+	errUnsent = fmt.Errorf("%w: no Redis connection in time", engine.ErrUnavailable)
+	// errReplyLate: the call was sent and its reply had not come by its
+	// deadline.
+	errReplyLate = errors.New("no reply by the request deadline")
+)
 
-// run keeps one pipelined connection going until Close.
-func (b *Batcher) run() {
-	defer b.wg.Done()
-	backoff := 10 * time.Millisecond
-	down := false // the last dial failed: Redis is unreachable
+// group is a set of lanes that share a queue and one up/down state.
+type group struct {
+	b       *Batcher
+	queue   chan *call
+	durable bool // a wait follows each batch; one batch in flight per lane
+
+	lanes    int
+	mu       sync.Mutex
+	up       int           // lanes with a connection
+	failing  int           // lanes whose last dial failed
+	refusing chan struct{} // non-nil while refuse runs: no lane is up, every lane's last dial failed
+}
+
+func (b *Batcher) newGroup(lanes int, durable bool) *group {
+	g := &group{b: b, queue: make(chan *call, b.cfg.Queue), durable: durable, lanes: lanes}
+	for range lanes {
+		l := &lane{g: g}
+		b.wg.Go(l.run)
+	}
+	return g
+}
+
+// drain fails every call still queued (after Close).
+func (g *group) drain() {
 	for {
 		select {
-		case <-b.stop:
-			return
+		case c := <-g.queue:
+			if c.state.CompareAndSwap(callQueued, callSent) {
+				c.finish(nil, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
+			}
 		default:
+			return
 		}
-		// While Redis is unreachable, callers hear so at once rather than
-		// waiting out a dial or a backoff.
-		dialled := make(chan struct{})
-		if down {
-			go b.refuseUntil(dialled)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), b.pool.dialTimeout)
-		conn, err := b.pool.dial(ctx, redis.DialWriteTimeout(b.pool.timeout))
-		cancel()
-		if err != nil {
-			if !down {
-				down = true
-				go b.refuseUntil(dialled)
-			}
-			select {
-			case <-b.stop:
-			case <-time.After(backoff):
-			}
-			close(dialled)
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		close(dialled)
-		down, backoff = false, 10*time.Millisecond
-		b.serve(conn)
-		conn.Close()
 	}
 }
 
-// refuseUntil fails every call that arrives until done closes: it runs
-// while no connection to Redis can be made. The calls did not run.
-func (b *Batcher) refuseUntil(done <-chan struct{}) {
+// connected notes that lane l has a connection: Redis is up, nothing is
+// refused.
+func (g *group) connected(l *lane) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.up++
+	if l.failing {
+		l.failing = false
+		g.failing--
+	}
+	if g.refusing != nil {
+		close(g.refusing)
+		g.refusing = nil
+	}
+}
+
+// disconnected notes that a lane lost its connection. It refuses nothing
+// yet: the lane dials again at once, and only a failed dial says Redis is
+// down.
+func (g *group) disconnected() {
+	g.mu.Lock()
+	g.up--
+	g.mu.Unlock()
+}
+
+// dialFailed notes that lane l could not connect. When no lane of the
+// group is up and every lane's last dial failed, Redis is down: callers
+// hear so at once rather than waiting out dials and backoffs. While one
+// lane is up, or still dialling, it serves them and nothing is refused.
+func (g *group) dialFailed(l *lane) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !l.failing {
+		l.failing = true
+		g.failing++
+	}
+	if g.up == 0 && g.failing == g.lanes && g.refusing == nil {
+		g.refusing = make(chan struct{})
+		go g.refuse(g.refusing)
+	}
+}
+
+// refuse fails every call that arrives until done closes or the batcher
+// stops. The calls did not run.
+func (g *group) refuse(done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
 			return
-		case c := <-b.queue:
+		case <-g.b.stop:
+			return
+		case c := <-g.queue:
 			if c.state.CompareAndSwap(callQueued, callSent) {
 				c.finish(nil, errUnsent)
 			}
@@ -251,71 +351,273 @@ func (b *Batcher) refuseUntil(done <-chan struct{}) {
 	}
 }
 
+// lane is one connection of a group, dialled again whenever it breaks.
+type lane struct {
+	g *group
+	// lastReply is when the reader last read a reply (Unix ns): the last
+	// time Redis was known to hold this connection open.
+	lastReply atomic.Int64
+	// inflight counts batches written and not yet read to the end. While
+	// it is 0 the reader does not touch the connection, so the writer may
+	// use it for a PING round trip.
+	inflight atomic.Int32
+	failing  bool // its last dial failed (guarded by g.mu)
+}
+
+// run keeps the lane's connection going until Close.
+func (l *lane) run() {
+	b := l.g.b
+	backoff := 10 * time.Millisecond
+	var carry []*call // taken, provably never sent: for the next connection
+	for {
+		select {
+		case <-b.stop:
+			failAll(carry, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
+			return
+		default:
+		}
+		nc := &countingConn{}
+		ctx, cancel := context.WithTimeout(context.Background(), min(b.pool.dialTimeout, laneDialTimeout))
+		conn, err := b.pool.dial(ctx, nc.dialWith(b.cfg.Dial), redis.DialWriteTimeout(b.pool.timeout))
+		cancel()
+		if err != nil {
+			failAll(carry, errUnsent)
+			carry = nil
+			l.g.dialFailed(l)
+			select {
+			case <-b.stop:
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		l.g.connected(l)
+		carry = l.serve(conn, nc, carry)
+		conn.Close()
+		l.g.disconnected()
+	}
+}
+
+func failAll(calls []*call, err error) {
+	for _, c := range calls {
+		c.finish(nil, err)
+	}
+}
+
+// countingConn counts the bytes the kernel accepted on a connection: the
+// proof that a batch did or did not leave (see writeBatch). Only the
+// lane's writer writes, so the count needs no lock.
+type countingConn struct {
+	net.Conn
+	written int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written += int64(n)
+	return n, err
+}
+
+// dialWith returns a dial function that wraps what dial opens in c.
+func (c *countingConn) dialWith(dial DialFunc) DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c.Conn = nc
+		return c, nil
+	}
+}
+
 // batch is what one flush sent: its calls, and whether a durability wait
 // follows them.
 type batch struct {
-	calls []*call
-	wait  bool
-	sent  time.Time // when it was flushed
+	calls  []*call
+	wait   bool
+	sent   time.Time // when it was flushed
+	waitBy int64     // Unix ns: the reader's deadline for the wait's reply
 }
 
 // serve writes batches on conn until Close or until the connection fails.
-func (b *Batcher) serve(conn redis.Conn) {
-	inflight := make(chan batch, maxInflightBatches)
+// It returns the calls it took that provably never reached Redis, for the
+// next connection.
+func (l *lane) serve(conn redis.Conn, nc *countingConn, carry []*call) []*call {
+	b, g := l.g.b, l.g
+	depth := maxInflightBatches
+	if g.durable {
+		depth = 1
+	}
+	// free holds a token per batch the lane may still have in flight.
+	free := make(chan struct{}, depth)
+	for range depth {
+		free <- struct{}{}
+	}
+	inflight := make(chan batch, depth)
 	broken := make(chan struct{})
-	go b.read(conn, inflight, broken)
+	l.lastReply.Store(time.Now().UnixNano()) // the dial's handshake just succeeded
+	l.inflight.Store(0)
+	go l.read(conn, inflight, broken, free)
 	defer close(inflight)
+	idle := time.NewTimer(b.cfg.IdleProbe / 2)
+	defer idle.Stop()
 	for {
-		var first *call
+		// A durable lane waits here for its last wait to end, and calls
+		// gather in the queue meanwhile: the next batch takes them all.
 		select {
-		case first = <-b.queue:
+		case <-free:
 		case <-broken:
-			return
+			return carry
 		case <-b.stop:
-			return
+			failAll(carry, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
+			return nil
 		}
 		bt := batch{calls: make([]*call, 0, 16)}
 		now := time.Now().UnixNano()
-		bt.add(first, now)
+		for _, c := range carry {
+			bt.addTaken(c, now)
+		}
+		carry = nil
+		if len(bt.calls) == 0 {
+			var first *call
+			select {
+			case first = <-g.queue:
+			case <-broken:
+				return nil
+			case <-b.stop:
+				return nil
+			case <-idle.C:
+				// Keep an idle connection known alive (and Redis's idle
+				// timeout away); a dead one is dialled again now, before a
+				// buyer needs it.
+				idle.Reset(b.cfg.IdleProbe / 2)
+				free <- struct{}{}
+				if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe/2 && l.probe(conn) != nil {
+					return nil
+				}
+				continue
+			}
+			now = time.Now().UnixNano()
+			bt.add(first, now)
+		}
 	drain:
 		for len(bt.calls) < b.cfg.MaxBatch {
 			select {
-			case c := <-b.queue:
+			case c := <-g.queue:
 				bt.add(c, now)
 			default:
 				break drain
 			}
 		}
 		if len(bt.calls) == 0 {
+			free <- struct{}{}
 			continue
 		}
-		var err error
-		for _, c := range bt.calls {
-			if err = c.s.SendHash(conn, c.args...); err != nil {
-				break
+		if unsent, err := l.writeBatch(conn, nc, &bt, broken); err != nil {
+			if unsent {
+				return bt.calls
 			}
-			bt.wait = bt.wait || !c.s.ReadOnly
-		}
-		bt.wait = bt.wait && b.pool.durability.Enabled()
-		if err == nil && bt.wait {
-			err = b.pool.durability.send(conn)
-		}
-		if err == nil {
-			err = conn.Flush()
-			bt.sent = time.Now()
-		}
-		if err != nil {
 			// Part of the batch may have left: none of it is certain.
 			bt.fail(fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err))
-			return
+			return nil
 		}
-		select {
-		case inflight <- bt:
-		case <-broken:
-			bt.fail(fmt.Errorf("%w: %w: connection lost", engine.ErrUnavailable, engine.ErrOutcomeUnknown))
-			return
+		l.inflight.Add(1)
+		inflight <- bt // room is certain: a free token was taken for it
+		idle.Reset(b.cfg.IdleProbe / 2)
+	}
+}
+
+func (l *lane) idleFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - l.lastReply.Load())
+}
+
+// probeTimeout bounds the PING round trip of a connection known idle.
+const probeTimeout = time.Second
+
+// laneDialTimeout bounds a lane's dial. While no lane is up and one is
+// still dialling, calls wait in the queue (Redis is not known down yet), so
+// this keeps them within a request timeout above it: a Redis that drops
+// packets rather than refusing them is declared down after this long.
+const laneDialTimeout = time.Second
+
+// probe runs PING on conn, which has nothing in flight, and fails when the
+// connection is dead. Only the writer calls it, while inflight is 0.
+func (l *lane) probe(conn redis.Conn) error {
+	if _, err := redis.DoWithTimeout(conn, probeTimeout, "PING"); err != nil {
+		return err
+	}
+	l.lastReply.Store(time.Now().UnixNano())
+	return nil
+}
+
+// writeBatch sends bt on conn. A failure reports whether the batch
+// provably never reached Redis (unsent): then its calls are carried to a
+// fresh connection, for they did not run.
+//
+// What proves it, and what does not:
+//
+//   - A write that the kernel accepted proves nothing: when Redis (its
+//     `timeout`, a restart) or a NAT has closed the connection, the write
+//     still succeeds locally, Redis never runs the script, and the reader
+//     then meets EOF or a reset — with no way to tell that from a Redis
+//     that ran the script and died before answering. So that failure is
+//     "outcome unknown", and the way to avoid it is not to write on a
+//     connection that may be dead: a connection with nothing in flight
+//     that has read no reply for IdleProbe gets a PING round trip first.
+//     A PONG read just now means Redis held the connection open and had
+//     just heard from it (which restarts its idle timer), so Redis's
+//     `timeout` cannot close it in the moment that follows; a failed PING
+//     means the batch was never written.
+//   - A connection the reader found broken is never written to.
+//   - A write that failed with the kernel having accepted none of the
+//     batch's bytes (countingConn) cannot have reached Redis.
+func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <-chan struct{}) (unsent bool, err error) {
+	b := l.g.b
+	select {
+	case <-broken:
+		return true, errors.New("connection lost")
+	default:
+	}
+	if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe {
+		if err := l.probe(conn); err != nil {
+			return true, fmt.Errorf("idle connection dead: %w", err)
 		}
 	}
+	before := nc.written
+	for _, c := range bt.calls {
+		if err = c.s.SendHash(conn, c.args...); err != nil {
+			break
+		}
+		bt.wait = bt.wait || !c.s.ReadOnly
+	}
+	bt.wait = bt.wait && l.g.durable
+	if err == nil && bt.wait {
+		// The wait ends before the earliest deadline of the batch, and its
+		// reply is waited for until that deadline at the latest, so that a
+		// NOT_DURABLE answer comes on time.
+		now, earliest := time.Now().UnixNano(), bt.earliest()
+		timeout := min(b.pool.durability.Timeout, time.Duration(earliest-now)-waitSlack)
+		err = b.pool.durability.send(conn, timeout)
+		bt.waitBy = min(now+int64(max(timeout, time.Millisecond)+waitSlack), earliest)
+	}
+	if err == nil {
+		err = conn.Flush()
+		bt.sent = time.Now()
+	}
+	if err != nil {
+		return nc.written == before, err
+	}
+	return false, nil
+}
+
+// earliest is the earliest deadline of bt's calls (Unix ns).
+func (bt *batch) earliest() int64 {
+	e := bt.calls[0].deadline
+	for _, c := range bt.calls[1:] {
+		e = min(e, c.deadline)
+	}
+	return e
 }
 
 // add takes c into the batch unless its caller gave up first or its
@@ -324,83 +626,145 @@ func (bt *batch) add(c *call, now int64) {
 	if !c.state.CompareAndSwap(callQueued, callSent) {
 		return
 	}
-	if c.deadline != 0 && now > c.deadline {
+	bt.addTaken(c, now)
+}
+
+// addTaken is add for a call the lane already holds.
+func (bt *batch) addTaken(c *call, now int64) {
+	if now > c.deadline {
 		c.finish(nil, errUnsent)
 		return
 	}
 	bt.calls = append(bt.calls, c)
 }
 
-func (bt batch) fail(err error) {
-	for _, c := range bt.calls {
-		c.finish(nil, err)
+func (bt batch) fail(err error) { failAll(bt.calls, err) }
+
+// read matches replies to calls, batch by batch. On a broken connection,
+// or a reply not in by its call's deadline, it fails what is in flight,
+// closes broken and the connection; the writer then stops and the lane
+// dials again.
+func (l *lane) read(conn redis.Conn, inflight <-chan batch, broken chan<- struct{}, free chan<- struct{}) {
+	r := reader{lane: l, conn: conn}
+	var lost error
+	for bt := range inflight {
+		if lost == nil {
+			lost = r.batch(bt)
+			if lost != nil {
+				close(broken)
+				conn.Close()
+			}
+		} else {
+			bt.fail(lost)
+		}
+		l.inflight.Add(-1)
+		free <- struct{}{}
 	}
 }
 
-// read matches replies to calls, batch by batch. On a broken connection it
-// fails what is in flight and closes broken; the writer then stops.
-func (b *Batcher) read(conn redis.Conn, inflight <-chan batch, broken chan<- struct{}) {
-	replies := make([]any, 0, 16)
-	errs := make([]error, 0, 16)
+// reader holds the buffers of a lane's reader.
+type reader struct {
+	lane    *lane
+	conn    redis.Conn
+	replies []any
+	errs    []error
+	by      []int64 // by[i]: the earliest deadline of calls i and after
+}
+
+// receive reads one reply, waiting until by (Unix ns) at most. A
+// network failure or a reply not in by then is returned as lost.
+func (r *reader) receive(by int64) (v any, err error, lost error) {
+	d := time.Duration(by - time.Now().UnixNano())
+	if d <= 0 {
+		return nil, nil, errReplyLate
+	}
+	v, err = redis.ReceiveWithTimeout(r.conn, d)
+	if err != nil && !isReply(err) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, nil, errReplyLate
+		}
+		return nil, nil, err
+	}
+	r.lane.lastReply.Store(time.Now().UnixNano())
+	return v, err, nil
+}
+
+// batch reads bt's replies and finishes its calls; it returns why the
+// connection is lost, if it is.
+func (r *reader) batch(bt batch) error {
+	b := r.lane.g.b
+	n := len(bt.calls)
+	r.replies, r.errs = r.replies[:0], r.errs[:0]
+	// A reply is waited for no longer than the earliest deadline of its
+	// call and the calls behind it in the batch: they cannot be answered
+	// before it. (Later batches hold later calls, whose deadlines are
+	// later too when their timeouts are alike, as a server's are.)
+	if cap(r.by) < n {
+		r.by = make([]int64, n)
+	}
+	r.by = r.by[:n]
+	r.by[n-1] = bt.calls[n-1].deadline
+	for i := n - 2; i >= 0; i-- {
+		r.by[i] = min(r.by[i+1], bt.calls[i].deadline)
+	}
 	var lost error
-	for bt := range inflight {
-		if lost != nil {
-			bt.fail(lost)
-			continue
+	for i := range bt.calls {
+		v, err, l := r.receive(r.by[i])
+		if l != nil {
+			lost = l
+			break
 		}
-		replies, errs = replies[:0], errs[:0]
-		for range bt.calls {
-			v, err := redis.ReceiveWithTimeout(conn, b.pool.timeout)
-			if err != nil && !isReply(err) {
-				lost = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err)
-				break
+		r.replies, r.errs = append(r.replies, v), append(r.errs, err)
+	}
+	var waitErr error
+	if lost == nil && bt.wait {
+		w, err, l := r.receive(bt.waitBy)
+		switch {
+		case l != nil:
+			// The scripts ran (their replies are in) but the wait did not
+			// answer in time: not durable, and the connection, still
+			// blocked in it, is of no further use.
+			waitErr, lost = fmt.Errorf("%w: %w", engine.ErrNotDurable, l), l
+		case err == nil:
+			err = b.pool.durability.check(w)
+			fallthrough
+		default:
+			if err != nil {
+				waitErr = fmt.Errorf("%w: %w", engine.ErrNotDurable, err)
 			}
-			replies, errs = append(replies, v), append(errs, err)
-		}
-		var waitErr error
-		if lost == nil && bt.wait {
-			w, err := redis.ReceiveWithTimeout(conn, b.pool.timeout)
-			switch {
-			case err != nil && !isReply(err):
-				lost = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err)
-			case err == nil:
-				err = b.pool.durability.check(w)
-				fallthrough
-			default:
-				if err != nil {
-					waitErr = fmt.Errorf("%w: %w", engine.ErrNotDurable, err)
-				}
-			}
-		}
-		if lost == nil && b.cfg.Observer != nil {
-			b.cfg.Observer.Batch(len(bt.calls), time.Since(bt.sent))
-		}
-		for i, c := range bt.calls {
-			switch {
-			case i >= len(replies):
-				c.finish(nil, lost)
-			case isNoScript(errs[i]):
-				// Redis forgot the script (restart, SCRIPT FLUSH): the pool
-				// loads it again and runs this call once more. NOSCRIPT means
-				// it did not run, so that cannot sell twice.
-				go b.retry(c)
-			case errs[i] != nil:
-				c.finish(nil, classify(errs[i]))
-			case waitErr != nil && !c.s.ReadOnly:
-				c.finish(replies[i], waitErr)
-			default:
-				c.finish(replies[i], nil)
-			}
-		}
-		if lost != nil {
-			close(broken)
-			conn.Close()
 		}
 	}
+	if lost == nil && b.cfg.Observer != nil {
+		b.cfg.Observer.Batch(n, time.Since(bt.sent))
+	}
+	var lostErr error
+	if lost != nil {
+		lostErr = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, lost)
+	}
+	for i, c := range bt.calls {
+		switch {
+		case i >= len(r.replies):
+			c.finish(nil, lostErr)
+		case isNoScript(r.errs[i]):
+			// Redis forgot the script (restart, SCRIPT FLUSH): the pool
+			// loads it again and runs this call once more. NOSCRIPT means
+			// it did not run, so that cannot sell twice.
+			go b.retry(c)
+		case r.errs[i] != nil:
+			c.finish(nil, classify(r.errs[i]))
+		case waitErr != nil && !c.s.ReadOnly:
+			c.finish(r.replies[i], waitErr)
+		default:
+			c.finish(r.replies[i], nil)
+		}
+	}
+	clear(r.replies)
+	return lostErr
 }
 
 func (b *Batcher) retry(c *call) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.pool.timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, c.deadline))
 	defer cancel()
 	c.finish(b.pool.Eval(ctx, c.s, c.args...))
 }

@@ -8,5 +8,7 @@
 // what a purchase means: it runs the scripts engine gives it. It is its
 // own package so that engine stays about sale semantics and a new way to
 // reach Redis (a cluster router, one batcher per node) replaces this one
-// without touching them.
+// without touching them. A Batcher serves one Redis node and holds
+// everything per node: its lanes (connections), their health, their
+// deadlines; a router over several needs nothing more from it.
 package transport

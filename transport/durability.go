@@ -69,9 +69,10 @@ func (d Durability) String() string {
 	return "none"
 }
 
-// send queues the wait command after a write on c.
-func (d Durability) send(c redis.Conn) error {
-	ms := max(d.Timeout.Milliseconds(), 1)
+// send queues the wait command after a write on c, waiting at most
+// timeout (at least 1 ms: WAIT 0 would block for ever).
+func (d Durability) send(c redis.Conn, timeout time.Duration) error {
+	ms := max(timeout.Milliseconds(), 1)
 	if d.AOF {
 		return c.Send("WAITAOF", 1, d.Replicas, ms)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -28,7 +29,21 @@ type PoolConfig struct {
 	Timeout time.Duration
 	// Durability is what a write waits for before it is acknowledged.
 	Durability Durability
+	// Dial opens the TCP connections (nil: a net.Dialer with DialTimeout
+	// and TCP keep-alive every KeepAlive). Tests inject failures with it.
+	Dial DialFunc
 }
+
+// DialFunc opens a network connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// KeepAlive is the TCP keep-alive period of every connection to Redis: an
+// idle connection sends a probe this often, so a NAT or load balancer does
+// not forget it, and a peer that vanished without a FIN or RST (a machine
+// lost, a cable cut) is noticed by the kernel instead of being written to.
+// It does not keep Redis's own idle `timeout` away: that counts commands,
+// not TCP segments, and the batcher's PING handles it.
+const KeepAlive = 15 * time.Second
 
 // Defaults for PoolConfig fields left at zero.
 const (
@@ -44,7 +59,8 @@ type Pool struct {
 	timeout     time.Duration
 	dialTimeout time.Duration
 	durability  Durability
-	dial        func(ctx context.Context, opts ...redis.DialOption) (redis.Conn, error)
+	addr        string
+	netDial     DialFunc
 }
 
 var _ engine.Redis = (*Pool)(nil)
@@ -53,35 +69,45 @@ var _ engine.Redis = (*Pool)(nil)
 // find out whether Redis answers.
 func NewPool(cfg PoolConfig) *Pool {
 	cfg = cfg.withDefaults()
-	dial := func(ctx context.Context, extra ...redis.DialOption) (redis.Conn, error) {
-		opts := append([]redis.DialOption{redis.DialConnectTimeout(cfg.DialTimeout)}, extra...)
-		if strings.HasPrefix(cfg.Addr, "redis://") || strings.HasPrefix(cfg.Addr, "rediss://") {
-			return redis.DialURLContext(ctx, cfg.Addr, opts...)
-		}
-		return redis.DialContext(ctx, "tcp", cfg.Addr, opts...)
-	}
-	return &Pool{
+	p := &Pool{
 		timeout:     cfg.Timeout,
 		dialTimeout: cfg.DialTimeout,
 		durability:  cfg.Durability,
-		dial:        dial,
-		pool: &redis.Pool{
-			MaxActive:   cfg.MaxActive,
-			MaxIdle:     cfg.MaxIdle,
-			IdleTimeout: 4 * time.Minute,
-			Wait:        true,
-			DialContext: func(ctx context.Context) (redis.Conn, error) {
-				return dial(ctx, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
-			},
-			TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
-				if time.Since(idleSince) < time.Minute {
-					return nil
-				}
-				_, err := c.Do("PING")
-				return err
-			},
+		addr:        cfg.Addr,
+		netDial:     cfg.Dial,
+	}
+	if p.netDial == nil {
+		p.netDial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: KeepAlive}).DialContext
+	}
+	p.pool = &redis.Pool{
+		MaxActive:   cfg.MaxActive,
+		MaxIdle:     cfg.MaxIdle,
+		IdleTimeout: 4 * time.Minute,
+		Wait:        true,
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return p.dial(ctx, p.netDial, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
+		},
+		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+			// Redis's `timeout` (1 s at the least) may have closed a
+			// connection idle longer than that.
+			if time.Since(idleSince) < DefaultIdleProbe {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
 		},
 	}
+	return p
+}
+
+// dial opens one Redis connection through netDial (AUTH and SELECT of a
+// redis:// address included).
+func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOption) (redis.Conn, error) {
+	opts := append([]redis.DialOption{redis.DialConnectTimeout(p.dialTimeout), redis.DialContextFunc(netDial)}, extra...)
+	if strings.HasPrefix(p.addr, "redis://") || strings.HasPrefix(p.addr, "rediss://") {
+		return redis.DialURLContext(ctx, p.addr, opts...)
+	}
+	return redis.DialContext(ctx, "tcp", p.addr, opts...)
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -137,7 +163,7 @@ const subscribeHealth = 15 * time.Second
 // connection cannot go back to the pool). It pings Redis periodically, so
 // a dead connection is noticed within a few health intervals.
 func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
-	c, err := p.dial(ctx, redis.DialWriteTimeout(p.timeout))
+	c, err := p.dial(ctx, p.netDial, redis.DialWriteTimeout(p.timeout))
 	if err != nil {
 		return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 	}
@@ -227,7 +253,7 @@ func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...a
 		return nil, err
 	}
 	if wait {
-		if err := p.durability.send(c); err != nil {
+		if err := p.durability.send(c, p.durability.Timeout); err != nil {
 			return nil, err
 		}
 	}

@@ -135,6 +135,16 @@ func (r *Reader) Next() (Frame, error) {
 	return Frame{Type: t, Payload: p}, nil
 }
 
+// Shrink drops the payload buffer if it grew past n bytes (for a frame
+// larger than most), so that a connection that once carried a large frame
+// does not keep its size for ever. The last payload returned by Next is
+// invalid after it.
+func (r *Reader) Shrink(n int) {
+	if cap(r.buf) > n {
+		r.buf = nil
+	}
+}
+
 // Buffered reports how many bytes can be read without touching the
 // underlying stream. A server uses it to decide when to flush its answers.
 func (r *Reader) Buffered() int { return r.br.Buffered() }

@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/wire"
+)
+
+// holdingRedis is an engine.AsyncRedis that holds every script until
+// release, so that every frame a client sent is in flight at once.
+type holdingRedis struct {
+	mu   sync.Mutex
+	held []func(any, error)
+}
+
+func (h *holdingRedis) EvalAsync(_ time.Time, _ *engine.Script, done func(any, error), _ ...any) {
+	h.mu.Lock()
+	h.held = append(h.held, done)
+	h.mu.Unlock()
+}
+
+func (h *holdingRedis) Eval(context.Context, *engine.Script, ...any) (any, error) {
+	return nil, engine.ErrUnavailable
+}
+func (h *holdingRedis) Ping(context.Context) error                             { return nil }
+func (h *holdingRedis) Scan(context.Context, string, func(string) error) error { return nil }
+func (h *holdingRedis) Subscribe(ctx context.Context, _ string, _ func([]byte)) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (h *holdingRedis) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held)
+}
+
+// release answers every held script with a sale.
+func (h *holdingRedis) release() {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for i, done := range held {
+		done([]any{int64(1), int64(i), []byte("1-0"), int64(1)}, nil)
+	}
+}
+
+// heapInUse is the live heap after a full collection (twice: sync.Pool
+// keeps a victim cache through one).
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// idleConnBound is the README's bound on what an idle connection keeps
+// on the heap, whatever it carried before (see keptBuffer, keptSlots in
+// conn.go): the 2 KiB read buffer, at most 1 KiB of frame buffer, 8 spare
+// slots of at most 1 KiB payload each and their structs, the in-flight
+// queue's array, with room to spare.
+const idleConnBound = 32 << 10
+
+// TestServerMemoryReturned: 16 connections each pipeline 128 frames of
+// 64 KiB (8 KiB under the race detector), all held in flight, then answered; once idle, the connections
+// give the memory back: the heap is within 16 × idleConnBound (plus
+// 1 MiB for the rest of the process) of what it was before.
+func TestServerMemoryReturned(t *testing.T) {
+	const (
+		conns  = 16
+		frames = 128
+	)
+	size := wire.DefaultMaxPayload
+	if raceEnabled {
+		size = 8 << 10 // still far above what a connection may keep
+	}
+	h := &holdingRedis{}
+	srv := startServer(t, engine.New(h), server.Config{MaxInFlight: frames, MaxPayload: wire.DefaultMaxPayload})
+	t.Cleanup(h.release) // before the server stops: a failed test leaves nothing held
+	prefix := `{"product_id":"p","user_id":"u","pad":"`
+	payload := prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`
+	frame := wire.AppendFrame(nil, wire.TypePurchase, []byte(payload))
+	clients := make([]*client, conns)
+	ping := wire.AppendFrame(nil, wire.TypePing, nil)
+	for i := range clients {
+		clients[i] = dial(t, srv.addr)
+		clients[i].send(ping)
+		clients[i].mustNext()
+	}
+	before := heapInUse()
+
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			for range frames {
+				if _, err := c.nc.Write(frame); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(testTimeout); h.count() < conns*frames; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d frames reached the engine", h.count(), conns*frames)
+		}
+	}
+	peak := heapInUse()
+	frame = nil
+	h.release()
+	for _, c := range clients {
+		for range frames {
+			if f := c.mustNext(); f.Type != wire.TypePurchaseResponse {
+				t.Fatalf("answer of type %#x", byte(f.Type))
+			}
+		}
+	}
+	// The answers are read: the writers have recycled their slots.
+	for _, c := range clients {
+		c.send(ping)
+		c.mustNext()
+	}
+	after := heapInUse()
+	grown := int64(after) - int64(before)
+	t.Logf("heap: %d KiB before, %d KiB with %d×%d frames of %d KiB in flight, %d KiB once idle (%+d KiB, %d B per connection)",
+		before>>10, peak>>10, conns, frames, size>>10, after>>10, grown>>10, grown/conns)
+	if limit := int64(conns*idleConnBound + 1<<20); grown > limit {
+		t.Fatalf("idle connections keep %d KiB more than before, want at most %d KiB", grown>>10, limit>>10)
+	}
+}
