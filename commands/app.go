@@ -65,11 +65,17 @@ func commandPath(c *cli.Context) string {
 }
 
 // ExitCode maps an error returned by the app to the process exit code:
-// 2 for usage errors, 1 for everything else.
+// 0 for nil, 2 for usage errors, 130 for a run interrupted by Ctrl-C (as
+// shells report SIGINT), 1 for everything else.
 func ExitCode(err error) int {
 	var u *UsageError
-	if errors.As(err, &u) {
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
 		return 2
+	case errors.Is(err, ErrInterrupted):
+		return 130
 	}
 	return 1
 }

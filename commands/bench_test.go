@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/redistest"
 )
 
@@ -42,12 +43,14 @@ func TestReportText(t *testing.T) {
 	rep := &Report{
 		Target: "localhost:8080", Product: "iphone15", Connections: 100,
 		Pipeline: 1, RequestLimit: 10000, Quantity: 1,
+	}
+	rep.Result = loadgen.Result{
 		Duration: 1234567 * time.Microsecond,
 		Total:    10000,
 		Statuses: map[engine.Status]int64{engine.StatusSuccess: 100, engine.StatusSoldOut: 9880, engine.StatusAlreadyPurchased: 10},
 		Units:    100,
 		Errors:   10,
-		Latency: Latencies{
+		Latency: loadgen.Latencies{
 			Count: 9997,
 			Min:   41 * time.Microsecond, Mean: 120 * time.Microsecond, P50: 100 * time.Microsecond,
 			P90: 200 * time.Microsecond, P95: 250 * time.Microsecond, P99: 800 * time.Microsecond,
@@ -64,18 +67,28 @@ func TestReportText(t *testing.T) {
 		audit engine.Audit
 		// open loop: --rate 8000 --duration 1.25s -P 16
 		rate bool
+		// the run's errors are allowed; it was interrupted; order ids not in the stream
+		allowErrors, interrupted bool
+		missing                  []string
 	}{
-		{"pass", 100, audit, false},
-		{"fail", 99, engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}, false},
-		{"rate", 100, audit, true},
+		{name: "pass", units: 100, audit: audit, allowErrors: true},
+		{name: "errors", units: 100, audit: audit},
+		{name: "fail", units: 101, audit: engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}},
+		{name: "missing", units: 100, audit: audit, allowErrors: true, missing: []string{"1764108000123-0"}},
+		{name: "others", units: 60, audit: audit, allowErrors: true},
+		{name: "interrupted", units: 100, audit: audit, interrupted: true},
+		{name: "rate", units: 100, audit: audit, rate: true, allowErrors: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := *rep
-			r.Units = tc.units
+			r.Units, r.AllowErrors, r.Interrupted = tc.units, tc.allowErrors, tc.interrupted
+			if tc.units != 100 {
+				r.Statuses = map[engine.Status]int64{engine.StatusSuccess: tc.units, engine.StatusSoldOut: 9980 - tc.units, engine.StatusAlreadyPurchased: 10}
+			}
 			if tc.rate {
 				r.Pipeline, r.Rate, r.RequestLimit, r.DurationLimit, r.RateAchieved = 16, 8000, 0, 1250*time.Millisecond, 7998.4
 			}
-			r.Check = newCheck(&r, before, after, tc.audit)
+			r.Check = newCheck(&r, before, after, tc.audit, tc.missing)
 			var b bytes.Buffer
 			if err := r.WriteText(&b); err != nil {
 				t.Fatal(err)
@@ -109,15 +122,16 @@ func TestCheck(t *testing.T) {
 		{"all accounted", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, true},
 		{"quantities", 30, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 70}, good, true},
 		{"nothing sold", 0, 0, before, good, true},
-		{"sale nobody was told of", 59, 59, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, false},
+		{"another buyer's sale", 59, 59, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, true},
+		{"told of a sale not recorded", 61, 61, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, false},
 		{"oversold", 61, 61, engine.ProductStatus{Initial: 100, Remaining: -1, Held: 101, Buyers: 101}, good, false},
 		{"buyer missing", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 99}, good, false},
 		{"books do not balance", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, engine.Audit{Problems: []string{"x"}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := &Report{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}
-			if got := newCheck(rep, before, tc.after, tc.audit).Pass; got != tc.pass {
+			rep := &Report{Result: loadgen.Result{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}}
+			if got := newCheck(rep, before, tc.after, tc.audit, nil).Pass; got != tc.pass {
 				t.Errorf("Pass = %v, want %v", got, tc.pass)
 			}
 		})
@@ -301,22 +315,22 @@ func TestBenchErrors(t *testing.T) {
 	raddr := redistest.Addr(t)
 	t.Setenv("REDIS_ADDR", raddr)
 	missing := redistest.Product(t)
-	_, err := runApp(t, "bench", "--addr", freeAddr(t), "--product", missing, "-n", "1")
+	_, err := runApp(t, "bench", "--addr", startServe(t, raddr), "--product", missing, "-n", "1")
 	if !errors.Is(err, engine.ErrUnknownProduct) || !strings.Contains(err.Error(), "--init N") {
 		t.Errorf("bench of a missing product: %v", err)
 	}
 	if _, err := runApp(t, "bench", "-n", "0"); ExitCode(err) != 2 {
 		t.Errorf("bench -n 0: %v, exit code %d", err, ExitCode(err))
 	}
-	// No server: every request is an error, the check still passes (nothing sold).
+	// No server: the run fails at once, naming the address and what to start.
 	p := redistest.Product(t)
-	out, err := runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "--init", "5", "-n", "20", "-c", "2")
-	if err != nil || !strings.Contains(out, "Errors:            20\n") || !strings.Contains(out, "connection refused") {
-		t.Errorf("bench without a server: %v\n%s", err, out)
-	}
-	out, err = runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "-n", "20", "-c", "2", "-P", "8", "--rate", "1000")
-	if err != nil || !strings.Contains(out, "Total Requests:    20\n") || !strings.Contains(out, "Errors:            20\n") {
-		t.Errorf("bench -P 8 --rate 1000 without a server: %v\n%s", err, out)
+	dead := freeAddr(t)
+	for _, extra := range [][]string{nil, {"-P", "8", "--rate", "1000"}} {
+		out, err := runApp(t, append([]string{"bench", "--addr", dead, "--product", p, "--init", "5", "-n", "20", "-c", "2"}, extra...)...)
+		if ExitCode(err) != 1 || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "flashsale serve") ||
+			!strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("bench %v without a server: %v (exit %d)\n%s", extra, err, ExitCode(err), out)
+		}
 	}
 }
 

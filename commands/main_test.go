@@ -133,14 +133,14 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	return ""
 }
 
-// client is a test's side of one protocol connection.
-type client struct {
+// rawClient is a test's side of one protocol connection.
+type rawClient struct {
 	t  *testing.T
 	nc net.Conn
 	rd *wire.Reader
 }
 
-func dialClient(t *testing.T, addr string) *client {
+func dialClient(t *testing.T, addr string) *rawClient {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -148,10 +148,10 @@ func dialClient(t *testing.T, addr string) *client {
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	return &client{t: t, nc: nc, rd: wire.NewReader(nc, wire.DefaultMaxPayload)}
+	return &rawClient{t: t, nc: nc, rd: wire.NewReader(nc, wire.DefaultMaxPayload)}
 }
 
-func (c *client) send(frames ...[]byte) {
+func (c *rawClient) send(frames ...[]byte) {
 	c.t.Helper()
 	if _, err := c.nc.Write(bytes.Join(frames, nil)); err != nil {
 		c.t.Fatal(err)
@@ -159,7 +159,7 @@ func (c *client) send(frames ...[]byte) {
 }
 
 // recv reads one answer.
-func (c *client) recv() (wire.Type, wire.Response, error) {
+func (c *rawClient) recv() (wire.Type, wire.Response, error) {
 	f, err := c.rd.Next()
 	if err != nil {
 		return 0, wire.Response{}, err
