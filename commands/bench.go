@@ -410,6 +410,8 @@ func (r *Report) verdict() string {
 	switch err := r.Err(); {
 	case errors.Is(err, ErrCheckFailed):
 		return "✗ FAIL (oversell check)"
+	case errors.Is(err, ErrInterrupted) && r.Errors > 0 && !r.AllowErrors:
+		return fmt.Sprintf("✗ FAIL, interrupted (Ctrl-C): %d requests failed before the run was stopped", r.Errors)
 	case errors.Is(err, ErrInterrupted):
 		return "interrupted (Ctrl-C): the run stopped early; the check above covers what was sent"
 	case errors.Is(err, ErrRequestsFailed):
@@ -453,6 +455,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Units Sold:        %d\n", r.Units)
 	}
 	fmt.Fprintf(&b, "Errors:            %d\n", r.Errors)
+	if r.GaveUp > 0 {
+		fmt.Fprintf(&b, "Gave Up:           %d connections (their server refused connections for --timeout)\n", r.GaveUp)
+	}
 	fmt.Fprintf(&b, "Throughput:        %.0f req/sec\n", r.Throughput())
 	if r.Rate > 0 {
 		fmt.Fprintf(&b, "Rate:              %s req/sec target, %.0f req/sec achieved\n",

@@ -20,22 +20,28 @@ var reportTemplate = template.Must(template.New("report").Parse(reportHTML))
 // htmlData is what the page's script reads: the summary and the sampled
 // answers as three parallel arrays (time in ms, latency in µs, status).
 type htmlData struct {
-	Title       string             `json:"title"`
-	Verdict     string             `json:"verdict"`
-	Pass        bool               `json:"pass"`
-	Interrupted bool               `json:"interrupted"`
-	Text        string             `json:"text"`
-	DurationMS  float64            `json:"duration_ms"`
-	Statuses    map[string]int64   `json:"statuses"`
-	Errors      int64              `json:"errors"`
-	ErrorSet    map[string]int64   `json:"error_set"`
-	LatencyMS   map[string]float64 `json:"latency_ms"`
-	Check       map[string]any     `json:"check"`
-	Answered    int64              `json:"answered"`
-	Names       []string           `json:"names"`
-	T           []float64          `json:"t"`
-	L           []int64            `json:"l"`
-	S           []int              `json:"s"`
+	Title       string           `json:"title"`
+	Verdict     string           `json:"verdict"`
+	Pass        bool             `json:"pass"`
+	Interrupted bool             `json:"interrupted"`
+	Text        string           `json:"text"`
+	DurationMS  float64          `json:"duration_ms"`
+	Statuses    map[string]int64 `json:"statuses"`
+	Errors      int64            `json:"errors"`
+	ErrorSet    map[string]int64 `json:"error_set"`
+	LatencyMS   []htmlRow        `json:"latency_ms"`
+	Check       []htmlRow        `json:"check"`
+	Answered    int64            `json:"answered"`
+	Names       []string         `json:"names"`
+	T           []float64        `json:"t"`
+	L           []int64          `json:"l"`
+	S           []int            `json:"s"`
+}
+
+// htmlRow is one line of a table on the page.
+type htmlRow struct {
+	K string `json:"k"`
+	V any    `json:"v"`
 }
 
 // WriteHTML writes the report as one self-contained HTML page: no
@@ -57,11 +63,10 @@ func (r *Report) WriteHTML(w *bytes.Buffer) error {
 		Statuses:    map[string]int64{},
 		Errors:      r.Errors,
 		ErrorSet:    r.ErrorSet,
-		LatencyMS: map[string]float64{
-			"min": ms(l.Min), "mean": ms(l.Mean), "p50": ms(l.P50), "p90": ms(l.P90), "p95": ms(l.P95),
-			"p99": ms(l.P99), "p99.9": ms(l.P999), "max": ms(l.Max),
+		LatencyMS: []htmlRow{
+			{"min", ms(l.Min)}, {"mean", ms(l.Mean)}, {"p50", ms(l.P50)}, {"p90", ms(l.P90)}, {"p95", ms(l.P95)},
+			{"p99", ms(l.P99)}, {"p99.9", ms(l.P999)}, {"max", ms(l.Max)},
 		},
-		Check:    map[string]any{},
 		Answered: l.Count,
 	}
 	for _, s := range engine.Statuses() {
@@ -71,11 +76,11 @@ func (r *Report) WriteHTML(w *bytes.Buffer) error {
 		}
 	}
 	if ch := r.Check; ch != nil {
-		d.Check = map[string]any{
-			"pass": ch.Pass, "successes seen": ch.Orders, "units seen": ch.Units, "units sold (anyone)": ch.Sold,
-			"other buyers' units": ch.OtherUnits, "stock left": ch.After.Remaining, "initial": ch.After.Initial,
-			"invariant": okText(ch.After.Consistent()), "verify": okText(ch.Audit.OK()),
-			"orders stream": okText(len(ch.Missing) == 0),
+		d.Check = []htmlRow{
+			{"pass", ch.Pass}, {"successes seen", ch.Orders}, {"units seen", ch.Units}, {"units sold (by anyone)", ch.Sold},
+			{"other buyers' units", ch.OtherUnits}, {"stock left", ch.After.Remaining}, {"initial", ch.After.Initial},
+			{"invariant", okText(ch.After.Consistent())}, {"verify", okText(ch.Audit.OK())},
+			{"orders stream", okText(len(ch.Missing) == 0)},
 		}
 	}
 	d.T, d.L, d.S = make([]float64, len(r.Samples)), make([]int64, len(r.Samples)), make([]int, len(r.Samples))

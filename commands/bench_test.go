@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/redistest"
@@ -342,6 +344,123 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"NOT for production", "Successful:        100\n", "Oversell Check:    ✓ PASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// soldSome waits until product has sold something, as a server sees it.
+func soldSome(t *testing.T, addr, product string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for {
+		r, err := conn.QueryStock(ctx, product)
+		if err != nil {
+			t.Fatalf("waiting for a sale: %v", err)
+		}
+		if r.RemainingStock < r.Initial {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBenchServerKilled: a server that goes away mid-run fails the run
+// (exit 1, FAIL, the errors counted) while the oversell check still passes.
+func TestBenchServerKilled(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr, stop := startServeStoppable(t, raddr)
+	product := redistest.Product(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "300000", "-c", "4", "--init", "1000000", "--per-user-limit", "0", "--timeout", "2s")
+	soldSome(t, addr, product)
+	stop()
+	r := <-done
+	if ExitCode(r.err) != 1 || !errors.Is(r.err, ErrRequestsFailed) {
+		t.Errorf("bench with its server stopped: %v (exit %d)\n%s", r.err, ExitCode(r.err), r.out)
+	}
+	for _, want := range []string{"Oversell Check:    ✓ PASS", "Verdict:           ✗ FAIL (", "requests failed"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "Errors:            0\n") {
+		t.Errorf("no errors counted:\n%s", r.out)
+	}
+}
+
+// TestBenchInterrupted: Ctrl-C ends the run early, the report says so and
+// the exit code is 130.
+func TestBenchInterrupted(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--duration", "1m", "-c", "2", "--init", "1000000", "--per-user-limit", "0")
+	soldSome(t, addr, product)
+	cancel()
+	r := <-done
+	if ExitCode(r.err) != 130 || !strings.Contains(r.out, "interrupted") || !strings.Contains(r.out, "✓ PASS") {
+		t.Errorf("interrupted bench: %v (exit %d)\n%s", r.err, ExitCode(r.err), r.out)
+	}
+}
+
+// TestBenchTwoServers: two benches on two servers selling one product
+// both pass and each reports the other's sales as other buyers; one bench
+// spread over both servers passes too, and writes an HTML report.
+func TestBenchTwoServers(t *testing.T) {
+	raddr := redistest.Addr(t)
+	a, b := startServe(t, raddr), startServe(t, raddr)
+	product := redistest.Product(t)
+	mustRun(t, "admin", "init", "--redis-addr", raddr, "--per-user-limit", "0", product, "1000000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bench := func(addr, prefix string) <-chan appResult {
+		return goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+			"--duration", "1s", "-c", "2", "--user-prefix", prefix)
+	}
+	da, db := bench(a, "a"), bench(b, "b")
+	ra, rb := <-da, <-db
+	others := 0
+	for _, r := range []appResult{ra, rb} {
+		if r.err != nil || !strings.Contains(r.out, "Oversell Check:    ✓ PASS") || !strings.Contains(r.out, "Verdict:           ✓ PASS") {
+			t.Errorf("bench beside another: %v\n%s", r.err, r.out)
+		}
+		if strings.Contains(r.out, "Other Buyers:") {
+			others++
+		}
+	}
+	if others == 0 {
+		t.Errorf("neither bench saw the other's sales:\n%s\n%s", ra.out, rb.out)
+	}
+
+	html := filepath.Join(t.TempDir(), "report.html")
+	out := mustRun(t, "bench", "--addr", a+","+b, "--redis-addr", raddr, "--product", product,
+		"-n", "400", "-c", "4", "--output", html)
+	if !strings.Contains(out, "Target:            "+a+","+b+" ") || !strings.Contains(out, "✓ PASS") {
+		t.Errorf("bench --addr a,b:\n%s", out)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<script type="application/json" id="data">`, `"answered":400`, "<canvas"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"http://", "https://", " src=", "<link"} {
+		if strings.Contains(string(page), banned) {
+			t.Errorf("the HTML report is not self-contained: it has %q", banned)
 		}
 	}
 }

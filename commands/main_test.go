@@ -95,7 +95,15 @@ func goApp(t *testing.T, ctx context.Context, args ...string) <-chan appResult {
 // port until the test ends, and returns that port's address.
 func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, _ := startServeStoppable(t, redisAddr, extra...)
+	return addr
+}
+
+// startServeStoppable is startServe with a function that stops the server
+// (as SIGTERM would) before the test ends; it waits until serve returned.
+func startServeStoppable(t *testing.T, redisAddr string, extra ...string) (addr string, stop func()) {
+	t.Helper()
+	addr = freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	// Tests re-create and restock products and buy at once: the sold-out
 	// cache would make that a race with the control channel, so it is off
@@ -105,17 +113,21 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	}
 	done := goApp(t, ctx, append([]string{"serve", "--listen", addr, "--redis-addr", redisAddr,
 		"--log-level", "error", "--log-format", "json"}, extra...)...)
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case r := <-done:
-			if r.err != nil {
-				t.Errorf("serve returned %v\n%s", r.err, r.out)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Errorf("serve returned %v\n%s", r.err, r.out)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("serve did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop within 30s")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -125,12 +137,12 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			return addr
+			return addr, stop
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("serve did not listen on %s", addr)
-	return ""
+	return "", nil
 }
 
 // rawClient is a test's side of one protocol connection.

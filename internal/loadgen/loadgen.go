@@ -56,6 +56,7 @@ type Result struct {
 	OrderIDs     []string // the order ids of the SUCCESS answers
 	Samples      []Sample // with Config.Timeline, sorted by time
 	Interrupted  bool     // the context ended the run before its end
+	GaveUp       int      // connections that stopped: their server stayed unreachable for Timeout
 }
 
 // Count is how many answers had status s.
@@ -275,6 +276,9 @@ func (g *Generator) result(elapsed time.Duration) *Result {
 			res.ErrorSet[msg] += n
 		}
 		res.OrderIDs = append(res.OrderIDs, w.orderIDs...)
+		if w.gaveUp {
+			res.GaveUp++
+		}
 	}
 	if sent > 1 && last > first {
 		res.RateAchieved = float64(sent-1) / time.Duration(last-first).Seconds()
@@ -284,6 +288,19 @@ func (g *Generator) result(elapsed time.Duration) *Result {
 		res.Samples = mergeSamples(g.workers)
 	}
 	return res
+}
+
+// redialPause separates the dials of a connection whose server refuses
+// them.
+const redialPause = 10 * time.Millisecond
+
+// pauseTimer is the worker's timer for pauses (its open loop's, if any).
+func (w *worker) pauseTimer() *time.Timer {
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+	}
+	return w.timer
 }
 
 // latencyBatch is how many latencies a worker keeps before it records them
@@ -307,6 +324,7 @@ type worker struct {
 	pendingDue int64
 	hasPending bool
 	total      int64 // requests taken: sent, or failed before
+	gaveUp     bool  // its server stayed unreachable for a timeout
 	sent       int64
 	firstSend  int64
 	lastSend   int64
@@ -358,6 +376,7 @@ func (w *worker) count(msg string, n int64) {
 func (w *worker) run(ctx context.Context) {
 	g := w.g
 	defer w.flushLatencies()
+	var unreachableSince int64 // ns since the start; 0 while the server answers dials
 	for {
 		var k, due int64
 		if g.interval > 0 {
@@ -382,8 +401,21 @@ func (w *worker) run(ctx context.Context) {
 			w.total++
 			w.count(ErrText(err), 1)
 			w.done.Add(1)
+			// A server that stays unreachable for a timeout is gone: this
+			// connection gives up rather than spend the run's requests on
+			// failed dials. Until then it retries, a little apart.
+			if unreachableSince == 0 {
+				unreachableSince = g.since()
+			} else if g.since()-unreachableSince >= g.timeout {
+				w.gaveUp = true
+				return
+			}
+			if !g.sleepUntil(g.since()+int64(redialPause), w.pauseTimer()) {
+				return
+			}
 			continue
 		}
+		unreachableSince = 0
 		failed := w.session(st, k, due)
 		st.Close()
 		if !failed {

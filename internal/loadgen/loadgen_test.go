@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,6 +218,64 @@ func TestRunLoadStop(t *testing.T) {
 		cancel()
 		if rep.Total == 0 || rep.Errors != 0 || rep.Count(engine.StatusSoldOut) != rep.Total {
 			t.Errorf("rate %v: total %d, statuses %v, errors %v", rate, rep.Total, rep.Statuses, rep.ErrorSet)
+		}
+	}
+}
+
+// TestRunGivesUp: connections to a server that refuses them for a timeout
+// give up instead of spending the run on failed dials.
+func TestRunGivesUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	cfg := testLoadConfig(dead)
+	cfg.Requests, cfg.Timeout = 1000000, 100*time.Millisecond
+	res := New(cfg).Run(context.Background())
+	if res.GaveUp != cfg.Conns || res.Total == 0 || res.Total == int64(cfg.Requests) || res.Errors != res.Total {
+		t.Errorf("gave up %d, total %d, errors %d", res.GaveUp, res.Total, res.Errors)
+	}
+}
+
+// TestRunSpreadsAndSamples: connections go round the servers, every
+// SUCCESS's order id is kept, and the timeline samples every answer.
+func TestRunSpreadsAndSamples(t *testing.T) {
+	var hits [2]atomic.Int64
+	addrs := make([]string, 2)
+	for i := range addrs {
+		addrs[i] = fakeServer(t, func(n int) (string, bool) {
+			hits[i].Add(1)
+			if n%2 == 0 {
+				return `{"status":"SUCCESS","quantity":1,"order_id":"o` + strconv.Itoa(n) + `"}`, false
+			}
+			return `{"status":"SOLD_OUT"}`, false
+		})
+	}
+	cfg := testLoadConfig(addrs[0])
+	cfg.Addrs, cfg.Timeline = addrs, true
+	res := New(cfg).Run(context.Background())
+	if hits[0].Load() == 0 || hits[1].Load() == 0 || hits[0].Load()+hits[1].Load() != 1000 {
+		t.Errorf("requests per server: %d, %d", hits[0].Load(), hits[1].Load())
+	}
+	if int64(len(res.OrderIDs)) != res.Count(engine.StatusSuccess) || len(res.Samples) != 1000 {
+		t.Errorf("%d order ids for %d successes, %d samples", len(res.OrderIDs), res.Count(engine.StatusSuccess), len(res.Samples))
+	}
+}
+
+func TestSampler(t *testing.T) {
+	s := sampler{limit: 100}
+	for i := range 10000 {
+		s.add(Sample{At: time.Duration(i)})
+	}
+	if len(s.kept) > 100 || len(s.kept) < 50 {
+		t.Fatalf("kept %d samples, limit 100", len(s.kept))
+	}
+	// Evenly spread: one every stride.
+	for i, x := range s.kept {
+		if x.At != time.Duration(int64(i)*s.stride) {
+			t.Fatalf("sample %d at %d, stride %d", i, x.At, s.stride)
 		}
 	}
 }
