@@ -96,11 +96,13 @@ type Generator struct {
 	cfg      Config
 	enc      *client.PurchaseEncoder
 	start    time.Time
+	_        [64]byte     // next has a cache line of its own: every writer takes from it
 	next     atomic.Int64 // the next request number to take
-	limit    int64        // requests in all
-	end      int64        // stop sending at this time since start (ns); 0 = none
-	interval float64      // ns between due times with --rate; 0 = closed loop
-	timeout  int64        // ns, cfg.Timeout
+	_        [56]byte
+	limit    int64   // requests in all
+	end      int64   // stop sending at this time since start (ns); 0 = none
+	interval float64 // ns between due times with --rate; 0 = closed loop
+	timeout  int64   // ns, cfg.Timeout
 
 	stopped  atomic.Bool   // no new requests: Ctrl-C, or the safety cap
 	stopCh   chan struct{} // closed with stopped
@@ -163,9 +165,9 @@ func (g *Generator) sleepUntil(due int64, t *time.Timer) bool {
 }
 
 // user is the customer number of request k.
-func (g *Generator) user(k int64) int64 {
-	if g.cfg.Users > 0 {
-		return k % int64(g.cfg.Users)
+func (w *worker) user(k int64) int64 {
+	if w.users > 0 {
+		return k % w.users
 	}
 	return k
 }
@@ -317,6 +319,8 @@ type worker struct {
 	ring []int64 // send (closed loop) or due (open loop) times of outstanding requests, ns since start
 
 	// The writer's.
+	enc        *client.PurchaseEncoder
+	users      int64   // Config.Users
 	stage      []int64 // times of the batch being written
 	wbuf       []byte
 	timer      *time.Timer
@@ -338,6 +342,7 @@ type worker struct {
 	statuses []int64 // by engine.Status
 	lat      []int64 // µs, not yet in the histogram
 	resp     wire.Response
+	timeline bool // Config.Timeline
 	orderIDs []string
 	samples  sampler
 }
@@ -347,6 +352,9 @@ func newWorker(g *Generator, h *histShard, addr string) *worker {
 		g:        g,
 		addr:     addr,
 		hist:     h,
+		enc:      g.enc,
+		users:    int64(g.cfg.Users),
+		timeline: g.cfg.Timeline,
 		statuses: make([]int64, len(engine.Statuses())),
 		ring:     make([]int64, g.cfg.Pipeline),
 		stage:    make([]int64, 0, g.cfg.Pipeline),
@@ -543,7 +551,7 @@ func (w *worker) write(s *session, k, due int64) {
 	var deadline int64
 	defer func() { w.wbuf = buf[:0] }()
 	// The request taken before the connection was dialled.
-	buf = g.enc.AppendFrame(buf, g.user(k))
+	buf = w.enc.AppendFrame(buf, w.user(k))
 	stage = append(stage, due)
 	for {
 		free := s.free()
@@ -558,7 +566,7 @@ func (w *worker) write(s *session, k, due int64) {
 			if len(stage) < free {
 				k0, n := g.claim(free - len(stage))
 				for i := range n {
-					buf = g.enc.AppendFrame(buf, g.user(k0+int64(i)))
+					buf = w.enc.AppendFrame(buf, w.user(k0+int64(i)))
 				}
 				stage = stage[:len(stage)+n]
 				over = n == 0
@@ -586,7 +594,7 @@ func (w *worker) write(s *session, k, due int64) {
 						break
 					}
 				}
-				buf = g.enc.AppendFrame(buf, g.user(k))
+				buf = w.enc.AppendFrame(buf, w.user(k))
 				stage = append(stage, due)
 			}
 		}
@@ -755,7 +763,7 @@ func statusOf(b []byte) (engine.Status, bool) {
 
 func (w *worker) recordLatency(d time.Duration, s engine.Status) {
 	us := latencyUS(d)
-	if w.g.cfg.Timeline {
+	if w.timeline {
 		w.samples.add(Sample{At: time.Duration(w.g.since()), LatencyUS: us, Status: s})
 	}
 	w.lat = append(w.lat, us)
