@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/internal/redistest"
 )
@@ -48,5 +49,31 @@ func TestOneShot(t *testing.T) {
 		if tc.exit == 1 && strings.HasPrefix(tc.args[0], "buy") && strings.Contains(text, "SOLD_OUT") && !errors.Is(err, ErrNotSold) {
 			t.Errorf("flashsale %v: %v, want ErrNotSold", tc.args, err)
 		}
+	}
+}
+
+// TestPingRedisDown: ping exits 0 only while the server's Redis is up.
+func TestPingRedisDown(t *testing.T) {
+	rs := redistest.StartTestServer(t)
+	addr := startServe(t, rs.Addr, "--redis-timeout", "500ms", "--log-level", "fatal")
+	mustRun(t, "ping", "--addr", addr)
+	if err := rs.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The server notices within its health check interval; wait for it,
+	// bounded, without asserting on the time it takes.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := runApp(t, "ping", "--addr", addr)
+		if err != nil {
+			if ExitCode(err) != 1 || !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "redis-server") {
+				t.Errorf("ping with Redis down: %v (exit %d)\n%s", err, ExitCode(err), out)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ping still says %q 30s after Redis died", out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
