@@ -25,5 +25,6 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return commands.NewApp(version).RunContext(ctx, os.Args)
+	app := commands.NewApp(version)
+	return app.RunContext(ctx, commands.ReorderArgs(app, os.Args))
 }

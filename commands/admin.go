@@ -40,14 +40,18 @@ func adminCommand() *cli.Command {
 					return err
 				}
 				defer a.store.close()
-				return action(a)
+				err = action(a)
+				if errors.Is(err, engine.ErrUnknownProduct) && name != "init" {
+					err = fmt.Errorf("%w: create it with 'flashsale admin init %s N'", err, c.Args().First())
+				}
+				return err
 			},
 		}
 	}
 	return &cli.Command{
 		Name:  "admin",
 		Usage: "operate products: init, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete; mint customer tokens",
-		Description: "Flags go before the arguments: flashsale admin buyers --limit 10 iphone15.\n" +
+		Description: "Flags may come before or after the arguments: flashsale admin buyers iphone15 --limit 10.\n" +
 			"Redis is reached through --redis-addr / REDIS_ADDR, as for serve.",
 		Subcommands: []*cli.Command{
 			sub("init", "create or re-create a product with N units (clears its buyers and orders)", "ID N", adminInit,

@@ -7,9 +7,10 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// NewApp builds the flashsale command line.
+// NewApp builds the flashsale command line. Run it on ReorderArgs(app,
+// args), so that flags may follow the positional arguments.
 func NewApp(version string) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "flashsale",
 		Usage:   "sell limited stock to a flood of buyers, never one unit too many",
 		Version: version,
@@ -18,11 +19,45 @@ func NewApp(version string) *cli.App {
 			adminCommand(),
 			benchCommand(),
 			demoCommand(),
+			buyCommand(),
+			stockCommand(),
+			pingCommand(),
+			completionCommand(),
 		},
 		// Errors travel back to main, which alone decides the exit code.
-		ExitErrHandler:  func(*cli.Context, error) {},
-		OnUsageError:    onUsageError,
-		HideHelpCommand: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError:         onUsageError,
+		EnableBashCompletion: true,
+		// flashsale with no command shows the help; an unknown one is a
+		// usage error.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "unknown command %q", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+	}
+	for _, cmd := range app.Commands {
+		oneLineUsageErrors(cmd)
+	}
+	return app
+}
+
+// oneLineUsageErrors makes every usage mistake of cmd and its subcommands
+// one line and exit code 2, instead of urfave/cli's help screen; a
+// command with subcommands refuses an unknown one the same way.
+func oneLineUsageErrors(cmd *cli.Command) {
+	cmd.OnUsageError = onUsageError
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		cmd.Action = func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "unknown command %q", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		oneLineUsageErrors(sub)
 	}
 }
 
@@ -34,6 +69,9 @@ type UsageError struct {
 }
 
 func (e *UsageError) Error() string {
+	if e.Command == "" {
+		return fmt.Sprintf("%v (see 'flashsale --help')", e.Err)
+	}
 	return fmt.Sprintf("%v (see 'flashsale %s --help')", e.Err, e.Command)
 }
 
@@ -47,7 +85,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 	return &UsageError{Command: commandPath(c), Err: err}
 }
 
-// commandPath is "admin init" for flashsale admin init.
+// commandPath is "admin init" for flashsale admin init, "" for flashsale.
 func commandPath(c *cli.Context) string {
 	path := ""
 	for _, ctx := range c.Lineage() {
@@ -58,18 +96,21 @@ func commandPath(c *cli.Context) string {
 			path = ctx.Command.Name + path
 		}
 	}
-	if path == "" {
-		return "help"
-	}
 	return path
 }
 
 // ExitCode maps an error returned by the app to the process exit code:
-// 2 for usage errors, 1 for everything else.
+// 0 for nil, 2 for usage errors, 130 for a run interrupted by Ctrl-C (as
+// shells report SIGINT), 1 for everything else.
 func ExitCode(err error) int {
 	var u *UsageError
-	if errors.As(err, &u) {
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
 		return 2
+	case errors.Is(err, ErrInterrupted):
+		return 130
 	}
 	return 1
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -118,7 +119,7 @@ type userTokens struct {
 	cache   []string // by customer number, with --users
 }
 
-func newUserTokens(s *engine.Signer, cfg loadConfig) *userTokens {
+func newUserTokens(s *engine.Signer, cfg loadgen.Config) *userTokens {
 	t := &userTokens{signer: s, expires: time.Unix(time.Now().Add(benchTokenTTL).Unix(), 0)}
 	if cfg.Users > 0 {
 		t.cache = make([]string, min(cfg.Users, cfg.Requests)) // only those a run can reach

@@ -7,34 +7,58 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/transport"
 )
 
-// ErrCheckFailed is returned when the oversell check fails.
-var ErrCheckFailed = errors.New("oversell check FAILED")
+// Errors of a bench run that went wrong; main maps them to exit codes.
+var (
+	// ErrCheckFailed: the oversell check failed.
+	ErrCheckFailed = errors.New("oversell check FAILED")
+	// ErrRequestsFailed: some requests got no answer or an ERROR, and
+	// --allow-errors was not given.
+	ErrRequestsFailed = errors.New("requests failed")
+	// ErrInterrupted: the run was stopped (Ctrl-C) before its end.
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// defaultAddr is where the one-shot commands and bench find the server:
+// serve's default --listen, on loopback.
+const defaultAddr = "127.0.0.1:8080"
+
+// addrFlag is --addr of the commands that talk to a server.
+func addrFlag(usage string) cli.Flag {
+	return &cli.StringFlag{
+		Name:    "addr",
+		Usage:   usage + " (serve listens on its --listen / LISTEN_ADDR, :8080 by default)",
+		EnvVars: []string{"FLASHSALE_ADDR"},
+		Value:   defaultAddr,
+	}
+}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "drive a running server with purchases, report latency, and check for oversell against Redis",
+		Usage: "drive running servers with purchases, report latency, and check for oversell against Redis",
+		Description: "Exit status: 0 when the oversell check passes and no request failed, 1 on\n" +
+			"a failed check or failed requests (unless --allow-errors), 130 when\n" +
+			"interrupted, 2 for a usage mistake.",
 		Flags: concat([]cli.Flag{
-			&cli.StringFlag{
-				Name:    "addr",
-				Usage:   "flashsale server `address`",
-				EnvVars: []string{"FLASHSALE_ADDR"},
-				Value:   "localhost:8080",
-			},
+			addrFlag("flashsale server `address`, or several separated by commas (connections are spread over them)"),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object (no progress bar)"},
+			&cli.BoolFlag{Name: "allow-errors", Usage: "exit 0 even when requests failed, if the oversell check passes"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write a self-contained HTML report (latency over time, status counts) to `FILE`", TakesFile: true},
 		}, loadFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
@@ -54,6 +78,7 @@ func loadFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "duration", Usage: "send for `D` (and stop at -n if it is also given)"},
 		&cli.StringFlag{Name: "product", Usage: "product `ID` to buy", Value: "iphone15"},
 		&cli.Int64Flag{Name: "init", Usage: "(re)initialise the product with `N` units first, so runs are repeatable"},
+		&cli.Int64Flag{Name: "per-user-limit", Usage: "with --init: most units one customer may hold (0 = no limit)", Value: engine.DefaultPerUserLimit},
 		&cli.StringFlag{Name: "user-prefix", Usage: "user ids are PREFIX_0, PREFIX_1, …", Value: "user"},
 		&cli.IntFlag{Name: "users", Usage: "draw user ids from `U` customers (0 = a new customer per request)"},
 		&cli.Int64Flag{Name: "quantity", Usage: "units per purchase", Value: 1},
@@ -61,30 +86,23 @@ func loadFlags() []cli.Flag {
 	}
 }
 
-// loadConfig is one load run.
-type loadConfig struct {
-	Addr       string
-	Product    string
-	Requests   int // in all; 0 = unlimited (only with Duration)
-	Conns      int
-	Pipeline   int           // requests in flight per connection
-	Rate       float64       // open loop: requests per second in all; 0 = closed loop
-	Duration   time.Duration // send for this long; 0 = until Requests
-	UserPrefix string
-	Users      int
-	Quantity   int64
-	Timeout    time.Duration
-	// Dial opens one connection to Addr: TCP, or TLS with bench --tls.
-	Dial func(ctx context.Context) (net.Conn, error)
-	// Tokens, when set, sign each purchase (bench --user-secret).
-	Tokens *userTokens
-	// Progress, when set, shows a progress line there while the load runs.
-	Progress io.Writer
+// splitAddrs reads a comma-separated --addr.
+func splitAddrs(c *cli.Context, list string) ([]string, error) {
+	var addrs []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, usageErrorf(c, "--addr is empty")
+	}
+	return addrs, nil
 }
 
-func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
-	cfg := loadConfig{
-		Addr:       addr,
+func loadConfigFrom(c *cli.Context, addrs []string) (loadgen.Config, error) {
+	cfg := loadgen.Config{
+		Addrs:      addrs,
 		Product:    c.String("product"),
 		Requests:   c.Int("requests"),
 		Conns:      c.Int("connections"),
@@ -119,6 +137,10 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 		return cfg, usageErrorf(c, "--timeout must be positive")
 	case c.IsSet("init") && c.Int64("init") < 0:
 		return cfg, usageErrorf(c, "--init must be zero or more units")
+	case c.Int64("per-user-limit") < 0:
+		return cfg, usageErrorf(c, "--per-user-limit must be 0 (no limit) or more")
+	case c.IsSet("per-user-limit") && !c.IsSet("init"):
+		return cfg, usageErrorf(c, "--per-user-limit only applies with --init (or use 'flashsale admin init')")
 	}
 	if cfg.Requests > 0 {
 		cfg.Conns = min(cfg.Conns, cfg.Requests)
@@ -127,13 +149,13 @@ func loadConfigFrom(c *cli.Context, addr string) (loadConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Dial = dialFunc(cfg.Addr, cfg.Timeout, tlsConfig)
+	cfg.Options = client.Options{TLS: tlsConfig, DialTimeout: cfg.Timeout, Timeout: cfg.Timeout}
 	return cfg, nil
 }
 
 // describe says how much load cfg is, for people: "10000 requests",
 // "requests for 10s", "2000 req/s for 10s".
-func (cfg loadConfig) describe() string {
+func describe(cfg loadgen.Config) string {
 	var s string
 	switch {
 	case cfg.Rate > 0:
@@ -156,14 +178,18 @@ func runBench(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf(c, "bench takes no arguments, got %q", c.Args().Slice())
 	}
-	cfg, err := loadConfigFrom(c, c.String("addr"))
+	addrs, err := splitAddrs(c, c.String("addr"))
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfigFrom(c, addrs)
 	if err != nil {
 		return err
 	}
 	if signer, err := signerFrom(c); err != nil {
 		return err
 	} else if signer != nil {
-		cfg.Tokens = newUserTokens(signer, cfg)
+		cfg.Sign = newUserTokens(signer, cfg).sign
 	}
 	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: transport.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {
@@ -173,12 +199,43 @@ func runBench(c *cli.Context) error {
 	return benchAndCheck(c, st.Engine, cfg)
 }
 
+// reachServers pings every server once, so that a server that is not
+// there fails the run at once, by name, instead of as a pile of errors.
+func reachServers(ctx context.Context, cfg loadgen.Config) error {
+	for _, addr := range cfg.Addrs {
+		conn, err := client.Dial(ctx, addr, cfg.Options)
+		if err == nil {
+			_, err = conn.Ping(ctx)
+			conn.Close()
+		}
+		if err != nil {
+			return serverError(addr, cfg.Options.TLS != nil, err)
+		}
+	}
+	return nil
+}
+
+// serverError says what to do about a server that cannot be reached.
+func serverError(addr string, withTLS bool, err error) error {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("no flashsale server at %s (%w): start one with 'flashsale serve' "+
+			"(it listens on --listen / LISTEN_ADDR, :8080 by default), or point --addr / FLASHSALE_ADDR at it", addr, oneLine(err))
+	case !withTLS && errors.Is(err, io.EOF):
+		return fmt.Errorf("flashsale server at %s closed the connection (%w): does it serve TLS? then add --tls", addr, oneLine(err))
+	}
+	return fmt.Errorf("flashsale server at %s: %w", addr, oneLine(err))
+}
+
 // benchAndCheck initialises the product if asked, runs the load, checks for
 // oversell and prints the report: text, or JSON with bench --json.
-func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
+func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadgen.Config) error {
 	ctx := c.Context
+	if err := reachServers(ctx, cfg); err != nil {
+		return err
+	}
 	if c.IsSet("init") {
-		if err := eng.Init(ctx, cfg.Product, c.Int64("init")); err != nil {
+		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit"))); err != nil {
 			return err
 		}
 	}
@@ -190,22 +247,24 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 		return err
 	}
 	asJSON := c.Bool("json")
+	output := c.String("output")
+	cfg.Timeline = output != ""
+	gen := loadgen.New(cfg)
+	var stopProgress func()
 	if !asJSON && isTerminal(c.App.ErrWriter) {
-		cfg.Progress = c.App.ErrWriter
+		stopProgress = startProgress(c.App.ErrWriter, gen, cfg.Requests, cfg.Duration)
 	}
-	rep := runLoad(ctx, cfg)
+	res := gen.Run(ctx)
+	if stopProgress != nil {
+		stopProgress()
+	}
+	rep := newReport(cfg, res, c.Bool("allow-errors"))
 	// The check runs even after Ctrl-C: it is the point of the run.
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	after, err := eng.Status(checkCtx, cfg.Product)
-	if err != nil {
+	if rep.Check, err = check(checkCtx, eng, cfg.Product, rep, before); err != nil {
 		return fmt.Errorf("oversell check: %w", err)
 	}
-	audit, err := eng.Verify(checkCtx, cfg.Product)
-	if err != nil {
-		return fmt.Errorf("oversell check: %w", err)
-	}
-	rep.Check = newCheck(rep, before, after, audit)
 	if asJSON {
 		err = rep.WriteJSON(c.App.Writer)
 	} else {
@@ -214,38 +273,91 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadConfig) error {
 	if err != nil {
 		return err
 	}
-	if !rep.Check.Pass {
-		return ErrCheckFailed
+	if output != "" {
+		if err := writeHTMLFile(output, rep); err != nil {
+			return err
+		}
+		if !asJSON {
+			fmt.Fprintf(c.App.Writer, "HTML report:       %s\n", output)
+		}
 	}
-	return ctx.Err()
+	return rep.Err()
 }
 
-// Check is the oversell check: what clients were told against what Redis
-// recorded during the run, and the product's books (admin verify).
+// check reads the product back from Redis after the run.
+func check(ctx context.Context, eng *engine.Engine, product string, rep *Report, before engine.ProductStatus) (*Check, error) {
+	after, err := eng.Status(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := eng.Verify(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	if len(rep.OrderIDs) > 0 {
+		orders, err := eng.Orders(ctx, product, 0)
+		if err != nil {
+			return nil, err
+		}
+		missing = missingOrders(rep.OrderIDs, orders)
+	}
+	return newCheck(rep, before, after, audit, missing), nil
+}
+
+// missingOrders are the order ids that are not sales in orders.
+func missingOrders(ids []string, orders []engine.Order) []string {
+	sales := make(map[string]struct{}, len(orders))
+	for _, o := range orders {
+		if o.Type == "sale" {
+			sales[o.ID] = struct{}{}
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		if _, ok := sales[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	return missing
+}
+
+// Check is the oversell check: what this bench was told against what
+// Redis recorded during the run, and the product's books (admin verify).
+// Other buyers (another bench, real customers) may buy during the run:
+// their sales are counted, not held against the check.
 type Check struct {
-	Orders    int64                // SUCCESS answers the clients received
-	Units     int64                // units in those answers
-	Sold      int64                // units the product sold during the run
-	NewBuyers int64                // buyers (orders) recorded during the run
-	After     engine.ProductStatus // the product at the end
-	Audit     engine.Audit         // admin verify at the end
-	Pass      bool
+	Orders     int64                // SUCCESS answers this bench received
+	Units      int64                // units in those answers
+	Sold       int64                // units the product sold during the run, by anyone
+	NewBuyers  int64                // orders recorded during the run, by anyone
+	OtherUnits int64                // units sold to other buyers: Sold − Units
+	Missing    []string             // SUCCESS order ids not in the orders stream
+	After      engine.ProductStatus // the product at the end
+	Audit      engine.Audit         // admin verify at the end
+	Pass       bool
 }
 
-func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audit) *Check {
+func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audit, missing []string) *Check {
 	ch := &Check{
 		Orders:    rep.Count(engine.StatusSuccess),
 		Units:     rep.Units,
 		Sold:      after.Sold() - before.Sold(),
 		NewBuyers: after.Buyers - before.Buyers,
+		Missing:   missing,
 		After:     after,
 		Audit:     audit,
 	}
-	ch.Pass = after.Consistent() && audit.OK() && ch.Units == ch.Sold && ch.Orders == ch.NewBuyers
+	ch.OtherUnits = max(ch.Sold-ch.Units, 0)
+	// Stock never below zero and units sold never above initial + restocks
+	// (Consistent); the books balance (verify); every sale this bench was
+	// told of is recorded, as many units and orders as it was told of at
+	// least, and each of its order ids in the orders stream.
+	ch.Pass = after.Consistent() && audit.OK() && ch.Units <= ch.Sold && ch.Orders <= ch.NewBuyers && len(missing) == 0
 	return ch
 }
 
-// Report is the outcome of a load run.
+// Report is a bench run: the load asked for, what came back, the check.
 type Report struct {
 	Target      string
 	Product     string
@@ -257,27 +369,57 @@ type Report struct {
 	DurationLimit time.Duration // --duration; 0 = none
 	Users         int
 	Quantity      int64
+	AllowErrors   bool // --allow-errors
 
-	Duration     time.Duration
-	Total        int64                   // requests sent
-	RateAchieved float64                 // requests written per second, first write to last
-	Statuses     map[engine.Status]int64 // answers by status
-	Units        int64                   // units in SUCCESS answers
-	Errors       int64                   // ERROR answers and requests with no answer
-	Latency      Latencies
-	ErrorSet     map[string]int64 // error text → count
-	Check        *Check
+	loadgen.Result
+	Check *Check
 }
 
-// Count is how many answers had status s.
-func (r *Report) Count(s engine.Status) int64 { return r.Statuses[s] }
-
-// Throughput is requests per second.
-func (r *Report) Throughput() float64 {
-	if r.Duration <= 0 {
-		return 0
+func newReport(cfg loadgen.Config, res *loadgen.Result, allowErrors bool) *Report {
+	return &Report{
+		Target:        strings.Join(cfg.Addrs, ","),
+		Product:       cfg.Product,
+		Connections:   cfg.Conns,
+		Pipeline:      cfg.Pipeline,
+		Rate:          cfg.Rate,
+		RequestLimit:  int64(cfg.Requests),
+		DurationLimit: cfg.Duration,
+		Users:         cfg.Users,
+		Quantity:      cfg.Quantity,
+		AllowErrors:   allowErrors,
+		Result:        *res,
 	}
-	return float64(r.Total) / r.Duration.Seconds()
+}
+
+// Err is the run's outcome as bench's exit status sees it: nil for a
+// pass, ErrCheckFailed, ErrInterrupted or ErrRequestsFailed.
+func (r *Report) Err() error {
+	switch {
+	case r.Check != nil && !r.Check.Pass:
+		return ErrCheckFailed
+	case r.Interrupted:
+		return ErrInterrupted
+	case r.Errors > 0 && !r.AllowErrors:
+		return fmt.Errorf("%w: %d of %d (pass --allow-errors to accept them)", ErrRequestsFailed, r.Errors, r.Total)
+	}
+	return nil
+}
+
+// verdict is the report's last word, for people.
+func (r *Report) verdict() string {
+	switch err := r.Err(); {
+	case errors.Is(err, ErrCheckFailed):
+		return "✗ FAIL (oversell check)"
+	case errors.Is(err, ErrInterrupted) && r.Errors > 0 && !r.AllowErrors:
+		return fmt.Sprintf("✗ FAIL, interrupted (Ctrl-C): %d requests failed before the run was stopped", r.Errors)
+	case errors.Is(err, ErrInterrupted):
+		return "interrupted (Ctrl-C): the run stopped early; the check above covers what was sent"
+	case errors.Is(err, ErrRequestsFailed):
+		return fmt.Sprintf("✗ FAIL (%d requests failed; --allow-errors accepts them)", r.Errors)
+	case r.Errors > 0:
+		return fmt.Sprintf("✓ PASS (%d requests failed, allowed by --allow-errors)", r.Errors)
+	}
+	return "✓ PASS"
 }
 
 // statusLabels name the statuses in the report; ERROR is counted under
@@ -293,16 +435,6 @@ var statusLabels = [...]string{
 	engine.StatusPong:              "",
 	engine.StatusUnauthorized:      "Unauthorized",
 	engine.StatusRateLimited:       "Rate Limited",
-}
-
-// errText names a network error without the addresses that make every
-// occurrence unique.
-func errText(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Op + ": " + op.Err.Error()
-	}
-	return err.Error()
 }
 
 // WriteText prints the report for people.
@@ -323,6 +455,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Units Sold:        %d\n", r.Units)
 	}
 	fmt.Fprintf(&b, "Errors:            %d\n", r.Errors)
+	if r.GaveUp > 0 {
+		fmt.Fprintf(&b, "Gave Up:           %d connections (their server refused connections for --timeout)\n", r.GaveUp)
+	}
 	fmt.Fprintf(&b, "Throughput:        %.0f req/sec\n", r.Throughput())
 	if r.Rate > 0 {
 		fmt.Fprintf(&b, "Rate:              %s req/sec target, %.0f req/sec achieved\n",
@@ -336,11 +471,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !ch.Pass {
 			verdict = "✗ FAIL"
 		}
-		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d for %d units, units sold %d, new buyers %d; stock %d of %d, invariant %s, verify %s)\n",
+		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d for %d units, units sold %d, new buyers %d; stock %d of %d, invariant %s, verify %s, orders stream %s)\n",
 			verdict, ch.Orders, ch.Units, ch.Sold, ch.NewBuyers, ch.After.Remaining, ch.After.Initial,
-			okText(ch.After.Consistent()), okText(ch.Audit.OK()))
+			okText(ch.After.Consistent()), okText(ch.Audit.OK()), okText(len(ch.Missing) == 0))
 		for _, p := range ch.Audit.Problems {
 			fmt.Fprintf(&b, "  ✗ %s\n", p)
+		}
+		if n := len(ch.Missing); n > 0 {
+			fmt.Fprintf(&b, "  ✗ %d SUCCESS answers not in the orders stream, e.g. order %s\n", n, ch.Missing[0])
+		}
+		if ch.OtherUnits > 0 {
+			fmt.Fprintf(&b, "Other Buyers:      %d units, %d orders sold to other clients during the run (not this bench's)\n",
+				ch.OtherUnits, max(ch.NewBuyers-ch.Orders, 0))
 		}
 	}
 	if len(r.ErrorSet) > 0 {
@@ -354,6 +496,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  %6d × %s\n", r.ErrorSet[m], m)
 		}
 	}
+	fmt.Fprintf(&b, "Verdict:           %s\n", r.verdict())
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -374,6 +517,8 @@ type jsonReport struct {
 	ErrorSet     map[string]int64 `json:"error_set"`
 	LatencyUS    jsonLatency      `json:"latency_us"`
 	Check        *jsonCheck       `json:"oversell_check"`
+	Interrupted  bool             `json:"interrupted"`
+	Pass         bool             `json:"pass"` // the verdict: check passed, no failed request (or --allow-errors), not interrupted
 }
 
 type jsonConfig struct {
@@ -409,6 +554,8 @@ type jsonCheck struct {
 	InvariantOK  bool     `json:"invariant_ok"`
 	VerifyOK     bool     `json:"verify_ok"`
 	Problems     []string `json:"problems"`
+	OtherUnits   int64    `json:"other_buyers_units"`
+	Missing      []string `json:"missing_orders"`
 }
 
 // round3 keeps three decimals, so JSON numbers stay short.
@@ -453,9 +600,11 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			Pass: ch.Pass, Successes: ch.Orders, SuccessUnits: ch.Units, UnitsSold: ch.Sold, NewBuyers: ch.NewBuyers,
 			Remaining: ch.After.Remaining, Initial: ch.After.Initial,
 			InvariantOK: ch.After.Consistent(), VerifyOK: ch.Audit.OK(),
-			Problems: append([]string{}, ch.Audit.Problems...),
+			Problems:   append([]string{}, ch.Audit.Problems...),
+			OtherUnits: ch.OtherUnits, Missing: append([]string{}, ch.Missing...),
 		}
 	}
+	j.Interrupted, j.Pass = r.Interrupted, r.Err() == nil
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(j)

@@ -5,14 +5,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/loadgen"
 )
 
 // progressEvery is how often the progress line is redrawn.
 const progressEvery = 100 * time.Millisecond
 
-// startProgress redraws a progress line on w (a terminal) until the
-// returned function is called, which erases it.
-func startProgress(w io.Writer, g *loadGen) (stop func()) {
+// startProgress redraws a progress line of g on w (a terminal) until the
+// returned function is called, which erases it; total and limit are the
+// run's -n and --duration.
+func startProgress(w io.Writer, g *loadgen.Generator, total int, limit time.Duration) (stop func()) {
 	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -32,7 +35,7 @@ func startProgress(w io.Writer, g *loadGen) (stop func()) {
 				}
 				return
 			case now := <-t.C:
-				done := g.done()
+				done := g.Done()
 				if dt := now.Sub(last).Seconds(); dt > 0 {
 					// Smoothed over about a second.
 					r := float64(done-lastDone) / dt
@@ -43,7 +46,7 @@ func startProgress(w io.Writer, g *loadGen) (stop func()) {
 					}
 				}
 				lastDone, last = done, now
-				line := progressLine(done, g.cfg.Requests, time.Since(g.start), g.cfg.Duration, rate)
+				line := progressLine(done, total, g.Elapsed(), limit, rate)
 				pad := ""
 				if n := len(line); n < width {
 					pad = strings.Repeat(" ", width-n)

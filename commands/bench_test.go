@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/redistest"
 )
 
@@ -42,12 +45,14 @@ func TestReportText(t *testing.T) {
 	rep := &Report{
 		Target: "localhost:8080", Product: "iphone15", Connections: 100,
 		Pipeline: 1, RequestLimit: 10000, Quantity: 1,
+	}
+	rep.Result = loadgen.Result{
 		Duration: 1234567 * time.Microsecond,
 		Total:    10000,
 		Statuses: map[engine.Status]int64{engine.StatusSuccess: 100, engine.StatusSoldOut: 9880, engine.StatusAlreadyPurchased: 10},
 		Units:    100,
 		Errors:   10,
-		Latency: Latencies{
+		Latency: loadgen.Latencies{
 			Count: 9997,
 			Min:   41 * time.Microsecond, Mean: 120 * time.Microsecond, P50: 100 * time.Microsecond,
 			P90: 200 * time.Microsecond, P95: 250 * time.Microsecond, P99: 800 * time.Microsecond,
@@ -64,18 +69,28 @@ func TestReportText(t *testing.T) {
 		audit engine.Audit
 		// open loop: --rate 8000 --duration 1.25s -P 16
 		rate bool
+		// the run's errors are allowed; it was interrupted; order ids not in the stream
+		allowErrors, interrupted bool
+		missing                  []string
 	}{
-		{"pass", 100, audit, false},
-		{"fail", 99, engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}, false},
-		{"rate", 100, audit, true},
+		{name: "pass", units: 100, audit: audit, allowErrors: true},
+		{name: "errors", units: 100, audit: audit},
+		{name: "fail", units: 101, audit: engine.Audit{Orders: 100, Sold: 100, Customers: 99, Problems: []string{"customer u1 holds 2 units, above the limit of 1"}}},
+		{name: "missing", units: 100, audit: audit, allowErrors: true, missing: []string{"1764108000123-0"}},
+		{name: "others", units: 60, audit: audit, allowErrors: true},
+		{name: "interrupted", units: 100, audit: audit, interrupted: true},
+		{name: "rate", units: 100, audit: audit, rate: true, allowErrors: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := *rep
-			r.Units = tc.units
+			r.Units, r.AllowErrors, r.Interrupted = tc.units, tc.allowErrors, tc.interrupted
+			if tc.units != 100 {
+				r.Statuses = map[engine.Status]int64{engine.StatusSuccess: tc.units, engine.StatusSoldOut: 9980 - tc.units, engine.StatusAlreadyPurchased: 10}
+			}
 			if tc.rate {
 				r.Pipeline, r.Rate, r.RequestLimit, r.DurationLimit, r.RateAchieved = 16, 8000, 0, 1250*time.Millisecond, 7998.4
 			}
-			r.Check = newCheck(&r, before, after, tc.audit)
+			r.Check = newCheck(&r, before, after, tc.audit, tc.missing)
 			var b bytes.Buffer
 			if err := r.WriteText(&b); err != nil {
 				t.Fatal(err)
@@ -109,15 +124,16 @@ func TestCheck(t *testing.T) {
 		{"all accounted", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, true},
 		{"quantities", 30, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 70}, good, true},
 		{"nothing sold", 0, 0, before, good, true},
-		{"sale nobody was told of", 59, 59, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, false},
+		{"another buyer's sale", 59, 59, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, true},
+		{"told of a sale not recorded", 61, 61, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, good, false},
 		{"oversold", 61, 61, engine.ProductStatus{Initial: 100, Remaining: -1, Held: 101, Buyers: 101}, good, false},
 		{"buyer missing", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 99}, good, false},
 		{"books do not balance", 60, 60, engine.ProductStatus{Initial: 100, Remaining: 0, Held: 100, Buyers: 100}, engine.Audit{Problems: []string{"x"}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := &Report{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}
-			if got := newCheck(rep, before, tc.after, tc.audit).Pass; got != tc.pass {
+			rep := &Report{Result: loadgen.Result{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}}
+			if got := newCheck(rep, before, tc.after, tc.audit, nil).Pass; got != tc.pass {
 				t.Errorf("Pass = %v, want %v", got, tc.pass)
 			}
 		})
@@ -301,22 +317,22 @@ func TestBenchErrors(t *testing.T) {
 	raddr := redistest.Addr(t)
 	t.Setenv("REDIS_ADDR", raddr)
 	missing := redistest.Product(t)
-	_, err := runApp(t, "bench", "--addr", freeAddr(t), "--product", missing, "-n", "1")
+	_, err := runApp(t, "bench", "--addr", startServe(t, raddr), "--product", missing, "-n", "1")
 	if !errors.Is(err, engine.ErrUnknownProduct) || !strings.Contains(err.Error(), "--init N") {
 		t.Errorf("bench of a missing product: %v", err)
 	}
 	if _, err := runApp(t, "bench", "-n", "0"); ExitCode(err) != 2 {
 		t.Errorf("bench -n 0: %v, exit code %d", err, ExitCode(err))
 	}
-	// No server: every request is an error, the check still passes (nothing sold).
+	// No server: the run fails at once, naming the address and what to start.
 	p := redistest.Product(t)
-	out, err := runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "--init", "5", "-n", "20", "-c", "2")
-	if err != nil || !strings.Contains(out, "Errors:            20\n") || !strings.Contains(out, "connection refused") {
-		t.Errorf("bench without a server: %v\n%s", err, out)
-	}
-	out, err = runApp(t, "bench", "--addr", freeAddr(t), "--product", p, "-n", "20", "-c", "2", "-P", "8", "--rate", "1000")
-	if err != nil || !strings.Contains(out, "Total Requests:    20\n") || !strings.Contains(out, "Errors:            20\n") {
-		t.Errorf("bench -P 8 --rate 1000 without a server: %v\n%s", err, out)
+	dead := freeAddr(t)
+	for _, extra := range [][]string{nil, {"-P", "8", "--rate", "1000"}} {
+		out, err := runApp(t, append([]string{"bench", "--addr", dead, "--product", p, "--init", "5", "-n", "20", "-c", "2"}, extra...)...)
+		if ExitCode(err) != 1 || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "flashsale serve") ||
+			!strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("bench %v without a server: %v (exit %d)\n%s", extra, err, ExitCode(err), out)
+		}
 	}
 }
 
@@ -328,6 +344,123 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"NOT for production", "Successful:        100\n", "Oversell Check:    ✓ PASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// soldSome waits until product has sold something, as a server sees it.
+func soldSome(t *testing.T, addr, product string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for {
+		r, err := conn.QueryStock(ctx, product)
+		if err != nil {
+			t.Fatalf("waiting for a sale: %v", err)
+		}
+		if r.RemainingStock < r.Initial {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBenchServerKilled: a server that goes away mid-run fails the run
+// (exit 1, FAIL, the errors counted) while the oversell check still passes.
+func TestBenchServerKilled(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr, stop := startServeStoppable(t, raddr)
+	product := redistest.Product(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "300000", "-c", "4", "--init", "1000000", "--per-user-limit", "0", "--timeout", "2s")
+	soldSome(t, addr, product)
+	stop()
+	r := <-done
+	if ExitCode(r.err) != 1 || !errors.Is(r.err, ErrRequestsFailed) {
+		t.Errorf("bench with its server stopped: %v (exit %d)\n%s", r.err, ExitCode(r.err), r.out)
+	}
+	for _, want := range []string{"Oversell Check:    ✓ PASS", "Verdict:           ✗ FAIL (", "requests failed"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "Errors:            0\n") {
+		t.Errorf("no errors counted:\n%s", r.out)
+	}
+}
+
+// TestBenchInterrupted: Ctrl-C ends the run early, the report says so and
+// the exit code is 130.
+func TestBenchInterrupted(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--duration", "1m", "-c", "2", "--init", "1000000", "--per-user-limit", "0")
+	soldSome(t, addr, product)
+	cancel()
+	r := <-done
+	if ExitCode(r.err) != 130 || !strings.Contains(r.out, "interrupted") || !strings.Contains(r.out, "✓ PASS") {
+		t.Errorf("interrupted bench: %v (exit %d)\n%s", r.err, ExitCode(r.err), r.out)
+	}
+}
+
+// TestBenchTwoServers: two benches on two servers selling one product
+// both pass and each reports the other's sales as other buyers; one bench
+// spread over both servers passes too, and writes an HTML report.
+func TestBenchTwoServers(t *testing.T) {
+	raddr := redistest.Addr(t)
+	a, b := startServe(t, raddr), startServe(t, raddr)
+	product := redistest.Product(t)
+	mustRun(t, "admin", "init", "--redis-addr", raddr, "--per-user-limit", "0", product, "1000000")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bench := func(addr, prefix string) <-chan appResult {
+		return goApp(t, ctx, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+			"--duration", "1s", "-c", "2", "--user-prefix", prefix)
+	}
+	da, db := bench(a, "a"), bench(b, "b")
+	ra, rb := <-da, <-db
+	others := 0
+	for _, r := range []appResult{ra, rb} {
+		if r.err != nil || !strings.Contains(r.out, "Oversell Check:    ✓ PASS") || !strings.Contains(r.out, "Verdict:           ✓ PASS") {
+			t.Errorf("bench beside another: %v\n%s", r.err, r.out)
+		}
+		if strings.Contains(r.out, "Other Buyers:") {
+			others++
+		}
+	}
+	if others == 0 {
+		t.Errorf("neither bench saw the other's sales:\n%s\n%s", ra.out, rb.out)
+	}
+
+	html := filepath.Join(t.TempDir(), "report.html")
+	out := mustRun(t, "bench", "--addr", a+","+b, "--redis-addr", raddr, "--product", product,
+		"-n", "400", "-c", "4", "--output", html)
+	if !strings.Contains(out, "Target:            "+a+","+b+" ") || !strings.Contains(out, "✓ PASS") {
+		t.Errorf("bench --addr a,b:\n%s", out)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<script type="application/json" id="data">`, `"answered":400`, "<canvas"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the HTML report lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"http://", "https://", " src=", "<link"} {
+		if strings.Contains(string(page), banned) {
+			t.Errorf("the HTML report is not self-contained: it has %q", banned)
 		}
 	}
 }

@@ -52,14 +52,14 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	cfg, err := loadConfigFrom(c, ln.Addr().String())
+	cfg, err := loadConfigFrom(c, []string{ln.Addr().String()})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "flashsale demo: embedded store (in memory, NOT for production), server on %s,\n"+
 		"selling %d units of %s to %s over %d connections…\n\n",
-		cfg.Addr, c.Int64("init"), cfg.Product, cfg.describe(), cfg.Conns)
+		cfg.Addrs[0], c.Int64("init"), cfg.Product, describe(cfg), cfg.Conns)
 
 	ctx, stop := context.WithCancel(c.Context)
 	srv := server.New(st.Engine, server.Config{Logger: log})

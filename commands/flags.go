@@ -2,10 +2,13 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -170,7 +173,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 	if err != nil {
 		p.Close()
 		closeEmbedded()
-		return nil, fmt.Errorf("redis at %s: %w", pool.Addr, err)
+		return nil, redisError(pool.Addr, err)
 	}
 	st := &store{
 		Engine: engine.New(p, opts...),
@@ -183,6 +186,15 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
 	}
 	return st, nil
+}
+
+// redisError says what to do when the Redis at addr does not answer.
+func redisError(addr string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("redis at %s: %w: is Redis running at %s? start it with `redis-server`, or set REDIS_ADDR (--redis-addr)", addr, err, addr)
+	}
+	return fmt.Errorf("redis at %s: %w", addr, err)
 }
 
 // openStoreFlags opens the store that c's Redis flags name.

@@ -28,7 +28,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 	app.Writer, app.ErrWriter = &out, &out
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := app.RunContext(ctx, append([]string{"flashsale"}, args...))
+	err := app.RunContext(ctx, ReorderArgs(app, append([]string{"flashsale"}, args...)))
 	return out.String(), err
 }
 
@@ -80,7 +80,7 @@ func goApp(t *testing.T, ctx context.Context, args ...string) <-chan appResult {
 	wrap(app.Commands)
 	done := make(chan appResult, 1)
 	go func() {
-		err := app.RunContext(ctx, append([]string{"flashsale"}, args...))
+		err := app.RunContext(ctx, ReorderArgs(app, append([]string{"flashsale"}, args...)))
 		done <- appResult{out.String(), err}
 	}()
 	select {
@@ -95,7 +95,15 @@ func goApp(t *testing.T, ctx context.Context, args ...string) <-chan appResult {
 // port until the test ends, and returns that port's address.
 func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, _ := startServeStoppable(t, redisAddr, extra...)
+	return addr
+}
+
+// startServeStoppable is startServe with a function that stops the server
+// (as SIGTERM would) before the test ends; it waits until serve returned.
+func startServeStoppable(t *testing.T, redisAddr string, extra ...string) (addr string, stop func()) {
+	t.Helper()
+	addr = freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	// Tests re-create and restock products and buy at once: the sold-out
 	// cache would make that a race with the control channel, so it is off
@@ -105,17 +113,21 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 	}
 	done := goApp(t, ctx, append([]string{"serve", "--listen", addr, "--redis-addr", redisAddr,
 		"--log-level", "error", "--log-format", "json"}, extra...)...)
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case r := <-done:
-			if r.err != nil {
-				t.Errorf("serve returned %v\n%s", r.err, r.out)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Errorf("serve returned %v\n%s", r.err, r.out)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("serve did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop within 30s")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -125,22 +137,22 @@ func startServe(t *testing.T, redisAddr string, extra ...string) string {
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			return addr
+			return addr, stop
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("serve did not listen on %s", addr)
-	return ""
+	return "", nil
 }
 
-// client is a test's side of one protocol connection.
-type client struct {
+// rawClient is a test's side of one protocol connection.
+type rawClient struct {
 	t  *testing.T
 	nc net.Conn
 	rd *wire.Reader
 }
 
-func dialClient(t *testing.T, addr string) *client {
+func dialClient(t *testing.T, addr string) *rawClient {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -148,10 +160,10 @@ func dialClient(t *testing.T, addr string) *client {
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	return &client{t: t, nc: nc, rd: wire.NewReader(nc, wire.DefaultMaxPayload)}
+	return &rawClient{t: t, nc: nc, rd: wire.NewReader(nc, wire.DefaultMaxPayload)}
 }
 
-func (c *client) send(frames ...[]byte) {
+func (c *rawClient) send(frames ...[]byte) {
 	c.t.Helper()
 	if _, err := c.nc.Write(bytes.Join(frames, nil)); err != nil {
 		c.t.Fatal(err)
@@ -159,7 +171,7 @@ func (c *client) send(frames ...[]byte) {
 }
 
 // recv reads one answer.
-func (c *client) recv() (wire.Type, wire.Response, error) {
+func (c *rawClient) recv() (wire.Type, wire.Response, error) {
 	f, err := c.rd.Next()
 	if err != nil {
 		return 0, wire.Response{}, err

@@ -25,7 +25,7 @@ func purchase(req wire.PurchaseRequest) []byte {
 }
 
 // buy sends one purchase and returns the raw payload of its answer.
-func (c *client) buy(req wire.PurchaseRequest) (string, error) {
+func (c *rawClient) buy(req wire.PurchaseRequest) (string, error) {
 	c.send(purchase(req))
 	f, err := c.rd.Next()
 	return string(f.Payload), err

@@ -76,7 +76,9 @@ rb() {
 }
 
 # fs ARGS...: flashsale bench's JSON report (against $FP unless --addr).
-fs() { "$FS" bench --addr "127.0.0.1:$FP" --json "$@"; }
+# --allow-errors: a failed request is in the report's "errors", and must
+# not abort the whole harness (bench exits 1 on one otherwise).
+fs() { "$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors "$@"; }
 field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }

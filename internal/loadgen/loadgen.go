@@ -1,4 +1,4 @@
-package commands
+package loadgen
 
 import (
 	"context"
@@ -11,15 +11,76 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/wire"
 )
 
-// errRunCapped fails the requests still unanswered when a run with
-// --duration reaches its safety cap.
-var errRunCapped = errors.New("no answer before the run's time limit (--duration + --timeout)")
+// ErrRunCapped fails the requests still unanswered when a run with
+// Duration reaches its safety cap.
+var ErrRunCapped = errors.New("no answer before the run's time limit (--duration + --timeout)")
 
-// loadGen is one load run, shared by its workers (one per connection).
+// Config is one load run.
+type Config struct {
+	// Addrs are the servers; connection i goes to Addrs[i % len(Addrs)].
+	Addrs      []string
+	Product    string
+	Requests   int // in all; 0 = unlimited (only with Duration)
+	Conns      int
+	Pipeline   int           // requests in flight per connection (1 when 0)
+	Rate       float64       // open loop: requests per second in all; 0 = closed loop
+	Duration   time.Duration // send for this long; 0 = until Requests
+	UserPrefix string
+	Users      int   // draw user numbers from this many customers; 0 = a new one per request
+	Quantity   int64 // units per purchase
+	Timeout    time.Duration
+	// Options dial each connection: TLS, dial timeout.
+	Options client.Options
+	// Sign, when set, signs each purchase (a customer token for user).
+	Sign func(req *wire.PurchaseRequest, user int64)
+	// Timeline keeps a sample of the answers (time, latency, status) for
+	// a plot; memory stays bounded by MaxSamples.
+	Timeline bool
+}
+
+// Result is what a load run counted.
+type Result struct {
+	Duration     time.Duration
+	Total        int64                   // requests taken: sent, or failed before
+	RateAchieved float64                 // requests written per second, first write to last
+	Statuses     map[engine.Status]int64 // answers by status; ERROR is counted in Errors
+	Units        int64                   // units in SUCCESS answers
+	Errors       int64                   // ERROR answers and requests with no answer
+	ErrorSet     map[string]int64        // error text → count
+	Latency      Latencies
+	OrderIDs     []string // the order ids of the SUCCESS answers
+	Samples      []Sample // with Config.Timeline, sorted by time
+	Interrupted  bool     // the context ended the run before its end
+	GaveUp       int      // connections that stopped: their server stayed unreachable for Timeout
+}
+
+// Count is how many answers had status s.
+func (r *Result) Count(s engine.Status) int64 { return r.Statuses[s] }
+
+// Throughput is requests per second.
+func (r *Result) Throughput() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Total) / r.Duration.Seconds()
+}
+
+// ErrText names a network error without the addresses that make every
+// occurrence unique.
+func ErrText(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Op + ": " + op.Err.Error()
+	}
+	return err.Error()
+}
+
+// Generator is one load run, shared by its workers (one per connection).
 //
 // Closed loop (no --rate): each connection keeps up to Pipeline requests
 // outstanding and writes new ones as answers free slots; a request's latency
@@ -31,15 +92,17 @@ var errRunCapped = errors.New("no answer before the run's time limit (--duration
 // busy the request waits, and its latency still runs from when it was due,
 // so a stalled server shows in the latency instead of slowing the load
 // (no coordinated omission).
-type loadGen struct {
-	cfg      loadConfig
-	enc      *purchaseEncoder
+type Generator struct {
+	cfg      Config
+	enc      *client.PurchaseEncoder
 	start    time.Time
+	_        [64]byte     // next has a cache line of its own: every writer takes from it
 	next     atomic.Int64 // the next request number to take
-	limit    int64        // requests in all
-	end      int64        // stop sending at this time since start (ns); 0 = none
-	interval float64      // ns between due times with --rate; 0 = closed loop
-	timeout  int64        // ns, cfg.Timeout
+	_        [56]byte
+	limit    int64   // requests in all
+	end      int64   // stop sending at this time since start (ns); 0 = none
+	interval float64 // ns between due times with --rate; 0 = closed loop
+	timeout  int64   // ns, cfg.Timeout
 
 	stopped  atomic.Bool   // no new requests: Ctrl-C, or the safety cap
 	stopCh   chan struct{} // closed with stopped
@@ -48,9 +111,10 @@ type loadGen struct {
 
 	hists   []histShard
 	workers []*worker
+	started atomic.Pointer[time.Time] // set when the run starts
 }
 
-func (g *loadGen) stop() {
+func (g *Generator) stop() {
 	g.stopOnce.Do(func() {
 		g.stopped.Store(true)
 		close(g.stopCh)
@@ -58,11 +122,11 @@ func (g *loadGen) stop() {
 }
 
 // since is the time since the start in ns, on the monotonic clock.
-func (g *loadGen) since() int64 { return int64(time.Since(g.start)) }
+func (g *Generator) since() int64 { return int64(time.Since(g.start)) }
 
 // claim takes up to n requests for a closed loop; it returns the first
 // number and how many, 0 when the run is over.
-func (g *loadGen) claim(n int) (k0 int64, got int) {
+func (g *Generator) claim(n int) (k0 int64, got int) {
 	if g.stopped.Load() || (g.end > 0 && g.since() >= g.end) {
 		return 0, 0
 	}
@@ -71,7 +135,7 @@ func (g *loadGen) claim(n int) (k0 int64, got int) {
 }
 
 // claimAt takes the next request of an open loop and the time it is due.
-func (g *loadGen) claimAt() (k, due int64, ok bool) {
+func (g *Generator) claimAt() (k, due int64, ok bool) {
 	if g.stopped.Load() {
 		return 0, 0, false
 	}
@@ -85,7 +149,7 @@ func (g *loadGen) claimAt() (k, due int64, ok bool) {
 
 // sleepUntil waits until the time due since the start; false if the run
 // was stopped meanwhile.
-func (g *loadGen) sleepUntil(due int64, t *time.Timer) bool {
+func (g *Generator) sleepUntil(due int64, t *time.Timer) bool {
 	d := time.Duration(due - g.since())
 	if d <= 0 {
 		return !g.stopped.Load()
@@ -100,8 +164,16 @@ func (g *loadGen) sleepUntil(due int64, t *time.Timer) bool {
 	}
 }
 
-// done is how many requests have an outcome, for the progress line.
-func (g *loadGen) done() int64 {
+// user is the customer number of request k.
+func (w *worker) user(k int64) int64 {
+	if w.users > 0 {
+		return k % w.users
+	}
+	return k
+}
+
+// Done is how many requests have an outcome so far, for a progress line.
+func (g *Generator) Done() int64 {
 	var n int64
 	for _, w := range g.workers {
 		n += w.done.Load()
@@ -109,13 +181,13 @@ func (g *loadGen) done() int64 {
 	return n
 }
 
-// runLoad runs cfg's load and reports on it. It stops taking new requests
-// when ctx is done, and waits (each connection up to cfg.Timeout) for the
-// answers to those already sent.
-func runLoad(ctx context.Context, cfg loadConfig) *Report {
-	g := &loadGen{
+// New prepares the run of cfg's load.
+func New(cfg Config) *Generator {
+	cfg.Pipeline = max(cfg.Pipeline, 1)
+	cfg.Conns = max(cfg.Conns, 1)
+	g := &Generator{
 		cfg:     cfg,
-		enc:     newPurchaseEncoder(cfg),
+		enc:     client.NewPurchaseEncoder(cfg.Product, cfg.UserPrefix, cfg.Quantity, cfg.Sign),
 		limit:   int64(cfg.Requests),
 		end:     int64(cfg.Duration),
 		timeout: int64(cfg.Timeout),
@@ -133,8 +205,24 @@ func runLoad(ctx context.Context, cfg loadConfig) *Report {
 		g.hists[i].h = newHistogram()
 	}
 	for i := range g.workers {
-		g.workers[i] = newWorker(g, &g.hists[i%len(g.hists)])
+		g.workers[i] = newWorker(g, &g.hists[i%len(g.hists)], cfg.Addrs[i%len(cfg.Addrs)])
 	}
+	return g
+}
+
+// Elapsed is the time since the run started.
+func (g *Generator) Elapsed() time.Duration {
+	if start := g.started.Load(); start != nil {
+		return time.Since(*start)
+	}
+	return 0
+}
+
+// Run runs the load and reports on it. It stops taking new requests when
+// ctx is done, and waits (each connection up to Timeout) for the answers
+// to those already sent. A Generator runs once.
+func (g *Generator) Run(ctx context.Context) *Result {
+	cfg := g.cfg
 	// runCtx ends dials, hardCtx sessions, at the safety cap.
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -145,6 +233,7 @@ func runLoad(ctx context.Context, cfg loadConfig) *Report {
 
 	var wg sync.WaitGroup
 	g.start = time.Now()
+	g.started.Store(&g.start)
 	if cfg.Duration > 0 {
 		// Whatever happens, the run ends: requests stop at --duration and
 		// every answer has had --timeout to come back.
@@ -158,56 +247,62 @@ func runLoad(ctx context.Context, cfg loadConfig) *Report {
 			w.run(runCtx)
 		}()
 	}
-	if cfg.Progress != nil {
-		stop := startProgress(cfg.Progress, g)
-		wg.Wait()
-		stop()
-	} else {
-		wg.Wait()
-	}
-	return g.report(time.Since(g.start))
+	wg.Wait()
+	res := g.result(time.Since(g.start))
+	res.Interrupted = ctx.Err() != nil
+	return res
 }
 
-func (g *loadGen) report(elapsed time.Duration) *Report {
-	cfg := g.cfg
-	rep := &Report{
-		Target:        cfg.Addr,
-		Product:       cfg.Product,
-		Connections:   cfg.Conns,
-		Pipeline:      cfg.Pipeline,
-		Rate:          cfg.Rate,
-		RequestLimit:  int64(cfg.Requests),
-		DurationLimit: cfg.Duration,
-		Users:         cfg.Users,
-		Quantity:      cfg.Quantity,
-		Duration:      elapsed,
-		Statuses:      map[engine.Status]int64{},
-		ErrorSet:      map[string]int64{},
+func (g *Generator) result(elapsed time.Duration) *Result {
+	res := &Result{
+		Duration: elapsed,
+		Statuses: map[engine.Status]int64{},
+		ErrorSet: map[string]int64{},
 	}
 	var sent int64
 	first, last := int64(math.MaxInt64), int64(0)
 	for _, w := range g.workers {
-		rep.Total += w.total
-		rep.Units += w.units
+		res.Total += w.total
+		res.Units += w.units
 		sent += w.sent
 		if w.sent > 0 {
 			first, last = min(first, w.firstSend), max(last, w.lastSend)
 		}
 		for i, n := range w.statuses {
 			if n > 0 {
-				rep.Statuses[engine.Status(i)] += n
+				res.Statuses[engine.Status(i)] += n
 			}
 		}
 		for msg, n := range w.errors {
-			rep.Errors += n
-			rep.ErrorSet[msg] += n
+			res.Errors += n
+			res.ErrorSet[msg] += n
+		}
+		res.OrderIDs = append(res.OrderIDs, w.orderIDs...)
+		if w.gaveUp {
+			res.GaveUp++
 		}
 	}
 	if sent > 1 && last > first {
-		rep.RateAchieved = float64(sent-1) / time.Duration(last-first).Seconds()
+		res.RateAchieved = float64(sent-1) / time.Duration(last-first).Seconds()
 	}
-	rep.Latency = summarise(mergeHistograms(g.hists))
-	return rep
+	res.Latency = summarise(mergeHistograms(g.hists))
+	if g.cfg.Timeline {
+		res.Samples = mergeSamples(g.workers)
+	}
+	return res
+}
+
+// redialPause separates the dials of a connection whose server refuses
+// them.
+const redialPause = 10 * time.Millisecond
+
+// pauseTimer is the worker's timer for pauses (its open loop's, if any).
+func (w *worker) pauseTimer() *time.Timer {
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+	}
+	return w.timer
 }
 
 // latencyBatch is how many latencies a worker keeps before it records them
@@ -218,11 +313,14 @@ const latencyBatch = 256
 // (the worker's goroutine) and its reader (one goroutine per connection)
 // share only the session's ring of send times.
 type worker struct {
-	g    *loadGen
+	g    *Generator
+	addr string
 	hist *histShard
 	ring []int64 // send (closed loop) or due (open loop) times of outstanding requests, ns since start
 
 	// The writer's.
+	enc        *client.PurchaseEncoder
+	users      int64   // Config.Users
 	stage      []int64 // times of the batch being written
 	wbuf       []byte
 	timer      *time.Timer
@@ -230,6 +328,7 @@ type worker struct {
 	pendingDue int64
 	hasPending bool
 	total      int64 // requests taken: sent, or failed before
+	gaveUp     bool  // its server stayed unreachable for a timeout
 	sent       int64
 	firstSend  int64
 	lastSend   int64
@@ -240,18 +339,26 @@ type worker struct {
 
 	// The reader's.
 	units    int64
-	statuses [len(statusLabels)]int64
+	statuses []int64 // by engine.Status
 	lat      []int64 // µs, not yet in the histogram
 	resp     wire.Response
+	timeline bool // Config.Timeline
+	orderIDs []string
+	samples  sampler
 }
 
-func newWorker(g *loadGen, h *histShard) *worker {
+func newWorker(g *Generator, h *histShard, addr string) *worker {
 	w := &worker{
-		g:     g,
-		hist:  h,
-		ring:  make([]int64, g.cfg.Pipeline),
-		stage: make([]int64, 0, g.cfg.Pipeline),
-		lat:   make([]int64, 0, latencyBatch),
+		g:        g,
+		addr:     addr,
+		hist:     h,
+		enc:      g.enc,
+		users:    int64(g.cfg.Users),
+		timeline: g.cfg.Timeline,
+		statuses: make([]int64, len(engine.Statuses())),
+		ring:     make([]int64, g.cfg.Pipeline),
+		stage:    make([]int64, 0, g.cfg.Pipeline),
+		lat:      make([]int64, 0, latencyBatch),
 	}
 	if g.interval > 0 {
 		w.timer = time.NewTimer(time.Hour)
@@ -277,6 +384,7 @@ func (w *worker) count(msg string, n int64) {
 func (w *worker) run(ctx context.Context) {
 	g := w.g
 	defer w.flushLatencies()
+	var unreachableSince int64 // ns since the start; 0 while the server answers dials
 	for {
 		var k, due int64
 		if g.interval > 0 {
@@ -296,15 +404,28 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		nc, err := g.cfg.Dial(ctx)
+		st, err := client.DialStream(ctx, w.addr, g.cfg.Options)
 		if err != nil {
 			w.total++
-			w.count(errText(err), 1)
+			w.count(ErrText(err), 1)
 			w.done.Add(1)
+			// A server that stays unreachable for a timeout is gone: this
+			// connection gives up rather than spend the run's requests on
+			// failed dials. Until then it retries, a little apart.
+			if unreachableSince == 0 {
+				unreachableSince = g.since()
+			} else if g.since()-unreachableSince >= g.timeout {
+				w.gaveUp = true
+				return
+			}
+			if !g.sleepUntil(g.since()+int64(redialPause), w.pauseTimer()) {
+				return
+			}
 			continue
 		}
-		failed := w.session(nc, k, due)
-		nc.Close()
+		unreachableSince = 0
+		failed := w.session(st, k, due)
+		st.Close()
 		if !failed {
 			return
 		}
@@ -315,7 +436,7 @@ func (w *worker) run(ctx context.Context) {
 // ring entries [head, tail).
 type session struct {
 	w  *worker
-	nc net.Conn
+	st *client.Stream
 
 	mu            sync.Mutex
 	head, tail    int
@@ -343,24 +464,24 @@ func (s *session) fail(err error) {
 	}
 	s.mu.Unlock()
 	if first {
-		s.nc.Close()
+		s.st.Close()
 		wake(s.space)
 		wake(s.data)
 	}
 }
 
-// session writes requests on nc, starting with request k (due then, in an
+// session writes requests on st, starting with request k (due then, in an
 // open loop), until the run is over or the connection fails. Requests left
 // without an answer count as errors. It reports whether the connection
 // failed.
-func (w *worker) session(nc net.Conn, k, due int64) (failed bool) {
+func (w *worker) session(st *client.Stream, k, due int64) (failed bool) {
 	s := &session{
-		w: w, nc: nc,
+		w: w, st: st,
 		space:      make(chan struct{}, 1),
 		data:       make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
 	}
-	defer context.AfterFunc(w.g.hardCtx, func() { s.fail(errRunCapped) })()
+	defer context.AfterFunc(w.g.hardCtx, func() { s.fail(ErrRunCapped) })()
 	go s.read()
 	w.write(s, k, due)
 	s.mu.Lock()
@@ -374,7 +495,7 @@ func (w *worker) session(nc net.Conn, k, due int64) (failed bool) {
 	if err == nil {
 		return false
 	}
-	w.count(errText(err), n)
+	w.count(ErrText(err), n)
 	w.done.Add(n)
 	return true
 }
@@ -430,7 +551,7 @@ func (w *worker) write(s *session, k, due int64) {
 	var deadline int64
 	defer func() { w.wbuf = buf[:0] }()
 	// The request taken before the connection was dialled.
-	buf = g.enc.appendFrame(buf, k)
+	buf = w.enc.AppendFrame(buf, w.user(k))
 	stage = append(stage, due)
 	for {
 		free := s.free()
@@ -445,7 +566,7 @@ func (w *worker) write(s *session, k, due int64) {
 			if len(stage) < free {
 				k0, n := g.claim(free - len(stage))
 				for i := range n {
-					buf = g.enc.appendFrame(buf, k0+int64(i))
+					buf = w.enc.AppendFrame(buf, w.user(k0+int64(i)))
 				}
 				stage = stage[:len(stage)+n]
 				over = n == 0
@@ -473,7 +594,7 @@ func (w *worker) write(s *session, k, due int64) {
 						break
 					}
 				}
-				buf = g.enc.appendFrame(buf, k)
+				buf = w.enc.AppendFrame(buf, w.user(k))
 				stage = append(stage, due)
 			}
 		}
@@ -498,9 +619,9 @@ func (w *worker) write(s *session, k, due int64) {
 		if deadline < now+g.timeout {
 			// Deadlines move in steps of a quarter timeout, not per write.
 			deadline = now + g.timeout + g.timeout/4
-			s.nc.SetWriteDeadline(g.start.Add(time.Duration(deadline)))
+			s.st.SetWriteDeadline(g.start.Add(time.Duration(deadline)))
 		}
-		if _, err := s.nc.Write(buf); err != nil {
+		if err := s.st.Write(buf); err != nil {
 			s.fail(err)
 			return
 		}
@@ -517,7 +638,6 @@ func (w *worker) write(s *session, k, due int64) {
 func (s *session) read() {
 	defer close(s.readerDone)
 	w, g := s.w, s.w.g
-	rd := wire.NewReader(s.nc, wire.DefaultMaxPayload)
 	var (
 		deadline int64
 		popped   int
@@ -562,9 +682,9 @@ func (s *session) read() {
 				// while requests are outstanding. The deadline moves in
 				// steps of a quarter timeout, not per answer.
 				deadline = now + g.timeout + g.timeout/4
-				s.nc.SetReadDeadline(g.start.Add(time.Duration(deadline)))
+				s.st.SetReadDeadline(g.start.Add(time.Duration(deadline)))
 			}
-			f, err := rd.Next()
+			f, err := s.st.Next()
 			now = g.since()
 			if err == nil {
 				sent := w.ring[(head+popped)%len(w.ring)]
@@ -580,7 +700,7 @@ func (s *session) read() {
 				return
 			}
 			popped++
-			if rd.Buffered() == 0 {
+			if s.st.Buffered() == 0 {
 				break
 			}
 		}
@@ -592,31 +712,61 @@ func (w *worker) answer(f wire.Frame, lat time.Duration) error {
 	if f.Type != wire.TypePurchaseResponse {
 		return fmt.Errorf("answer of type %s", f.Type)
 	}
-	s, quantity, ok := quickAnswer(f.Payload)
-	if !ok {
+	a, ok := client.ScanAnswer(f.Payload)
+	s, known := statusOf(a.Status)
+	if !ok || !known || s == engine.StatusError {
 		r := &w.resp
 		if err := wire.DecodeResponse(f.Payload, r); err != nil {
 			return err
 		}
-		var known bool
 		s, known = engine.ParseStatus(r.Status)
 		if !known || s == engine.StatusError {
-			w.recordLatency(lat)
+			w.recordLatency(lat, engine.StatusError)
 			w.count(strings.TrimSpace(r.Status+" "+r.Code+": "+r.Error), 1)
 			return nil
 		}
-		quantity = r.Quantity
+		a = client.Answer{Quantity: r.Quantity}
+		if r.OrderID != "" {
+			a.OrderID = []byte(r.OrderID)
+		}
 	}
-	w.recordLatency(lat)
+	w.recordLatency(lat, s)
 	if s == engine.StatusSuccess {
-		w.units += quantity
+		w.units += a.Quantity
+		if len(a.OrderID) > 0 {
+			w.orderIDs = append(w.orderIDs, string(a.OrderID))
+		}
 	}
 	w.statuses[s]++
 	return nil
 }
 
-func (w *worker) recordLatency(d time.Duration) {
-	w.lat = append(w.lat, latencyUS(d))
+// statusNames are the wire strings of the statuses, by Status.
+var statusNames = func() []string {
+	all := engine.Statuses()
+	names := make([]string, len(all))
+	for i, s := range all {
+		names[i] = s.String()
+	}
+	return names
+}()
+
+// statusOf is the status named b, without allocating.
+func statusOf(b []byte) (engine.Status, bool) {
+	for s, name := range statusNames {
+		if string(b) == name {
+			return engine.Status(s), true
+		}
+	}
+	return 0, false
+}
+
+func (w *worker) recordLatency(d time.Duration, s engine.Status) {
+	us := latencyUS(d)
+	if w.timeline {
+		w.samples.add(Sample{At: time.Duration(w.g.since()), LatencyUS: us, Status: s})
+	}
+	w.lat = append(w.lat, us)
 	if len(w.lat) == cap(w.lat) {
 		w.flushLatencies()
 	}

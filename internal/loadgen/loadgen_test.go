@@ -1,4 +1,4 @@
-package commands
+package loadgen
 
 import (
 	"bufio"
@@ -82,152 +82,6 @@ func TestLatencyUS(t *testing.T) {
 
 // TestPurchaseEncoder: the frames bench writes are those wire.AppendPurchase
 // writes.
-func TestPurchaseEncoder(t *testing.T) {
-	signer, err := engine.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cfg := range []loadConfig{
-		{Product: "iphone15", UserPrefix: "user", Quantity: 1},
-		{Product: "p", UserPrefix: "u", Quantity: 3, Users: 7},
-		{Product: `odd "one"`, UserPrefix: "ü\u2028\\\t\xff", Quantity: 1},
-		{Product: "iphone15", UserPrefix: "user", Quantity: 2, Users: 5, Tokens: &userTokens{}},
-		{Product: "iphone15", UserPrefix: "user", Quantity: 1},
-	} {
-		if cfg.Tokens != nil {
-			cfg.Tokens = newUserTokens(signer, cfg)
-		}
-		e := newPurchaseEncoder(cfg)
-		var buf []byte
-		for _, k := range []int64{0, 1, 9, 10, 12345, math.MaxInt64} {
-			buf = e.appendFrame(buf[:0], k)
-			user := k
-			if cfg.Users > 0 {
-				user = k % int64(cfg.Users)
-			}
-			req := wire.PurchaseRequest{ProductID: cfg.Product, UserID: cfg.UserPrefix + "_" + strconv.FormatInt(user, 10)}
-			if cfg.Quantity != 1 {
-				req.Quantity = cfg.Quantity
-			}
-			cfg.Tokens.sign(&req, user)
-			want := wire.AppendFrame(nil, wire.TypePurchase, wire.AppendPurchase(nil, req))
-			if string(buf) != string(want) {
-				t.Errorf("request %d of %+v:\n got %q\nwant %q", k, cfg, buf, want)
-			}
-		}
-	}
-}
-
-func TestPurchaseEncoderAllocs(t *testing.T) {
-	e := newPurchaseEncoder(loadConfig{Product: "iphone15", UserPrefix: "user", Quantity: 1})
-	buf := make([]byte, 0, 1024)
-	k := int64(0)
-	if n := testing.AllocsPerRun(100, func() { buf = e.appendFrame(buf[:0], k); k++ }); n != 0 {
-		t.Errorf("appendFrame allocates %v times", n)
-	}
-	p := []byte(`{"status":"SUCCESS","remaining_stock":42,"quantity":1,"order_id":"1764108000123-0"}`)
-	if n := testing.AllocsPerRun(100, func() { quickAnswer(p) }); n != 0 {
-		t.Errorf("quickAnswer allocates %v times", n)
-	}
-}
-
-var quickAnswerCases = []string{
-	`{"status":"SUCCESS","remaining_stock":42,"quantity":1,"order_id":"1764108000123-0"}`,
-	`{"status":"SUCCESS","remaining_stock":0,"quantity":25,"order_id":"1-0"}`,
-	`{"status":"SUCCESS"}`,
-	`{"status":"SOLD_OUT"}`,
-	`{"status":"INSUFFICIENT_STOCK","remaining_stock":2}`,
-	`{"status":"ALREADY_PURCHASED","held":1,"limit":1}`,
-	`{"status":"NOT_STARTED","start":"2026-11-27T09:00:00Z"}`,
-	`{"status":"ENDED","end":"2026-11-27T10:00:00Z"}`,
-	`{"status":"RATE_LIMITED","retry_after_ms":180}`,
-	`{"status":"UNAUTHORIZED","error":"token expired"}`,
-	`{"quantity":-3,"status":"SUCCESS","status":"SOLD_OUT"}`,
-	// Left to wire.DecodeResponse:
-	`{"status":"ERROR","code":"INVALID_REQUEST","error":"invalid json"}`,
-	`{"status":"WHATEVER"}`,
-	`{"status":""}`,
-	`{"quantity":1}`,
-	`{}`,
-	`{"status":"SUCCESS","quantity":1.0}`,
-	`{"status":"SUCCESS","quantity":1e2}`,
-	`{"status":"SUCCESS","quantity":01}`,
-	`{"status":"SUCCESS","quantity":99999999999999999999}`,
-	`{"status":"SUCCESS","quantity":"1"}`,
-	`{"status":"SUCCESS","quantity":null}`,
-	`{"status":"SUCC\u0045SS"}`,
-	`{"Status":"SUCCESS"}`,
-	`{"status":"SUCCESS","extra":true}`,
-	`{"status":"SUCCESS", "quantity":1}`,
-	`{"status":"SUCCESS"} `,
-	`{"status":"SUCCESS"}{}`,
-	`{"status":"SUCCESS",}`,
-	`{"status":"SUCCESS"`,
-	`{"status":"SUCCESS","order_id":5}`,
-	`{"status":"SUCCESS","error":"a\"b"}`,
-	`null`,
-	``,
-}
-
-// TestQuickAnswer: what quickAnswer accepts, wire.DecodeResponse reads the
-// same way.
-func TestQuickAnswer(t *testing.T) {
-	quick := 0
-	for _, p := range quickAnswerCases {
-		if checkQuickAnswer(t, []byte(p)) {
-			quick++
-		}
-	}
-	if quick != 11 {
-		t.Errorf("quickAnswer took %d of the cases, want 11", quick)
-	}
-}
-
-func FuzzQuickAnswer(f *testing.F) {
-	for _, p := range quickAnswerCases {
-		f.Add([]byte(p))
-	}
-	f.Fuzz(func(t *testing.T, p []byte) { checkQuickAnswer(t, p) })
-}
-
-func checkQuickAnswer(t *testing.T, p []byte) bool {
-	t.Helper()
-	s, q, ok := quickAnswer(p)
-	if !ok {
-		return false
-	}
-	var r wire.Response
-	if err := wire.DecodeResponse(p, &r); err != nil {
-		t.Errorf("quickAnswer took %q, DecodeResponse: %v", p, err)
-		return true
-	}
-	if s.String() != r.Status || s == engine.StatusError || q != r.Quantity {
-		t.Errorf("quickAnswer(%q) = %s, %d; DecodeResponse: %s, %d", p, s, q, r.Status, r.Quantity)
-	}
-	return true
-}
-
-func TestProgressLine(t *testing.T) {
-	for _, tc := range []struct {
-		done    int64
-		total   int
-		elapsed time.Duration
-		limit   time.Duration
-		rate    float64
-		want    string
-	}{
-		{0, 200000, 0, 0, 0, "[>                             ]   0%  0/200000 req  0 req/s"},
-		{66000, 200000, time.Second, 0, 85123.4, "[=========>                    ]  33%  66000/200000 req  85123 req/s"},
-		{166000, 0, 3300 * time.Millisecond, 10 * time.Second, 50012, "[=========>                    ]  33%  3.3s/10s  166000 req  50012 req/s"},
-		{200000, 200000, 2 * time.Second, 0, 1, "[==============================] 100%  200000/200000 req  1 req/s"},
-		{10, 100, 15 * time.Second, 10 * time.Second, 1, "[==============================] 100%  15s/10s  10/100 req  1 req/s"},
-	} {
-		if got := progressLine(tc.done, tc.total, tc.elapsed, tc.limit, tc.rate); got != tc.want {
-			t.Errorf("progressLine(%d, %d, %s, %s, %v)\n got %q\nwant %q", tc.done, tc.total, tc.elapsed, tc.limit, tc.rate, got, tc.want)
-		}
-	}
-}
-
 // fakeServer answers purchases in order without Redis: SOLD_OUT, or what
 // answer says for the n-th frame of a connection (close: drop it).
 func fakeServer(t *testing.T, answer func(n int) (payload string, close bool)) string {
@@ -269,11 +123,10 @@ func fakeServer(t *testing.T, answer func(n int) (payload string, close bool)) s
 	return ln.Addr().String()
 }
 
-func testLoadConfig(addr string) loadConfig {
-	return loadConfig{
-		Addr: addr, Product: "p", UserPrefix: "u", Quantity: 1, Timeout: 5 * time.Second,
+func testLoadConfig(addr string) Config {
+	return Config{
+		Addrs: []string{addr}, Product: "p", UserPrefix: "u", Quantity: 1, Timeout: 5 * time.Second,
 		Requests: 1000, Conns: 4, Pipeline: 8,
-		Dial: dialFunc(addr, 5*time.Second, nil),
 	}
 }
 
@@ -294,7 +147,7 @@ func TestRunLoadAccounting(t *testing.T) {
 	for _, rate := range []float64{0, 20000} {
 		cfg := testLoadConfig(addr)
 		cfg.Rate = rate
-		rep := runLoad(context.Background(), cfg)
+		rep := New(cfg).Run(context.Background())
 		var answered int64
 		for _, n := range rep.Statuses {
 			answered += n
@@ -334,7 +187,7 @@ func TestRunLoadCap(t *testing.T) {
 	cfg := testLoadConfig(ln.Addr().String())
 	cfg.Requests, cfg.Duration, cfg.Timeout = 0, 200*time.Millisecond, 300*time.Millisecond
 	start := time.Now()
-	rep := runLoad(context.Background(), cfg)
+	rep := New(cfg).Run(context.Background())
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
 		t.Errorf("the run took %s", elapsed)
 	}
@@ -343,7 +196,7 @@ func TestRunLoadCap(t *testing.T) {
 		t.Errorf("total %d, errors %v, statuses %v", rep.Total, rep.ErrorSet, rep.Statuses)
 	}
 	for msg := range rep.ErrorSet {
-		if !strings.Contains(msg, "timeout") && msg != errRunCapped.Error() {
+		if !strings.Contains(msg, "timeout") && msg != ErrRunCapped.Error() {
 			t.Errorf("error %q", msg)
 		}
 	}
@@ -361,10 +214,68 @@ func TestRunLoadStop(t *testing.T) {
 		cfg.Requests, cfg.Rate = 0, rate
 		cfg.Duration = time.Hour
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		rep := runLoad(ctx, cfg)
+		rep := New(cfg).Run(ctx)
 		cancel()
 		if rep.Total == 0 || rep.Errors != 0 || rep.Count(engine.StatusSoldOut) != rep.Total {
 			t.Errorf("rate %v: total %d, statuses %v, errors %v", rate, rep.Total, rep.Statuses, rep.ErrorSet)
+		}
+	}
+}
+
+// TestRunGivesUp: connections to a server that refuses them for a timeout
+// give up instead of spending the run on failed dials.
+func TestRunGivesUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	cfg := testLoadConfig(dead)
+	cfg.Requests, cfg.Timeout = 1000000, 100*time.Millisecond
+	res := New(cfg).Run(context.Background())
+	if res.GaveUp != cfg.Conns || res.Total == 0 || res.Total == int64(cfg.Requests) || res.Errors != res.Total {
+		t.Errorf("gave up %d, total %d, errors %d", res.GaveUp, res.Total, res.Errors)
+	}
+}
+
+// TestRunSpreadsAndSamples: connections go round the servers, every
+// SUCCESS's order id is kept, and the timeline samples every answer.
+func TestRunSpreadsAndSamples(t *testing.T) {
+	var hits [2]atomic.Int64
+	addrs := make([]string, 2)
+	for i := range addrs {
+		addrs[i] = fakeServer(t, func(n int) (string, bool) {
+			hits[i].Add(1)
+			if n%2 == 0 {
+				return `{"status":"SUCCESS","quantity":1,"order_id":"o` + strconv.Itoa(n) + `"}`, false
+			}
+			return `{"status":"SOLD_OUT"}`, false
+		})
+	}
+	cfg := testLoadConfig(addrs[0])
+	cfg.Addrs, cfg.Timeline = addrs, true
+	res := New(cfg).Run(context.Background())
+	if hits[0].Load() == 0 || hits[1].Load() == 0 || hits[0].Load()+hits[1].Load() != 1000 {
+		t.Errorf("requests per server: %d, %d", hits[0].Load(), hits[1].Load())
+	}
+	if int64(len(res.OrderIDs)) != res.Count(engine.StatusSuccess) || len(res.Samples) != 1000 {
+		t.Errorf("%d order ids for %d successes, %d samples", len(res.OrderIDs), res.Count(engine.StatusSuccess), len(res.Samples))
+	}
+}
+
+func TestSampler(t *testing.T) {
+	s := sampler{limit: 100}
+	for i := range 10000 {
+		s.add(Sample{At: time.Duration(i)})
+	}
+	if len(s.kept) > 100 || len(s.kept) < 50 {
+		t.Fatalf("kept %d samples, limit 100", len(s.kept))
+	}
+	// Evenly spread: one every stride.
+	for i, x := range s.kept {
+		if x.At != time.Duration(int64(i)*s.stride) {
+			t.Fatalf("sample %d at %d, stride %d", i, x.At, s.stride)
 		}
 	}
 }
