@@ -60,9 +60,15 @@ else
   check "static binary" static static
 fi
 
-"${bah[@]}" bud --quiet --format docker --platform "linux/$arch" -t "$tag" "$ctx"
 ref=localhost/${tag}
 [[ $tag == */* ]] && ref=$tag
+previous=$("${bah[@]}" images --quiet "$ref" 2>/dev/null || true)
+"${bah[@]}" bud --quiet --format docker --platform "linux/$arch" -t "$tag" "$ctx"
+# The image the tag named before is left without a name: drop it, so that
+# repeated runs do not pile up copies in vfs storage.
+if [[ -n $previous && $previous != "$("${bah[@]}" images --quiet "$ref")" ]]; then
+  "${bah[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 cfg() { "${bah[@]}" inspect --type image --format "$1" "$ref"; }
 check user "$(cfg '{{.Docker.Config.User}}')" "65532:65532"
