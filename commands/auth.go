@@ -142,3 +142,65 @@ func (t *userTokens) sign(req *wire.PurchaseRequest, user int64) {
 	}
 	req.Expires = t.expires.Unix()
 }
+
+// jwtFlags name how serve verifies the shop's customer JWTs.
+func jwtFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "jwt-secret",
+			Usage:   fmt.Sprintf("accept customer JWTs signed HS256 with this `SECRET` (at least %d bytes); their sub is the user id", engine.MinJWTSecretLen),
+			EnvVars: []string{"FLASHSALE_JWT_SECRET"},
+		},
+		&cli.StringFlag{
+			Name:      "jwt-key",
+			Usage:     "accept customer JWTs signed with the public key in `FILE`: PEM (RSA → RS256, ECDSA P-256 → ES256, Ed25519 → EdDSA) or a JWKS (kid selects the key); exclusive with --jwt-secret",
+			EnvVars:   []string{"FLASHSALE_JWT_KEY"},
+			TakesFile: true,
+		},
+		&cli.StringFlag{
+			Name:    "jwt-issuer",
+			Usage:   "a customer JWT's iss must be `ISSUER`",
+			EnvVars: []string{"FLASHSALE_JWT_ISSUER"},
+		},
+		&cli.StringFlag{
+			Name:    "jwt-audience",
+			Usage:   "a customer JWT's aud must contain `AUDIENCE`",
+			EnvVars: []string{"FLASHSALE_JWT_AUDIENCE"},
+		},
+	}
+}
+
+// jwtVerifierFrom builds the verifier that c's JWT flags name, nil when
+// neither --jwt-secret nor --jwt-key is set.
+func jwtVerifierFrom(c *cli.Context) (*engine.JWTVerifier, error) {
+	secret, file := c.String("jwt-secret"), c.String("jwt-key")
+	cfg := engine.JWTConfig{Issuer: c.String("jwt-issuer"), Audience: c.String("jwt-audience")}
+	var (
+		v   *engine.JWTVerifier
+		err error
+	)
+	switch {
+	case secret != "" && file != "":
+		return nil, usageErrorf(c, "--jwt-secret and --jwt-key are exclusive")
+	case secret != "":
+		v, err = engine.NewJWTSecretVerifier([]byte(secret), cfg)
+	case file != "":
+		b, rerr := os.ReadFile(file)
+		if rerr != nil {
+			return nil, fmt.Errorf("--jwt-key: %w", rerr)
+		}
+		keys, perr := engine.ParseJWTKeys(b)
+		if perr != nil {
+			return nil, usageErrorf(c, "--jwt-key %s: %v", file, perr)
+		}
+		v, err = engine.NewJWTVerifier(keys, cfg)
+	case cfg != engine.JWTConfig{}:
+		return nil, usageErrorf(c, "--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-key")
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, usageErrorf(c, "%v", err)
+	}
+	return v, nil
+}

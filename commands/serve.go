@@ -132,7 +132,7 @@ func serveCommand() *cli.Command {
 					Value:   transport.DefaultDurabilityTimeout,
 				},
 			},
-			redisFlags(), poolFlags(), logFlags(), serverTLSFlags(), userSecretFlags(),
+			redisFlags(), poolFlags(), logFlags(), serverTLSFlags(), userSecretFlags(), jwtFlags(),
 		),
 		Action: runServe,
 	}
@@ -151,6 +151,10 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	signer, err := signerFrom(c)
+	if err != nil {
+		return err
+	}
+	jwtVerifier, err := jwtVerifierFrom(c)
 	if err != nil {
 		return err
 	}
@@ -174,7 +178,7 @@ func runServe(c *cli.Context) error {
 			Durability: durability,
 		},
 		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max"), Observer: m},
-	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer))
+	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer), engine.WithJWT(jwtVerifier))
 	if err != nil {
 		return err
 	}
@@ -208,7 +212,7 @@ func runServe(c *cli.Context) error {
 			return err
 		}
 	}
-	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
+	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).Bool("jwt", jwtVerifier != nil).
 		Stringer("durability", durability).
 		Msg("flashsale serving")
 	if err := srv.Serve(c.Context, ln); err != nil {

@@ -124,7 +124,14 @@ func TestNewSignerShortSecret(t *testing.T) {
 	if s.Mint("u", time.Unix(100, 0)) != tok {
 		t.Error("changing the caller's secret changed the Signer's")
 	}
-	for _, text := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s)} {
+	checkRedacted(t, s)
+}
+
+// checkRedacted checks that v, printed every way, does not show a test
+// secret (all of them contain "0123456789").
+func checkRedacted(t *testing.T, v any) {
+	t.Helper()
+	for _, text := range []string{fmt.Sprint(v), fmt.Sprintf("%+v", v), fmt.Sprintf("%#v", v)} {
 		if strings.Contains(text, "0123456789") {
 			t.Errorf("the secret shows in %q", text)
 		}

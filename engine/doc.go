@@ -1,5 +1,6 @@
 // Package engine owns what a purchase means: request validation and
-// customer tokens, the Redis key layout, the Lua scripts' calling
+// customer proofs (HMAC tokens and JWTs; engine parses key bytes, commands
+// reads the files), the Redis key layout, the Lua scripts' calling
 // conventions, the sold-out cache, the admin operations and the audit.
 //
 // Every key of a product lives under its {ID} hash tag (see KeysFor), and

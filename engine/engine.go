@@ -65,6 +65,7 @@ type Engine struct {
 	userRate   Rate
 	soldOut    *soldOut         // nil: every attempt goes to Redis
 	signer     *Signer          // nil: no customer tokens required
+	jwt        *JWTVerifier     // nil: JWTs are not accepted
 	now        func() time.Time // the clock tokens are checked against
 	stats      engineStats
 }
@@ -114,6 +115,12 @@ func WithRequestTTL(d time.Duration) Option {
 // WithSigner makes every purchase prove its user_id with a token s
 // verifies; nil leaves purchases unsigned.
 func WithSigner(s *Signer) Option { return func(e *Engine) { e.signer = s } }
+
+// WithJWT accepts customer JWTs that v verifies as proof of the user id
+// (their sub); nil leaves JWTs unchecked. With WithSigner as well, either
+// proof is accepted: a request carrying a jwt is judged by it alone, one
+// without by its HMAC token.
+func WithJWT(v *JWTVerifier) Option { return func(e *Engine) { e.jwt = v } }
 
 // WithClock sets the clock customer tokens are checked against (default
 // time.Now), for tests.
@@ -189,7 +196,9 @@ func Fail(err error) Result {
 	return r
 }
 
-// Validate checks req and fills in its defaults.
+// Validate checks req and fills in its defaults. UserID may be empty when
+// a JWT is given: its sub becomes the user id once verified, and is
+// validated then.
 func (req *Request) Validate() error {
 	if req.Quantity == 0 {
 		req.Quantity = 1
@@ -197,8 +206,10 @@ func (req *Request) Validate() error {
 	if err := ValidateProductID(req.ProductID); err != nil {
 		return err
 	}
-	if err := ValidateUserID(req.UserID); err != nil {
-		return err
+	if req.UserID != "" || req.JWT == "" {
+		if err := ValidateUserID(req.UserID); err != nil {
+			return err
+		}
 	}
 	if err := ValidateQuantity(req.Quantity); err != nil {
 		return err
@@ -251,9 +262,13 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 	if err := req.Validate(); err != nil {
 		return nil, Fail(err), false
 	}
-	if e.signer != nil {
-		if err := e.signer.Verify(req.UserID, req.Token, req.Expires, e.now()); err != nil {
-			return nil, Result{Status: StatusUnauthorized, Message: err.Error()}, false
+	subOnly := req.UserID == "" // Validate let it through for a JWT
+	if err := e.authenticate(req); err != nil {
+		return nil, Result{Status: StatusUnauthorized, Message: err.Error()}, false
+	}
+	if subOnly { // the JWT's sub, or still empty when no verifier read the JWT
+		if err := ValidateUserID(req.UserID); err != nil {
+			return nil, Fail(err), false
 		}
 	}
 	// Sold out is final until the control channel says otherwise; a retry
@@ -268,6 +283,29 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel,
 		e.userRate.Interval.Milliseconds(), e.userRate.Burst,
 	}, Result{}, true
+}
+
+// authenticate checks the proof of req's user id, if the engine wants one:
+// a JWT when the request carries one and the engine has a verifier (its
+// sub fills in an empty UserID and must equal a given one), else the HMAC
+// token when the engine has a Signer. It returns an ErrUnauthorized error.
+func (e *Engine) authenticate(req *Request) error {
+	if e.jwt != nil && (req.JWT != "" || e.signer == nil) {
+		sub, err := e.jwt.Verify(req.JWT, e.now())
+		switch {
+		case err != nil:
+			return err
+		case req.UserID == "":
+			req.UserID = sub
+		case req.UserID != sub:
+			return ErrTokenUser
+		}
+		return nil
+	}
+	if e.signer != nil {
+		return e.signer.Verify(req.UserID, req.Token, req.Expires, e.now())
+	}
+	return nil
 }
 
 // purchaseOutcome turns the purchase script's reply into the result.

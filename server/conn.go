@@ -285,7 +285,7 @@ func (c *conn) purchase(sl *slot) {
 	c.srv.eng.PurchaseAsync(engine.Request{
 		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
 		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
-		Token: sl.req.Token, Expires: sl.req.Expires,
+		Token: sl.req.Token, Expires: sl.req.Expires, JWT: sl.req.JWT,
 	}, time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
 }
 

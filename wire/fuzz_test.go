@@ -85,6 +85,8 @@ func FuzzDecodePurchase(f *testing.F) {
 	f.Add([]byte(`{"product_id":1}`))
 	f.Add([]byte(`{"PRODUCT_ID":"a","product_id":"b","user_id":"\ud800"}`))
 	f.Add([]byte("{\"product_id\":\"\xff\",\"user_id\":\"\u2028\"}"))
+	f.Add([]byte(`{"product_id":"a","jwt":"` + sampleJWT + `"}`))
+	f.Add([]byte(`{"jwt":"a\u002eb.c","JWT":"x","jwt":null}`))
 	for _, req := range purchaseRequests {
 		f.Add(wire.AppendPurchase(nil, req))
 	}
@@ -150,6 +152,9 @@ func FuzzDecodePurchaseMatchesJSON(f *testing.F) {
 	f.Add([]byte(`{"a":-0.5e-7,"b":true,"c":false,"d":null}`))
 	f.Add([]byte(`{"a":01}`))
 	f.Add([]byte(`{"product\u005fid":"escaped name"}`))
+	f.Add([]byte(`{"product_id":"a","jwt":"` + sampleJWT + `"}`))
+	f.Add([]byte(`{"jwt":"\u00e9.\ud800","Jwt":1}`))
+	f.Add([]byte(`{"jwt":42}`))
 	for _, req := range purchaseRequests {
 		f.Add(wire.AppendPurchase(nil, req))
 	}
@@ -158,7 +163,7 @@ func FuzzDecodePurchaseMatchesJSON(f *testing.F) {
 		var names map[string]json.RawMessage
 		if json.Unmarshal(p, &names) == nil {
 			for name := range names {
-				for _, known := range []string{"product_id", "user_id", "quantity", "request_id", "token", "expires"} {
+				for _, known := range []string{"product_id", "user_id", "quantity", "request_id", "token", "expires", "jwt"} {
 					if name != known && strings.EqualFold(name, known) {
 						t.Skip("a member name in another letter case: encoding/json matches it, DecodePurchase does not")
 					}

@@ -17,10 +17,13 @@ var ErrInvalidJSON = errors.New("invalid json")
 //	{"product_id":"iphone15","user_id":"user_123"}
 //	{"product_id":"iphone15","user_id":"user_123","quantity":2,"request_id":"c0ffee"}
 //	{"product_id":"iphone15","user_id":"user_123","token":"…","expires":1764108000}
+//	{"product_id":"iphone15","jwt":"eyJhbGciOiJIUzI1NiJ9.…"}
 //
 // Quantity 0 (or absent) means 1. An empty RequestID means the request
 // cannot be retried exactly. Token and Expires (Unix seconds) prove the
-// user id when the server requires customer tokens.
+// user id when the server requires customer tokens; JWT (a JSON Web Token
+// whose sub is the user id, which may then be left out) when it accepts
+// the shop's JWTs.
 type PurchaseRequest struct {
 	ProductID string `json:"product_id"`
 	UserID    string `json:"user_id"`
@@ -28,6 +31,7 @@ type PurchaseRequest struct {
 	RequestID string `json:"request_id"`
 	Token     string `json:"token"`
 	Expires   int64  `json:"expires"`
+	JWT       string `json:"jwt"`
 }
 
 // QueryRequest is the payload of QUERY_STOCK: {"product_id":"iphone15"}.
@@ -56,6 +60,8 @@ func DecodePurchase(p []byte, req *PurchaseRequest) error {
 			return setString(&req.RequestID, v)
 		case "token":
 			return setString(&req.Token, v)
+		case "jwt":
+			return setString(&req.JWT, v)
 		case "quantity":
 			return setInt(&req.Quantity, v)
 		case "expires":
@@ -122,6 +128,10 @@ func AppendPurchase(dst []byte, req PurchaseRequest) []byte {
 	if req.Expires != 0 {
 		dst = append(dst, `,"expires":`...)
 		dst = strconv.AppendInt(dst, req.Expires, 10)
+	}
+	if req.JWT != "" {
+		dst = append(dst, `,"jwt":`...)
+		dst = AppendString(dst, req.JWT)
 	}
 	return append(dst, '}')
 }

@@ -23,6 +23,8 @@ func TestDecodePurchase(t *testing.T) {
 		{"missing-user", `{"product_id":"iphone15"}`, wire.PurchaseRequest{ProductID: "iphone15"}, nil},
 		{"null-field", `{"product_id":null,"user_id":"user_123"}`, wire.PurchaseRequest{UserID: "user_123"}, nil},
 		{"signed", `{"product_id":"iphone15","user_id":"user_123","token":"Zm9v-_YmFy","expires":1764108000}`, wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123", Token: "Zm9v-_YmFy", Expires: 1764108000}, nil},
+		{"jwt", `{"product_id":"iphone15","jwt":"` + sampleJWT + `"}`, wire.PurchaseRequest{ProductID: "iphone15", JWT: sampleJWT}, nil},
+		{"jwt-null", `{"product_id":"iphone15","user_id":"u","jwt":null}`, wire.PurchaseRequest{ProductID: "iphone15", UserID: "u"}, nil},
 
 		{"empty", ``, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"whitespace", " \n", wire.PurchaseRequest{}, wire.ErrInvalidJSON},
@@ -46,6 +48,7 @@ func TestDecodePurchase(t *testing.T) {
 		{"object-product", `{"product_id":{},"user_id":"user_123"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"bool-user", `{"product_id":"iphone15","user_id":true}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"string-expires", `{"product_id":"iphone15","user_id":"user_123","expires":"1764108000"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
+		{"object-jwt", `{"product_id":"iphone15","jwt":{"alg":"none"}}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Start from a filled request: DecodePurchase must not keep old fields.
@@ -76,6 +79,31 @@ var purchaseRequests = []wire.PurchaseRequest{
 	{ProductID: "日本語 café 🚀", UserID: "\u2028\u2029"},
 	{ProductID: "\ufffd", UserID: "/slash/"},
 	{ProductID: "iphone15", UserID: "user_123", Quantity: 2, RequestID: "c0ffee", Token: "Zm9v-_YmFy", Expires: 1764108000},
+	{ProductID: "iphone15", JWT: sampleJWT},
+	{ProductID: "iphone15", UserID: "user_123", RequestID: "r1", JWT: "a.b.c"},
+}
+
+// sampleJWT is the shape of a JWT (HS256, sub user_123); the codec never
+// checks it.
+const sampleJWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyXzEyMyIsImV4cCI6MTc2NDEwODAwMH0.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLXh4eHh4eHh4eHh4"
+
+// TestDecodePurchaseZeroAlloc: a request with every field, a JWT included,
+// decodes into views of the payload.
+func TestDecodePurchaseZeroAlloc(t *testing.T) {
+	p := wire.AppendPurchase(nil, wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123", Quantity: 2,
+		RequestID: "c0ffee", Token: "Zm9v-_YmFy", Expires: 1764108000, JWT: sampleJWT})
+	var req wire.PurchaseRequest
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := wire.DecodePurchase(p, &req); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("DecodePurchase allocated %v times, want 0", allocs)
+	}
+	if req.JWT != sampleJWT {
+		t.Fatalf("JWT = %q, want %q", req.JWT, sampleJWT)
+	}
 }
 
 func TestAppendPurchase(t *testing.T) {

@@ -1,0 +1,427 @@
+package engine_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/saletest"
+)
+
+// Tokens in these tests are minted by saletest.JWT, by hand from the RFCs,
+// never by the library the verifier uses.
+
+var (
+	jwtSecret = []byte("0123456789abcdef0123456789abcdef") // 32 bytes
+	jwtNow    = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+)
+
+// testKeys are one private key of each public-key type, made once.
+type testKeys struct {
+	rsa *rsa.PrivateKey
+	ec  *ecdsa.PrivateKey
+	ed  ed25519.PrivateKey
+}
+
+var newTestKeys = sync.OnceValue(func() testKeys {
+	r, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	e, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	_, d, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return testKeys{r, e, d}
+})
+
+// claims are a valid token's claims at jwtNow for sub, changed by edits
+// (a nil value deletes the claim).
+func claims(sub string, edits map[string]any) map[string]any {
+	c := map[string]any{
+		"sub": sub, "iss": "https://shop.example", "aud": "flashsale",
+		"iat": jwtNow.Unix(), "exp": jwtNow.Add(time.Hour).Unix(),
+	}
+	for k, v := range edits {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+func hs256(t testing.TB, c map[string]any) string {
+	return saletest.JWT(t, jwtSecret, map[string]any{"alg": "HS256", "typ": "JWT"}, c)
+}
+
+func pemOf(t testing.TB, pub any) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func keyVerifier(t testing.TB, data []byte, cfg engine.JWTConfig) *engine.JWTVerifier {
+	t.Helper()
+	keys, err := engine.ParseJWTKeys(data)
+	if err != nil {
+		t.Fatalf("ParseJWTKeys: %v", err)
+	}
+	v, err := engine.NewJWTVerifier(keys, cfg)
+	if err != nil {
+		t.Fatalf("NewJWTVerifier: %v", err)
+	}
+	return v
+}
+
+var shopConfig = engine.JWTConfig{Issuer: "https://shop.example", Audience: "flashsale"}
+
+func TestJWTVerifyClaims(t *testing.T) {
+	t.Parallel()
+	v, err := engine.NewJWTSecretVerifier(jwtSecret, shopConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leeway := engine.JWTLeeway
+	good := hs256(t, claims("ann", nil))
+	parts := strings.Split(good, ".")
+	noneHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	for _, tt := range []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"good", good, nil},
+		{"audience list", hs256(t, claims("ann", map[string]any{"aud": []string{"other", "flashsale"}})), nil},
+		{"no nbf, no iat", hs256(t, claims("ann", map[string]any{"iat": nil})), nil},
+		{"expired within the leeway", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-leeway + time.Second).Unix()})), nil},
+		{"expired past the leeway", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-leeway).Unix()})), engine.ErrTokenExpired},
+		{"expired an hour ago", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), engine.ErrTokenExpired},
+		{"nbf within the leeway", hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(leeway).Unix()})), nil},
+		{"nbf past the leeway", hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(leeway + time.Second).Unix()})), engine.ErrTokenNotYetValid},
+		{"no exp", hs256(t, claims("ann", map[string]any{"exp": nil})), engine.ErrTokenClaims},
+		{"no sub", hs256(t, claims("ann", map[string]any{"sub": nil})), engine.ErrTokenClaims},
+		{"empty sub", hs256(t, claims("", nil)), engine.ErrTokenClaims},
+		{"wrong issuer", hs256(t, claims("ann", map[string]any{"iss": "https://evil.example"})), engine.ErrTokenIssuer},
+		{"no issuer", hs256(t, claims("ann", map[string]any{"iss": nil})), engine.ErrTokenClaims},
+		{"wrong audience", hs256(t, claims("ann", map[string]any{"aud": []string{"other"}})), engine.ErrTokenAudience},
+		{"no audience", hs256(t, claims("ann", map[string]any{"aud": nil})), engine.ErrTokenClaims},
+		{"exp as a string", hs256(t, claims("ann", map[string]any{"exp": "tomorrow"})), engine.ErrBadToken},
+		{"missing", "", engine.ErrMissingToken},
+		{"other secret", saletest.JWT(t, []byte("another-secret-of-32-bytes-......"), map[string]any{"alg": "HS256"}, claims("ann", nil)), engine.ErrBadToken},
+		{"claims changed", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"bob","exp":9999999999}`)) + "." + parts[2], engine.ErrBadToken},
+		{"alg none", saletest.JWT(t, nil, map[string]any{"alg": "none"}, claims("ann", nil)), engine.ErrBadToken},
+		{"alg none, HS256 signature kept", noneHeader + "." + parts[1] + "." + parts[2], engine.ErrBadToken},
+		{"alg none, no signature part", noneHeader + "." + parts[1], engine.ErrBadToken},
+		{"alg HS384", hs384(t, claims("ann", nil)), engine.ErrBadToken},
+		{"not a JWT", "hello", engine.ErrBadToken},
+		{"padded", good + "=", engine.ErrBadToken},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := v.Verify(tt.token, jwtNow)
+			if err != tt.want {
+				t.Fatalf("Verify = %q, %v; want %v", sub, err, tt.want)
+			}
+			if err == nil && sub != "ann" {
+				t.Errorf("sub = %q, want ann", sub)
+			}
+			if err != nil && !errors.Is(err, engine.ErrUnauthorized) {
+				t.Errorf("%v does not wrap ErrUnauthorized", err)
+			}
+		})
+	}
+
+	// Without iss and aud configured, neither is checked.
+	open, err := engine.NewJWTSecretVerifier(jwtSecret, engine.JWTConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := open.Verify(hs256(t, claims("ann", map[string]any{"iss": nil, "aud": nil})), jwtNow); err != nil || sub != "ann" {
+		t.Errorf("no iss/aud configured: Verify = %q, %v; want ann", sub, err)
+	}
+}
+
+// hs384 is an HS256-shaped token claiming HS384: an algorithm no key allows.
+func hs384(t testing.TB, c map[string]any) string {
+	tok := hs256(t, c)
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS384","typ":"JWT"}`)) + tok[strings.Index(tok, "."):]
+}
+
+func TestJWTPublicKeys(t *testing.T) {
+	t.Parallel()
+	k := newTestKeys()
+	other := struct {
+		ec *ecdsa.PrivateKey
+		ed ed25519.PrivateKey
+	}{}
+	other.ec, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, other.ed, _ = ed25519.GenerateKey(rand.Reader)
+	c := claims("ann", nil)
+	rsaPEM := pemOf(t, &k.rsa.PublicKey)
+	rsaPKCS1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey)})
+	for _, tt := range []struct {
+		name  string
+		key   []byte
+		token string
+		want  error
+	}{
+		{"RS256", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, c), nil},
+		{"RS256, PKCS #1 PEM", rsaPKCS1, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, c), nil},
+		{"RS256 with any kid against a PEM key", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256", "kid": "2026-11"}, c), nil},
+		{"ES256", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, k.ec, map[string]any{"alg": "ES256"}, c), nil},
+		{"EdDSA", pemOf(t, k.ed.Public()), saletest.JWT(t, k.ed, map[string]any{"alg": "EdDSA"}, c), nil},
+
+		{"ES256 by another key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, other.ec, map[string]any{"alg": "ES256"}, c), engine.ErrBadToken},
+		{"EdDSA by another key", pemOf(t, k.ed.Public()), saletest.JWT(t, other.ed, map[string]any{"alg": "EdDSA"}, c), engine.ErrBadToken},
+		{"RS256 expired", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), engine.ErrTokenExpired},
+		// The confusion attack: HMAC keyed with the public key's PEM, which
+		// the attacker knows. The RSA key allows RS256 only.
+		{"HS256 keyed with the RSA PEM", rsaPEM, saletest.JWT(t, rsaPEM, map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
+		{"HS256 keyed with the RSA DER", rsaPEM, saletest.JWT(t, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
+		{"HS256 keyed with the Ed25519 key", pemOf(t, k.ed.Public()), saletest.JWT(t, []byte(k.ed.Public().(ed25519.PublicKey)), map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
+		{"ES256 against an RSA key", rsaPEM, saletest.JWT(t, k.ec, map[string]any{"alg": "ES256"}, c), engine.ErrBadToken},
+		{"RS256 against an EC key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, c), engine.ErrBadToken},
+		{"none against an RSA key", rsaPEM, saletest.JWT(t, nil, map[string]any{"alg": "none"}, c), engine.ErrBadToken},
+		{"PS256 (RSA, but not pinned)", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "PS256"}, c), engine.ErrBadToken},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := keyVerifier(t, tt.key, shopConfig).Verify(tt.token, jwtNow)
+			if err != tt.want || err == nil && sub != "ann" {
+				t.Fatalf("Verify = %q, %v; want ann, %v", sub, err, tt.want)
+			}
+		})
+	}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// jwks is a key set with one key of each type, plus keys a verifier must
+// skip.
+func jwks(t testing.TB, k testKeys) []byte {
+	t.Helper()
+	ec := make([]byte, 64)
+	k.ec.X.FillBytes(ec[:32])
+	k.ec.Y.FillBytes(ec[32:])
+	set := map[string]any{"keys": []map[string]any{
+		{"kty": "RSA", "kid": "r1", "use": "sig", "alg": "RS256", "n": b64(k.rsa.N.Bytes()), "e": b64(big.NewInt(int64(k.rsa.E)).Bytes())},
+		{"kty": "EC", "kid": "e1", "crv": "P-256", "x": b64(ec[:32]), "y": b64(ec[32:])},
+		{"kty": "OKP", "kid": "d1", "crv": "Ed25519", "x": b64(k.ed.Public().(ed25519.PublicKey))},
+		// Skipped: an encryption key, an alg not pinned, a symmetric key.
+		{"kty": "RSA", "kid": "enc", "use": "enc", "n": b64(k.rsa.N.Bytes()), "e": "AQAB"},
+		{"kty": "RSA", "kid": "ps", "alg": "PS256", "n": b64(k.rsa.N.Bytes()), "e": "AQAB"},
+		{"kty": "oct", "kid": "sym", "k": b64(jwtSecret)},
+	}}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestJWKSKidSelection(t *testing.T) {
+	t.Parallel()
+	k := newTestKeys()
+	v := keyVerifier(t, jwks(t, k), shopConfig)
+	c := claims("ann", nil)
+	hdr := func(alg, kid string) map[string]any {
+		h := map[string]any{"alg": alg}
+		if kid != "" {
+			h["kid"] = kid
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+		want  error
+	}{
+		{"RSA by kid", saletest.JWT(t, k.rsa, hdr("RS256", "r1"), c), nil},
+		{"EC by kid", saletest.JWT(t, k.ec, hdr("ES256", "e1"), c), nil},
+		{"Ed25519 by kid", saletest.JWT(t, k.ed, hdr("EdDSA", "d1"), c), nil},
+		{"no kid among several keys", saletest.JWT(t, k.ec, hdr("ES256", ""), c), engine.ErrBadToken},
+		{"unknown kid", saletest.JWT(t, k.ec, hdr("ES256", "e2"), c), engine.ErrBadToken},
+		{"a skipped key's kid", saletest.JWT(t, k.rsa, hdr("RS256", "enc"), c), engine.ErrBadToken},
+		{"a symmetric key's kid", saletest.JWT(t, jwtSecret, hdr("HS256", "sym"), c), engine.ErrBadToken},
+		// Each alg is allowed by some key, but not by the key named.
+		{"ES256 naming the RSA key", saletest.JWT(t, k.ec, hdr("ES256", "r1"), c), engine.ErrBadToken},
+		{"EdDSA naming the EC key", saletest.JWT(t, k.ed, hdr("EdDSA", "e1"), c), engine.ErrBadToken},
+		{"HS256 keyed with the RSA modulus", saletest.JWT(t, k.rsa.N.Bytes(), hdr("HS256", "r1"), c), engine.ErrBadToken},
+		{"EC signature under the Ed25519 kid", saletest.JWT(t, k.ec, hdr("ES256", "d1"), c), engine.ErrBadToken},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := v.Verify(tt.token, jwtNow)
+			if err != tt.want || err == nil && sub != "ann" {
+				t.Fatalf("Verify = %q, %v; want ann, %v", sub, err, tt.want)
+			}
+		})
+	}
+
+	// One JWK alone, with a kid: tokens without a kid use it.
+	ed := fmt.Sprintf(`{"kty":"OKP","kid":"only","crv":"Ed25519","x":%q}`, b64(k.ed.Public().(ed25519.PublicKey)))
+	if sub, err := keyVerifier(t, []byte(ed), shopConfig).Verify(saletest.JWT(t, k.ed, hdr("EdDSA", ""), c), jwtNow); err != nil || sub != "ann" {
+		t.Errorf("single JWK, token without kid: %q, %v", sub, err)
+	}
+}
+
+func TestJWTKeyErrors(t *testing.T) {
+	t.Parallel()
+	k := newTestKeys()
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(k.ec)
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"garbage", []byte("not a key")},
+		{"private key PEM", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER})},
+		{"corrupt PEM key", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("junk")})},
+		{"two PEM keys", append(pemOf(t, &k.ec.PublicKey), pemOf(t, k.ed.Public())...)},
+		{"P-384", pemOf(t, &p384.PublicKey)},
+		{"RSA 1024", pemOf(t, &small.PublicKey)},
+		{"JSON without keys", []byte(`{"issuer":"x"}`)},
+		{"bad JSON", []byte(`{"keys":[`)},
+		{"JWKS of encryption keys only", []byte(`{"keys":[{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]}`)},
+		{"JWKS with a private key", []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + b64(k.ed.Public().(ed25519.PublicKey)) + `","d":"` + b64(k.ed.Seed()) + `"}]}`)},
+		{"JWK with a short Ed25519 key", []byte(`{"kty":"OKP","crv":"Ed25519","x":"AQAB"}`)},
+		{"JWK off the curve", []byte(`{"kty":"EC","crv":"P-256","x":"` + b64(make([]byte, 32)) + `","y":"` + b64(make([]byte, 32)) + `"}`)},
+		{"JWK with bad base64", []byte(`{"kty":"RSA","n":"!!","e":"AQAB"}`)},
+		{"two keys with one kid", []byte(`{"keys":[` +
+			`{"kty":"OKP","kid":"a","crv":"Ed25519","x":"` + b64(k.ed.Public().(ed25519.PublicKey)) + `"},` +
+			`{"kty":"OKP","kid":"a","crv":"Ed25519","x":"` + b64(k.ed.Public().(ed25519.PublicKey)) + `"}]}`)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, err := engine.ParseJWTKeys(tt.data)
+			if err == nil {
+				_, err = engine.NewJWTVerifier(keys, engine.JWTConfig{})
+			}
+			if !errors.Is(err, engine.ErrJWTKey) {
+				t.Fatalf("err = %v, want ErrJWTKey", err)
+			}
+		})
+	}
+
+	for _, n := range []int{0, 16, engine.MinJWTSecretLen - 1} {
+		if v, err := engine.NewJWTSecretVerifier(make([]byte, n), engine.JWTConfig{}); !errors.Is(err, engine.ErrShortJWTSecret) || v != nil {
+			t.Errorf("NewJWTSecretVerifier(%d bytes) = %v, %v; want ErrShortJWTSecret", n, v, err)
+		}
+	}
+	v, err := engine.NewJWTSecretVerifier(jwtSecret, engine.JWTConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRedacted(t, v)
+}
+
+// TestPurchaseJWT runs purchases through engines that accept JWTs:
+// refusals change nothing in Redis, sub is the buyer.
+func TestPurchaseJWT(t *testing.T) {
+	t.Parallel()
+	pool, _ := newPool(t)
+	v, err := engine.NewJWTSecretVerifier(jwtSecret, shopConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := engine.WithClock(func() time.Time { return jwtNow })
+	eng := engine.New(pool, engine.WithJWT(v), clock)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 4, engine.WithPerUserLimit(0))
+	ann := hs256(t, claims("ann", nil))
+	unauthorized := func(msg string) engine.Result {
+		return engine.Result{Status: engine.StatusUnauthorized, Message: msg}
+	}
+
+	for _, tt := range []struct {
+		name string
+		req  engine.Request
+		want engine.Result
+	}{
+		{"no jwt", engine.Request{ProductID: id, UserID: "ann"}, unauthorized("missing token")},
+		{"an HMAC token instead", engine.Request{ProductID: id, UserID: "ann", Token: "x", Expires: 1}, unauthorized("missing token")},
+		{"sub is not user_id", engine.Request{ProductID: id, UserID: "bob", JWT: ann}, unauthorized("token is for another user_id")},
+		{"expired", engine.Request{ProductID: id, JWT: hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Minute).Unix()}))}, unauthorized("token expired")},
+		{"not yet valid", engine.Request{ProductID: id, JWT: hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(time.Minute).Unix()}))}, unauthorized("token not valid yet")},
+		{"wrong issuer", engine.Request{ProductID: id, JWT: hs256(t, claims("ann", map[string]any{"iss": "x"}))}, unauthorized("wrong token issuer")},
+		{"wrong audience", engine.Request{ProductID: id, JWT: hs256(t, claims("ann", map[string]any{"aud": "x"}))}, unauthorized("wrong token audience")},
+		{"alg none", engine.Request{ProductID: id, JWT: saletest.JWT(t, nil, map[string]any{"alg": "none"}, claims("ann", nil))}, unauthorized("bad token")},
+		// The token is checked before Redis: an unknown product is not revealed.
+		{"unknown product", engine.Request{ProductID: id + "-nope", UserID: "ann"}, unauthorized("missing token")},
+		// A sub that cannot be a user id is an invalid request.
+		{"sub with a control character", engine.Request{ProductID: id, JWT: hs256(t, claims("a\nb", nil))}, engine.Fail(engine.ValidateUserID("a\nb"))},
+	} {
+		res := eng.Purchase(ctx, tt.req)
+		if res.Status != tt.want.Status || res.Message != tt.want.Message || res.Code != tt.want.Code {
+			t.Errorf("%s: Purchase = %+v, want %+v", tt.name, res, tt.want)
+		}
+	}
+	// Validation still comes first, and a user_id or a jwt is needed.
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+		t.Errorf("purchase without user_id or jwt = %+v, want ERROR INVALID_REQUEST", res)
+	}
+	st, err := eng.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Remaining != 4 || st.Held != 0 || st.Orders != 0 {
+		t.Fatalf("after refused purchases: %+v; want nothing changed", st)
+	}
+
+	// user_id absent: sub is the buyer; present and equal: accepted.
+	for _, req := range []engine.Request{{ProductID: id, JWT: ann}, {ProductID: id, UserID: "ann", JWT: ann}} {
+		if res := eng.Purchase(ctx, req); res.Status != engine.StatusSuccess {
+			t.Fatalf("Purchase(%+v) = %+v, want SUCCESS", req, res)
+		}
+	}
+	if total, buyers, err := eng.Buyers(ctx, id, 0); err != nil || total != 2 || buyers[0] != "ann" || buyers[1] != "ann" {
+		t.Errorf("buyers = %d %q, %v; want [ann ann]", total, buyers, err)
+	}
+
+	// With an HMAC signer too, either proof buys; a request with a jwt is
+	// judged by it alone.
+	signer := newSigner(t, exampleSecret)
+	both := engine.New(pool, engine.WithJWT(v), engine.WithSigner(signer), clock)
+	exp := jwtNow.Add(time.Hour)
+	bob := signer.Mint("bob", exp)
+	for _, tt := range []struct {
+		name string
+		req  engine.Request
+		want engine.Status
+		msg  string
+	}{
+		{"neither", engine.Request{ProductID: id, UserID: "bob"}, engine.StatusUnauthorized, "missing token"},
+		{"bad jwt, good HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix(), JWT: hs256(t, claims("bob", map[string]any{"iss": "x"}))}, engine.StatusUnauthorized, "wrong token issuer"},
+		{"HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix()}, engine.StatusSuccess, ""},
+		{"jwt", engine.Request{ProductID: id, JWT: hs256(t, claims("cy", nil))}, engine.StatusSuccess, ""},
+	} {
+		if res := both.Purchase(ctx, tt.req); res.Status != tt.want || res.Message != tt.msg {
+			t.Errorf("both, %s: Purchase = %+v, want %v %q", tt.name, res, tt.want, tt.msg)
+		}
+	}
+	// Without a verifier a jwt is not read, so it cannot stand for user_id.
+	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, JWT: ann}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+		t.Errorf("no verifier, jwt without user_id = %+v, want ERROR INVALID_REQUEST", res)
+	}
+}
