@@ -414,30 +414,12 @@ func TestMaxConnsBothProtocols(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger on many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestRefusalFlood: 2,000 connections past MaxConns are each told BUSY,
 // without a goroutine each, and logged in a line per second at most, with
 // their count.
 func TestRefusalFlood(t *testing.T) {
 	eng, _ := newEngine(t)
-	var logs syncBuffer
+	var logs saletest.SyncBuffer
 	srv := startLoggedServer(t, eng, server.Config{MaxConns: 1, Logger: zerolog.New(&logs)})
 	pingTLV(t, srv.addr)
 
@@ -560,7 +542,11 @@ func TestHTTPDrain(t *testing.T) {
 func TestHTTPLoad(t *testing.T) {
 	t.Parallel()
 	const units, requests, conns = 100, 10000, 100
-	eng, addr := newEngine(t)
+	pool, addr := saletest.Pool(t)
+	// Through the batcher, as serve runs purchases.
+	batcher := transport.NewBatcher(pool, transport.BatcherConfig{})
+	t.Cleanup(func() { batcher.Close() })
+	eng := engine.New(batcher)
 	srv := startServer(t, eng, server.Config{})
 	id := newProduct(t, eng, units, engine.WithPerUserLimit(0))
 	c := newHTTPClient(t, conns)
