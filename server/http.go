@@ -73,8 +73,13 @@ const httpMaxHeaderBytes = 8 << 10
 // body is capped at MaxPayload, an idle keep-alive connection closes after
 // IdleTimeout, and an answer must be written within WriteTimeout after
 // the engine's RequestTimeout.
+//
+// Request contexts end when the drain begins, so that streams (the
+// dashboard's server-sent events) stop and Shutdown need not wait for
+// them; purchases and queries do not depend on them.
 func (s *Server) newHTTPServer() *http.Server {
 	return &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return s.drainCtx },
 		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: s.cfg.FrameTimeout,
 		ReadTimeout:       s.cfg.FrameTimeout,
@@ -365,7 +370,7 @@ func readBody(rd io.Reader, buf []byte) ([]byte, error) {
 
 // httpProduct is GET /v1/products/{id}: the QUERY_STOCK answer.
 func (s *Server) httpProduct(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := s.eng.Status(ctx, r.PathValue("id"))
 	if err != nil {
@@ -397,7 +402,7 @@ func (s *Server) httpProducts(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxListed)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	ids, err := s.eng.Products(ctx)
 	if err != nil {
@@ -450,7 +455,7 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeUnavailable, Error: "draining"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), min(s.cfg.RequestTimeout, healthInterval))
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.RequestTimeout, healthInterval))
 	defer cancel()
 	if err := s.eng.Redis().Ping(ctx); err != nil || !s.redisUp.Load() {
 		if err != nil {

@@ -327,7 +327,7 @@ func TestFirstByteDeadline(t *testing.T) {
 		t.Fatalf("PING answer: %#x %s", byte(f.Type), f.Payload)
 	}
 
-	const silent = 200
+	const silent = 2000
 	var wg sync.WaitGroup
 	for range silent {
 		wg.Go(func() {
@@ -582,4 +582,49 @@ func TestHTTPLoad(t *testing.T) {
 	if a, err := eng.Verify(testContext(t), id); err != nil || !a.OK() || a.Sold != units {
 		t.Errorf("verify: %+v %v; want OK with %d sold", a, err, units)
 	}
+}
+
+// TestHTTPDashboardMount: the dashboard is served below /dashboard/ with
+// the prefix stripped, browsers' GET / is sent there, and a stream it
+// holds open ends when the server drains, so the drain does not wait for
+// it.
+func TestHTTPDashboardMount(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	streaming := make(chan struct{})
+	dashboard := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			close(streaming)
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprintf(w, "dashboard at %s", r.URL.Path)
+	})
+	srv := startServer(t, eng, server.Config{Dashboard: dashboard, DrainTimeout: 10 * testTimeout})
+	c := newHTTPClient(t, 2)
+	base := "http://" + srv.addr
+	if a := do(t, c, "GET", base+"/dashboard/app.js", "", nil); a.code != 200 || a.body != "dashboard at /app.js" {
+		t.Errorf("GET /dashboard/app.js = %d %q", a.code, a.body)
+	}
+	browser := map[string]string{"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+	if a := do(t, c, "GET", base+"/", "", browser); a.code != 200 || a.body != "dashboard at /" {
+		t.Errorf("a browser's GET / = %d %q, want the dashboard", a.code, a.body)
+	}
+	if a := do(t, c, "GET", base+"/", "", map[string]string{"Accept": "*/*"}); a.code != 405 {
+		t.Errorf("curl's GET / = %d %q, want 405", a.code, a.body)
+	}
+
+	res, err := c.Get(base + "/dashboard/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	<-streaming
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
 }

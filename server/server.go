@@ -59,8 +59,12 @@ type Config struct {
 	// Metrics, if set, records requests and connections, and is served at
 	// GET /metrics.
 	Metrics *metrics.Metrics
-	// Dashboard, if set, is served at /dashboard/ and answers GET / for
-	// browsers (requests that prefer text/html).
+	// Dashboard, if set, is served at /dashboard/ (with that prefix
+	// stripped: it sees /, /app.js, …), and browsers' GET / (requests that
+	// prefer text/html) is redirected there. Its request contexts end when
+	// the server starts draining; a streaming handler (server-sent events)
+	// must watch them, and lift the write deadline (RequestTimeout +
+	// WriteTimeout) with http.ResponseController.
 	Dashboard http.Handler
 }
 
@@ -104,7 +108,9 @@ type Server struct {
 	now      atomic.Int64 // a coarse clock (Unix ns) kept by sweep, for deadlines
 	refused  atomic.Int64 // connections refused past MaxConns, not yet logged
 	http     *http.Server
-	httpLn   *chanListener // the HTTP connections the accept loops sniffed
+	httpLn   *chanListener   // the HTTP connections the accept loops sniffed
+	drainCtx context.Context // HTTP requests' base context, ended by drain
+	drained  context.CancelFunc
 	closer   chan refusedConn
 
 	mu       sync.Mutex
@@ -124,6 +130,7 @@ func New(eng *engine.Engine, cfg Config) *Server {
 		closer:   make(chan refusedConn, maxLingering),
 	}
 	s.httpLn = newChanListener()
+	s.drainCtx, s.drained = context.WithCancel(context.Background())
 	s.http = s.newHTTPServer()
 	return s
 }
@@ -489,6 +496,8 @@ func (s *Server) logRefused() bool {
 // written, and cuts whatever is left after DrainTimeout.
 func (s *Server) drain() {
 	s.draining.Store(true)
+	s.drained()
+	s.httpLn.Close() // in case http.Server.Serve never ran
 	s.mu.Lock()
 	n := len(s.conns)
 	for c := range s.conns {
