@@ -332,7 +332,12 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 		req.RequestID = key
 	}
 	if auth := r.Header.Get("Authorization"); len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
-		req.JWT = auth[len("Bearer "):]
+		bearer := auth[len("Bearer "):]
+		if req.JWT != "" && req.JWT != bearer {
+			fail(engine.CodeInvalidRequest, "Authorization and jwt differ")
+			return
+		}
+		req.JWT = bearer
 	}
 	hc := connOf(r)
 	hc.mu.Lock()
@@ -467,11 +472,11 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 	writeAnswer(w, &wire.Response{Status: engine.StatusOK.String(), Redis: "up"})
 }
 
-// httpRoot is GET /: the dashboard for a browser (a redirect to
-// /dashboard/), an explanation for anyone else.
+// httpRoot is GET /: the dashboard's page for a browser, a 405 for
+// anyone else.
 func (s *Server) httpRoot(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Dashboard != nil && prefersHTML(r.Header.Get("Accept")) {
-		http.Redirect(w, r, "/dashboard/", http.StatusFound)
+		s.cfg.Dashboard.ServeHTTP(w, r)
 		return
 	}
 	w.Header().Set("Allow", http.MethodPost)

@@ -585,7 +585,7 @@ func TestHTTPLoad(t *testing.T) {
 }
 
 // TestHTTPDashboardMount: the dashboard is served below /dashboard/ with
-// the prefix stripped, browsers' GET / is sent there, and a stream it
+// the prefix stripped and answers browsers' GET /, and a stream it
 // holds open ends when the server drains, so the drain does not wait for
 // it.
 func TestHTTPDashboardMount(t *testing.T) {

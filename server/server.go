@@ -60,8 +60,9 @@ type Config struct {
 	// GET /metrics.
 	Metrics *metrics.Metrics
 	// Dashboard, if set, is served at /dashboard/ (with that prefix
-	// stripped: it sees /, /app.js, …), and browsers' GET / (requests that
-	// prefer text/html) is redirected there. Its request contexts end when
+	// stripped: it sees /, /app.js, …; /dashboard redirects there) and
+	// answers browsers' GET / (requests that prefer text/html), so its page
+	// must link its files by absolute paths. Its request contexts end when
 	// the server starts draining; a streaming handler (server-sent events)
 	// must watch them, and lift the write deadline (RequestTimeout +
 	// WriteTimeout) with http.ResponseController.
@@ -147,6 +148,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // ServeListeners is Serve with, when httpOnly is not nil, a second
 // listener that serves HTTP only. Both count against MaxConns together.
+// A Server serves once: call Serve or ServeListeners one time.
 func (s *Server) ServeListeners(ctx context.Context, ln, httpOnly net.Listener) error {
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -169,7 +171,13 @@ func (s *Server) ServeListeners(ctx context.Context, ln, httpOnly net.Listener) 
 
 	httpErr := make(chan error, 1)
 	if httpOnly != nil {
-		go func() { httpErr <- s.accept(ctx, httpOnly, true) }()
+		go func() {
+			err := s.accept(ctx, httpOnly, true)
+			if err != nil {
+				s.log.Error().Err(err).Str("http_listen", httpOnly.Addr().String()).Msg("HTTP-only listener failed; the main one goes on")
+			}
+			httpErr <- err
+		}()
 	}
 	err := s.accept(ctx, ln, false)
 	ln.Close()
