@@ -209,6 +209,9 @@ func runServe(c *cli.Context) error {
 		logServerTLS(log, c, tlsConfig)
 	}
 	srv := server.New(st.Engine, server.Config{
+		FirstFrameTimeout: c.Duration("first-frame-timeout"),
+		HandshakeTimeout:  c.Duration("first-frame-timeout"),
+
 		MaxPayload:     c.Int("max-frame-size"),
 		MaxInFlight:    c.Int("max-in-flight"),
 		RequestTimeout: c.Duration("request-timeout"),
@@ -219,10 +222,6 @@ func runServe(c *cli.Context) error {
 		MaxConns:       c.Int("max-conns"),
 		ConnRate:       connRate,
 		Logger:         log,
-
-		FirstFrameTimeout: c.Duration("first-frame-timeout"),
-		HandshakeTimeout:  c.Duration("first-frame-timeout"),
-		Metrics:           nil, // metrics.New, once internal/metrics has it
 	})
 	if addr := c.String("debug-addr"); addr != "" {
 		if err := serveDebug(c.Context, addr, log); err != nil {

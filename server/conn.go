@@ -57,7 +57,7 @@ type slot struct {
 	query     wire.QueryRequest
 	resp      wire.Response
 	ready     bool      // resp is set (guarded by conn.mu)
-	arrived   time.Time // when the request was read, if metrics are on
+	arrived   time.Time // when the request was read, for the latency metric
 }
 
 // bucket is a GCRA limiter for one connection: the same algorithm the
@@ -111,6 +111,8 @@ func (c *conn) expire(now int64) {
 }
 
 func (c *conn) serve() {
+	c.srv.cfg.Metrics.ConnOpened(metrics.TLV)
+	defer c.srv.cfg.Metrics.ConnClosed(metrics.TLV)
 	c.credits = make(chan struct{}, c.srv.cfg.MaxInFlight)
 	c.drained = make(chan struct{})
 	c.read()
@@ -189,7 +191,7 @@ func (c *conn) read() {
 			c.readFailed(err)
 			return
 		}
-		sl := c.take(f.Type)
+		sl := c.take(f.Type, time.Now())
 		switch f.Type {
 		case wire.TypePurchase:
 			// The decoded strings are views of the slot's copy of the payload,
@@ -222,8 +224,8 @@ func (c *conn) read() {
 }
 
 // take waits for a credit (backpressure at MaxInFlight), then queues a
-// slot for a request of type t, in arrival order.
-func (c *conn) take(t wire.Type) *slot {
+// slot for a request of type t read at arrived, in arrival order.
+func (c *conn) take(t wire.Type, arrived time.Time) *slot {
 	c.credits <- struct{}{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -233,10 +235,7 @@ func (c *conn) take(t wire.Type) *slot {
 	} else {
 		sl = &slot{}
 	}
-	sl.typ, sl.ready = t, false
-	if c.srv.cfg.Metrics != nil {
-		sl.arrived = time.Now()
-	}
+	sl.typ, sl.ready, sl.arrived = t, false, arrived
 	c.queue = append(c.queue, sl)
 	return sl
 }
@@ -250,7 +249,7 @@ func (c *conn) readFailed(err error) {
 		c.log.Warn().Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
 		// The reader stops here, so the connection closes once this last
 		// answer is written.
-		c.answer(c.take(tooLarge.Type), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
+		c.answer(c.take(tooLarge.Type, time.Now()), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
 	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Debug().Msg("read timed out (idle, or a frame too slow), closing")
@@ -321,8 +320,8 @@ func (s *Server) logFailure(log *zerolog.Logger, res engine.Result, product stri
 // answer sets the slot's response from res and marks it ready.
 func (c *conn) answer(sl *slot, res engine.Result) {
 	resultResponse(&sl.resp, res)
-	if m := c.srv.cfg.Metrics; m != nil && sl.typ == wire.TypePurchase {
-		m.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
+	if sl.typ == wire.TypePurchase {
+		c.srv.cfg.Metrics.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
 	}
 	c.ready(sl)
 }

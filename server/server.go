@@ -411,9 +411,7 @@ func (s *Server) serveTLV(nc net.Conn) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	s.cfg.Metrics.ConnOpened(metrics.TLV)
 	c.serve()
-	s.cfg.Metrics.ConnClosed(metrics.TLV)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
