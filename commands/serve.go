@@ -228,11 +228,10 @@ func runServe(c *cli.Context) error {
 			return err
 		}
 	}
-	ev := log.Info().Str("listen", ln.Addr().String())
 	if httpLn != nil {
-		ev = ev.Str("http_listen", httpLn.Addr().String())
+		log.Info().Str("http_listen", httpLn.Addr().String()).Msg("HTTP only on a second address")
 	}
-	ev.Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
+	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
 		Stringer("durability", durability).
 		Msg("flashsale serving")
 	if err := srv.ServeListeners(c.Context, ln, httpLn); err != nil {
