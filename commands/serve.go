@@ -200,6 +200,7 @@ func runServe(c *cli.Context) error {
 			ln.Close()
 			return fmt.Errorf("listen (--http-listen): %w", err)
 		}
+		log.Info().Str("http_listen", httpLn.Addr().String()).Msg("HTTP only on a second address")
 	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
@@ -227,9 +228,6 @@ func runServe(c *cli.Context) error {
 		if err := serveDebug(c.Context, addr, log); err != nil {
 			return err
 		}
-	}
-	if httpLn != nil {
-		log.Info().Str("http_listen", httpLn.Addr().String()).Msg("HTTP only on a second address")
 	}
 	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).
 		Stringer("durability", durability).
