@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,9 +287,13 @@ func TestHTTPSlowloris(t *testing.T) {
 	req := "POST / HTTP/1.1\r\nHost: flashsale\r\nX-Slow: " + strings.Repeat("a", 100) + "\r\n\r\n"
 	closed := make(chan error, 1)
 	// Being dropped is being told 400 (as net/http does on a header
-	// timeout) or nothing, then the end of the connection.
+	// timeout) or nothing, then the end of the connection: a FIN, or a
+	// reset when the server closed with a byte of ours unread.
 	go func() {
 		b, err := io.ReadAll(c.nc)
+		if errors.Is(err, syscall.ECONNRESET) {
+			err = nil
+		}
 		if len(b) > 0 && !bytes.HasPrefix(b, []byte("HTTP/1.1 400 ")) {
 			err = fmt.Errorf("answered %q", b)
 		}
@@ -540,7 +546,8 @@ func TestHTTPDrain(t *testing.T) {
 // units sell exactly 100, answer the rest 409 SOLD_OUT, and oversell
 // nothing.
 func TestHTTPLoad(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it is long, and parallel tests waiting for a slot would
+	// run past their deadlines.
 	const units, requests, conns = 100, 10000, 100
 	pool, addr := saletest.Pool(t)
 	// Through the batcher, as serve runs purchases.

@@ -314,11 +314,15 @@ func (s *Server) sniff(nc net.Conn, httpOnly bool) {
 	s.mu.Lock()
 	delete(s.sniffing, nc)
 	s.mu.Unlock()
-	if err != nil || s.draining.Load() {
-		if err != nil {
+	if err != nil {
+		if s.draining.Load() {
+			// Cut short by the shutdown: the client may be sending, and a
+			// reset could hide the clean close from it.
+			(&conn{nc: nc}).linger()
+		} else {
 			s.log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("closed before its first request")
+			nc.Close()
 		}
-		nc.Close()
 		s.release()
 		return
 	}
@@ -404,12 +408,12 @@ func (s *Server) serveTLV(nc net.Conn) {
 		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", id).Logger(),
 	}
 	s.mu.Lock()
-	if s.draining.Load() {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
 	s.conns[c] = struct{}{}
+	if s.draining.Load() {
+		// drain has already stopped the others: this one answers what it
+		// has read, if anything, and closes the same way.
+		c.stopReading()
+	}
 	s.mu.Unlock()
 	c.serve()
 	s.mu.Lock()
