@@ -317,15 +317,6 @@ func (s *Server) logFailure(log *zerolog.Logger, res engine.Result, product stri
 	}
 }
 
-// answer sets the slot's response from res and marks it ready.
-func (c *conn) answer(sl *slot, res engine.Result) {
-	resultResponse(&sl.resp, res)
-	if sl.typ == wire.TypePurchase {
-		c.srv.cfg.Metrics.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
-	}
-	c.ready(sl)
-}
-
 // resultResponse sets r to the answer for res: the one mapping from engine
 // results to answers, for TLV frames and HTTP bodies alike.
 func resultResponse(r *wire.Response, res engine.Result) {
@@ -349,6 +340,21 @@ func resultResponse(r *wire.Response, res engine.Result) {
 		r.Error = res.Message
 	case engine.StatusRateLimited:
 		r.Has, r.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
+	}
+}
+
+// answer sets the slot's response from res, records a purchase's, and
+// marks it ready.
+func (c *conn) answer(sl *slot, res engine.Result) {
+	resultResponse(&sl.resp, res)
+	c.recordPurchase(sl)
+	c.ready(sl)
+}
+
+// recordPurchase records a purchase's answer in the metrics.
+func (c *conn) recordPurchase(sl *slot) {
+	if sl.typ == wire.TypePurchase {
+		c.srv.cfg.Metrics.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
 	}
 }
 
