@@ -635,3 +635,31 @@ func TestHTTPDashboardMount(t *testing.T) {
 	}
 	io.Copy(io.Discard, res.Body)
 }
+
+// TestHTTPStreamOutlivesFrameTimeout: the frame timeout bounds reading a
+// request, not a long answer such as the dashboard's event stream.
+func TestHTTPStreamOutlivesFrameTimeout(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	const frameTimeout = 100 * time.Millisecond
+	cut := make(chan bool, 1)
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			cut <- true
+		case <-time.After(5 * frameTimeout):
+			cut <- false
+		}
+	})
+	srv := startServer(t, eng, server.Config{Dashboard: stream, FrameTimeout: frameTimeout})
+	res, err := newHTTPClient(t, 1).Get("http://" + srv.addr + "/dashboard/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if <-cut {
+		t.Errorf("the stream's request context ended before 5 × the %s frame timeout", frameTimeout)
+	}
+}
