@@ -10,8 +10,9 @@
 // after the TLS handshake if any, each under a deadline of its own. TLV
 // request types are 0x01 to 0x03 and an HTTP request starts with an
 // upper-case method letter, so that byte decides: TLV connections are
-// served by conn.go, HTTP ones are handed, byte replayed, to a standard
-// net/http Server (http.go) through a channel listener.
+// served by conn.go, HTTP ones are handed to a standard
+// net/http Server (http.go) through a channel listener. The sniff reads
+// as much as one read gives and replays it, so it costs no system call.
 //
 // Both protocols turn requests into the same engine calls (PurchaseAsync
 // for purchases, so batching, the sold-out cache, rate limits and

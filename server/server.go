@@ -310,7 +310,7 @@ func (s *Server) release() {
 // protocol that byte names: a TLV request type, or an HTTP method. On an
 // HTTP-only listener every connection goes to HTTP.
 func (s *Server) sniff(nc net.Conn, httpOnly bool) {
-	first, err := s.firstByte(nc)
+	pc, err := s.firstBytes(nc)
 	s.mu.Lock()
 	delete(s.sniffing, nc)
 	s.mu.Unlock()
@@ -326,8 +326,7 @@ func (s *Server) sniff(nc net.Conn, httpOnly bool) {
 		s.release()
 		return
 	}
-	pc := &sniffedConn{Conn: nc, first: first, pending: true}
-	if httpOnly || isHTTPMethodByte(first) {
+	if httpOnly || isHTTPMethodByte(pc.prefix[0]) {
 		s.serveHTTP(pc)
 		return
 	}
@@ -335,50 +334,62 @@ func (s *Server) sniff(nc net.Conn, httpOnly bool) {
 	s.release()
 }
 
-// firstByte reads the first byte of nc, after the TLS handshake if nc is
-// a TLS connection. The handshake has HandshakeTimeout; the byte
+// firstBytes reads what nc sent first, at least one byte, after the TLS
+// handshake if nc is a TLS connection, and returns nc with those bytes to
+// be read again. The handshake has HandshakeTimeout; the first byte
 // FirstFrameTimeout, or IdleTimeout when that is shorter: a connection
-// that opens early and waits for the sale must send PINGs.
-func (s *Server) firstByte(nc net.Conn) (byte, error) {
+// that opens early and waits for the sale must send PINGs. It reads as
+// much as one read gives (the first request, usually) into a pooled
+// buffer, so sniffing costs no system call of its own.
+func (s *Server) firstBytes(nc net.Conn) (*sniffedConn, error) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 		if err := tc.Handshake(); err != nil {
-			return 0, fmt.Errorf("tls handshake: %w", err)
+			return nil, fmt.Errorf("tls handshake: %w", err)
 		}
 		tc.SetWriteDeadline(time.Time{})
 	}
 	nc.SetReadDeadline(time.Now().Add(min(s.cfg.FirstFrameTimeout, s.cfg.IdleTimeout)))
-	var b [1]byte
-	if _, err := io.ReadFull(nc, b[:]); err != nil {
-		return 0, fmt.Errorf("first byte: %w", err)
+	buf := sniffBuffers.Get().(*[]byte)
+	n, err := io.ReadAtLeast(nc, *buf, 1)
+	if err != nil {
+		sniffBuffers.Put(buf)
+		return nil, fmt.Errorf("first byte: %w", err)
 	}
 	// A deadline set by a shutdown meanwhile must stay.
 	if !s.draining.Load() {
 		nc.SetReadDeadline(time.Time{})
 	}
-	return b[0], nil
+	return &sniffedConn{Conn: nc, buf: buf, prefix: (*buf)[:n]}, nil
 }
+
+// sniffBuffers holds the buffers of the first reads, between connections.
+var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
 
 // isHTTPMethodByte reports whether b can start an HTTP/1 request line:
 // every method is an upper-case token (GET, POST, …). TLV request types
 // are 0x01 to 0x03, far from it.
 func isHTTPMethodByte(b byte) bool { return 'A' <= b && b <= 'Z' }
 
-// sniffedConn is a connection whose first byte was read to tell its
-// protocol; Read gives that byte back first.
+// sniffedConn is a connection whose first bytes were read to tell its
+// protocol; Read gives them back first.
 type sniffedConn struct {
 	net.Conn
-	first   byte
-	pending bool   // first is not read yet
-	closed  func() // if set, called once on the first Close
-	once    sync.Once
+	prefix []byte  // read while sniffing and not yet given back
+	buf    *[]byte // prefix's pooled buffer, until it is given back
+	closed func()  // if set, called once on the first Close
+	once   sync.Once
 }
 
 func (c *sniffedConn) Read(p []byte) (int, error) {
-	if c.pending && len(p) > 0 {
-		c.pending = false
-		p[0] = c.first
-		return 1, nil
+	if c.buf != nil {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			sniffBuffers.Put(c.buf)
+			c.buf, c.prefix = nil, nil
+		}
+		return n, nil
 	}
 	return c.Conn.Read(p)
 }
