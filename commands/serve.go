@@ -11,6 +11,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/server/dashboard"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
@@ -18,8 +19,9 @@ import (
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "answer purchase attempts over the TLV protocol",
-		Description: "Listens for TLV frames and runs each purchase as one atomic Redis script.\n" +
+		Usage: "answer purchase attempts over the TLV protocol and HTTP",
+		Description: "Listens for TLV frames and HTTP requests on one port (the first byte of a\n" +
+			"connection tells which) and runs each purchase as one atomic Redis script.\n" +
 			"On SIGINT/SIGTERM it stops accepting, answers every request already read,\n" +
 			"then exits (bounded by --drain-timeout).",
 		Flags: concat(
@@ -125,6 +127,17 @@ func serveCommand() *cli.Command {
 					EnvVars: []string{"FLASHSALE_DURABILITY"},
 					Value:   "none",
 				},
+				&cli.StringFlag{
+					Name:    "http-listen",
+					Usage:   "also serve HTTP only on this TCP `address` (--listen serves HTTP and TLV alike); empty: none",
+					EnvVars: []string{"FLASHSALE_HTTP_LISTEN"},
+				},
+				&cli.DurationFlag{
+					Name:    "first-frame-timeout",
+					Usage:   "a new connection must send its first byte within this (or --idle-timeout, if shorter); TLS handshakes get as long",
+					EnvVars: []string{"FLASHSALE_FIRST_FRAME_TIMEOUT"},
+					Value:   server.DefaultFirstFrameTimeout,
+				},
 				&cli.DurationFlag{
 					Name:    "durability-timeout",
 					Usage:   "bound on the durability wait; past it the client gets ERROR NOT_DURABLE",
@@ -190,11 +203,25 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var httpLn net.Listener
+	if addr := c.String("http-listen"); addr != "" {
+		if httpLn, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen (--http-listen): %w", err)
+		}
+		log.Info().Str("http_listen", httpLn.Addr().String()).Msg("HTTP only on a second address")
+	}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
+		if httpLn != nil {
+			httpLn = tls.NewListener(httpLn, tlsConfig)
+		}
 		logServerTLS(log, c, tlsConfig)
 	}
 	srv := server.New(st.Engine, server.Config{
+		FirstFrameTimeout: c.Duration("first-frame-timeout"),
+		HandshakeTimeout:  c.Duration("first-frame-timeout"),
+
 		MaxPayload:     c.Int("max-frame-size"),
 		MaxInFlight:    c.Int("max-in-flight"),
 		RequestTimeout: c.Duration("request-timeout"),
@@ -206,6 +233,7 @@ func runServe(c *cli.Context) error {
 		ConnRate:       connRate,
 		Logger:         log,
 		Metrics:        m,
+		Dashboard:      dashboard.New(st.Engine, dashboard.Config{Logger: log}),
 	})
 	if addr := c.String("debug-addr"); addr != "" {
 		if err := serveDebug(c.Context, addr, log); err != nil {
@@ -215,7 +243,7 @@ func runServe(c *cli.Context) error {
 	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).Bool("jwt", jwtVerifier != nil).
 		Stringer("durability", durability).
 		Msg("flashsale serving")
-	if err := srv.Serve(c.Context, ln); err != nil {
+	if err := srv.ServeListeners(c.Context, ln, httpLn); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info().Msg("flashsale stopped")

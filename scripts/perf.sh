@@ -11,6 +11,12 @@
 #   scripts/perf.sh                 # RUNS=3 N=200000
 #   RUNS=5 N=400000 scripts/perf.sh
 #
+# With hey on $PATH (go install github.com/rakyll/hey@v0.1.5) it also
+# measures the HTTP path: the seed's hey line against 'flashsale serve',
+# against the TLV path on the same workload, and against a bare net/http
+# handler that does nothing (scripts/httpbaseline, the HTTP ceiling here).
+# HN sets hey's -n (default 50000); HTTP=0 skips it.
+#
 # Needs: go, redis-server, redis-benchmark, redis-cli (Debian: redis-server,
 # redis-tools). Numbers from a noisy 2-core machine swing by ±20% between
 # runs: compare ratios from the same run, not absolute figures.
@@ -24,7 +30,7 @@ FP=${FLASHSALE_PORT:-8099}
 for tool in go redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "perf.sh: $tool is missing" >&2; exit 1; }
 done
-for port in "$RP" "$FP" $((FP + 1)); do
+for port in "$RP" "$FP" $((FP + 1)) $((FP + 2)); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "perf.sh: port $port is taken (set REDIS_PORT / FLASHSALE_PORT)" >&2
     exit 1
@@ -129,6 +135,54 @@ echo "  open loop p99 (ms)                      $(stats "${P99[@]}")   (target <
 echo "  open loop p99.9 (ms)                    $(stats "${P999[@]}")   (target <= 10)"
 echo "  10k connections / -c 100 throughput     $(stats "${CONN_RATIO[@]}")   (target >= 0.5)"
 echo "  server RSS peak (MB)                    $(stats "${RSS[@]}")   (target <= 150)"
+# HTTP: the seed's hey line (one user, per-user limit off, 100 units: mostly
+# SOLD_OUT), the same with stock that never runs out, the TLV path on the
+# sold-out workload, and a bare net/http handler.
+HN=${HN:-50000}
+if [ "${HTTP:-1}" != 0 ] && command -v hey >/dev/null; then
+  go build -o "$tmp/httpbaseline" ./scripts/httpbaseline
+  "$tmp/httpbaseline" -listen "127.0.0.1:$((FP + 2))" 2>>"$tmp/baseline.log" &
+  pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FP + 2))") 2>/dev/null && break; sleep 0.05; done
+  # heyrps URL: hey's requests/s for the seed's line with -n $HN; checks
+  # that every answer was a 200 or a 409.
+  heyrps() {
+    local out
+    out=$(hey -n "$HN" -c 100 -m POST -d '{"product_id":"test","user_id":"user"}' "$1")
+    if echo "$out" | grep -E '^\s+\[[0-9]+\]' | grep -vqE '\[(200|409)\]'; then
+      echo "perf.sh: hey against $1 got other statuses:" >&2
+      echo "$out" | grep -A5 'Status code' >&2
+    fi
+    echo "$out" | awk '/Requests\/sec/ { print $2 }'
+  }
+  declare -a H_TLV H_BASE H_SUCC_BASE
+  echo
+  printf '%-4s %-34s %12s %12s %7s\n' run "HTTP workload (hey -c 100)" flashsale against ratio
+  for run in $(seq "$RUNS"); do
+    "$FS" admin init --per-user-limit 0 test 100 >/dev/null
+    http_sold=$(heyrps "http://127.0.0.1:$FP/")
+    "$FS" admin verify test >/dev/null || echo "perf.sh: verify test failed after hey" >&2
+    "$FS" admin init --per-user-limit 0 test 1000000000000 >/dev/null
+    http_succ=$(heyrps "http://127.0.0.1:$FP/")
+    tlv_sold=$(fs -n "$HN" -c 100 --init 100 | field throughput)
+    base=$(heyrps "http://127.0.0.1:$((FP + 2))/")
+    H_TLV+=("$(ratio "$http_sold" "$tlv_sold")")
+    H_BASE+=("$(ratio "$http_sold" "$base")")
+    H_SUCC_BASE+=("$(ratio "$http_succ" "$base")")
+    printf '%-4s %-34s %12.0f %12.0f %7s\n' "$run" "seed hey line / TLV bench" "$http_sold" "$tlv_sold" "${H_TLV[-1]}"
+    printf '%-4s %-34s %12.0f %12.0f %7s\n' "$run" "seed hey line / bare net/http" "$http_sold" "$base" "${H_BASE[-1]}"
+    printf '%-4s %-34s %12.0f %12.0f %7s\n' "$run" "success heavy / bare net/http" "$http_succ" "$base" "${H_SUCC_BASE[-1]}"
+  done
+  echo
+  echo "HTTP summary over $RUNS runs:"
+  echo "  seed hey line / TLV bench, sold-out     $(stats "${H_TLV[@]}")"
+  echo "  seed hey line / bare net/http handler   $(stats "${H_BASE[@]}")"
+  echo "  success heavy / bare net/http handler   $(stats "${H_SUCC_BASE[@]}")"
+elif [ "${HTTP:-1}" != 0 ]; then
+  echo
+  echo "HTTP: skipped (no hey on \$PATH: go install github.com/rakyll/hey@v0.1.5)"
+fi
+
 echo
 echo "Codec (go test ./wire -bench, allocs/op target 0):"
 go test ./wire -run '^$' -bench 'ReaderNext|AppendResponse|DecodePurchase|CodecRoundTrip' -benchmem |

@@ -278,15 +278,21 @@ func (c *conn) readFailed(err error) {
 func (c *conn) purchase(sl *slot) {
 	if sl.purchased == nil {
 		sl.purchased = func(res engine.Result) {
-			c.logFailure(res, sl.req.ProductID)
+			c.srv.logFailure(&c.log, res, sl.req.ProductID)
 			c.answer(sl, res)
 		}
 	}
-	c.srv.eng.PurchaseAsync(engine.Request{
-		ProductID: sl.req.ProductID, UserID: sl.req.UserID,
-		Quantity: sl.req.Quantity, RequestID: sl.req.RequestID,
-		Token: sl.req.Token, Expires: sl.req.Expires, JWT: sl.req.JWT,
-	}, time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
+	c.srv.eng.PurchaseAsync(engineRequest(&sl.req), time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
+}
+
+// engineRequest is the engine's request for a decoded ATTEMPT_PURCHASE
+// payload, whichever protocol carried it.
+func engineRequest(req *wire.PurchaseRequest) engine.Request {
+	return engine.Request{
+		ProductID: req.ProductID, UserID: req.UserID,
+		Quantity: req.Quantity, RequestID: req.RequestID,
+		Token: req.Token, Expires: req.Expires, JWT: req.JWT,
+	}
 }
 
 func (c *conn) queryStock(sl *slot) {
@@ -295,57 +301,75 @@ func (c *conn) queryStock(sl *slot) {
 	st, err := c.srv.eng.Status(ctx, sl.query.ProductID)
 	if err != nil {
 		res := engine.Fail(err)
-		c.logFailure(res, sl.query.ProductID)
+		c.srv.logFailure(&c.log, res, sl.query.ProductID)
 		c.answer(sl, res)
 		return
 	}
-	sl.resp = wire.Response{
+	stockResponse(&sl.resp, st)
+	c.ready(sl)
+}
+
+// stockResponse sets r to the answer to a stock query: the one mapping
+// for TLV frames and HTTP bodies alike.
+func stockResponse(r *wire.Response, st engine.ProductStatus) {
+	*r = wire.Response{
 		Status:         engine.StatusOK.String(),
 		Has:            wire.FieldRemaining | wire.FieldInitial | wire.FieldLimit,
 		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
 		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
 	}
+}
+
+// logFailure logs to log the errors that are the server's problem, not
+// the client's, and notes whether Redis answered.
+func (s *Server) logFailure(log *zerolog.Logger, res engine.Result, product string) {
+	if res.Code == engine.CodeUnavailable {
+		s.redisUp.Store(false)
+	}
+	if res.Err != nil && res.Code != engine.CodeInvalidRequest && res.Code != engine.CodeUnknownProduct && res.Code != engine.CodeRequestReused {
+		log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
+	}
+}
+
+// resultResponse sets r to the answer for res: the one mapping from engine
+// results to answers, for TLV frames and HTTP bodies alike.
+func resultResponse(r *wire.Response, res engine.Result) {
+	*r = wire.Response{Status: res.Status.String()}
+	switch res.Status {
+	case engine.StatusSuccess:
+		r.Has = wire.FieldRemaining | wire.FieldQuantity
+		r.RemainingStock, r.Quantity, r.OrderID = res.Remaining, res.Quantity, res.OrderID
+	case engine.StatusInsufficientStock:
+		r.Has, r.RemainingStock = wire.FieldRemaining, res.Remaining
+	case engine.StatusAlreadyPurchased:
+		r.Has = wire.FieldHeld | wire.FieldLimit
+		r.Held, r.Limit = res.Held, res.Limit
+	case engine.StatusNotStarted:
+		r.Start = formatTime(res.Start)
+	case engine.StatusEnded:
+		r.End = formatTime(res.End)
+	case engine.StatusError:
+		r.Code, r.Error = res.Code, res.Message
+	case engine.StatusUnauthorized:
+		r.Error = res.Message
+	case engine.StatusRateLimited:
+		r.Has, r.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
+	}
+}
+
+// answer sets the slot's response from res, records a purchase's, and
+// marks it ready.
+func (c *conn) answer(sl *slot, res engine.Result) {
+	resultResponse(&sl.resp, res)
+	c.recordPurchase(sl)
 	c.ready(sl)
 }
 
-// logFailure logs the errors that are the server's problem, not the
-// client's, and notes whether Redis answered.
-func (c *conn) logFailure(res engine.Result, product string) {
-	if res.Code == engine.CodeUnavailable {
-		c.srv.redisUp.Store(false)
-	}
-	if res.Err != nil && res.Code != engine.CodeInvalidRequest && res.Code != engine.CodeUnknownProduct && res.Code != engine.CodeRequestReused {
-		c.log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
-	}
-}
-
-// answer sets the slot's response from res and marks it ready.
-func (c *conn) answer(sl *slot, res engine.Result) {
-	sl.resp = wire.Response{Status: res.Status.String()}
-	switch res.Status {
-	case engine.StatusSuccess:
-		sl.resp.Has = wire.FieldRemaining | wire.FieldQuantity
-		sl.resp.RemainingStock, sl.resp.Quantity, sl.resp.OrderID = res.Remaining, res.Quantity, res.OrderID
-	case engine.StatusInsufficientStock:
-		sl.resp.Has, sl.resp.RemainingStock = wire.FieldRemaining, res.Remaining
-	case engine.StatusAlreadyPurchased:
-		sl.resp.Has = wire.FieldHeld | wire.FieldLimit
-		sl.resp.Held, sl.resp.Limit = res.Held, res.Limit
-	case engine.StatusNotStarted:
-		sl.resp.Start = formatTime(res.Start)
-	case engine.StatusEnded:
-		sl.resp.End = formatTime(res.End)
-	case engine.StatusError:
-		sl.resp.Code, sl.resp.Error = res.Code, res.Message
-	case engine.StatusUnauthorized:
-		sl.resp.Error = res.Message
-	case engine.StatusRateLimited:
-		sl.resp.Has, sl.resp.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
-	}
+// recordPurchase records a purchase's answer in the metrics.
+func (c *conn) recordPurchase(sl *slot) {
 	if sl.typ == wire.TypePurchase {
 		c.srv.cfg.Metrics.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
 	}
-	c.ready(sl)
 }
 
 // formatTime is the wire form of a time: RFC 3339 in UTC, "" for zero.

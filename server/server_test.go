@@ -63,14 +63,21 @@ func (s *testServer) waitAccepted(t testing.TB, n int) {
 	}
 }
 
-// startServer runs a Server for eng with cfg until the test ends.
+// startServer runs a Server for eng with cfg until the test ends; it logs
+// nothing.
 func startServer(t testing.TB, eng *engine.Engine, cfg server.Config) *testServer {
+	t.Helper()
+	cfg.Logger = zerolog.Nop()
+	return startLoggedServer(t, eng, cfg)
+}
+
+// startLoggedServer is startServer with cfg.Logger as it is.
+func startLoggedServer(t testing.TB, eng *engine.Engine, cfg server.Config) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Logger = zerolog.Nop()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), accepted: make(chan struct{}, 1024)}
 	srv := server.New(eng, cfg)

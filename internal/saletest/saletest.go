@@ -1,9 +1,11 @@
 // Package saletest holds the helpers that the tests of several packages
 // share: a context bounded for a test, a pool and an engine on the test
-// Redis (see redistest), fresh products, and the checks of a sold-out sale.
+// Redis (see redistest), fresh products, the checks of a sold-out sale, and
+// a log sink a test can read.
 package saletest
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"slices"
@@ -139,4 +141,24 @@ func ClosedAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// SyncBuffer is a bytes.Buffer that several goroutines may write (a log
+// sink) while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
