@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -30,6 +31,11 @@ func redisFlags() []cli.Flag {
 			Usage:   "Redis `address` (host:port or redis://user:pass@host:port/db); \"embedded\" starts an in-process store for trying things out",
 			EnvVars: []string{"REDIS_ADDR"},
 			Value:   "localhost:6379",
+		},
+		&cli.StringFlag{
+			Name:    "redis-cluster",
+			Usage:   "Redis Cluster seed `nodes` (host:port,…): route each product to its master (a cluster is also detected at --redis-addr)",
+			EnvVars: []string{"FLASHSALE_REDIS_CLUSTER"},
 		},
 		&cli.DurationFlag{
 			Name:    "redis-timeout",
@@ -129,6 +135,9 @@ func isTerminal(w io.Writer) bool {
 type redisSetup struct {
 	transport.PoolConfig
 	Batch *transport.BatcherConfig // nil: every call takes a pooled connection
+	// Cluster holds Redis Cluster seed nodes; a cluster is also detected
+	// at Addr.
+	Cluster []string
 }
 
 // store is an engine with the Redis behind it.
@@ -136,13 +145,18 @@ type store struct {
 	*engine.Engine
 	addr    string
 	close   func()
-	batcher *transport.Batcher // nil unless redisSetup.Batch is set
+	batcher interface{ QueueDepth() int } // nil unless redisSetup.Batch is set
 }
 
 // redisConfig reads the Redis flags of c. Only serve may start the
 // embedded store: any other command would get an empty store of its own.
 func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetup, error) {
 	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
+	for _, a := range strings.Split(c.String("redis-cluster"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			pool.Cluster = append(pool.Cluster, a)
+		}
+	}
 	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
 		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
 	}
@@ -163,17 +177,29 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		log.Warn().Str("redis_addr", pool.Addr).
 			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
 	}
-	p := transport.NewPool(pool.PoolConfig)
 	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
 	defer cancel()
+	if len(pool.Cluster) > 0 {
+		return openCluster(ctx, pool, closeEmbedded, opts...)
+	}
+	p := transport.NewPool(pool.PoolConfig)
 	err := p.Load(ctx, engine.Scripts()...)
 	if err == nil {
 		err = p.CheckDurability(ctx)
+	}
+	isCluster := false
+	if err == nil {
+		isCluster, err = transport.IsCluster(ctx, p)
 	}
 	if err != nil {
 		p.Close()
 		closeEmbedded()
 		return nil, redisError(pool.Addr, err)
+	}
+	if isCluster {
+		p.Close()
+		pool.Cluster = []string{pool.Addr}
+		return openCluster(ctx, pool, closeEmbedded, opts...)
 	}
 	st := &store{
 		Engine: engine.New(p, opts...),
@@ -186,6 +212,41 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
 	}
 	return st, nil
+}
+
+// openCluster opens a store on the Redis Cluster whose seeds pool.Cluster
+// names.
+func openCluster(ctx context.Context, pool redisSetup, closeEmbedded func(), opts ...engine.Option) (*store, error) {
+	seeds := make([]string, len(pool.Cluster))
+	for i, a := range pool.Cluster {
+		seeds[i] = hostPort(a)
+	}
+	cl, err := transport.NewCluster(ctx, transport.ClusterConfig{Seeds: seeds, Pool: pool.PoolConfig, Batch: pool.Batch})
+	if err == nil {
+		if err = cl.Load(ctx, engine.Scripts()...); err == nil {
+			err = cl.CheckDurability(ctx)
+		}
+		if err != nil {
+			cl.Close()
+		}
+	}
+	if err != nil {
+		closeEmbedded()
+		return nil, redisError(strings.Join(pool.Cluster, ","), err)
+	}
+	st := &store{Engine: engine.New(cl, opts...), addr: pool.Addr, close: func() { cl.Close(); closeEmbedded() }}
+	if pool.Batch != nil {
+		st.batcher = cl
+	}
+	return st, nil
+}
+
+// hostPort is the host:port of a seed given as host:port or redis:// URL.
+func hostPort(addr string) string {
+	if u, err := url.Parse(addr); err == nil && (u.Scheme == "redis" || u.Scheme == "rediss") {
+		return u.Host
+	}
+	return addr
 }
 
 // redisError says what to do when the Redis at addr does not answer.
