@@ -57,6 +57,21 @@ type Cluster struct {
 	nodes map[string]*clusterNode        // every node met, by host:port
 
 	refreshMu sync.Mutex
+	stats     struct{ moved, ask, later, refreshes atomic.Uint64 }
+}
+
+// ClusterStats counts what a Cluster followed.
+type ClusterStats struct {
+	// Moved, Ask and Later count the calls retried after MOVED, after ASK,
+	// and after TRYAGAIN, CLUSTERDOWN or a master that could not be reached.
+	Moved, Ask, Later uint64
+	// Refreshes counts the slot maps read.
+	Refreshes uint64
+}
+
+// Stats returns the counts so far.
+func (c *Cluster) Stats() ClusterStats {
+	return ClusterStats{Moved: c.stats.moved.Load(), Ask: c.stats.ask.Load(), Later: c.stats.later.Load(), Refreshes: c.stats.refreshes.Load()}
 }
 
 // ClusterConfig says how to reach a cluster.
@@ -229,6 +244,7 @@ func (c *Cluster) refresh(ctx context.Context, seen uint64) error {
 		c.slots = slots
 		c.mu.Unlock()
 		c.gen.Add(1)
+		c.stats.refreshes.Add(1)
 		return nil
 	}
 	return fmt.Errorf("%w: %w", engine.ErrUnavailable, errors.Join(errs...))
@@ -418,6 +434,7 @@ func (c *Cluster) follow(ctx context.Context, s *engine.Script, keysAndArgs []an
 		case retryMoved:
 			// The slot has a new master: route there now, and have the
 			// whole map read again (a reshard or failover moves more).
+			c.stats.moved.Add(1)
 			r := redisc.ParseRedir(re)
 			to := c.nodeAt(r.Addr)
 			c.mu.Lock()
@@ -429,8 +446,10 @@ func (c *Cluster) follow(ctx context.Context, s *engine.Script, keysAndArgs []an
 		case retryAsk:
 			// The slot is migrating and this key is already at the
 			// target: one call there, after ASKING, on one connection.
+			c.stats.ask.Add(1)
 			v, err = c.asking(ctx, c.nodeAt(redisc.ParseRedir(re).Addr), s, keysAndArgs)
 		case retryLater:
+			c.stats.later.Add(1)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
