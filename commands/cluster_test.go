@@ -1,12 +1,15 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // TestAdminOnCluster is the reproduction: admin pointed at one
@@ -57,5 +60,45 @@ func TestAdminOnCluster(t *testing.T) {
 	}
 	if len(masters) < 2 {
 		t.Errorf("the products all landed on %v: the test does not cross masters", masters)
+	}
+
+	// serve detects the cluster at --redis-addr; watch (no ID) hears the
+	// sales of products on every master: PUBLISH reaches every node.
+	t.Setenv("REDIS_ADDR", seed)
+	t.Setenv("FLASHSALE_REDIS_CLUSTER", "")
+	addr := startServe(t, seed)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := goApp(t, ctx, "admin", "watch", "--count", "6")
+	cl := dialClient(t, addr)
+	for i := 0; ; i++ {
+		select {
+		case r := <-done:
+			if r.err != nil || strings.Count(r.out, "order ") != 6 {
+				t.Fatalf("watch: %v\n%s", r.err, r.out)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if i >= 50 {
+			t.Fatal("watch did not see 6 sales")
+		}
+		id := ids[i%len(ids)]
+		if out, err := cl.buy(wire.PurchaseRequest{ProductID: id, UserID: fmt.Sprint("w", i)}); err != nil || !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("buy %s: %s, %v", id, out, err)
+		}
+	}
+}
+
+func TestDemoOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	out, err := runApp(t, "demo", "-n", "500", "-c", "10", "--log-level", "error", "--redis-cluster", c.Addrs()[1])
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Redis Cluster at", "Successful:        100\n", "Oversell Check:    ✓ PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
 	}
 }

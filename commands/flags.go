@@ -32,11 +32,7 @@ func redisFlags() []cli.Flag {
 			EnvVars: []string{"REDIS_ADDR"},
 			Value:   "localhost:6379",
 		},
-		&cli.StringFlag{
-			Name:    "redis-cluster",
-			Usage:   "Redis Cluster seed `nodes` (host:port,…): route each product to its master (a cluster is also detected at --redis-addr)",
-			EnvVars: []string{"FLASHSALE_REDIS_CLUSTER"},
-		},
+		clusterFlag(),
 		&cli.DurationFlag{
 			Name:    "redis-timeout",
 			Usage:   "bound on one Redis call",
@@ -44,6 +40,26 @@ func redisFlags() []cli.Flag {
 			Value:   transport.DefaultTimeout,
 		},
 	}
+}
+
+// clusterFlag names a Redis Cluster's seed nodes.
+func clusterFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "redis-cluster",
+		Usage:   "Redis Cluster seed `nodes` (host:port,…): route each product to its master (a cluster is also detected at --redis-addr)",
+		EnvVars: []string{"FLASHSALE_REDIS_CLUSTER"},
+	}
+}
+
+// clusterSeeds reads --redis-cluster.
+func clusterSeeds(c *cli.Context) []string {
+	var seeds []string
+	for _, a := range strings.Split(c.String("redis-cluster"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			seeds = append(seeds, a)
+		}
+	}
+	return seeds
 }
 
 // poolFlags size the Redis connection pool of a long-running command.
@@ -152,11 +168,7 @@ type store struct {
 // embedded store: any other command would get an empty store of its own.
 func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetup, error) {
 	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
-	for _, a := range strings.Split(c.String("redis-cluster"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			pool.Cluster = append(pool.Cluster, a)
-		}
-	}
+	pool.Cluster = clusterSeeds(c)
 	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
 		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
 	}
@@ -167,6 +179,11 @@ func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetu
 // for "embedded"), loads the scripts, and fails fast with a clear message
 // when Redis does not answer.
 func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ...engine.Option) (*store, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
+	defer cancel()
+	if len(pool.Cluster) > 0 {
+		return openCluster(ctx, pool, opts...)
+	}
 	closeEmbedded := func() {}
 	if strings.EqualFold(pool.Addr, embeddedAddr) {
 		mr, err := miniredis.Run()
@@ -176,11 +193,6 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		pool.Addr, closeEmbedded = mr.Addr(), mr.Close
 		log.Warn().Str("redis_addr", pool.Addr).
 			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
-	}
-	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
-	defer cancel()
-	if len(pool.Cluster) > 0 {
-		return openCluster(ctx, pool, closeEmbedded, opts...)
 	}
 	p := transport.NewPool(pool.PoolConfig)
 	err := p.Load(ctx, engine.Scripts()...)
@@ -199,7 +211,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 	if isCluster {
 		p.Close()
 		pool.Cluster = []string{pool.Addr}
-		return openCluster(ctx, pool, closeEmbedded, opts...)
+		return openCluster(ctx, pool, opts...)
 	}
 	st := &store{
 		Engine: engine.New(p, opts...),
@@ -216,7 +228,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 
 // openCluster opens a store on the Redis Cluster whose seeds pool.Cluster
 // names.
-func openCluster(ctx context.Context, pool redisSetup, closeEmbedded func(), opts ...engine.Option) (*store, error) {
+func openCluster(ctx context.Context, pool redisSetup, opts ...engine.Option) (*store, error) {
 	seeds := make([]string, len(pool.Cluster))
 	for i, a := range pool.Cluster {
 		seeds[i] = hostPort(a)
@@ -231,10 +243,9 @@ func openCluster(ctx context.Context, pool redisSetup, closeEmbedded func(), opt
 		}
 	}
 	if err != nil {
-		closeEmbedded()
 		return nil, redisError(strings.Join(pool.Cluster, ","), err)
 	}
-	st := &store{Engine: engine.New(cl, opts...), addr: pool.Addr, close: func() { cl.Close(); closeEmbedded() }}
+	st := &store{Engine: engine.New(cl, opts...), addr: pool.Cluster[0], close: func() { cl.Close() }}
 	if pool.Batch != nil {
 		st.batcher = cl
 	}
