@@ -56,8 +56,9 @@ type Cluster struct {
 	slots [redisc.HashSlots]*clusterNode // the master of each slot; nil: unknown
 	nodes map[string]*clusterNode        // every node met, by host:port
 
-	refreshMu sync.Mutex
-	stats     struct{ moved, ask, later, refreshes atomic.Uint64 }
+	refreshMu     sync.Mutex
+	subscriptions atomic.Uint64 // picks the master of the next Subscribe
+	stats         struct{ moved, ask, later, refreshes atomic.Uint64 }
 }
 
 // ClusterStats counts what a Cluster followed.
@@ -225,7 +226,10 @@ func (c *Cluster) refresh(ctx context.Context, seen uint64) error {
 	candidates = append(candidates, c.cfg.Seeds...)
 	errs := []error{ErrNoSlotMap}
 	for _, addr := range candidates {
-		ranges, err := c.clusterSlots(ctx, addr)
+		// One node that drops packets must not use up the whole deadline.
+		nctx, cancel := context.WithTimeout(ctx, laneDialTimeout)
+		ranges, err := c.clusterSlots(nctx, addr)
+		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			if ctx.Err() != nil {
@@ -565,13 +569,14 @@ func (c *Cluster) Scan(ctx context.Context, match string, fn func(string) error)
 // refuses inside a script. The broadcast costs cluster-bus traffic per
 // message, which is fine for the control channel and the event stream.
 // When the subscription fails (its node died), the caller subscribes
-// again and this picks a master from a fresh map.
+// again and this picks the next master of a fresh map.
 func (c *Cluster) Subscribe(ctx context.Context, channel string, fn func([]byte)) error {
 	ms := c.masters()
 	if len(ms) == 0 {
 		return fmt.Errorf("%w: %w", engine.ErrUnavailable, ErrNoSlotMap)
 	}
-	err := ms[0].pool.Subscribe(ctx, channel, fn)
+	n := ms[c.subscriptions.Add(1)%uint64(len(ms))] // a dead one is not tried twice in a row
+	err := n.pool.Subscribe(ctx, channel, fn)
 	if err != nil {
 		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 		c.refresh(rctx, c.gen.Load())
