@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -382,5 +383,13 @@ func TestClusterMasterKilled(t *testing.T) {
 		t.Errorf("after the failover: %v, %v", after.status, after.errs)
 	}
 	checkBooks(t, fs[1].eng, ty, units)
-	t.Logf("errors while the replica took over (%d): %.5v", len(ty.errs), ty.errs)
+	t.Logf("errors while the replica took over (%d): %.90q", len(ty.errs), ty.errs)
+	// The only failures: Redis unreachable (not run, or outcome unknown for
+	// the calls the dead master had), and sales on the promoted master
+	// before its replica rejoined, which ran but are not yet durable.
+	for _, e := range ty.errs {
+		if !strings.HasPrefix(e, "UNAVAILABLE") && !strings.HasPrefix(e, "NOT_DURABLE") {
+			t.Errorf("answer during the failover: %s", e)
+		}
+	}
 }
