@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -392,4 +393,117 @@ func TestClusterMasterKilled(t *testing.T) {
 			t.Errorf("answer during the failover: %s", e)
 		}
 	}
+}
+
+// TestClusterFailoverDurability cuts a master's replication link, sells,
+// and kills the master, so that its replica takes over without the last
+// sales: without a durability wait those were answered SUCCESS and are
+// lost (the books still balance); with replicas:1 none was answered
+// SUCCESS.
+func TestClusterFailoverDurability(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3, Replicas: 1, NodeTimeout: time.Second})
+	ctx := saletest.Context(t)
+	open := func(d transport.Durability) *engine.Engine {
+		cl, err := transport.NewCluster(ctx, transport.ClusterConfig{Seeds: c.Addrs()[:1], Pool: transport.PoolConfig{Durability: d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return engine.New(cl)
+	}
+	fast, durable := open(transport.Durability{}), open(transport.Durability{Replicas: 1, Timeout: 50 * time.Millisecond})
+	id := redistest.Product(t)
+	if err := fast.Init(ctx, id, 10); err != nil {
+		t.Fatal(err)
+	}
+	if r := durable.Purchase(ctx, engine.Request{ProductID: id, UserID: "kept"}); r.Status != engine.StatusSuccess {
+		t.Fatalf("durable purchase: %+v", r)
+	}
+	master, err := c.MasterOf(ctx, engine.KeysFor(id).Stock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas, err := c.ReplicasOf(ctx, master)
+	if err != nil || len(replicas) != 1 {
+		t.Fatalf("replicas of %s: %v, %v", master, replicas, err)
+	}
+	// Frozen, the replica cannot reconnect once its link is cut; it must
+	// be thawed within NodeTimeout, or its peers mark it failing too.
+	if err := c.Signal(replicas[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			c.Signal(replicas[0], syscall.SIGCONT)
+		}
+	}
+	defer thaw()
+	if _, err := c.Do(ctx, master, "CLIENT", "KILL", "TYPE", "replica"); err != nil {
+		t.Fatal(err)
+	}
+	var lost []string
+	for i := range 3 {
+		r := fast.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("fast", i)})
+		if r.Status != engine.StatusSuccess {
+			t.Fatalf("purchase without a durability wait: %+v", r)
+		}
+		lost = append(lost, r.OrderID)
+	}
+	r := durable.Purchase(ctx, engine.Request{ProductID: id, UserID: "durable"})
+	if err := c.Kill(master); err != nil {
+		t.Fatal(err)
+	}
+	thaw()
+	if r.Status == engine.StatusSuccess {
+		t.Fatalf("purchase with replicas:1 while the replica is cut off: %+v, want NOT_DURABLE", r)
+	}
+	if r.Code != engine.CodeNotDurable {
+		t.Errorf("purchase with replicas:1 while the replica is cut off: %+v, want NOT_DURABLE", r)
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := fast.Verify(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, err := fast.Orders(ctx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]bool{}
+	for _, o := range orders {
+		in[o.OrderID] = true
+	}
+	t.Logf("after the failover: %d sold, %d in the stream; audit %+v", a.Sold, len(orders), a)
+	if !a.OK() {
+		t.Errorf("books after the failover: %+v", a)
+	}
+	if !in[orderOf(orders, "kept")] {
+		t.Error("the sale acknowledged with replicas:1 before the cut is gone")
+	}
+	kept := 0
+	for _, oid := range lost {
+		if in[oid] {
+			kept++
+		}
+	}
+	if kept != 0 {
+		t.Errorf("%d of the %d sales the cut-off replica never received are in its books", kept, len(lost))
+	}
+	if a.Sold != 1 {
+		t.Errorf("%d sold after the failover, want 1 (the sale made before the cut)", a.Sold)
+	}
+}
+
+// orderOf returns the order id of user's sale in orders, or "".
+func orderOf(orders []engine.Order, user string) string {
+	for _, o := range orders {
+		if o.UserID == user && o.Type == "sale" {
+			return o.OrderID
+		}
+	}
+	return ""
 }
