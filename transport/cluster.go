@@ -52,9 +52,10 @@ type Cluster struct {
 	stop  chan struct{}
 	close sync.Once
 
-	mu    sync.RWMutex
-	slots [redisc.HashSlots]*clusterNode // the master of each slot; nil: unknown
-	nodes map[string]*clusterNode        // every node met, by host:port
+	mu     sync.RWMutex
+	slots  [redisc.HashSlots]*clusterNode // the master of each slot; nil: unknown
+	nodes  map[string]*clusterNode        // every node met, by host:port
+	closed bool                           // no batcher starts after Close
 
 	refreshMu     sync.Mutex
 	subscriptions atomic.Uint64 // picks the master of the next Subscribe
@@ -147,6 +148,7 @@ func (c *Cluster) Close() error {
 		close(c.stop)
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.closed = true
 		for _, n := range c.nodes {
 			if n.batcher != nil {
 				n.batcher.Close()
@@ -177,7 +179,7 @@ func (c *Cluster) nodeLocked(addr string) *clusterNode {
 	cfg := c.cfg.Pool
 	cfg.Addr = nodeAddr(cfg.Addr, addr)
 	n := &clusterNode{addr: addr, pool: NewPool(cfg)}
-	if c.cfg.Batch != nil {
+	if c.cfg.Batch != nil && !c.closed {
 		n.batcher = NewBatcher(n.pool, *c.cfg.Batch)
 	}
 	c.nodes[addr] = n
