@@ -507,3 +507,63 @@ func orderOf(orders []engine.Order, user string) string {
 	}
 	return ""
 }
+
+// TestClusterRedirectInBatch: two products on one master, one of them
+// resharded away behind the client's back; purchases of both, queued
+// together on that master's batcher: the moved product's calls follow
+// MOVED to the new master, the other's are answered where they are.
+func TestClusterRedirectInBatch(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	ctx := saletest.Context(t)
+	fs := farm(t, c, 1, transport.PoolConfig{})
+	base := redistest.Product(t)
+	// Two products whose slots differ but share a master.
+	var ids []string
+	var m *redistest.Node
+	for i := 0; len(ids) < 2; i++ {
+		id := fmt.Sprintf("%s-%d", base, i)
+		n, err := c.MasterOf(ctx, engine.KeysFor(id).Stock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil || n == m {
+			m, ids = n, append(ids, id)
+		}
+	}
+	const stock, buyers = 20, 20
+	for _, id := range ids {
+		if err := fs[0].eng.Init(ctx, id, stock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	masters, _ := c.Masters(ctx)
+	to := masters[0]
+	if to == m {
+		to = masters[1]
+	}
+	if err := c.Reshard(ctx, redistest.Slot(engine.KeysFor(ids[0]).Stock), m, to); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan engine.Result, 2*buyers)
+	deadline := time.Now().Add(5 * time.Second)
+	for u := range buyers {
+		for _, id := range ids {
+			fs[0].eng.PurchaseAsync(engine.Request{ProductID: id, UserID: fmt.Sprint("u", u)}, deadline, func(r engine.Result) { results <- r })
+		}
+	}
+	for range 2 * buyers {
+		if r := <-results; r.Status != engine.StatusSuccess {
+			t.Errorf("purchase: %+v", r)
+		}
+	}
+	st := fs[0].cl.Stats()
+	t.Logf("followed %+v", st)
+	if st.Moved == 0 {
+		t.Error("no MOVED followed")
+	}
+	for _, id := range ids {
+		if a, err := fs[0].eng.Verify(ctx, id); err != nil || !a.OK() || a.Sold != buyers {
+			t.Errorf("verify %s: %+v, %v", id, a, err)
+		}
+	}
+}
