@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,7 +20,7 @@ func demoCommand() *cli.Command {
 		Description: "Starts an in-process Redis-compatible store (no persistence: for trying\n" +
 			"things out, not for production), initialises a product, serves it on a\n" +
 			"loopback port and runs bench against it.",
-		Flags:  concat(loadFlags(), logFlags()),
+		Flags:  concat(loadFlags(), logFlags(), []cli.Flag{clusterFlag()}),
 		Action: runDemo,
 	}
 }
@@ -42,7 +43,8 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(c.Context, log, redisSetup{PoolConfig: transport.PoolConfig{Addr: embeddedAddr}, Batch: &transport.BatcherConfig{}})
+	// With --redis-cluster the demo sells on that cluster instead.
+	st, err := openStore(c.Context, log, redisSetup{PoolConfig: transport.PoolConfig{Addr: embeddedAddr}, Batch: &transport.BatcherConfig{}, Cluster: clusterSeeds(c)})
 	if err != nil {
 		return err
 	}
@@ -57,9 +59,13 @@ func runDemo(c *cli.Context) error {
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "flashsale demo: embedded store (in memory, NOT for production), server on %s,\n"+
+	store := "embedded store (in memory, NOT for production)"
+	if seeds := clusterSeeds(c); len(seeds) > 0 {
+		store = "Redis Cluster at " + strings.Join(seeds, ",")
+	}
+	fmt.Fprintf(c.App.Writer, "flashsale demo: %s, server on %s,\n"+
 		"selling %d units of %s to %s over %d connections…\n\n",
-		cfg.Addrs[0], c.Int64("init"), cfg.Product, describe(cfg), cfg.Conns)
+		store, cfg.Addrs[0], c.Int64("init"), cfg.Product, describe(cfg), cfg.Conns)
 
 	ctx, stop := context.WithCancel(c.Context)
 	srv := server.New(st.Engine, server.Config{Logger: log})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ func redisFlags() []cli.Flag {
 			EnvVars: []string{"REDIS_ADDR"},
 			Value:   "localhost:6379",
 		},
+		clusterFlag(),
 		&cli.DurationFlag{
 			Name:    "redis-timeout",
 			Usage:   "bound on one Redis call",
@@ -38,6 +40,26 @@ func redisFlags() []cli.Flag {
 			Value:   transport.DefaultTimeout,
 		},
 	}
+}
+
+// clusterFlag names a Redis Cluster's seed nodes.
+func clusterFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "redis-cluster",
+		Usage:   "Redis Cluster seed `nodes` (host:port,…): route each product to its master (a cluster is also detected at --redis-addr)",
+		EnvVars: []string{"FLASHSALE_REDIS_CLUSTER"},
+	}
+}
+
+// clusterSeeds reads --redis-cluster.
+func clusterSeeds(c *cli.Context) []string {
+	var seeds []string
+	for _, a := range strings.Split(c.String("redis-cluster"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			seeds = append(seeds, a)
+		}
+	}
+	return seeds
 }
 
 // poolFlags size the Redis connection pool of a long-running command.
@@ -129,6 +151,9 @@ func isTerminal(w io.Writer) bool {
 type redisSetup struct {
 	transport.PoolConfig
 	Batch *transport.BatcherConfig // nil: every call takes a pooled connection
+	// Cluster holds Redis Cluster seed nodes; a cluster is also detected
+	// at Addr.
+	Cluster []string
 }
 
 // store is an engine with the Redis behind it.
@@ -136,13 +161,14 @@ type store struct {
 	*engine.Engine
 	addr    string
 	close   func()
-	batcher *transport.Batcher // nil unless redisSetup.Batch is set
+	batcher interface{ QueueDepth() int } // nil unless redisSetup.Batch is set
 }
 
 // redisConfig reads the Redis flags of c. Only serve may start the
 // embedded store: any other command would get an empty store of its own.
 func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetup, error) {
 	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
+	pool.Cluster = clusterSeeds(c)
 	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
 		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
 	}
@@ -153,6 +179,11 @@ func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetu
 // for "embedded"), loads the scripts, and fails fast with a clear message
 // when Redis does not answer.
 func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ...engine.Option) (*store, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
+	defer cancel()
+	if len(pool.Cluster) > 0 {
+		return openCluster(ctx, pool, opts...)
+	}
 	closeEmbedded := func() {}
 	if strings.EqualFold(pool.Addr, embeddedAddr) {
 		mr, err := miniredis.Run()
@@ -164,16 +195,23 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 			Msg("EMBEDDED STORE: in-process, in-memory, no persistence: for trying things out, NOT for production. Reach it with REDIS_ADDR=" + pool.Addr)
 	}
 	p := transport.NewPool(pool.PoolConfig)
-	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
-	defer cancel()
 	err := p.Load(ctx, engine.Scripts()...)
 	if err == nil {
 		err = p.CheckDurability(ctx)
+	}
+	isCluster := false
+	if err == nil {
+		isCluster, err = transport.IsCluster(ctx, p)
 	}
 	if err != nil {
 		p.Close()
 		closeEmbedded()
 		return nil, redisError(pool.Addr, err)
+	}
+	if isCluster {
+		p.Close()
+		pool.Cluster = []string{pool.Addr}
+		return openCluster(ctx, pool, opts...)
 	}
 	st := &store{
 		Engine: engine.New(p, opts...),
@@ -186,6 +224,40 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		st.close = func() { b.Close(); p.Close(); closeEmbedded() }
 	}
 	return st, nil
+}
+
+// openCluster opens a store on the Redis Cluster whose seeds pool.Cluster
+// names.
+func openCluster(ctx context.Context, pool redisSetup, opts ...engine.Option) (*store, error) {
+	seeds := make([]string, len(pool.Cluster))
+	for i, a := range pool.Cluster {
+		seeds[i] = hostPort(a)
+	}
+	cl, err := transport.NewCluster(ctx, transport.ClusterConfig{Seeds: seeds, Pool: pool.PoolConfig, Batch: pool.Batch})
+	if err == nil {
+		if err = cl.Load(ctx, engine.Scripts()...); err == nil {
+			err = cl.CheckDurability(ctx)
+		}
+		if err != nil {
+			cl.Close()
+		}
+	}
+	if err != nil {
+		return nil, redisError(strings.Join(pool.Cluster, ","), err)
+	}
+	st := &store{Engine: engine.New(cl, opts...), addr: pool.Cluster[0], close: func() { cl.Close() }}
+	if pool.Batch != nil {
+		st.batcher = cl
+	}
+	return st, nil
+}
+
+// hostPort is the host:port of a seed given as host:port or redis:// URL.
+func hostPort(addr string) string {
+	if u, err := url.Parse(addr); err == nil && (u.Scheme == "redis" || u.Scheme == "rediss") {
+		return u.Host
+	}
+	return addr
 }
 
 // redisError says what to do when the Redis at addr does not answer.

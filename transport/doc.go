@@ -10,5 +10,7 @@
 // reach Redis (a cluster router, one batcher per node) replaces this one
 // without touching them. A Batcher serves one Redis node and holds
 // everything per node: its lanes (connections), their health, their
-// deadlines; a router over several needs nothing more from it.
+// deadlines; a router over several needs nothing more from it. Cluster is
+// that router: a Redis Cluster as one engine.AsyncRedis, a Batcher per
+// master, each script routed by its product's slot, redirects followed.
 package transport

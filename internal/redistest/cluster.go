@@ -371,6 +371,10 @@ func (c *Cluster) Kill(n *Node) error {
 	return nil
 }
 
+// Signal sends sig to node's process: syscall.SIGSTOP freezes it (its
+// peers mark it failing after NodeTimeout), syscall.SIGCONT thaws it.
+func (c *Cluster) Signal(n *Node, sig os.Signal) error { return n.srv.Signal(sig) }
+
 // KillMasterOf crashes the master of key's slot and waits until one of
 // its replicas has taken the slot over and the cluster is healthy. It
 // returns the killed master and the promoted replica.

@@ -1,0 +1,104 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/wire"
+)
+
+// TestAdminOnCluster is the reproduction: admin pointed at one
+// node of a 3-master cluster, by REDIS_ADDR (detected) or by
+// --redis-cluster, reaches every product's master; no MOVED.
+func TestAdminOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	seed := c.Addrs()[0]
+	var ids []string
+	for i := range 6 { // spread over the masters
+		ids = append(ids, fmt.Sprintf("%s-%d", redistest.Product(t), i))
+	}
+	for _, tc := range []struct {
+		name string
+		env  func()
+	}{
+		{"detected at REDIS_ADDR", func() { t.Setenv("REDIS_ADDR", seed); t.Setenv("FLASHSALE_REDIS_CLUSTER", "") }},
+		{"--redis-cluster", func() {
+			t.Setenv("REDIS_ADDR", "127.0.0.1:1")
+			t.Setenv("FLASHSALE_REDIS_CLUSTER", strings.Join(c.Addrs()[1:], ","))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env()
+			for _, id := range ids {
+				if out := mustRun(t, "admin", "init", id, "3"); !strings.Contains(out, "initialized with 3 units") {
+					t.Errorf("init %s printed %q", id, out)
+				}
+				if out := mustRun(t, "admin", "status", id); !strings.Contains(out, "Remaining Stock:   3") {
+					t.Errorf("status %s printed %q", id, out)
+				}
+			}
+			out := mustRun(t, "admin", "verify")
+			for _, id := range ids {
+				if !strings.Contains(out, "✓ "+id+":") {
+					t.Errorf("verify with no ID left out %s:\n%s", id, out)
+				}
+			}
+		})
+	}
+	masters := map[string]bool{}
+	for _, id := range ids {
+		m, err := c.MasterOf(t.Context(), engine.KeysFor(id).Stock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[m.Addr] = true
+	}
+	if len(masters) < 2 {
+		t.Errorf("the products all landed on %v: the test does not cross masters", masters)
+	}
+
+	// serve detects the cluster at --redis-addr; watch (no ID) hears the
+	// sales of products on every master: PUBLISH reaches every node.
+	t.Setenv("REDIS_ADDR", seed)
+	t.Setenv("FLASHSALE_REDIS_CLUSTER", "")
+	addr := startServe(t, seed)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := goApp(t, ctx, "admin", "watch", "--count", "6")
+	cl := dialClient(t, addr)
+	for i := 0; ; i++ {
+		select {
+		case r := <-done:
+			if r.err != nil || strings.Count(r.out, "order ") != 6 {
+				t.Fatalf("watch: %v\n%s", r.err, r.out)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if i >= 50 {
+			t.Fatal("watch did not see 6 sales")
+		}
+		id := ids[i%len(ids)]
+		if out, err := cl.buy(wire.PurchaseRequest{ProductID: id, UserID: fmt.Sprint("w", i)}); err != nil || !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("buy %s: %s, %v", id, out, err)
+		}
+	}
+}
+
+func TestDemoOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	out, err := runApp(t, "demo", "-n", "500", "-c", "10", "--log-level", "error", "--redis-cluster", c.Addrs()[1])
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Redis Cluster at", "Successful:        100\n", "Oversell Check:    ✓ PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
