@@ -902,12 +902,21 @@ func TestFaultSlowClients(t *testing.T) {
 		addr := startServe(t, raddr, "--max-conns", "3")
 		var conns []*faultConn
 		for i := range 3 {
-			c := mustFaultDial(t, addr)
-			// An answer proves the server took the connection in.
-			if f, err := c.exchange(wire.AppendFrame(nil, wire.TypePing, nil), 2*time.Second); err != nil || string(f.Payload) != pongUp {
-				t.Fatalf("connection %d: %s %v", i, f.Payload, err)
+			// An answer proves the server took the connection in. startServe's
+			// readiness probe (a dial, then close) holds a place until the
+			// server reads its EOF, so a BUSY here is retried for a while.
+			for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+				c := mustFaultDial(t, addr)
+				f, err := c.exchange(wire.AppendFrame(nil, wire.TypePing, nil), 2*time.Second)
+				if err == nil && string(f.Payload) == pongUp {
+					conns = append(conns, c)
+					break
+				}
+				c.nc.Close()
+				if f.Type != 0x80 || time.Since(start) > 2*time.Second {
+					t.Fatalf("connection %d: %s %v", i, f.Payload, err)
+				}
 			}
-			conns = append(conns, c)
 		}
 		fourth := mustFaultDial(t, addr)
 		fourth.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
