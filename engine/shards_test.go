@@ -31,6 +31,9 @@ func shardServers(t *testing.T, c *redistest.Cluster, n int) []*engine.Engine {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cl.Close() })
+		if err := cl.Load(testContext(t), engine.Scripts()...); err != nil {
+			t.Fatal(err)
+		}
 		engs = append(engs, engine.New(cl, engine.WithSoldOutCache(time.Minute)))
 	}
 	return engs
@@ -265,7 +268,8 @@ func TestShardedRepair(t *testing.T) {
 	}
 }
 
-// evalshaCalls reads cmdstat_evalsha's calls on node n.
+// evalshaCalls reads the scripts node n ran: cmdstat_evalsha's calls that
+// did not fail (as with NOSCRIPT).
 func evalshaCalls(t *testing.T, c *redistest.Cluster, n *redistest.Node) int64 {
 	t.Helper()
 	v, err := c.Do(testContext(t), n, "INFO", "commandstats")
@@ -280,7 +284,9 @@ func evalshaCalls(t *testing.T, c *redistest.Cluster, n *redistest.Node) int64 {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:calls="); ok {
 			calls, _, _ := strings.Cut(rest, ",")
 			n, _ := strconv.ParseInt(calls, 10, 64)
-			return n
+			_, failed, _ := strings.Cut(rest, "failed_calls=")
+			f, _ := strconv.ParseInt(strings.TrimSpace(failed), 10, 64)
+			return n - f
 		}
 	}
 	return 0
