@@ -557,7 +557,7 @@ func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 	if err := ValidateProductID(id); err != nil {
 		return ProductStatus{}, err
 	}
-	if !isShardID(id) {
+	if !e.knownUnsharded(id) {
 		if d, err := e.readShardDir(ctx, id); err != nil {
 			return ProductStatus{}, err
 		} else if d.ids != nil {

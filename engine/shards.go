@@ -726,3 +726,13 @@ func (e *Engine) eachShard(ctx context.Context, id string, fn func(sid string) e
 	}
 	return true, nil
 }
+
+// knownUnsharded reports whether id is a shard, or a product this server
+// found unsharded lately: then Status needs no read of its directory.
+func (e *Engine) knownUnsharded(id string) bool {
+	if isShardID(id) {
+		return true
+	}
+	ids, stale, ok := e.shards.get(id, e.now())
+	return ok && !stale && ids == nil
+}
