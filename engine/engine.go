@@ -763,6 +763,7 @@ type Order struct {
 	Quantity  int64     `json:"quantity"`
 	Remaining int64     `json:"remaining"`
 	Time      time.Time `json:"time"`
+	Shard     string    `json:"shard,omitempty"` // the shard whose stream holds it (sharded products)
 }
 
 // Orders returns the first limit entries of product id's orders stream
@@ -771,8 +772,11 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 	if err := ValidateProductID(id); err != nil {
 		return nil, err
 	}
-	if err := e.refuseSharded(ctx, id, "orders"); err != nil {
-		return nil, err
+	if d, err := e.readShardDir(ctx, id); err != nil || d.ids != nil {
+		if err != nil {
+			return nil, err
+		}
+		return e.shardedOrders(ctx, d.ids, limit)
 	}
 	k := KeysFor(id)
 	v, err := redis.Values(e.redis.Eval(ctx, ordersScript, k.Stock, k.Orders, max(limit, 0)))

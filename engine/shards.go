@@ -736,3 +736,24 @@ func (e *Engine) knownUnsharded(id string) bool {
 	ids, stale, ok := e.shards.get(id, e.now())
 	return ok && !stale && ids == nil
 }
+
+// shardedOrders merges the orders streams of shards ids by time, the first
+// limit entries (all when limit <= 0). Entry ids are unique per shard.
+func (e *Engine) shardedOrders(ctx context.Context, ids []string, limit int) ([]Order, error) {
+	var all []Order
+	for _, sid := range ids {
+		orders, err := e.Orders(ctx, sid, limit)
+		if err != nil {
+			return nil, err
+		}
+		for i := range orders {
+			orders[i].Shard = sid
+		}
+		all = append(all, orders...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}

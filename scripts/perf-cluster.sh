@@ -78,7 +78,7 @@ cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys)
 # calls PORT: scripts the node ran (evalsha calls that did not fail).
 calls() {
   redis-cli -p "$1" info commandstats | tr -d '\r' |
-    awk -F'[=,:]' '/^cmdstat_evalsha:/ {for (i = 2; i < NF; i += 2) v[$i] = $(i + 1); print v["calls"] - v["failed_calls"]}'
+    awk -F'[=,:]' '/^cmdstat_evalsha:/ {for (i = 2; i < NF; i += 2) v[$i] = $(i + 1); n = v["calls"] - v["failed_calls"]} END {print n + 0}'
 }
 field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
@@ -99,8 +99,8 @@ run() {
     dc=$(awk -v a="${c0[$p]}" -v b="$(cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
     dk=$(( $(calls "$p") - ${k0[$p]} ))
     awk -v p="$p" -v dc="$dc" -v dk="$dk" -v sold="${sold:-1}" 'BEGIN {
-      printf "  master :%s  cpu %6.3fs  scripts %7d (%4.1f%%)  cpu/script %5.1fus  cpu/purchase-served-here %5.1fus\n",
-        p, dc, dk, 100 * dk / (sold > 0 ? sold : 1), (dk > 0 ? 1e6 * dc / dk : 0), (dk > 0 ? 1e6 * dc / dk : 0) }'
+      printf "  master :%s  cpu %6.3fs  scripts %7d (%5.1f%% of purchases)  cpu/script %5.1fus\n",
+        p, dc, dk, 100 * dk / (sold > 0 ? sold : 1), (dk > 0 ? 1e6 * dc / dk : 0) }'
   done
   echo "$tput" >"$tmp/$name.tput"
 }
