@@ -478,32 +478,39 @@ func WithWindow(start, end time.Time) InitOption {
 // customers and orders are cleared and the initial stock becomes units. The
 // per-user limit defaults to DefaultPerUserLimit.
 func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitOption) error {
-	s := Settings{PerUserLimit: DefaultPerUserLimit}
-	for _, o := range opts {
-		o(&s)
-	}
-	if err := ValidateProductID(id); err != nil {
+	s, err := initSettings(id, units, opts)
+	if err != nil {
 		return err
-	}
-	if units < 0 || units > MaxUnits {
-		return ErrInvalidStock
-	}
-	if s.PerUserLimit < 0 {
-		return invalidError("the per-user limit must be 0 (none) or more")
-	}
-	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
-		return ErrInvalidWindow
 	}
 	if err := e.deleteShards(ctx, id); err != nil {
 		return err
 	}
 	k := KeysFor(id)
-	_, err := e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+	_, err = e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
 		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	return nil
+}
+
+// initSettings applies opts and checks what a product is initialised with.
+func initSettings(id string, units int64, opts []InitOption) (Settings, error) {
+	s := Settings{PerUserLimit: DefaultPerUserLimit}
+	for _, o := range opts {
+		o(&s)
+	}
+	switch err := ValidateProductID(id); {
+	case err != nil:
+		return s, err
+	case units < 0 || units > MaxUnits:
+		return s, ErrInvalidStock
+	case s.PerUserLimit < 0:
+		return s, invalidError("the per-user limit must be 0 (none) or more")
+	case !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start):
+		return s, ErrInvalidWindow
+	}
+	return s, nil
 }
 
 func msOrEmpty(t time.Time) string {

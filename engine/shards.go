@@ -177,24 +177,12 @@ func HomeShard(user string, k int) int {
 // a SlotOwner, spread evenly over its masters. Settings are Init's; the
 // per-user limit is per customer across all shards.
 func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int, opts ...InitOption) error {
-	s := Settings{PerUserLimit: DefaultPerUserLimit}
-	for _, o := range opts {
-		o(&s)
-	}
-	if err := ValidateProductID(id); err != nil {
+	s, err := initSettings(id, units, opts)
+	if err != nil {
 		return err
 	}
 	if k < 2 || k > MaxShards {
 		return invalidError(fmt.Sprintf("shards must be between 2 and %d", MaxShards))
-	}
-	if units < 0 || units > MaxUnits {
-		return ErrInvalidStock
-	}
-	if s.PerUserLimit < 0 {
-		return invalidError("the per-user limit must be 0 (none) or more")
-	}
-	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
-		return ErrInvalidWindow
 	}
 	if err := e.deleteShards(ctx, id); err != nil {
 		return err
