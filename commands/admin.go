@@ -57,7 +57,8 @@ func adminCommand() *cli.Command {
 			sub("init", "create or re-create a product with N units (clears its buyers and orders)", "ID N", adminInit,
 				&cli.Int64Flag{Name: "per-user-limit", Usage: "most units one customer may hold (0 = no limit)", Value: engine.DefaultPerUserLimit},
 				&cli.StringFlag{Name: "start", Usage: "the sale opens at `TIME` (RFC 3339, e.g. 2026-11-27T09:00:00Z)"},
-				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"}),
+				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"},
+				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"}),
 			sub("status", "stock, window, limit, units held and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
 			sub("buyers", "list a product's buyers in purchase order", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` buyers (0 for all)", Value: 100}),
@@ -67,7 +68,8 @@ func adminCommand() *cli.Command {
 			sub("close", "end the sale now", "ID", adminClose),
 			sub("restock", "add N units to a live product (initial grows by N)", "ID N", adminRestock),
 			sub("release", "return an unpaid order's units to stock and free the customer's allowance (idempotent)", "ID ORDER_ID", adminRelease),
-			sub("verify", "check the books of the given products (all when none): exits 1 on any discrepancy", "[ID ...]", adminVerify),
+			sub("verify", "check the books of the given products (all when none): exits 1 on any discrepancy", "[ID ...]", adminVerify,
+				&cli.BoolFlag{Name: "repair", Usage: "first complete the transfers between shards that a crashed server left half done"}),
 			sub("watch", "follow sales live (all products, or one)", "[ID]", adminWatch,
 				&cli.IntFlag{Name: "count", Usage: "stop after `N` sales (0 = until interrupted)"}),
 			sub("reset", "put stock back to its initial value and clear buyers and orders, atomically", "ID", adminReset),
@@ -145,7 +147,19 @@ func adminInit(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.Init(a.Context.Context, id, n, engine.WithPerUserLimit(limit), engine.WithWindow(start, end)); err != nil {
+	opts := []engine.InitOption{engine.WithPerUserLimit(limit), engine.WithWindow(start, end)}
+	if k := a.Int("shards"); k > 1 {
+		if err := a.store.InitSharded(a.Context.Context, id, n, k, opts...); err != nil {
+			return err
+		}
+		shards, err := a.store.Shards(a.Context.Context, id)
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "shards": shards},
+			"✓ Product '%s' initialized with %d units over %d shards %s (per-user limit %s, window %s)\n", id, n, k, strings.Join(shards, ","), limitText(limit), windowText(start, end))
+	}
+	if err := a.store.Init(a.Context.Context, id, n, opts...); err != nil {
 		return err
 	}
 	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end)},
@@ -212,7 +226,7 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 			"product_id": st.ID, "state": st.State(), "remaining": st.Remaining, "initial": st.Initial,
 			"held": st.Held, "buyers": st.Buyers, "orders": st.Orders, "per_user_limit": st.Limit,
 			"start": wireTime(st.Start), "end": wireTime(st.End),
-			"invariant": okText(st.Consistent()),
+			"invariant": okText(st.Consistent()), "shards": st.Shards, "in_transit": st.InTransit,
 		})
 	}
 	var b strings.Builder
@@ -224,6 +238,9 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 	fmt.Fprintf(&b, "Initial Stock:     %d\n", st.Initial)
 	fmt.Fprintf(&b, "Units Held:        %d\n", st.Held)
 	fmt.Fprintf(&b, "Successful Buyers: %d\n", st.Buyers)
+	if st.Shards > 0 {
+		fmt.Fprintf(&b, "Shards:            %d (%d units in transit)\n", st.Shards, st.InTransit)
+	}
 	fmt.Fprintf(&b, "Invariant:         %s (remaining %d + held %d, initial %d)\n", okText(st.Consistent()), st.Remaining, st.Held, st.Initial)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -369,6 +386,15 @@ func adminVerify(a *adminCtx) error {
 	failed := 0
 	var b strings.Builder
 	for _, id := range ids {
+		if a.Bool("repair") {
+			n, err := a.store.Repair(a.Context.Context, id)
+			if err != nil {
+				return err
+			}
+			if n > 0 && !a.json {
+				fmt.Fprintf(&b, "↻ %s: %d transfer(s) between shards completed\n", id, n)
+			}
+		}
 		audit, err := a.store.Verify(a.Context.Context, id)
 		if err != nil {
 			return err

@@ -102,3 +102,36 @@ func TestDemoOnCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminShardedOnCluster: a product spread over shards is one product
+// to admin and to clients of serve: init --shards, status sums the shards,
+// every unit sells (customers whose home shard ran dry get units moved
+// there), SOLD_OUT after the last, verify --repair OK.
+func TestAdminShardedOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	seed := c.Addrs()[0]
+	t.Setenv("REDIS_ADDR", seed)
+	t.Setenv("FLASHSALE_REDIS_CLUSTER", "")
+	id := redistest.Product(t)
+	if out := mustRun(t, "admin", "init", "--shards", "3", id, "12"); !strings.Contains(out, "initialized with 12 units over 3 shards") {
+		t.Fatalf("init printed %q", out)
+	}
+	if out := mustRun(t, "admin", "status", id); !strings.Contains(out, "Remaining Stock:   12") || !strings.Contains(out, "Shards:            3") {
+		t.Fatalf("status printed %q", out)
+	}
+	if out := mustRun(t, "admin", "verify"); !strings.Contains(out, "✓ "+id+":") || strings.Contains(out, id+"#") {
+		t.Fatalf("verify with no ID: want the one product, not its shards:\n%s", out)
+	}
+	cl := dialClient(t, startServe(t, seed))
+	for i := range 12 {
+		if out, err := cl.buy(wire.PurchaseRequest{ProductID: id, UserID: fmt.Sprint("s", i)}); err != nil || !strings.Contains(out, "SUCCESS") {
+			t.Fatalf("buy %d of 12: %s, %v", i+1, out, err)
+		}
+	}
+	if out, err := cl.buy(wire.PurchaseRequest{ProductID: id, UserID: "late"}); err != nil || !strings.Contains(out, "SOLD_OUT") {
+		t.Fatalf("buy after the last unit: %s, %v", out, err)
+	}
+	if out := mustRun(t, "admin", "verify", "--repair", id); !strings.Contains(out, "✓ "+id+": OK (12 orders, 12 units sold") {
+		t.Fatalf("verify --repair printed %q", out)
+	}
+}

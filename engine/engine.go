@@ -31,8 +31,8 @@ var (
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
 func Scripts() []*Script {
-	return []*Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
-		deleteScript, windowScript, restockScript, releaseScript, verifyScript, ordersScript}
+	return append([]*Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
+		deleteScript, windowScript, restockScript, releaseScript, verifyScript, ordersScript}, shardScripts()...)
 }
 
 // Errors of the engine's operations.
@@ -68,6 +68,7 @@ type Engine struct {
 	jwt        *JWTVerifier     // nil: JWTs are not accepted
 	now        func() time.Time // the clock tokens are checked against
 	stats      engineStats
+	shards     shardCache // shard lists of sharded products, by id
 }
 
 // Option tunes an Engine.
@@ -227,8 +228,24 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 	if !ok {
 		return res
 	}
+	return e.purchasePrepared(ctx, &req, args)
+}
+
+// purchasePrepared runs a prepared purchase: on its product, or on its
+// home shard when the product is sharded.
+func (e *Engine) purchasePrepared(ctx context.Context, req *Request, args []any) Result {
+	if ids := e.cachedShards(req.ProductID); ids != nil {
+		return e.shardPurchase(ctx, req, ids)
+	}
 	v, err := e.redis.Eval(ctx, purchaseScript, args...)
-	return e.purchaseOutcome(&req, v, err)
+	res := e.purchaseOutcome(req, v, err)
+	if errors.Is(res.Err, ErrUnknownProduct) {
+		// A sharded product's own keys hold no stock.
+		if d, err := e.readShardDir(ctx, req.ProductID); err == nil && d.ids != nil {
+			return e.shardPurchase(ctx, req, d.ids)
+		}
+	}
+	return res
 }
 
 // PurchaseAsync is Purchase for a server: done receives the result,
@@ -245,13 +262,28 @@ func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result
 		go func() {
 			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
-			v, err := e.redis.Eval(ctx, purchaseScript, args...)
-			done(e.purchaseOutcome(&req, v, err))
+			done(e.purchasePrepared(ctx, &req, args))
 		}()
 		return
 	}
+	if ids := e.cachedShards(req.ProductID); ids != nil {
+		e.shardPurchaseAsync(ar, &req, ids, deadline, done)
+		return
+	}
 	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
-		done(e.purchaseOutcome(&req, v, err))
+		res := e.purchaseOutcome(&req, v, err)
+		if !errors.Is(res.Err, ErrUnknownProduct) {
+			done(res)
+			return
+		}
+		go func() { // a sharded product's own keys hold no stock
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			if d, err := e.readShardDir(ctx, req.ProductID); err == nil && d.ids != nil {
+				res = e.shardPurchase(ctx, &req, d.ids)
+			}
+			done(res)
+		}()
 	}, args...)
 }
 
@@ -277,12 +309,16 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 		e.stats.soldOutHits.Add(1)
 		return nil, Result{Status: StatusSoldOut}, false
 	}
-	k := KeysFor(req.ProductID)
+	return purchaseArgs(req, KeysFor(req.ProductID), e.requestTTL, e.channel, e.userRate), Result{}, true
+}
+
+// purchaseArgs are the purchase script's keys (k's) and arguments for req.
+func purchaseArgs(req *Request, k Keys, ttl time.Duration, channel string, rate Rate) []any {
 	return []any{
 		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID), k.Released,
-		req.ProductID, req.UserID, req.Quantity, req.RequestID, e.requestTTL.Milliseconds(), e.channel,
-		e.userRate.Interval.Milliseconds(), e.userRate.Burst,
-	}, Result{}, true
+		req.ProductID, req.UserID, req.Quantity, req.RequestID, ttl.Milliseconds(), channel,
+		rate.Interval.Milliseconds(), rate.Burst,
+	}
 }
 
 // authenticate checks the proof of req's user id, if the engine wants one:
@@ -308,8 +344,18 @@ func (e *Engine) authenticate(req *Request) error {
 	return nil
 }
 
-// purchaseOutcome turns the purchase script's reply into the result.
+// purchaseOutcome turns the purchase script's reply into the result, and
+// remembers a SOLD_OUT.
 func (e *Engine) purchaseOutcome(req *Request, v any, err error) Result {
+	res := e.decodeOutcome(req, v, err)
+	if res.Status == StatusSoldOut && e.soldOut != nil {
+		e.soldOut.mark(req.ProductID, e.now())
+	}
+	return res
+}
+
+// decodeOutcome turns the purchase script's reply into the result.
+func (e *Engine) decodeOutcome(req *Request, v any, err error) Result {
 	notDurable := errors.Is(err, ErrNotDurable) && v != nil
 	if err != nil && !notDurable {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
@@ -320,9 +366,6 @@ func (e *Engine) purchaseOutcome(req *Request, v any, err error) Result {
 	}
 	if notDurable && res.Status == StatusSuccess {
 		return Fail(fmt.Errorf("purchase %s: order %s: %w", req.ProductID, res.OrderID, err))
-	}
-	if res.Status == StatusSoldOut && e.soldOut != nil {
-		e.soldOut.mark(req.ProductID, e.now())
 	}
 	return res
 }
@@ -435,29 +478,39 @@ func WithWindow(start, end time.Time) InitOption {
 // customers and orders are cleared and the initial stock becomes units. The
 // per-user limit defaults to DefaultPerUserLimit.
 func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitOption) error {
-	s := Settings{PerUserLimit: DefaultPerUserLimit}
-	for _, o := range opts {
-		o(&s)
-	}
-	if err := ValidateProductID(id); err != nil {
+	s, err := initSettings(id, units, opts)
+	if err != nil {
 		return err
 	}
-	if units < 0 || units > MaxUnits {
-		return ErrInvalidStock
-	}
-	if s.PerUserLimit < 0 {
-		return invalidError("the per-user limit must be 0 (none) or more")
-	}
-	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
-		return ErrInvalidWindow
+	if err := e.deleteShards(ctx, id); err != nil {
+		return err
 	}
 	k := KeysFor(id)
-	_, err := e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+	_, err = e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
 		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	return nil
+}
+
+// initSettings applies opts and checks what a product is initialised with.
+func initSettings(id string, units int64, opts []InitOption) (Settings, error) {
+	s := Settings{PerUserLimit: DefaultPerUserLimit}
+	for _, o := range opts {
+		o(&s)
+	}
+	switch err := ValidateProductID(id); {
+	case err != nil:
+		return s, err
+	case units < 0 || units > MaxUnits:
+		return s, ErrInvalidStock
+	case s.PerUserLimit < 0:
+		return s, invalidError("the per-user limit must be 0 (none) or more")
+	case !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start):
+		return s, ErrInvalidWindow
+	}
+	return s, nil
 }
 
 func msOrEmpty(t time.Time) string {
@@ -479,16 +532,18 @@ type ProductStatus struct {
 	Start     time.Time
 	End       time.Time
 	Now       time.Time // Redis's clock at the reading
+	Shards    int       // shards of a sharded product (0: not sharded)
+	InTransit int64     // units debited from a shard and not yet credited to another
 }
 
 // Sold is how many units the product has sold (net of releases) since it
 // was initialised.
 func (s ProductStatus) Sold() int64 { return s.Initial - s.Remaining }
 
-// Consistent reports the invariant initial == remaining + units held, with
-// stock never negative.
+// Consistent reports the invariant initial == remaining + units held (+
+// units in transit between shards), with stock never negative.
 func (s ProductStatus) Consistent() bool {
-	return s.Remaining >= 0 && s.Remaining+s.Held == s.Initial
+	return s.Remaining >= 0 && s.Remaining+s.Held+s.InTransit == s.Initial
 }
 
 // State is where the sale stands at the reading.
@@ -508,6 +563,13 @@ func (s ProductStatus) State() State {
 func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 	if err := ValidateProductID(id); err != nil {
 		return ProductStatus{}, err
+	}
+	if !e.knownUnsharded(id) {
+		if d, err := e.readShardDir(ctx, id); err != nil {
+			return ProductStatus{}, err
+		} else if d.ids != nil {
+			return e.shardedStatus(ctx, id, d)
+		}
 	}
 	k := KeysFor(id)
 	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders))
@@ -541,6 +603,9 @@ func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64,
 	if err := ValidateProductID(id); err != nil {
 		return 0, nil, err
 	}
+	if err := e.refuseSharded(ctx, id, "buyers"); err != nil {
+		return 0, nil, err
+	}
 	k := KeysFor(id)
 	v, err := redis.Values(e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, max(limit, 0)))
 	if err != nil {
@@ -563,6 +628,9 @@ func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 	if err := ValidateProductID(id); err != nil {
 		return 0, err
 	}
+	if err := e.refuseSharded(ctx, id, "reset"); err != nil {
+		return 0, err
+	}
 	k := KeysFor(id)
 	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
 	if err != nil {
@@ -577,6 +645,9 @@ func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 // Delete removes every key of product id.
 func (e *Engine) Delete(ctx context.Context, id string) error {
 	if err := ValidateProductID(id); err != nil {
+		return err
+	}
+	if err := e.deleteShards(ctx, id); err != nil {
 		return err
 	}
 	k := KeysFor(id)
@@ -601,6 +672,9 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 	if err := ValidateProductID(id); err != nil {
 		return err
 	}
+	if done, err := e.eachShard(ctx, id, func(sid string) error { return e.window(ctx, sid, op) }); done {
+		return err
+	}
 	k := KeysFor(id)
 	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op, ControlChannel, id))
 	if err != nil {
@@ -616,6 +690,9 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 // It returns the new remaining and initial stock.
 func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining, initial int64, err error) {
 	if err := ValidateProductID(id); err != nil {
+		return 0, 0, err
+	}
+	if err := e.refuseSharded(ctx, id, "restock"); err != nil {
 		return 0, 0, err
 	}
 	if units < 1 || units > MaxUnits {
@@ -645,6 +722,9 @@ type Release struct {
 // same order again changes nothing.
 func (e *Engine) Release(ctx context.Context, id, orderID string) (Release, error) {
 	if err := ValidateProductID(id); err != nil {
+		return Release{}, err
+	}
+	if err := e.refuseSharded(ctx, id, "release"); err != nil {
 		return Release{}, err
 	}
 	if err := ValidateOrderID(orderID); err != nil {
@@ -690,6 +770,7 @@ type Order struct {
 	Quantity  int64     `json:"quantity"`
 	Remaining int64     `json:"remaining"`
 	Time      time.Time `json:"time"`
+	Shard     string    `json:"shard,omitempty"` // the shard whose stream holds it (sharded products)
 }
 
 // Orders returns the first limit entries of product id's orders stream
@@ -697,6 +778,12 @@ type Order struct {
 func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, error) {
 	if err := ValidateProductID(id); err != nil {
 		return nil, err
+	}
+	if d, err := e.readShardDir(ctx, id); err != nil || d.ids != nil {
+		if err != nil {
+			return nil, err
+		}
+		return e.shardedOrders(ctx, d.ids, limit)
 	}
 	k := KeysFor(id)
 	v, err := redis.Values(e.redis.Eval(ctx, ordersScript, k.Stock, k.Orders, max(limit, 0)))

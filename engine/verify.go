@@ -19,11 +19,13 @@ type Audit struct {
 	Problems  []string `json:"problems"` // empty when the books balance
 	Initial   int64    `json:"initial"`
 	Remaining int64    `json:"remaining"`
-	Held      int64    `json:"held"`      // units held by customers
-	Sold      int64    `json:"sold"`      // units in sale entries of the orders stream
-	Released  int64    `json:"released"`  // units in release entries
-	Orders    int64    `json:"orders"`    // sales not released
-	Customers int64    `json:"customers"` // customers holding units
+	Held      int64    `json:"held"`                 // units held by customers
+	Sold      int64    `json:"sold"`                 // units in sale entries of the orders stream
+	Released  int64    `json:"released"`             // units in release entries
+	Orders    int64    `json:"orders"`               // sales not released
+	Customers int64    `json:"customers"`            // customers holding units
+	Shards    int      `json:"shards,omitempty"`     // shards of a sharded product
+	InTransit int64    `json:"in_transit,omitempty"` // units debited from a shard, not yet credited
 }
 
 // OK reports whether the books balance.
@@ -42,6 +44,13 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, VerifyTimeout)
 		defer cancel()
+	}
+	if !isShardID(id) {
+		if d, err := e.readShardDir(ctx, id); err != nil {
+			return Audit{}, err
+		} else if d.ids != nil {
+			return e.shardedVerify(ctx, id, d)
+		}
 	}
 	k := KeysFor(id)
 	v, err := redis.Values(e.redis.Eval(ctx, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders))
@@ -78,5 +87,5 @@ func (e *Engine) Products(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list products: %w", err)
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return hideShards(ids), nil
 }

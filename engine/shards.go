@@ -1,0 +1,747 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/mna/redisc"
+
+	"github.com/flashsale/flashsale/lua"
+)
+
+// A product spread over shards ("admin init --shards K ID N") keeps its
+// units in K shards, each a product-like key set under its own hash tag
+// {ID#j}, so that the shards land on different slots and, in a cluster, on
+// different masters. The product's own meta ({ID}) is its directory: the
+// shard ids, the units it was given, its limit and window. To clients and
+// admin commands it stays one product:
+//
+//   - Every customer has a home shard (FNV-1a of the user id, modulo K)
+//     that holds their per-customer record, request records and rate
+//     limiter, and every purchase of theirs runs the ordinary purchase
+//     script there: the per-customer limit and request_id retries are
+//     exact, and the purchase stays one atomic script.
+//   - When the home shard cannot serve a purchase (SOLD_OUT or
+//     INSUFFICIENT_STOCK), the server moves units to it from the fullest
+//     shard with a transfer: a debit in the source recorded under a
+//     transfer id (transfer_debit.lua), a credit in the target that refuses
+//     a second credit of that id (transfer_credit.lua), then the debit is
+//     settled (transfer_settle.lua). A server that dies between the steps
+//     leaves a pending debit that any server finishes when it finds every
+//     shard empty, and that admin verify --repair finishes.
+//   - SOLD_OUT is answered only when every shard is empty and no transfer
+//     is pending; INSUFFICIENT_STOCK only when all shards together hold
+//     fewer units than asked.
+//
+// Round trips: a purchase the home shard serves costs one script call, as
+// for any product. One it cannot serve costs, per refill round, one peek of
+// every shard (in parallel: one round trip), a debit, a credit and the
+// retried purchase (the settle runs meanwhile): four more round trips. A
+// further round happens only when other customers bought the moved units
+// first, so rounds are bounded by the units sold meanwhile, and by
+// maxRefills; a purchase still unserved then fails with ErrUnavailable,
+// never with SOLD_OUT.
+
+// MaxShards caps the shards of one product.
+const MaxShards = 256
+
+// maxRefills bounds the refill rounds of one purchase.
+const maxRefills = 32
+
+// shardCacheTTL is how long a server trusts the shard list it read.
+const shardCacheTTL = 2 * time.Second
+
+// ErrTransferFailed: a transfer between shards could not complete (its
+// target shard is missing).
+var ErrTransferFailed = errors.New("transfer between shards failed")
+
+var (
+	shardBaseScript      = &Script{Script: redis.NewScript(6, lua.ShardBase)}
+	shardDirScript       = &Script{Script: redis.NewScript(1, lua.ShardDir), ReadOnly: true}
+	shardPeekScript      = &Script{Script: redis.NewScript(3, lua.ShardPeek), ReadOnly: true}
+	shardClearScript     = &Script{Script: redis.NewScript(2, lua.ShardClear)}
+	transferDebitScript  = &Script{Script: redis.NewScript(3, lua.TransferDebit)}
+	transferCreditScript = &Script{Script: redis.NewScript(3, lua.TransferCredit)}
+	transferSettleScript = &Script{Script: redis.NewScript(1, lua.TransferSettle)}
+	hashReadScript       = &Script{Script: redis.NewScript(1, lua.HashRead), ReadOnly: true}
+)
+
+// shardScripts are the scripts of sharded products, for Scripts.
+func shardScripts() []*Script {
+	return []*Script{shardBaseScript, shardDirScript, shardPeekScript, shardClearScript,
+		transferDebitScript, transferCreditScript, transferSettleScript, hashReadScript}
+}
+
+// TransfersOut is the key of a shard's pending debits: transfer id →
+// "target-shard-id units".
+func (k Keys) TransfersOut() string { return k.prefix + "xfer_out" }
+
+// TransfersIn is the key of a shard's credits: transfer id → units.
+func (k Keys) TransfersIn() string { return k.prefix + "xfer_in" }
+
+// SlotOwner is a Redis that can tell which master serves a slot (the
+// transport's Cluster); InitSharded uses it to put shards on different
+// masters.
+type SlotOwner interface {
+	MasterOfSlot(ctx context.Context, slot int) (string, error)
+}
+
+// shardEntry is a cached shard list.
+type shardEntry struct {
+	ids        []string // nil: not sharded
+	until      time.Time
+	refreshing *atomic.Bool // one refresh at a time once stale
+}
+
+// shardCache holds the shard lists read recently, by product id. A stale
+// list is still used while one background read refreshes it, so that the
+// purchases in flight when it expires do not all read it again.
+type shardCache struct{ m sync.Map }
+
+// get returns the cached shard list of id, and whether it is stale.
+func (c *shardCache) get(id string, now time.Time) (ids []string, stale, ok bool) {
+	v, ok := c.m.Load(id)
+	if !ok {
+		return nil, false, false
+	}
+	e := v.(shardEntry)
+	return e.ids, now.After(e.until), true
+}
+
+func (c *shardCache) put(id string, ids []string, now time.Time) {
+	c.m.Store(id, shardEntry{ids: ids, until: now.Add(shardCacheTTL), refreshing: new(atomic.Bool)})
+}
+
+// claimRefresh reports whether the caller is the one to refresh id's list.
+func (c *shardCache) claimRefresh(id string) bool {
+	v, ok := c.m.Load(id)
+	return ok && v.(shardEntry).refreshing.CompareAndSwap(false, true)
+}
+
+// shardDir is a sharded product's directory.
+type shardDir struct {
+	ids       []string // nil: not sharded
+	initial   int64
+	restocked int64
+}
+
+func (e *Engine) readShardDir(ctx context.Context, id string) (shardDir, error) {
+	v, err := redis.Values(e.redis.Eval(ctx, shardDirScript, KeysFor(id).Meta))
+	if err != nil {
+		return shardDir{}, fmt.Errorf("shards of %s: %w", id, err)
+	}
+	var list string
+	var d shardDir
+	if _, err := redis.Scan(v, &list, &d.initial, &d.restocked); err != nil {
+		return shardDir{}, fmt.Errorf("shards of %s: unexpected reply: %w", id, err)
+	}
+	if list != "" {
+		d.ids = strings.Split(list, ",")
+	}
+	e.shards.put(id, d.ids, e.now())
+	return d, nil
+}
+
+// Shards returns the shard ids of product id, or nil when it is not
+// sharded. A fulfilment reader follows the orders stream of every shard
+// (KeysFor(shard).Orders); each shard's order ids are its own stream's.
+func (e *Engine) Shards(ctx context.Context, id string) ([]string, error) {
+	if err := ValidateProductID(id); err != nil {
+		return nil, err
+	}
+	d, err := e.readShardDir(ctx, id)
+	return d.ids, err
+}
+
+// HomeShard is the index, among k shards, of the shard holding user's
+// per-customer record.
+func HomeShard(user string, k int) int {
+	h := fnv.New32a()
+	h.Write([]byte(user))
+	return int(h.Sum32() % uint32(k))
+}
+
+// InitSharded creates or re-creates product id with units spread evenly
+// over k shards (2 to MaxShards), on distinct slots and, when the Redis is
+// a SlotOwner, spread evenly over its masters. Settings are Init's; the
+// per-user limit is per customer across all shards.
+func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int, opts ...InitOption) error {
+	s, err := initSettings(id, units, opts)
+	if err != nil {
+		return err
+	}
+	if k < 2 || k > MaxShards {
+		return invalidError(fmt.Sprintf("shards must be between 2 and %d", MaxShards))
+	}
+	if err := e.deleteShards(ctx, id); err != nil {
+		return err
+	}
+	ids, err := e.pickShards(ctx, id, k)
+	if err != nil {
+		return fmt.Errorf("init %s: %w", id, err)
+	}
+	for i, sid := range ids {
+		share := units / int64(k)
+		if int64(i) < units%int64(k) {
+			share++
+		}
+		sk := KeysFor(sid)
+		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
+		}
+		if _, err := e.redis.Eval(ctx, initScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
+			share, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
+			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
+		}
+	}
+	b := KeysFor(id)
+	if _, err := e.redis.Eval(ctx, shardBaseScript, b.Stock, b.Buyers, b.Meta, b.Holders, b.Orders, b.Released,
+		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
+		return fmt.Errorf("init %s: %w", id, err)
+	}
+	e.shards.put(id, ids, e.now())
+	return nil
+}
+
+// deleteShards removes the shards of product id, if it has any.
+func (e *Engine) deleteShards(ctx context.Context, id string) error {
+	if isShardID(id) {
+		return nil
+	}
+	d, err := e.readShardDir(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, sid := range d.ids {
+		sk := KeysFor(sid)
+		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+			return fmt.Errorf("delete shard %s: %w", sid, err)
+		}
+		if _, err := e.redis.Eval(ctx, deleteScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
+			ControlChannel, id); err != nil {
+			return fmt.Errorf("delete shard %s: %w", sid, err)
+		}
+	}
+	e.shards.m.Delete(id)
+	return nil
+}
+
+// pickShards chooses k shard ids ID#j on distinct slots: the first that
+// come, or, on a cluster, the lowest j of each master in turn, so that the
+// masters get k/masters shards each (one more for some).
+func (e *Engine) pickShards(ctx context.Context, id string, k int) ([]string, error) {
+	owner, _ := e.redis.(SlotOwner)
+	byMaster := map[string][]string{}
+	seen := map[int]bool{}
+	for j := 0; j < 64*k && len(seen) < 16*k; j++ {
+		sid := id + "#" + strconv.Itoa(j)
+		slot := redisc.Slot(KeysFor(sid).Stock)
+		if seen[slot] {
+			continue
+		}
+		seen[slot] = true
+		master := ""
+		if owner != nil {
+			var err error
+			if master, err = owner.MasterOfSlot(ctx, slot); err != nil {
+				return nil, err
+			}
+		}
+		byMaster[master] = append(byMaster[master], sid)
+	}
+	masters := make([]string, 0, len(byMaster))
+	for m := range byMaster {
+		masters = append(masters, m)
+	}
+	sort.Strings(masters)
+	var ids []string
+	for round := 0; len(ids) < k; round++ {
+		took := false
+		for _, m := range masters {
+			if round < len(byMaster[m]) && len(ids) < k {
+				ids = append(ids, byMaster[m][round])
+				took = true
+			}
+		}
+		if !took {
+			return nil, fmt.Errorf("only %d distinct slots for %d shards", len(ids), k)
+		}
+	}
+	return ids, nil
+}
+
+// cachedShards is the shard list of a product this server read lately; a
+// stale one is refreshed in the background.
+func (e *Engine) cachedShards(id string) []string {
+	ids, stale, ok := e.shards.get(id, e.now())
+	if ok && stale && e.shards.claimRefresh(id) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), shardCacheTTL)
+			defer cancel()
+			if _, err := e.readShardDir(ctx, id); err != nil {
+				e.shards.m.Delete(id) // the next purchase reads it again
+			}
+		}()
+	}
+	return ids
+}
+
+// shardArgs are the purchase script's keys and arguments for req on shard
+// sid; rated false skips the rate limiter (a retry within one purchase).
+func (e *Engine) shardArgs(req *Request, sid string, rated bool) []any {
+	rate := e.userRate
+	if !rated {
+		rate = Rate{}
+	}
+	return purchaseArgs(req, KeysFor(sid), e.requestTTL, e.channel, rate)
+}
+
+// shardPurchase runs req on its home shard among ids, refilling it as
+// needed.
+func (e *Engine) shardPurchase(ctx context.Context, req *Request, ids []string) Result {
+	home := HomeShard(req.UserID, len(ids))
+	v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, ids[home], true)...)
+	return e.afterHome(ctx, req, ids, home, e.decodeOutcome(req, v, err))
+}
+
+// reshardedPurchase runs req again after its home shard was found missing
+// (the product was re-initialised or deleted since its shard list was
+// read): on the product's current shards, or on the product itself.
+func (e *Engine) reshardedPurchase(ctx context.Context, req *Request) Result {
+	d, err := e.readShardDir(ctx, req.ProductID)
+	switch {
+	case err != nil:
+		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
+	case d.ids == nil:
+		v, err := e.redis.Eval(ctx, purchaseScript, purchaseArgs(req, KeysFor(req.ProductID), e.requestTTL, e.channel, e.userRate)...)
+		return e.purchaseOutcome(req, v, err)
+	}
+	home := HomeShard(req.UserID, len(d.ids))
+	v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, d.ids[home], true)...)
+	res := e.decodeOutcome(req, v, err)
+	if errors.Is(res.Err, ErrUnknownProduct) {
+		return res // a shard missing from its own directory: no second look
+	}
+	return e.afterHome(ctx, req, d.ids, home, res)
+}
+
+// shardPurchaseAsync is shardPurchase for PurchaseAsync: the home shard's
+// attempt is queued without a goroutine; only a refill takes one.
+func (e *Engine) shardPurchaseAsync(ar AsyncRedis, req *Request, ids []string, deadline time.Time, done func(Result)) {
+	home := HomeShard(req.UserID, len(ids))
+	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
+		res := e.decodeOutcome(req, v, err)
+		if !needsRefill(res) && !errors.Is(res.Err, ErrUnknownProduct) {
+			done(res)
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			done(e.afterHome(ctx, req, ids, home, res))
+		}()
+	}, e.shardArgs(req, ids[home], true)...)
+}
+
+func needsRefill(r Result) bool {
+	return r.Status == StatusSoldOut || r.Status == StatusInsufficientStock
+}
+
+// afterHome refills the home shard while it cannot serve req and units
+// remain elsewhere, retrying the purchase after each refill.
+func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home int, res Result) Result {
+	if errors.Is(res.Err, ErrUnknownProduct) {
+		return e.reshardedPurchase(ctx, req)
+	}
+	for range maxRefills {
+		if !needsRefill(res) {
+			return res
+		}
+		total, moved, err := e.refill(ctx, req.ProductID, ids, home, req.Quantity)
+		switch {
+		case err != nil:
+			return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
+		case !moved && total == 0:
+			if e.soldOut != nil {
+				e.soldOut.mark(req.ProductID, e.now())
+			}
+			return Result{Status: StatusSoldOut}
+		case !moved:
+			return Result{Status: StatusInsufficientStock, Remaining: total}
+		}
+		v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, ids[home], false)...)
+		res = e.decodeOutcome(req, v, err)
+	}
+	if !needsRefill(res) {
+		return res
+	}
+	return Fail(fmt.Errorf("purchase %s: home shard not refilled after %d rounds: %w", req.ProductID, maxRefills, ErrUnavailable))
+}
+
+// peek is one shard's stock, pending transfers out and credits.
+type peek struct {
+	stock, pending, credits int64
+	err                     error
+}
+
+func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
+	out := make([]peek, len(ids))
+	var wg sync.WaitGroup
+	for i, sid := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := KeysFor(sid)
+			n, err := redis.Int64s(e.redis.Eval(ctx, shardPeekScript, k.Stock, k.TransfersOut(), k.TransfersIn()))
+			if err == nil && len(n) != 3 {
+				err = fmt.Errorf("unexpected reply %v", n)
+			}
+			if err != nil {
+				out[i].err = fmt.Errorf("shard %s: %w", sid, err)
+				return
+			}
+			out[i].stock, out[i].pending, out[i].credits = n[0], n[1], n[2]
+		}()
+	}
+	wg.Wait()
+	for _, p := range out {
+		if p.err != nil {
+			return nil, p.err
+		}
+	}
+	return out, nil
+}
+
+// refill moves units into shard home from the fullest other shard, or
+// finishes pending transfers when every shard is empty. It returns the
+// units all shards held at the peek, and whether a retry may now succeed.
+func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, want int64) (total int64, moved bool, err error) {
+	peeks, err := e.peekAll(ctx, ids)
+	if err != nil {
+		return 0, false, err
+	}
+	src, pending := -1, int64(0)
+	for i, p := range peeks {
+		total += max(p.stock, 0)
+		pending += p.pending
+		if i != home && p.stock > 0 && (src < 0 || p.stock > peeks[src].stock) {
+			src = i
+		}
+	}
+	switch {
+	case peeks[home].stock >= want:
+		return total, true, nil // refilled by someone else meanwhile
+	case src >= 0 && total >= want:
+		return total, true, e.transfer(ctx, ids[src], ids[home], want)
+	case pending > 0:
+		// Units in transit: a transfer under way, or one whose server died.
+		// Finishing it is safe either way (its credit happens once); then
+		// look again.
+		_, err := e.finishTransfers(ctx, ids)
+		return total, true, err
+	}
+	// Too little left, by a reading of the shards one by one. A unit moved
+	// while they were read could have been missed (read in its target
+	// before the credit, in its source after the settle), so a second
+	// reading must agree: a credit between the two shows in that shard's
+	// credits count, and any other unit is seen where it is.
+	again, err := e.peekAll(ctx, ids)
+	if err != nil {
+		return 0, false, err
+	}
+	for i := range again {
+		if again[i] != peeks[i] {
+			return total, true, nil
+		}
+	}
+	return total, false, nil
+}
+
+// transferHook, when set (by tests), runs after a transfer's debit; an
+// error stops the transfer there, as a crash would.
+var transferHook func(tid string) error
+
+// transfer moves units from shard src to shard dst (see transfer_debit.lua).
+func (e *Engine) transfer(ctx context.Context, src, dst string, want int64) error {
+	tid := newTransferID()
+	sk := KeysFor(src)
+	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want))
+	if err != nil || len(units) != 1 {
+		return fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
+	}
+	if units[0] == 0 {
+		return nil // emptied meanwhile: the caller's next round looks again
+	}
+	if transferHook != nil {
+		if err := transferHook(tid); err != nil {
+			return err
+		}
+	}
+	return e.completeTransfer(ctx, src, dst, tid, units[0])
+}
+
+// completeTransfer credits transfer tid to dst (once) and settles its
+// debit in src.
+func (e *Engine) completeTransfer(ctx context.Context, src, dst, tid string, units int64) error {
+	dk := KeysFor(dst)
+	n, err := redis.Int64(e.redis.Eval(ctx, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), tid, units))
+	if err != nil {
+		return fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
+	}
+	if n < 0 {
+		return fmt.Errorf("transfer %s to %s: %w: no such shard", tid, dst, ErrTransferFailed)
+	}
+	if _, err := e.redis.Eval(ctx, transferSettleScript, KeysFor(src).TransfersOut(), tid); err != nil {
+		return fmt.Errorf("transfer %s: settle in %s: %w", tid, src, err)
+	}
+	return nil
+}
+
+func newTransferID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + hex.EncodeToString(b[:])
+}
+
+// pendingTransfer is a debit not yet settled.
+type pendingTransfer struct {
+	src, dst, tid string
+	units         int64
+	credited      bool
+}
+
+// pendingTransfers lists the debits of every shard not yet settled.
+func (e *Engine) pendingTransfers(ctx context.Context, ids []string) ([]pendingTransfer, error) {
+	var out []pendingTransfer
+	for _, sid := range ids {
+		m, err := redis.StringMap(e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), ""))
+		if err != nil {
+			return nil, fmt.Errorf("transfers of %s: %w", sid, err)
+		}
+		for tid, v := range m {
+			dst, n, ok := strings.Cut(v, " ")
+			units, err := strconv.ParseInt(n, 10, 64)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("transfer %s of %s: bad record %q", tid, sid, v)
+			}
+			credit, err := redis.String(e.redis.Eval(ctx, hashReadScript, KeysFor(dst).TransfersIn(), tid))
+			if err != nil && !errors.Is(err, redis.ErrNil) {
+				return nil, fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
+			}
+			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credit != ""})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].tid < out[j].tid })
+	return out, nil
+}
+
+// finishTransfers completes every pending transfer among shards ids and
+// returns how many it credited now.
+func (e *Engine) finishTransfers(ctx context.Context, ids []string) (int, error) {
+	pend, err := e.pendingTransfers(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range pend {
+		if !p.credited {
+			n++
+		}
+		if err := e.completeTransfer(ctx, p.src, p.dst, p.tid, p.units); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Repair completes the transfers of sharded product id that a crash left
+// half done, and returns how many it found. Safe while the sale runs.
+func (e *Engine) Repair(ctx context.Context, id string) (int, error) {
+	d, err := e.readShardDir(ctx, id)
+	if err != nil || d.ids == nil {
+		return 0, err
+	}
+	pend, err := e.pendingTransfers(ctx, d.ids)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range pend {
+		if err := e.completeTransfer(ctx, p.src, p.dst, p.tid, p.units); err != nil {
+			return 0, fmt.Errorf("repair %s: %w", id, err)
+		}
+	}
+	return len(pend), nil
+}
+
+// shardedStatus sums the status of every shard of d.
+func (e *Engine) shardedStatus(ctx context.Context, id string, d shardDir) (ProductStatus, error) {
+	st := ProductStatus{ID: id, Initial: d.initial + d.restocked, Shards: len(d.ids)}
+	for i, sid := range d.ids {
+		s, err := e.Status(ctx, sid)
+		if err != nil {
+			return ProductStatus{}, err
+		}
+		st.Remaining += s.Remaining
+		st.Held += s.Held
+		st.Buyers += s.Buyers
+		st.Orders += s.Orders
+		if i == 0 {
+			st.Limit, st.Start, st.End, st.Now = s.Limit, s.Start, s.End, s.Now
+		}
+	}
+	pend, err := e.pendingTransfers(ctx, d.ids)
+	if err != nil {
+		return ProductStatus{}, err
+	}
+	for _, p := range pend {
+		if !p.credited {
+			st.InTransit += p.units
+		}
+	}
+	return st, nil
+}
+
+// shardedVerify audits every shard of d and the product's conservation:
+// stock + held + units in transit == initial + restocks.
+func (e *Engine) shardedVerify(ctx context.Context, id string, d shardDir) (Audit, error) {
+	a := Audit{ID: id, Shards: len(d.ids), Initial: d.initial + d.restocked}
+	var shardInitial int64
+	for _, sid := range d.ids {
+		s, err := e.Verify(ctx, sid)
+		if err != nil {
+			return Audit{}, err
+		}
+		for _, p := range s.Problems {
+			a.Problems = append(a.Problems, "shard "+sid+": "+p)
+		}
+		shardInitial += s.Initial
+		a.Remaining += s.Remaining
+		a.Held += s.Held
+		a.Sold += s.Sold
+		a.Released += s.Released
+		a.Orders += s.Orders
+		a.Customers += s.Customers
+	}
+	pend, err := e.pendingTransfers(ctx, d.ids)
+	if err != nil {
+		return Audit{}, err
+	}
+	for _, p := range pend {
+		if p.credited {
+			a.Problems = append(a.Problems, fmt.Sprintf("transfer %s from %s to %s credited but not settled (admin verify --repair settles it)", p.tid, p.src, p.dst))
+		} else {
+			a.InTransit += p.units
+			a.Problems = append(a.Problems, fmt.Sprintf("transfer %s of %d units from %s to %s debited but not credited (admin verify --repair credits it)", p.tid, p.units, p.src, p.dst))
+		}
+	}
+	if got := a.Remaining + a.Held + a.InTransit; got != a.Initial {
+		a.Problems = append(a.Problems, fmt.Sprintf("stock %d + held %d + in transit %d = %d != initial + restocks %d",
+			a.Remaining, a.Held, a.InTransit, got, a.Initial))
+	}
+	if got := shardInitial + a.InTransit; got != a.Initial {
+		a.Problems = append(a.Problems, fmt.Sprintf("shards' initial %d + in transit %d != initial + restocks %d", shardInitial, a.InTransit, a.Initial))
+	}
+	return a, nil
+}
+
+// hideShards drops shard ids (ID#j of a listed ID) from a product list.
+func hideShards(ids []string) []string {
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if isShardID(id) && set[id[:strings.LastIndexByte(id, '#')]] {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// isShardID reports whether id has the form of a shard id (ID#j), whose
+// own meta is never a directory.
+func isShardID(id string) bool {
+	i := strings.LastIndexByte(id, '#')
+	return i > 0 && isDigits(id[i+1:])
+}
+
+// ErrSharded: the operation does not exist yet for a product spread over
+// shards.
+var ErrSharded = errors.New("not supported for a product spread over shards")
+
+// refuseSharded fails op on a sharded product id.
+func (e *Engine) refuseSharded(ctx context.Context, id, op string) error {
+	if isShardID(id) {
+		return nil
+	}
+	d, err := e.readShardDir(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.ids != nil {
+		return fmt.Errorf("%s %s: %w (run it on each shard: %s)", op, id, ErrSharded, strings.Join(d.ids, ", "))
+	}
+	return nil
+}
+
+// eachShard runs fn on every shard of id when id is sharded, and says
+// whether it did.
+func (e *Engine) eachShard(ctx context.Context, id string, fn func(sid string) error) (bool, error) {
+	if isShardID(id) {
+		return false, nil
+	}
+	d, err := e.readShardDir(ctx, id)
+	if err != nil || d.ids == nil {
+		return err != nil, err
+	}
+	for _, sid := range d.ids {
+		if err := fn(sid); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// knownUnsharded reports whether id is a shard, or a product this server
+// found unsharded lately: then Status needs no read of its directory.
+func (e *Engine) knownUnsharded(id string) bool {
+	if isShardID(id) {
+		return true
+	}
+	ids, stale, ok := e.shards.get(id, e.now())
+	return ok && !stale && ids == nil
+}
+
+// shardedOrders merges the orders streams of shards ids by time, the first
+// limit entries (all when limit <= 0). Entry ids are unique per shard.
+func (e *Engine) shardedOrders(ctx context.Context, ids []string, limit int) ([]Order, error) {
+	var all []Order
+	for _, sid := range ids {
+		orders, err := e.Orders(ctx, sid, limit)
+		if err != nil {
+			return nil, err
+		}
+		for i := range orders {
+			orders[i].Shard = sid
+		}
+		all = append(all, orders...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}

@@ -1,0 +1,39 @@
+package lua
+
+import _ "embed"
+
+// The scripts of a product spread over shards (see engine/shards.go). Each
+// touches one shard's keys, or the product's own.
+var (
+	// ShardBase writes the directory of a sharded product.
+	//go:embed shard_base.lua
+	ShardBase string
+
+	// ShardDir reads the directory of a sharded product.
+	//go:embed shard_dir.lua
+	ShardDir string
+
+	// ShardPeek reads a shard's stock and pending transfers.
+	//go:embed shard_peek.lua
+	ShardPeek string
+
+	// ShardClear forgets a shard's transfers.
+	//go:embed shard_clear.lua
+	ShardClear string
+
+	// TransferDebit takes units out of a shard under a transfer id.
+	//go:embed transfer_debit.lua
+	TransferDebit string
+
+	// TransferCredit adds a transfer's units to a shard, once.
+	//go:embed transfer_credit.lua
+	TransferCredit string
+
+	// TransferSettle forgets a credited transfer's debit.
+	//go:embed transfer_settle.lua
+	TransferSettle string
+
+	// HashRead reads a transfer hash.
+	//go:embed hash_read.lua
+	HashRead string
+)

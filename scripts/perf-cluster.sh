@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# perf-cluster.sh: one hot product vs the same product over K shards, on a
+# local 3-master Redis Cluster, in one run on one machine.
+#
+# Starts three cluster-enabled redis-servers (no replicas) and joins them
+# with redis-cli --cluster create, starts one 'flashsale serve' on the
+# cluster, then for each layout (one product; one product over K shards)
+# inits N units with no per-customer limit beyond 1 and unique customers
+# (success-heavy: every request sells one unit) and runs the same
+# 'flashsale bench' load (-n N, -c C). For each it prints the throughput,
+# the ratio sharded/single, and per master the Redis CPU (INFO cpu,
+# used_cpu_user + used_cpu_sys, delta over the run) and the scripts it ran
+# (INFO commandstats, cmdstat_evalsha calls), so that the cost of one
+# purchase on its node and the split of the load across nodes can be read
+# off even where this machine's two cores cannot show the speed-up.
+# Everything runs on loopback, is bounded in count and time, and is cleaned
+# up on exit.
+#
+#   scripts/perf-cluster.sh              # K=3 N=60000 C=100
+#   K=6 N=100000 scripts/perf-cluster.sh
+#
+# Needs: go, redis-server, redis-cli.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+K=${K:-3}
+N=${N:-60000}
+C=${C:-100}
+BASE=${CLUSTER_PORT:-7301}
+FP=${FLASHSALE_PORT:-8199}
+ports=("$BASE" $((BASE + 1)) $((BASE + 2)))
+for tool in go redis-server redis-cli; do
+  command -v "$tool" >/dev/null || { echo "perf-cluster.sh: $tool is missing" >&2; exit 1; }
+done
+for port in "${ports[@]}" $((BASE + 10000)) $((BASE + 10001)) $((BASE + 10002)) "$FP"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "perf-cluster.sh: port $port is taken (set CLUSTER_PORT / FLASHSALE_PORT)" >&2
+    exit 1
+  fi
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || true
+
+go build -o "$tmp/flashsale" .
+FS="$tmp/flashsale"
+for p in "${ports[@]}"; do
+  mkdir -p "$tmp/$p"
+  redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$tmp/$p/nodes.conf" \
+    --save '' --appendonly no --dir "$tmp/$p" --logfile "$tmp/$p/redis.log" &
+  pids+=($!)
+done
+for p in "${ports[@]}"; do
+  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+done
+redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-yes >"$tmp/create.log"
+for _ in $(seq 200); do
+  ok=0
+  for p in "${ports[@]}"; do redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok' && ok=$((ok + 1)); done
+  [ "$ok" = 3 ] && break
+  sleep 0.1
+done
+export FLASHSALE_REDIS_CLUSTER="127.0.0.1:${ports[0]}"
+
+"$FS" serve --listen "127.0.0.1:$FP" --log-level warn >"$tmp/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do "$FS" ping --addr "127.0.0.1:$FP" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# cpu PORT: used_cpu_user + used_cpu_sys of that node, in seconds.
+cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}'; }
+# calls PORT: scripts the node ran (evalsha calls that did not fail).
+calls() {
+  redis-cli -p "$1" info commandstats | tr -d '\r' |
+    awk -F'[=,:]' '/^cmdstat_evalsha:/ {for (i = 2; i < NF; i += 2) v[$i] = $(i + 1); n = v["calls"] - v["failed_calls"]} END {print n + 0}'
+}
+field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
+
+# run NAME INIT-ARGS...: init the product, bench it, print its line.
+run() {
+  local name=$1; shift
+  "$FS" admin init "$@" >/dev/null
+  declare -A c0 k0
+  for p in "${ports[@]}"; do c0[$p]=$(cpu "$p"); k0[$p]=$(calls "$p"); done
+  local out
+  out=$("$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --product "$name" -n "$N" -c "$C" --users 0)
+  local tput sold
+  tput=$(field throughput <<<"$out")
+  sold=$(grep -o '"SUCCESS":[0-9]*' <<<"$out" | cut -d: -f2)
+  printf '%-22s %9.0f purchases/s  %6s sold\n' "$name" "$tput" "${sold:-0}"
+  for p in "${ports[@]}"; do
+    local dc dk
+    dc=$(awk -v a="${c0[$p]}" -v b="$(cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
+    dk=$(( $(calls "$p") - ${k0[$p]} ))
+    awk -v p="$p" -v dc="$dc" -v dk="$dk" -v sold="${sold:-1}" 'BEGIN {
+      printf "  master :%s  cpu %6.3fs  scripts %7d (%5.1f%% of purchases)  cpu/script %5.1fus\n",
+        p, dc, dk, 100 * dk / (sold > 0 ? sold : 1), (dk > 0 ? 1e6 * dc / dk : 0) }'
+  done
+  echo "$tput" >"$tmp/$name.tput"
+}
+
+echo "flashsale on a 3-master cluster: one product vs one product over K=$K shards, -n $N -c $C, unique customers"
+run single "single" "$N"
+run "sharded" "sharded" "$N" --shards "$K"
+awk -v a="$(cat "$tmp/single.tput")" -v b="$(cat "$tmp/sharded.tput")" \
+  'BEGIN {printf "ratio sharded/single: %.2f (same client load, same run)\n", b / a}'
+"$FS" admin verify single sharded
