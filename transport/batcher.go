@@ -103,7 +103,7 @@ func (b *Batcher) QueueDepth() int {
 const (
 	DefaultBatchConns = 2
 	DefaultMaxBatch   = 512
-	DefaultBatchQueue = 8192
+	DefaultBatchQueue = 32768
 	// DefaultIdleProbe is half of Redis's smallest idle `timeout` (1 s).
 	DefaultIdleProbe = 500 * time.Millisecond
 	// maxInflightBatches bounds the batches a plain connection has sent
