@@ -22,16 +22,16 @@ var (
 		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
 		Keys: purchaseKeys, SharedKeys: 6, SharedArgs: 5,
 	}}
-	initScript     = &Script{Script: redis.NewScript(6, lua.Init)}
-	resetScript    = &Script{Script: redis.NewScript(6, lua.Reset)}
-	statusScript   = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
-	buyersScript   = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
-	deleteScript   = &Script{Script: redis.NewScript(6, lua.Delete)}
-	windowScript   = &Script{Script: redis.NewScript(2, lua.Window)}
-	restockScript  = &Script{Script: redis.NewScript(3, lua.Restock)}
-	releaseScript  = &Script{Script: redis.NewScript(6, lua.Release)}
-	verifyScript   = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
-	ordersScript   = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
+	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
+	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
+	statusScript  = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
+	buyersScript  = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
+	deleteScript  = &Script{Script: redis.NewScript(6, lua.Delete)}
+	windowScript  = &Script{Script: redis.NewScript(2, lua.Window)}
+	restockScript = &Script{Script: redis.NewScript(3, lua.Restock)}
+	releaseScript = &Script{Script: redis.NewScript(6, lua.Release)}
+	verifyScript  = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
+	ordersScript  = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
 )
 
 // MaxMergedPurchases bounds the purchases of one product that run as one
