@@ -53,6 +53,25 @@ type MergeSpec struct {
 	SharedArgs int
 }
 
+// Args returns the keys and arguments of the merged call of n calls, the
+// i-th of which has the keys and arguments call(i) (each of this form's
+// shape, the shared ones equal): the key count first, as Script wants.
+func (m *MergeSpec) Args(n int, call func(i int) []any) []any {
+	first := call(0)
+	own, ownArgs := m.Keys-m.SharedKeys, len(first)-m.Keys-m.SharedArgs
+	args := make([]any, 0, 1+m.SharedKeys+m.SharedArgs+n*(own+ownArgs))
+	args = append(args, m.SharedKeys+n*own)
+	args = append(args, first[:m.SharedKeys]...)
+	for i := range n {
+		args = append(args, call(i)[m.SharedKeys:m.Keys]...)
+	}
+	args = append(args, first[m.Keys:m.Keys+m.SharedArgs]...)
+	for i := range n {
+		args = append(args, call(i)[m.Keys+m.SharedArgs:]...)
+	}
+	return args
+}
+
 // Redis is all the engine needs from Redis: run one of its scripts, whose
 // keys all belong to one product, and check that the server answers. The
 // transport package implements it (a pool, and a batcher on top); a

@@ -646,17 +646,7 @@ func send(conn redis.Conn, calls []*call) error {
 		return c.s.SendHash(conn, c.args...)
 	}
 	m := c.s.Merge
-	own, ownArgs := m.Keys-m.SharedKeys, len(c.args)-m.Keys-m.SharedArgs
-	args := make([]any, 0, 1+m.SharedKeys+m.SharedArgs+len(calls)*(own+ownArgs))
-	args = append(args, m.SharedKeys+len(calls)*own)
-	args = append(args, c.args[:m.SharedKeys]...)
-	for _, c := range calls {
-		args = append(args, c.args[m.SharedKeys:m.Keys]...)
-	}
-	args = append(args, c.args[m.Keys:m.Keys+m.SharedArgs]...)
-	for _, c := range calls {
-		args = append(args, c.args[m.Keys+m.SharedArgs:]...)
-	}
+	args := m.Args(len(calls), func(i int) []any { return calls[i].args })
 	return m.Script.SendHash(conn, args...)
 }
 
