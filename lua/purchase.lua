@@ -59,12 +59,12 @@ local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
 -- What this call has learnt or decided so far, by key: the writes to make.
 local held = {}    -- user -> units held (read once, then this call's sales added)
 local added = {}   -- user -> units this call sells them
-local users = {}   -- users in order of their first sale, for the holders write
-local tat = {}     -- rate limiter key -> theoretical arrival time
-local admitted = {} -- rate limiter keys in order of their first admitted attempt
-local counted = {} -- rate limiter key -> true once in admitted
-local records = {} -- request key -> {fp, remaining, order_id (a sale of this call), released}
-local sales = {}   -- {user, qty, remaining, request key, fingerprint, answers}
+local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once an attempt was admitted
+if interval > 0 then
+  tat, dirty = {}, {}
+end
+local records = {} -- request key -> {fp, remaining, sale of this call or order id, released}
+local sales = {}   -- {user, quantity (string), remaining, request key, fingerprint, answer, request id, replays}
 local sold = 0
 -- int spells a count exactly (Lua's default number format has 14 digits).
 local function int(x)
@@ -76,8 +76,9 @@ local function judge(i)
   local rkey, lkey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
   local user, q, rid = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   local qty = tonumber(q)
-  local fingerprint = user .. '\n' .. q
+  local fingerprint
   if rid ~= '' then
+    fingerprint = user .. '\n' .. q
     local rec = records[rkey]
     if rec == nil then
       -- A record from before the last init or reset (another epoch) is stale.
@@ -95,33 +96,29 @@ local function judge(i)
       if rec[4] then
         return {8, rec[3]}
       end
-      local a = {1, rec[2], rec[3], qty}
-      if type(rec[3]) == 'table' then -- a sale of this call: its id comes with the writes
-        table.insert(rec[3], a)
+      local sale = rec[3]
+      if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
+        local a = {1, rec[2], false, qty}
+        sale[8] = sale[8] or {}
+        table.insert(sale[8], a)
+        return a
       end
-      return a
+      return {1, rec[2], sale, qty}
     end
   end
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival
   -- time; an attempt is allowed when it is at most burst intervals early.
   if interval > 0 then
-    local at = tat[lkey]
-    if at == nil then
-      at = tonumber(redis.call('GET', lkey) or '0')
-    end
+    local at = tat[lkey] or tonumber(redis.call('GET', lkey) or '0')
     if at < now then
       at = now
     end
+    tat[lkey] = at
     local allow_at = at + interval - burst * interval
     if now < allow_at then
-      tat[lkey] = at
       return {7, allow_at - now}
     end
-    if not counted[lkey] then
-      counted[lkey] = true
-      table.insert(admitted, lkey)
-    end
-    tat[lkey] = at + interval
+    tat[lkey], dirty[lkey] = at + interval, true
   end
   if start_ms and now < start_ms then
     return {4, start_ms}
@@ -132,8 +129,8 @@ local function judge(i)
   if left <= 0 then
     return {0}
   end
-  local h = held[user]
   if limit > 0 then
+    local h = held[user]
     if h == nil then
       h = tonumber(redis.call('HGET', KEYS[4], user) or '0')
       held[user] = h
@@ -145,21 +142,18 @@ local function judge(i)
   if left < qty then
     return {2, left}
   end
+  if limit > 0 then
+    held[user] = held[user] + qty
+  end
   left = left - qty
   sold = sold + qty
-  if added[user] == nil then
-    added[user] = 0
-    table.insert(users, user)
-  end
-  added[user] = added[user] + qty
-  if h then
-    held[user] = h + qty
-  end
+  added[user] = (added[user] or 0) + qty
   local a = {1, left, false, qty}
-  local answers = {a}
-  table.insert(sales, {user, qty, left, rkey, fingerprint, answers, rid})
+  local sale = {user, q, left, rkey, nil, a, rid}
+  sales[#sales + 1] = sale
   if rid ~= '' then
-    records[rkey] = {fingerprint, left, answers, false}
+    sale[5] = fingerprint
+    records[rkey] = {fingerprint, left, sale, false}
   end
   return a
 end
@@ -169,7 +163,7 @@ for i = 1, m do
 end
 
 -- The writes.
-for _, lkey in ipairs(admitted) do
+for lkey in pairs(dirty or {}) do
   redis.call('SET', lkey, int(tat[lkey]), 'PX', int(tat[lkey] - now))
 end
 if sold == 0 then
@@ -177,38 +171,45 @@ if sold == 0 then
 end
 redis.call('DECRBY', KEYS[1], int(sold))
 redis.call('HINCRBY', KEYS[3], 'held', int(sold))
-local buyers, holders = {}, {}
-for _, s in ipairs(sales) do
-  table.insert(buyers, s[1])
-end
-redis.call('RPUSH', KEYS[2], unpack(buyers))
-if limit > 0 then
-  for _, u in ipairs(users) do
-    table.insert(holders, u)
-    table.insert(holders, int(held[u]))
-  end
-  redis.call('HSET', KEYS[4], unpack(holders))
+if #sales == 1 then
+  redis.call('RPUSH', KEYS[2], sales[1][1])
 else
-  for _, u in ipairs(users) do
-    redis.call('HINCRBY', KEYS[4], u, int(added[u]))
+  local buyers = {}
+  for j, s in ipairs(sales) do
+    buyers[j] = s[1]
+  end
+  redis.call('RPUSH', KEYS[2], unpack(buyers))
+end
+if limit > 0 then
+  -- Every customer's holding is known: one HSET of the new values.
+  local fields = {}
+  for u in pairs(added) do
+    fields[#fields + 1] = u
+    fields[#fields + 1] = int(held[u])
+  end
+  redis.call('HSET', KEYS[4], unpack(fields))
+else
+  for u, n in pairs(added) do
+    redis.call('HINCRBY', KEYS[4], u, int(n))
   end
 end
 for _, s in ipairs(sales) do
-  local user, qty, remaining = s[1], s[2], s[3]
+  local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
   local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-    'quantity', int(qty), 'remaining', int(remaining), 'time', int(now))
-  for _, a in ipairs(s[6]) do
+    'quantity', q, 'remaining', remaining, 'time', now)
+  s[6][3] = oid
+  for _, a in ipairs(s[8] or {}) do
     a[3] = oid
   end
-  if s[7] ~= '' then
-    redis.call('HSET', s[4], 'fp', s[5], 'remaining', int(remaining), 'order_id', oid,
+  if rid ~= '' then
+    redis.call('HSET', s[4], 'fp', s[5], 'remaining', remaining, 'order_id', oid,
       'epoch', epoch)
     redis.call('PEXPIRE', s[4], ARGV[2])
   end
   redis.call('PUBLISH', ARGV[3], '{"product_id":' .. cjson.encode(ARGV[1]) ..
     ',"buyer":' .. cjson.encode(user) ..
-    ',"remaining":' .. int(remaining) ..
+    ',"remaining":' .. remaining ..
     ',"timestamp":' .. t[1] ..
-    ',"order_id":"' .. oid .. '","quantity":' .. int(qty) .. '}')
+    ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
 end
 return out
