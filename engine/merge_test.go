@@ -225,13 +225,7 @@ func TestMergedPurchaseEvents(t *testing.T) {
 	t.Parallel()
 	eng, addr := newEngine(t)
 	ctx := testContext(t)
-	psc := redis.PubSubConn{Conn: redistest.Conn(t, addr)}
-	if err := psc.Subscribe(engine.EventChannel); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := psc.ReceiveWithTimeout(testTimeout).(redis.Subscription); !ok {
-		t.Fatal("no subscription")
-	}
+	psc := subscribeEvents(t, addr)
 	id := newProduct(t, eng, 3)
 	got := merged(ctx, t, eng,
 		engine.Request{ProductID: id, UserID: "a"}, engine.Request{ProductID: id, UserID: "a"},
@@ -243,6 +237,19 @@ func TestMergedPurchaseEvents(t *testing.T) {
 			t.Errorf("event %s for %+v, want it to start %s", ev, r, want)
 		}
 	}
+}
+
+// subscribeEvents returns a connection subscribed to the sale events.
+func subscribeEvents(t *testing.T, addr string) redis.PubSubConn {
+	t.Helper()
+	psc := redis.PubSubConn{Conn: redistest.Conn(t, addr)}
+	if err := psc.Subscribe(engine.EventChannel); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := psc.ReceiveWithTimeout(testTimeout).(redis.Subscription); !ok || m.Channel != engine.EventChannel {
+		t.Fatalf("SUBSCRIBE answered %#v", m)
+	}
+	return psc
 }
 
 // TestMergedEqualsOneByOne: random sequences of purchases (repeat

@@ -1273,13 +1273,7 @@ func TestPurchaseEventQuantity(t *testing.T) {
 	t.Parallel()
 	eng, addr := newEngine(t)
 	ctx := testContext(t)
-	psc := redis.PubSubConn{Conn: redistest.Conn(t, addr)}
-	if err := psc.Subscribe(engine.EventChannel); err != nil {
-		t.Fatal(err)
-	}
-	if m, ok := psc.ReceiveWithTimeout(testTimeout).(redis.Subscription); !ok || m.Channel != engine.EventChannel {
-		t.Fatalf("SUBSCRIBE answered %#v", m)
-	}
+	psc := subscribeEvents(t, addr)
 	id := newProduct(t, eng, 5, engine.WithPerUserLimit(2))
 	res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", Quantity: 2})
 	if res.Status != engine.StatusSuccess || res.Remaining != 3 || res.Quantity != 2 {

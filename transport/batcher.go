@@ -677,6 +677,10 @@ func keyOf(c *call) mergeKey {
 				one = []byte(v)
 			case []byte:
 				one = v
+			case int64:
+				one = strconv.AppendInt(nil, v, 10)
+			case int:
+				one = strconv.AppendInt(nil, int64(v), 10)
 			default:
 				one = fmt.Appendf(nil, "%T:%v", v, v)
 			}
@@ -693,13 +697,13 @@ func keyOf(c *call) mergeKey {
 // run starting where its first call was, and sets bt.sends.
 func (bt *batch) merge() {
 	bt.sends = bt.sends[:0]
-	runs := 0
+	mergeables := 0
 	for _, c := range bt.calls {
 		if mergeable(c) {
-			runs++
+			mergeables++
 		}
 	}
-	if runs < 2 {
+	if mergeables < 2 {
 		for range bt.calls {
 			bt.sends = append(bt.sends, 1)
 		}
