@@ -309,3 +309,45 @@ func TestMergedEqualsOneByOne(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestRecordFormerFormat: a request record written as a hash (the
+// format before records became strings) still replays, and still refuses
+// another payload.
+func TestRequestRecordFormerFormat(t *testing.T) {
+	t.Parallel()
+	eng, addr := newEngine(t)
+	ctx := testContext(t)
+	c := redistest.Conn(t, addr)
+	id := newProduct(t, eng, 10)
+	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "old-1"}
+	first := eng.Purchase(ctx, req)
+	if first.Status != engine.StatusSuccess {
+		t.Fatalf("purchase = %+v", first)
+	}
+	key := engine.KeysFor(id).Request(req.RequestID)
+	rec, err := redis.String(c.Do("GET", key))
+	f := strings.SplitN(rec, "|", 4)
+	if err != nil || len(f) != 4 {
+		t.Fatalf("record %q, %v", rec, err)
+	}
+	rawDo(t, c, "DEL", key)
+	rawDo(t, c, "HSET", key, "fp", f[3], "remaining", f[1], "order_id", f[2], "epoch", f[0])
+	rawDo(t, c, "PEXPIRE", key, 60000)
+	if got := eng.Purchase(ctx, req); got != first {
+		t.Errorf("replay of a hash record = %+v, want %+v", got, first)
+	}
+	got := merged(ctx, t, eng, req, engine.Request{ProductID: id, UserID: "bob", RequestID: req.RequestID})
+	if got[0] != first || got[1].Code != engine.CodeRequestReused {
+		t.Errorf("merged replays of a hash record = %+v", got)
+	}
+	if s, err := eng.Status(ctx, id); err != nil || s.Remaining != 9 {
+		t.Errorf("status %+v %v: want one unit sold", s, err)
+	}
+	// After a reset the hash record is stale, like a string one.
+	if _, err := eng.Reset(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.Purchase(ctx, req); got.Status != engine.StatusSuccess || got.OrderID == first.OrderID || got.Remaining != 9 {
+		t.Errorf("after reset = %+v, want a new sale", got)
+	}
+}

@@ -7,7 +7,7 @@
 -- one DECRBY of stock, one HINCRBY of meta's held, one RPUSH of buyers, one
 -- HSET (per-user limit) or one HINCRBY per customer of holders, one SET per
 -- rate-limited customer; per sale one XADD (its order id), one PUBLISH, and
--- with a request_id one HSET + PEXPIRE of its record.
+-- with a request_id one SET ... PX of its record (a string).
 -- Rate limit: an attempt the limiter admits counts against the customer's
 -- rate whatever its outcome (hammering a sold-out or not yet open sale is
 -- still hammering); an attempt it refuses counts nothing. A replay (a
@@ -81,11 +81,20 @@ local function judge(i)
     fingerprint = user .. '\n' .. q
     local rec = records[rkey]
     if rec == nil then
-      -- A record from before the last init or reset (another epoch) is stale.
-      local r = redis.call('HMGET', rkey, 'fp', 'remaining', 'order_id', 'epoch')
+      -- The record is a string, epoch|remaining|order_id|fingerprint; one
+      -- written before this format is a hash of those fields (GET fails on
+      -- it). A record from before the last init or reset (another epoch)
+      -- is stale.
+      local r, e, rem, oid, fp = redis.pcall('GET', rkey)
+      if type(r) == 'string' then
+        e, rem, oid, fp = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+      elseif type(r) == 'table' and r.err then
+        r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
+        e, rem, oid, fp = r[1] or '', r[2], r[3], r[4]
+      end
       rec = false
-      if r[1] and (r[4] or '') == epoch then
-        rec = {r[1], tonumber(r[2]), r[3], redis.call('HEXISTS', KEYS[6], r[3]) == 1}
+      if fp and e == epoch then
+        rec = {fp, tonumber(rem), oid, redis.call('HEXISTS', KEYS[6], oid) == 1}
       end
       records[rkey] = rec
     end
@@ -202,9 +211,7 @@ for _, s in ipairs(sales) do
     a[3] = oid
   end
   if rid ~= '' then
-    redis.call('HSET', s[4], 'fp', s[5], 'remaining', remaining, 'order_id', oid,
-      'epoch', epoch)
-    redis.call('PEXPIRE', s[4], ARGV[2])
+    redis.call('SET', s[4], epoch .. '|' .. remaining .. '|' .. oid .. '|' .. s[5], 'PX', ARGV[2])
   end
   redis.call('PUBLISH', ARGV[3], '{"product_id":' .. cjson.encode(ARGV[1]) ..
     ',"buyer":' .. cjson.encode(user) ..
