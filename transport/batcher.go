@@ -97,7 +97,8 @@ type BatcherConfig struct {
 // batcher's goroutines and must not block.
 type Observer interface {
 	// Batch is called once per batch whose replies were read: how many
-	// scripts it carried, and the time from its flush to its last reply.
+	// calls it carried (each call of a merged one counts), and the time
+	// from its flush to its last reply.
 	Batch(size int, rtt time.Duration)
 }
 
