@@ -20,6 +20,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // Errors of a bench run that went wrong; main maps them to exit codes.
@@ -59,8 +60,20 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object (no progress bar)"},
 			&cli.BoolFlag{Name: "allow-errors", Usage: "exit 0 even when requests failed, if the oversell check passes"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write a self-contained HTML report (latency over time, status counts) to `FILE`", TakesFile: true},
+			&cli.BoolFlag{Name: "request-ids", Usage: "give each purchase the request_id rid_N of its customer N (unique per request with --users 0; with --users, a customer's later attempts are retries)"},
 		}, loadFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
+	}
+}
+
+// withRequestIDs returns a request hook that gives each purchase the
+// request_id rid_N of its customer N, then calls sign (if any).
+func withRequestIDs(sign func(*wire.PurchaseRequest, int64)) func(*wire.PurchaseRequest, int64) {
+	return func(req *wire.PurchaseRequest, user int64) {
+		req.RequestID = "rid_" + strconv.FormatInt(user, 10)
+		if sign != nil {
+			sign(req, user)
+		}
 	}
 }
 
@@ -190,6 +203,9 @@ func runBench(c *cli.Context) error {
 		return err
 	} else if signer != nil {
 		cfg.Sign = newUserTokens(signer, cfg).sign
+	}
+	if c.Bool("request-ids") {
+		cfg.Sign = withRequestIDs(cfg.Sign)
 	}
 	st, err := openStoreFlags(c, zerolog.Nop(), redisSetup{PoolConfig: transport.PoolConfig{MaxActive: 2}}, false)
 	if err != nil {

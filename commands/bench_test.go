@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
@@ -462,5 +464,24 @@ func TestBenchTwoServers(t *testing.T) {
 		if strings.Contains(string(page), banned) {
 			t.Errorf("the HTML report is not self-contained: it has %q", banned)
 		}
+	}
+}
+
+// TestBenchRequestIDs: --request-ids gives every purchase its customer's
+// request_id, so each sale leaves its request record.
+func TestBenchRequestIDs(t *testing.T) {
+	raddr := redistest.Addr(t)
+	addr := startServe(t, raddr)
+	product := redistest.Product(t)
+	out := mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "300", "-c", "4", "-P", "16", "--init", "100", "--request-ids")
+	for _, want := range []string{"Successful:        100\n", "Sold Out:          200\n", "Oversell Check:    ✓ PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench --request-ids output lacks %q:\n%s", want, out)
+		}
+	}
+	keys, err := redis.Strings(redistest.Conn(t, raddr).Do("KEYS", engine.KeysFor(product).Request("rid_*")))
+	if err != nil || len(keys) != 100 {
+		t.Errorf("%d request records (%v), want 100", len(keys), err)
 	}
 }

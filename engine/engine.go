@@ -16,18 +16,30 @@ import (
 // The scripts, hashed once. Every product operation is one of them, so each
 // is atomic and touches one product's keys only.
 var (
-	purchaseScript = &Script{Script: redis.NewScript(8, lua.Purchase)}
-	initScript     = &Script{Script: redis.NewScript(6, lua.Init)}
-	resetScript    = &Script{Script: redis.NewScript(6, lua.Reset)}
-	statusScript   = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
-	buyersScript   = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
-	deleteScript   = &Script{Script: redis.NewScript(6, lua.Delete)}
-	windowScript   = &Script{Script: redis.NewScript(2, lua.Window)}
-	restockScript  = &Script{Script: redis.NewScript(3, lua.Restock)}
-	releaseScript  = &Script{Script: redis.NewScript(6, lua.Release)}
-	verifyScript   = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
-	ordersScript   = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
+	// purchaseScript is one purchase; calls of one product merge into one
+	// call of the same Lua (see lua/purchase.lua).
+	purchaseScript = &Script{Script: redis.NewScript(purchaseKeys, lua.Purchase), Merge: &MergeSpec{
+		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
+		Keys: purchaseKeys, SharedKeys: 6, SharedArgs: 5,
+	}}
+	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
+	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
+	statusScript  = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
+	buyersScript  = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
+	deleteScript  = &Script{Script: redis.NewScript(6, lua.Delete)}
+	windowScript  = &Script{Script: redis.NewScript(2, lua.Window)}
+	restockScript = &Script{Script: redis.NewScript(3, lua.Restock)}
+	releaseScript = &Script{Script: redis.NewScript(6, lua.Release)}
+	verifyScript  = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
+	ordersScript  = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
 )
+
+// MaxMergedPurchases bounds the purchases of one product that run as one
+// script call.
+const MaxMergedPurchases = 64
+
+// purchaseKeys is the key count of one purchase.
+const purchaseKeys = 8
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
 func Scripts() []*Script {
@@ -315,9 +327,16 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 // purchaseArgs are the purchase script's keys (k's) and arguments for req.
 func purchaseArgs(req *Request, k Keys, ttl time.Duration, channel string, rate Rate) []any {
 	return []any{
-		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Request(req.RequestID), k.Rate(req.UserID), k.Released,
-		req.ProductID, req.UserID, req.Quantity, req.RequestID, ttl.Milliseconds(), channel,
+		// Shared by every purchase of the product, or of one of its shards
+		// (see purchaseScript.Merge).
+		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+		// This purchase's own.
+		k.Request(req.RequestID), k.Rate(req.UserID),
+		// Shared.
+		req.ProductID, ttl.Milliseconds(), channel,
 		rate.Interval.Milliseconds(), rate.Burst,
+		// Own.
+		req.UserID, req.Quantity, req.RequestID,
 	}
 }
 
@@ -370,8 +389,18 @@ func (e *Engine) decodeOutcome(req *Request, v any, err error) Result {
 	return res
 }
 
-// purchaseResult decodes the purchase script's reply (see lua/purchase.lua).
+// purchaseResult decodes the purchase script's reply to one purchase: an
+// array of one answer (see lua/purchase.lua).
 func purchaseResult(v any) (Result, error) {
+	outer, err := redis.Values(v, nil)
+	if err != nil || len(outer) != 1 {
+		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)
+	}
+	return answerResult(outer[0])
+}
+
+// answerResult decodes one purchase's answer.
+func answerResult(v any) (Result, error) {
 	reply, err := redis.Values(v, nil)
 	if err != nil || len(reply) == 0 {
 		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)

@@ -28,6 +28,48 @@ type Script struct {
 	*redis.Script
 	// ReadOnly scripts never write, so they need no durability wait.
 	ReadOnly bool
+	// Merge, if set, says that several calls of this script may run as one
+	// call of Merge.Script (see MergeSpec); a Redis that batches may merge
+	// them, one that does not runs each call as it is.
+	Merge *MergeSpec
+}
+
+// MergeSpec describes how calls of a script merge into one. A call's keys
+// and arguments are its shared keys (the first SharedKeys), its own keys,
+// its shared arguments (the first SharedArgs) and its own arguments. Calls
+// whose shared keys and arguments are all equal merge into one call of
+// Script with the shared keys once, then every call's own keys in order,
+// then the shared arguments once, then every call's own arguments in
+// order. Script takes its key count as its first argument (a redigo
+// script of key count -1). Its reply, and the reply of the script alone
+// (which is Script with one call), is an array with one element per call,
+// in order: the merging Redis hands call i a one-element array holding
+// element i, so a caller sees the same reply merged or not.
+type MergeSpec struct {
+	Script     *Script
+	Max        int // calls in one merged call, at most
+	Keys       int // the keys of one call, shared and own
+	SharedKeys int
+	SharedArgs int
+}
+
+// Args returns the keys and arguments of the merged call of n calls, the
+// i-th of which has the keys and arguments call(i) (each of this form's
+// shape, the shared ones equal): the key count first, as Script wants.
+func (m *MergeSpec) Args(n int, call func(i int) []any) []any {
+	first := call(0)
+	own, ownArgs := m.Keys-m.SharedKeys, len(first)-m.Keys-m.SharedArgs
+	args := make([]any, 0, 1+m.SharedKeys+m.SharedArgs+n*(own+ownArgs))
+	args = append(args, m.SharedKeys+n*own)
+	args = append(args, first[:m.SharedKeys]...)
+	for i := range n {
+		args = append(args, call(i)[m.SharedKeys:m.Keys]...)
+	}
+	args = append(args, first[m.Keys:m.Keys+m.SharedArgs]...)
+	for i := range n {
+		args = append(args, call(i)[m.Keys+m.SharedArgs:]...)
+	}
+	return args
 }
 
 // Redis is all the engine needs from Redis: run one of its scripts, whose

@@ -8,9 +8,10 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// TestPurchaseResult decodes every reply documented in lua/purchase.lua,
-// as redigo returns them (integers as int64, strings as []byte), and
-// replies of the wrong shape, which must be errors and never a sale.
+// TestPurchaseResult decodes every answer documented in lua/purchase.lua,
+// as redigo returns them (integers as int64, strings as []byte) in the
+// one-element array of a single purchase's reply, and replies of the wrong
+// shape, which must be errors and never a sale.
 func TestPurchaseResult(t *testing.T) {
 	t.Parallel()
 	const startMs, endMs = 1764108000123, 1764111600456
@@ -20,7 +21,14 @@ func TestPurchaseResult(t *testing.T) {
 		want    Result
 		wantErr error // for ERROR results: what Err wraps
 		bad     bool  // the reply is malformed: an error, no Result
+		whole   bool  // reply is the whole reply, not one answer to wrap
 	}{
+		// Malformed replies around the answer.
+		{name: "whole reply nil", reply: nil, bad: true, whole: true},
+		{name: "whole reply empty", reply: []any{}, bad: true, whole: true},
+		{name: "whole reply an answer, unwrapped", reply: []any{int64(0)}, bad: true, whole: true},
+		{name: "whole reply of two answers", reply: []any{[]any{int64(0)}, []any{int64(0)}}, bad: true, whole: true},
+
 		// Documented replies.
 		{name: "sold", reply: []any{int64(1), int64(41), []byte("1764108000123-0"), int64(2)},
 			want: Result{Status: StatusSuccess, Remaining: 41, OrderID: "1764108000123-0", Quantity: 2}},
@@ -107,7 +115,11 @@ func TestPurchaseResult(t *testing.T) {
 						t.Fatalf("purchaseResult(%#v) panicked: %v", tt.reply, r)
 					}
 				}()
-				got, err = purchaseResult(tt.reply)
+				reply := tt.reply
+				if !tt.whole {
+					reply = []any{reply}
+				}
+				got, err = purchaseResult(reply)
 			}()
 			if tt.bad {
 				if err == nil {

@@ -417,9 +417,10 @@ func TestRequestIDConcurrentRetries(t *testing.T) {
 	if err != nil || pttl <= 0 || pttl > engine.DefaultRequestTTL.Milliseconds() {
 		t.Errorf("PTTL %s = %d, %v; want in (0, %d]", key, pttl, err, engine.DefaultRequestTTL.Milliseconds())
 	}
-	rec, err := redis.StringMap(c.Do("HGETALL", key))
-	if err != nil || rec["order_id"] != first.OrderID || rec["remaining"] != "9" {
-		t.Errorf("record %s = %v, %v; want order %s remaining 9", key, rec, err, first.OrderID)
+	// epoch|remaining|order_id|user\nquantity
+	rec, err := redis.String(c.Do("GET", key))
+	if f := strings.SplitN(rec, "|", 4); err != nil || len(f) != 4 || f[1] != "9" || f[2] != first.OrderID || f[3] != "alice\n1" {
+		t.Errorf("record %s = %q, %v; want remaining 9, order %s", key, rec, err, first.OrderID)
 	}
 	expectBalanced(t, eng, id, "after the retries")
 
@@ -1273,13 +1274,7 @@ func TestPurchaseEventQuantity(t *testing.T) {
 	t.Parallel()
 	eng, addr := newEngine(t)
 	ctx := testContext(t)
-	psc := redis.PubSubConn{Conn: redistest.Conn(t, addr)}
-	if err := psc.Subscribe(engine.EventChannel); err != nil {
-		t.Fatal(err)
-	}
-	if m, ok := psc.ReceiveWithTimeout(testTimeout).(redis.Subscription); !ok || m.Channel != engine.EventChannel {
-		t.Fatalf("SUBSCRIBE answered %#v", m)
-	}
+	psc := subscribeEvents(t, addr)
 	id := newProduct(t, eng, 5, engine.WithPerUserLimit(2))
 	res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", Quantity: 2})
 	if res.Status != engine.StatusSuccess || res.Remaining != 3 || res.Quantity != 2 {

@@ -2,8 +2,8 @@
 //
 // Each script touches the keys of exactly one product, all passed in KEYS
 // (so they share the product's {ID} hash tag and a Redis Cluster slot), and
-// checks everything before it writes anything (except that purchase.lua
-// counts an attempt in its rate limiter before the sale's checks: see its
+// checks everything before it writes anything (purchase.lua too, for every
+// purchase of a merged call, its rate limiter's state included: see its
 // header). Key names are built by the
 // engine package, never here; each script's header documents its KEYS,
 // ARGV and reply.
@@ -13,8 +13,9 @@ import _ "embed"
 
 // The scripts, by what they do.
 var (
-	// Purchase checks window, stock and the per-user limit, then sells:
-	// stock, holders, buyers, orders stream, request record, event.
+	// Purchase judges M >= 1 purchases of one product in order (window,
+	// stock, per-user limit, rate, retries), then sells: stock, holders,
+	// buyers, orders stream, request records, events.
 	//go:embed purchase.lua
 	Purchase string
 

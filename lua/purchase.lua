@@ -1,19 +1,30 @@
--- purchase.lua: one atomic purchase attempt. Every check of the sale (window,
--- stock, per-user limit) runs before any write of the sale. The one write
--- before them is the rate limiter's: an attempt it admits counts against the
--- customer's rate whatever its outcome (hammering a sold-out or not yet open
--- sale is still hammering), and an attempt it refuses writes nothing. A replay
--- (a request_id already answered) is answered before the limiter and does
--- not count.
--- KEYS[1] stock    KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
--- KEYS[5] orders   KEYS[6] this request's record (product:{ID}:req:<request_id>)
--- KEYS[7] this customer's rate limiter (product:{ID}:rate:<user id>)
--- KEYS[8] released orders
--- ARGV[1] product id   ARGV[2] user id   ARGV[3] quantity (>= 1)
--- ARGV[4] request id ('' for none)       ARGV[5] request record TTL (ms)
--- ARGV[6] event channel
--- ARGV[7] rate limit: ms between attempts (0 = no limit)   ARGV[8] burst
--- Reply, first element the outcome:
+-- purchase.lua: M purchase attempts of one product (M >= 1), judged one
+-- after the other in the order given, atomically. Each attempt gets
+-- exactly the checks and answer it would get alone, in a call of its own,
+-- after the attempts before it; a call with M = 1 is a single purchase.
+-- Stock, meta and TIME are read once per call. Every check of every attempt
+-- runs before any write; then the writes, folded where the data allows:
+-- one DECRBY of stock, one HINCRBY of meta's held, one RPUSH of buyers, one
+-- HSET (per-user limit) or one HINCRBY per customer of holders, one SET per
+-- rate-limited customer; per sale one XADD (its order id), one PUBLISH, and
+-- with a request_id one SET ... PX of its record (a string).
+-- Rate limit: an attempt the limiter admits counts against the customer's
+-- rate whatever its outcome (hammering a sold-out or not yet open sale is
+-- still hammering); an attempt it refuses counts nothing. A replay (a
+-- request_id already answered, in an earlier call or earlier in this one) is
+-- answered before the limiter and does not count.
+--
+-- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
+-- KEYS[5] orders  KEYS[6] released orders
+-- then per attempt i = 1..M:
+--   KEYS[5+2i] its request record (product:{ID}:req:<request_id>)
+--   KEYS[6+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
+-- ARGV[1] product id   ARGV[2] request record TTL (ms)   ARGV[3] event channel
+-- ARGV[4] rate limit: ms between attempts (0 = no limit)   ARGV[5] burst
+-- then per attempt i: ARGV[3+3i] user id   ARGV[4+3i] quantity (>= 1)
+--   ARGV[5+3i] request id ('' for none)
+-- Reply: an array of M answers, the i-th for attempt i, each an array whose
+-- first element is the outcome:
 --   {1, remaining, order_id, quantity}  sold (or the replay of an earlier sale)
 --   {0}                       sold out
 --   {-1}                      unknown product
@@ -24,81 +35,188 @@
 --   {6}                       request id reused with a different payload
 --   {7, retry_after_ms}       the customer is over the rate limit
 --   {8, order_id}             the replayed request's order was released since
+local m = (#KEYS - 6) / 2
+local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
-  return {-1}
-end
-local user, qty, rid = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch')
-local epoch = meta[4] or ''
-local fingerprint = user .. '\n' .. ARGV[3]
-if rid ~= '' then
-  -- A record from before the last init or reset (another epoch) is stale.
-  local rec = redis.call('HMGET', KEYS[6], 'fp', 'remaining', 'order_id', 'epoch')
-  if rec[1] and (rec[4] or '') == epoch then
-    if rec[1] ~= fingerprint then
-      return {6}
-    end
-    if redis.call('HEXISTS', KEYS[8], rec[3]) == 1 then
-      return {8, rec[3]}
-    end
-    return {1, tonumber(rec[2]), rec[3], qty}
+  for i = 1, m do
+    out[i] = {-1}
   end
+  return out
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- Rate limit (GCRA): one key per customer holding the theoretical arrival
--- time; an attempt is allowed when it is at most burst intervals early.
--- Its TTL is set with the value, in one SET, so no key outlives its use.
-local interval, burst = tonumber(ARGV[7]), tonumber(ARGV[8])
-if interval > 0 then
-  local tat = tonumber(redis.call('GET', KEYS[7]) or '0')
-  if tat < now then
-    tat = now
-  end
-  local allow_at = tat + interval - burst * interval
-  if now < allow_at then
-    return {7, allow_at - now}
-  end
-  redis.call('SET', KEYS[7], tat + interval, 'PX', tat + interval - now)
-end
-if meta[2] and now < tonumber(meta[2]) then
-  return {4, tonumber(meta[2])}
-end
-if meta[3] and now >= tonumber(meta[3]) then
-  return {5, tonumber(meta[3])}
-end
-local n = tonumber(stock)
-if n == nil then
+local left = tonumber(stock)
+if left == nil then
   return redis.error_reply('ERR stock of ' .. ARGV[1] .. ' is not a number')
 end
-if n <= 0 then
-  return {0}
-end
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch')
 local limit = tonumber(meta[1] or '0')
+local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
+local epoch = meta[4] or ''
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+-- What this call has learnt or decided so far, by key: the writes to make.
+local held = {}    -- user -> units held (read once, then this call's sales added)
+local added = {}   -- user -> units this call sells them
+local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once an attempt was admitted
+if interval > 0 then
+  tat, dirty = {}, {}
+end
+local records = {} -- request key -> {fp, remaining, sale of this call or order id, released}
+local sales = {}   -- {user, quantity (string), remaining, request key, fingerprint, answer, request id, replays}
+local sold = 0
+-- int spells a count exactly (Lua's default number format has 14 digits).
+local function int(x)
+  return string.format('%d', x)
+end
+
+-- judge returns attempt i's answer, and records a sale's writes.
+local function judge(i)
+  local rkey, lkey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+  local user, q, rid = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
+  local qty = tonumber(q)
+  local fingerprint
+  if rid ~= '' then
+    fingerprint = user .. '\n' .. q
+    local rec = records[rkey]
+    if rec == nil then
+      -- The record is a string, epoch|remaining|order_id|fingerprint; one
+      -- written before this format is a hash of those fields (GET fails on
+      -- it). A record from before the last init or reset (another epoch)
+      -- is stale.
+      local r, e, rem, oid, fp = redis.pcall('GET', rkey)
+      if type(r) == 'string' then
+        e, rem, oid, fp = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+      elseif type(r) == 'table' and r.err then
+        r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
+        e, rem, oid, fp = r[1] or '', r[2], r[3], r[4]
+      end
+      rec = false
+      if fp and e == epoch then
+        rec = {fp, tonumber(rem), oid, redis.call('HEXISTS', KEYS[6], oid) == 1}
+      end
+      records[rkey] = rec
+    end
+    if rec then
+      if rec[1] ~= fingerprint then
+        return {6}
+      end
+      if rec[4] then
+        return {8, rec[3]}
+      end
+      local sale = rec[3]
+      if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
+        local a = {1, rec[2], false, qty}
+        sale[8] = sale[8] or {}
+        table.insert(sale[8], a)
+        return a
+      end
+      return {1, rec[2], sale, qty}
+    end
+  end
+  -- Rate limit (GCRA): one key per customer holding the theoretical arrival
+  -- time; an attempt is allowed when it is at most burst intervals early.
+  if interval > 0 then
+    local at = tat[lkey] or tonumber(redis.call('GET', lkey) or '0')
+    if at < now then
+      at = now
+    end
+    tat[lkey] = at
+    local allow_at = at + interval - burst * interval
+    if now < allow_at then
+      return {7, allow_at - now}
+    end
+    tat[lkey], dirty[lkey] = at + interval, true
+  end
+  if start_ms and now < start_ms then
+    return {4, start_ms}
+  end
+  if end_ms and now >= end_ms then
+    return {5, end_ms}
+  end
+  if left <= 0 then
+    return {0}
+  end
+  if limit > 0 then
+    local h = held[user]
+    if h == nil then
+      h = tonumber(redis.call('HGET', KEYS[4], user) or '0')
+      held[user] = h
+    end
+    if h + qty > limit then
+      return {3, h, limit}
+    end
+  end
+  if left < qty then
+    return {2, left}
+  end
+  if limit > 0 then
+    held[user] = held[user] + qty
+  end
+  left = left - qty
+  sold = sold + qty
+  added[user] = (added[user] or 0) + qty
+  local a = {1, left, false, qty}
+  local sale = {user, q, left, rkey, nil, a, rid}
+  sales[#sales + 1] = sale
+  if rid ~= '' then
+    sale[5] = fingerprint
+    records[rkey] = {fingerprint, left, sale, false}
+  end
+  return a
+end
+
+for i = 1, m do
+  out[i] = judge(i)
+end
+
+-- The writes.
+for lkey in pairs(dirty or {}) do
+  redis.call('SET', lkey, int(tat[lkey]), 'PX', int(tat[lkey] - now))
+end
+if sold == 0 then
+  return out
+end
+redis.call('DECRBY', KEYS[1], int(sold))
+redis.call('HINCRBY', KEYS[3], 'held', int(sold))
+if #sales == 1 then
+  redis.call('RPUSH', KEYS[2], sales[1][1])
+else
+  local buyers = {}
+  for j, s in ipairs(sales) do
+    buyers[j] = s[1]
+  end
+  redis.call('RPUSH', KEYS[2], unpack(buyers))
+end
 if limit > 0 then
-  local held = tonumber(redis.call('HGET', KEYS[4], user) or '0')
-  if held + qty > limit then
-    return {3, held, limit}
+  -- Every customer's holding is known: one HSET of the new values.
+  local fields = {}
+  for u in pairs(added) do
+    fields[#fields + 1] = u
+    fields[#fields + 1] = int(held[u])
+  end
+  redis.call('HSET', KEYS[4], unpack(fields))
+else
+  for u, n in pairs(added) do
+    redis.call('HINCRBY', KEYS[4], u, int(n))
   end
 end
-if n < qty then
-  return {2, n}
+for _, s in ipairs(sales) do
+  local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
+  local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
+    'quantity', q, 'remaining', remaining, 'time', now)
+  s[6][3] = oid
+  for _, a in ipairs(s[8] or {}) do
+    a[3] = oid
+  end
+  if rid ~= '' then
+    redis.call('SET', s[4], epoch .. '|' .. remaining .. '|' .. oid .. '|' .. s[5], 'PX', ARGV[2])
+  end
+  redis.call('PUBLISH', ARGV[3], '{"product_id":' .. cjson.encode(ARGV[1]) ..
+    ',"buyer":' .. cjson.encode(user) ..
+    ',"remaining":' .. remaining ..
+    ',"timestamp":' .. t[1] ..
+    ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
 end
-local remaining = redis.call('DECRBY', KEYS[1], qty)
-redis.call('HINCRBY', KEYS[4], user, qty)
-redis.call('HINCRBY', KEYS[3], 'held', qty)
-redis.call('RPUSH', KEYS[2], user)
-local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-  'quantity', qty, 'remaining', remaining, 'time', now)
-if rid ~= '' then
-  redis.call('HSET', KEYS[6], 'fp', fingerprint, 'remaining', remaining, 'order_id', oid,
-    'epoch', epoch)
-  redis.call('PEXPIRE', KEYS[6], ARGV[5])
-end
-redis.call('PUBLISH', ARGV[6], '{"product_id":' .. cjson.encode(ARGV[1]) ..
-  ',"buyer":' .. cjson.encode(user) ..
-  ',"remaining":' .. string.format('%d', remaining) ..
-  ',"timestamp":' .. t[1] ..
-  ',"order_id":"' .. oid .. '","quantity":' .. string.format('%d', qty) .. '}')
-return {1, remaining, oid, qty}
+return out

@@ -10,9 +10,11 @@
 # 'flashsale bench' load (-n N, -c C). For each it prints the throughput,
 # the ratio sharded/single, and per master the Redis CPU (INFO cpu,
 # used_cpu_user + used_cpu_sys, delta over the run) and the scripts it ran
-# (INFO commandstats, cmdstat_evalsha calls), so that the cost of one
-# purchase on its node and the split of the load across nodes can be read
-# off even where this machine's two cores cannot show the speed-up.
+# and the sales it made (INFO commandstats: cmdstat_evalsha calls, and
+# cmdstat_xadd calls, one per sale; concurrent purchases of one product or
+# shard merge into one script call, so the two differ), so that the cost
+# of one purchase on its node and the split of the load across nodes can
+# be read off even where this machine's two cores cannot show the speed-up.
 # Everything runs on loopback, is bounded in count and time, and is cleaned
 # up on exit.
 #
@@ -80,14 +82,16 @@ calls() {
   redis-cli -p "$1" info commandstats | tr -d '\r' |
     awk -F'[=,:]' '/^cmdstat_evalsha:/ {for (i = 2; i < NF; i += 2) v[$i] = $(i + 1); n = v["calls"] - v["failed_calls"]} END {print n + 0}'
 }
+# sales PORT: sales the node made (XADD calls: one per sale, merged or not).
+sales() { redis-cli -p "$1" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_xadd:/ {print $3; f = 1} END {if (!f) print 0}'; }
 field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
 # run NAME INIT-ARGS...: init the product, bench it, print its line.
 run() {
   local name=$1; shift
   "$FS" admin init "$@" >/dev/null
-  declare -A c0 k0
-  for p in "${ports[@]}"; do c0[$p]=$(cpu "$p"); k0[$p]=$(calls "$p"); done
+  declare -A c0 k0 s0
+  for p in "${ports[@]}"; do c0[$p]=$(cpu "$p"); k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
   local out
   out=$("$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --product "$name" -n "$N" -c "$C" --users 0)
   local tput sold
@@ -95,12 +99,13 @@ run() {
   sold=$(grep -o '"SUCCESS":[0-9]*' <<<"$out" | cut -d: -f2)
   printf '%-22s %9.0f purchases/s  %6s sold\n' "$name" "$tput" "${sold:-0}"
   for p in "${ports[@]}"; do
-    local dc dk
+    local dc dk ds
     dc=$(awk -v a="${c0[$p]}" -v b="$(cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
     dk=$(( $(calls "$p") - ${k0[$p]} ))
-    awk -v p="$p" -v dc="$dc" -v dk="$dk" -v sold="${sold:-1}" 'BEGIN {
-      printf "  master :%s  cpu %6.3fs  scripts %7d (%5.1f%% of purchases)  cpu/script %5.1fus\n",
-        p, dc, dk, 100 * dk / (sold > 0 ? sold : 1), (dk > 0 ? 1e6 * dc / dk : 0) }'
+    ds=$(( $(sales "$p") - ${s0[$p]} ))
+    awk -v p="$p" -v dc="$dc" -v dk="$dk" -v ds="$ds" -v sold="${sold:-1}" 'BEGIN {
+      printf "  master :%s  cpu %6.3fs  sales %7d (%5.1f%% of all)  scripts %7d  cpu/sale %5.1fus\n",
+        p, dc, ds, 100 * ds / (sold > 0 ? sold : 1), dk, (ds > 0 ? 1e6 * dc / ds : 0) }'
   done
   echo "$tput" >"$tmp/$name.tput"
 }

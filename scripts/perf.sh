@@ -8,6 +8,14 @@
 # Everything runs on loopback, is bounded in count and time, and is cleaned
 # up on exit.
 #
+# It also measures, in the same runs, the seed's naive purchase script (GET,
+# DECR, RPUSH, PUBLISH: reconstructed from the seed README's description,
+# keys stock + buyers, reply {1, remaining}) with redis-benchmark, and the
+# Redis CPU per sale: the Redis process's user+sys CPU (INFO cpu) across a
+# bench divided by the units it sold. For 'flashsale bench' the CPU of its
+# closing oversell check (verify.lua reads the whole orders stream) is
+# measured again right after by 'admin verify' and taken off.
+#
 #   scripts/perf.sh                 # RUNS=3 N=200000
 #   RUNS=5 N=400000 scripts/perf.sh
 #
@@ -69,6 +77,50 @@ serve() {
 serve "$FP"
 
 SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat lua/purchase.lua)")
+# The seed's naive script: KEYS[1] stock, KEYS[2] buyers; ARGV[1] user,
+# ARGV[2] product id.
+SEED_SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat <<'LUA'
+local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
+if stock <= 0 then return {0, 0} end
+local remaining = redis.call('DECR', KEYS[1])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PUBLISH', 'flashsale_events', cjson.encode({product_id = ARGV[2],
+  buyer = ARGV[1], remaining = remaining, timestamp = redis.call('TIME')[1]}))
+return {1, remaining}
+LUA
+)")
+
+# rcpu: the Redis process's user+sys CPU seconds so far.
+rcpu() { redis-cli -p "$RP" INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f", s }'; }
+# us_per CPU0 CPU1 UNITS [MINUS]: microseconds of Redis CPU per unit.
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" -v m="${4:-0}" 'BEGIN { printf "%.2f", (b - a - m) * 1e6 / n }'; }
+stock_of() { redis-cli -p "$RP" GET "product:{$1}:stock"; }
+# fscpu ARGS...: runs fs ARGS and sets FSOUT to its report and FSCPU to
+# the Redis CPU per unit sold (its closing check's CPU taken off).
+fscpu() {
+  local c0 c1 c2 product=iphone15
+  c0=$(rcpu)
+  FSOUT=$(fs "$@")
+  c1=$(rcpu)
+  "$FS" admin verify "$product" >/dev/null
+  c2=$(rcpu)
+  FSCPU=$(us_per "$c0" "$c1" "$(echo "$FSOUT" | field units)" "$(awk -v a="$c1" -v b="$c2" 'BEGIN { print b - a }')")
+}
+# rbcpu SEED|REAL PRODUCT PIPELINE: redis-benchmark on the seed's or the
+# real script with random users; sets RBRPS and RBCPU (µs per sale).
+rbcpu() {
+  local c0 c1 s0 s1
+  s0=$(stock_of "$2"); c0=$(rcpu)
+  if [ "$1" = SEED ]; then
+    RBRPS=$(redis-benchmark -p "$RP" -c 100 -n "$N" -P "$3" -r 100000000 -q \
+      EVALSHA "$SEED_SHA" 2 "product:{$2}:stock" "product:{$2}:buyers" 'u:__rand_int__' "$2" |
+      tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+  else
+    RBRPS=$(rb "$2" "$3" random)
+  fi
+  c1=$(rcpu); s1=$(stock_of "$2")
+  RBCPU=$(us_per "$c0" "$c1" $((s0 - s1)))
+}
 
 # rb PRODUCT PIPELINE [random users]: redis-benchmark's requests/s for the
 # purchase script on that product, 100 clients.
@@ -76,8 +128,8 @@ rb() {
   local p="product:{$1}:" user=u rand=()
   if [ "${3:-}" = random ]; then user='u:__rand_int__'; rand=(-r 100000000); fi
   redis-benchmark -p "$RP" -c 100 -n "$N" -P "$2" "${rand[@]}" -q \
-    EVALSHA "$SHA" 8 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" \
-    "${p}req:" "${p}rate:$user" "${p}released" "$1" "$user" 1 '' 86400000 flashsale_events 0 1 |
+    EVALSHA "$SHA" 8 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" "${p}released" \
+    "${p}req:" "${p}rate:$user" "$1" 86400000 flashsale_events 0 1 "$user" 1 '' |
     tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1
 }
 
@@ -92,6 +144,7 @@ rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "min %s  median %s  max %s", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
 
 declare -a R_SOLD R_SUCC R_PIPE P99 P999 CONN_RATIO RSS
+declare -a S_SUCC S_PIPE CPU_SEED CPU_REAL CPU_FS CPU_RID
 echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
 printf '%-4s %-28s %12s %12s %7s\n' run workload flashsale redis-bench ratio
 for run in $(seq "$RUNS"); do
@@ -100,10 +153,17 @@ for run in $(seq "$RUNS"); do
   rb_soldout=$(rb rb-soldout 1)
   rb_p1=$(rb rb-success 1 random)
   rb_p16=$(rb rb-success 16 random)
+  "$FS" admin init --per-user-limit 0 rb-seed 1000000000000 >/dev/null
+  rbcpu SEED rb-seed 1; seed_p1=$RBRPS
+  rbcpu SEED rb-seed 16; seed_p16=$RBRPS; CPU_SEED+=("$RBCPU")
+  rbcpu REAL rb-success 16; CPU_REAL+=("$RBCPU")
 
   sold=$(fs -n "$N" -c 100 --init 100 | field throughput)
   succ=$(fs -n "$N" -c 100 --init 1000000 | field throughput)
-  pipe=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 | field throughput)
+  fscpu -n $((N * 2)) -c 100 -P 16 --init 1000000
+  pipe=$(echo "$FSOUT" | field throughput); CPU_FS+=("$FSCPU")
+  fscpu -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 1 --request-ids
+  CPU_RID+=("$FSCPU")
   open=$(fs --rate 10000 --duration 10s -c 100 --init 1000000)
   # 10,000 connections against a fresh server, so its peak RSS is theirs.
   serve $((FP + 1))
@@ -114,6 +174,8 @@ for run in $(seq "$RUNS"); do
   R_SOLD+=("$(ratio "$sold" "$rb_soldout")")
   R_SUCC+=("$(ratio "$succ" "$rb_p1")")
   R_PIPE+=("$(ratio "$pipe" "$rb_p16")")
+  S_SUCC+=("$(ratio "$succ" "$seed_p1")")
+  S_PIPE+=("$(ratio "$pipe" "$seed_p16")")
   P99+=("$(echo "$open" | field p99 | awk '{ printf "%.2f", $1 / 1000 }')")
   P999+=("$(echo "$open" | field p99_9 | awk '{ printf "%.2f", $1 / 1000 }')")
   CONN_RATIO+=("$(ratio "$many" "$sold")")
@@ -122,6 +184,10 @@ for run in $(seq "$RUNS"); do
   printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "sold-out heavy, -P 1" "$sold" "$rb_soldout" "${R_SOLD[-1]}"
   printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "success heavy, -P 1" "$succ" "$rb_p1" "${R_SUCC[-1]}"
   printf '%-4s %-28s %12.0f %12.0f %7s\n' "$run" "pipelined, -P 16" "$pipe" "$rb_p16" "${R_PIPE[-1]}"
+  printf '%-4s %-28s %12.0f %12.0f %7s  (redis-bench: the seed script)\n' "$run" "success heavy, -P 1" "$succ" "$seed_p1" "${S_SUCC[-1]}"
+  printf '%-4s %-28s %12.0f %12.0f %7s  (redis-bench: the seed script)\n' "$run" "pipelined, -P 16" "$pipe" "$seed_p16" "${S_PIPE[-1]}"
+  printf '%-4s %-28s seed %s, purchase.lua alone %s, flashsale %s, +request_id limit 1 %s\n' "$run" "Redis CPU us/sale, -P 16" \
+    "${CPU_SEED[-1]}" "${CPU_REAL[-1]}" "${CPU_FS[-1]}" "${CPU_RID[-1]}"
   printf '%-4s %-28s p99 %s ms, p99.9 %s ms\n' "$run" "open loop 10000/s for 10s" "${P99[-1]}" "${P999[-1]}"
   printf '%-4s %-28s %12.0f req/s (%s of -c 100), server RSS peak %s MB\n' "$run" "10,000 connections" "$many" "${CONN_RATIO[-1]}" "${RSS[-1]}"
 done
@@ -131,6 +197,12 @@ echo "Summary over $RUNS runs (targets from the Speed issue):"
 echo "  sold-out heavy / redis-benchmark -P 1   $(stats "${R_SOLD[@]}")   (target >= 1.0)"
 echo "  success heavy / redis-benchmark -P 1    $(stats "${R_SUCC[@]}")   (target >= 1.0)"
 echo "  pipelined -P 16 / redis-benchmark -P 16 $(stats "${R_PIPE[@]}")   (target >= 0.5)"
+echo "  success heavy / seed script -P 1        $(stats "${S_SUCC[@]}")   (target >= 0.8)"
+echo "  pipelined -P 16 / seed script -P 16     $(stats "${S_PIPE[@]}")   (target >= 0.8)"
+echo "  Redis CPU us/sale, seed script -P 16    $(stats "${CPU_SEED[@]}")"
+echo "  Redis CPU us/sale, purchase.lua -P 16   $(stats "${CPU_REAL[@]}")   (redis-benchmark, one purchase per call)"
+echo "  Redis CPU us/sale, flashsale -P 16      $(stats "${CPU_FS[@]}")   (target <= the seed's)"
+echo "  Redis CPU us/sale, request_id, limit 1  $(stats "${CPU_RID[@]}")   (target <= 9)"
 echo "  open loop p99 (ms)                      $(stats "${P99[@]}")   (target <= 2)"
 echo "  open loop p99.9 (ms)                    $(stats "${P999[@]}")   (target <= 10)"
 echo "  10k connections / -c 100 throughput     $(stats "${CONN_RATIO[@]}")   (target >= 0.5)"

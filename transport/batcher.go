@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,15 @@ import (
 // and a dial has failed: then queued calls are refused at once. One lane
 // that cannot dial while another serves refuses nothing.
 //
+// Calls of a script that declares a merge form (engine.Script.Merge) are
+// merged as a batch is formed: the calls of one batch whose shared keys and
+// arguments are equal (for purchases: of one product) go as one call of
+// the merged script, up to the form's Max at a time, and its array reply
+// is split back to them in order. Merging takes only what is already
+// queued, like batching, so it delays nothing. A merged call fails or
+// succeeds as one: an error reply, NOSCRIPT (each call is then retried
+// alone through the pool) or a lost connection reaches each of its calls.
+//
 // Ping, Scan and Subscribe go to the pool. One Batcher serves one Redis
 // node; a cluster client keeps one per master.
 type Batcher struct {
@@ -86,8 +97,17 @@ type BatcherConfig struct {
 // batcher's goroutines and must not block.
 type Observer interface {
 	// Batch is called once per batch whose replies were read: how many
-	// scripts it carried, and the time from its flush to its last reply.
+	// calls it carried (each call of a merged one counts), and the time
+	// from its flush to its last reply.
 	Batch(size int, rtt time.Duration)
+}
+
+// MergeObserver is an Observer that also hears of merged calls.
+type MergeObserver interface {
+	Observer
+	// Merged is called once per merged call whose reply was read: how many
+	// calls it carried (2 or more).
+	Merged(calls int)
 }
 
 // QueueDepth returns how many calls wait for a connection now.
@@ -431,10 +451,13 @@ func (c *countingConn) dialWith(dial DialFunc) DialFunc {
 	}
 }
 
-// batch is what one flush sent: its calls, and whether a durability wait
-// follows them.
+// batch is what one flush sent: its calls, how they went out, and whether
+// a durability wait follows them.
 type batch struct {
-	calls  []*call
+	calls []*call
+	// sends[i] is how many calls the i-th script call sent carries, in
+	// order: 1 for a call sent as it is, more for a merged one.
+	sends  []int
 	wait   bool
 	sent   time.Time // when it was flushed
 	waitBy int64     // Unix ns: the reader's deadline for the wait's reply
@@ -514,6 +537,7 @@ func (l *lane) serve(conn redis.Conn, nc *countingConn, carry []*call) []*call {
 			free <- struct{}{}
 			continue
 		}
+		bt.merge()
 		if unsent, err := l.writeBatch(conn, nc, &bt, broken); err != nil {
 			if unsent {
 				return bt.calls
@@ -585,10 +609,14 @@ func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <
 		}
 	}
 	before := nc.written
-	for _, c := range bt.calls {
-		if err = c.s.SendHash(conn, c.args...); err != nil {
+	i := 0
+	for _, n := range bt.sends {
+		if err = send(conn, bt.calls[i:i+n]); err != nil {
 			break
 		}
+		i += n
+	}
+	for _, c := range bt.calls {
 		bt.wait = bt.wait || !c.s.ReadOnly
 	}
 	bt.wait = bt.wait && l.g.durable
@@ -609,6 +637,102 @@ func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <
 		return nc.written == before, err
 	}
 	return false, nil
+}
+
+// send writes one script call for calls: the call itself if it is alone,
+// else one call of their script's merged form.
+func send(conn redis.Conn, calls []*call) error {
+	c := calls[0]
+	if len(calls) == 1 {
+		return c.s.SendHash(conn, c.args...)
+	}
+	m := c.s.Merge
+	args := m.Args(len(calls), func(i int) []any { return calls[i].args })
+	return m.Script.SendHash(conn, args...)
+}
+
+// mergeable reports whether c may merge with others: its script has a
+// merged form and c has the shape that form describes.
+func mergeable(c *call) bool {
+	m := c.s.Merge
+	return m != nil && m.Script != nil && m.Max > 1 && m.SharedKeys <= m.Keys &&
+		len(c.args) >= m.Keys+m.SharedArgs
+}
+
+// mergeKey names what calls must share to merge: their script, and their
+// shared keys and arguments.
+type mergeKey struct {
+	s      *engine.Script
+	shared string
+}
+
+func keyOf(c *call) mergeKey {
+	m := c.s.Merge
+	var b []byte
+	add := func(vs []any) {
+		for _, v := range vs {
+			// Length-prefixed, so that no two different lists spell alike.
+			var one []byte
+			switch v := v.(type) {
+			case string:
+				one = []byte(v)
+			case []byte:
+				one = v
+			case int64:
+				one = strconv.AppendInt(nil, v, 10)
+			case int:
+				one = strconv.AppendInt(nil, int64(v), 10)
+			default:
+				one = fmt.Appendf(nil, "%T:%v", v, v)
+			}
+			b = strconv.AppendInt(b, int64(len(one)), 10)
+			b = append(append(b, ':'), one...)
+		}
+	}
+	add(c.args[:m.SharedKeys])
+	add(c.args[m.Keys : m.Keys+m.SharedArgs])
+	return mergeKey{s: c.s, shared: string(b)}
+}
+
+// merge orders bt's calls so that the calls that merge are adjacent, each
+// run starting where its first call was, and sets bt.sends.
+func (bt *batch) merge() {
+	bt.sends = bt.sends[:0]
+	mergeables := 0
+	for _, c := range bt.calls {
+		if mergeable(c) {
+			mergeables++
+		}
+	}
+	if mergeables < 2 {
+		for range bt.calls {
+			bt.sends = append(bt.sends, 1)
+		}
+		return
+	}
+	var (
+		groups [][]*call
+		open   = map[mergeKey]int{} // the group still taking calls of a key
+	)
+	for _, c := range bt.calls {
+		if !mergeable(c) {
+			groups = append(groups, []*call{c})
+			continue
+		}
+		k := keyOf(c)
+		if g, ok := open[k]; ok && len(groups[g]) < c.s.Merge.Max {
+			groups[g] = append(groups[g], c)
+			continue
+		}
+		open[k] = len(groups)
+		groups = append(groups, []*call{c})
+	}
+	calls := bt.calls[:0]
+	for _, g := range groups {
+		calls = append(calls, g...)
+		bt.sends = append(bt.sends, len(g))
+	}
+	bt.calls = calls
 }
 
 // earliest is the earliest deadline of bt's calls (Unix ns).
@@ -694,22 +818,25 @@ func (r *reader) receive(by int64) (v any, err error, lost error) {
 // connection is lost, if it is.
 func (r *reader) batch(bt batch) error {
 	b := r.lane.g.b
-	n := len(bt.calls)
+	n := len(bt.sends)
 	r.replies, r.errs = r.replies[:0], r.errs[:0]
 	// A reply is waited for no longer than the earliest deadline of its
-	// call and the calls behind it in the batch: they cannot be answered
-	// before it. (Later batches hold later calls, whose deadlines are
-	// later too when their timeouts are alike, as a server's are.)
+	// calls and the calls behind them in the batch: they cannot be
+	// answered before it. (Later batches hold later calls, whose deadlines
+	// are later too when their timeouts are alike, as a server's are.)
 	if cap(r.by) < n {
 		r.by = make([]int64, n)
 	}
 	r.by = r.by[:n]
-	r.by[n-1] = bt.calls[n-1].deadline
-	for i := n - 2; i >= 0; i-- {
-		r.by[i] = min(r.by[i+1], bt.calls[i].deadline)
+	next, end := int64(math.MaxInt64), len(bt.calls)
+	for i := n - 1; i >= 0; i-- {
+		for _, c := range bt.calls[end-bt.sends[i] : end] {
+			next = min(next, c.deadline)
+		}
+		r.by[i], end = next, end-bt.sends[i]
 	}
 	var lost error
-	for i := range bt.calls {
+	for i := range bt.sends {
 		v, err, l := r.receive(r.by[i])
 		if l != nil {
 			lost = l
@@ -736,27 +863,55 @@ func (r *reader) batch(bt batch) error {
 		}
 	}
 	if lost == nil && b.cfg.Observer != nil {
-		b.cfg.Observer.Batch(n, time.Since(bt.sent))
+		b.cfg.Observer.Batch(len(bt.calls), time.Since(bt.sent))
+		if mo, ok := b.cfg.Observer.(MergeObserver); ok {
+			for _, k := range bt.sends {
+				if k > 1 {
+					mo.Merged(k)
+				}
+			}
+		}
 	}
 	var lostErr error
 	if lost != nil {
 		lostErr = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, lost)
 	}
-	for i, c := range bt.calls {
-		switch {
-		case i >= len(r.replies):
-			c.finish(nil, lostErr)
-		case isNoScript(r.errs[i]):
-			// Redis forgot the script (restart, SCRIPT FLUSH): the pool
-			// loads it again and runs this call once more. NOSCRIPT means
-			// it did not run, so that cannot sell twice.
-			go b.retry(c)
-		case r.errs[i] != nil:
-			c.finish(nil, classify(r.errs[i]))
-		case waitErr != nil && !c.s.ReadOnly:
-			c.finish(r.replies[i], waitErr)
-		default:
-			c.finish(r.replies[i], nil)
+	first := 0
+	for i, k := range bt.sends {
+		calls := bt.calls[first : first+k]
+		first += k
+		if i >= len(r.replies) {
+			failAll(calls, lostErr)
+			continue
+		}
+		v, err := r.replies[i], r.errs[i]
+		var parts []any
+		var bad error // the merged call ran, but its reply is not one per call
+		if err == nil && k > 1 {
+			if parts, bad = redis.Values(v, nil); bad == nil && len(parts) != k {
+				bad = fmt.Errorf("%d replies", len(parts))
+			}
+		}
+		for j, c := range calls {
+			if parts != nil && bad == nil {
+				v = []any{parts[j]}
+			}
+			switch {
+			case bad != nil:
+				c.finish(nil, fmt.Errorf("%w: %w: a merged call of %d: unexpected reply: %w",
+					engine.ErrUnavailable, engine.ErrOutcomeUnknown, k, bad))
+			case isNoScript(err):
+				// Redis forgot the script (restart, SCRIPT FLUSH): the pool
+				// loads it again and runs this call once more. NOSCRIPT
+				// means it did not run, so that cannot sell twice.
+				go b.retry(c)
+			case err != nil:
+				c.finish(nil, classify(err))
+			case waitErr != nil && !c.s.ReadOnly:
+				c.finish(v, waitErr)
+			default:
+				c.finish(v, nil)
+			}
 		}
 	}
 	clear(r.replies)

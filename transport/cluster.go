@@ -45,7 +45,11 @@ import (
 //
 // Inside a batch each call gets its own reply, so a redirect fails over
 // only the calls it concerns: EvalAsync wraps each call's callback and
-// retries a redirected call on its own goroutine.
+// retries a redirected call on its own goroutine. Purchases the Batcher
+// merged into one script call (all of one product or shard, so of one
+// slot) share its reply: a redirect of it reaches each of them, and each
+// is retried alone, in its own unmerged form (a redirect means the merged
+// call did not run).
 type Cluster struct {
 	cfg   ClusterConfig
 	gen   atomic.Uint64 // bumped by every refresh
