@@ -11,6 +11,14 @@
 // listeners live in package server, the connections to Redis in package
 // transport.
 //
+// A hot product may be spread over K shards, each a product-like key set
+// under its own {ID#j} tag (shards.go): customers have a home shard that
+// holds their limit and retry records, and units move between shards by
+// idempotent two-step transfers. A Script may declare a merge form
+// (Script.Merge): the transport then sends the purchases of one product (or
+// shard) that wait together as one script call, and each still gets the
+// answer it would get alone.
+//
 // One purchase: a listener decodes a request → Engine.PurchaseAsync
 // validates it, answers from the sold-out cache when it can, else hands the
 // purchase script to the transport → the reply is decoded into a Result →
