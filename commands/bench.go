@@ -212,7 +212,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer st.close()
-	return benchAndCheck(c, st.Engine, cfg)
+	return benchAndCheck(c, st, cfg)
 }
 
 // reachServers pings every server once, so that a server that is not
@@ -245,8 +245,8 @@ func serverError(addr string, withTLS bool, err error) error {
 
 // benchAndCheck initialises the product if asked, runs the load, checks for
 // oversell and prints the report: text, or JSON with bench --json.
-func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadgen.Config) error {
-	ctx := c.Context
+func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
+	ctx, eng := c.Context, st.Engine
 	if err := reachServers(ctx, cfg); err != nil {
 		return err
 	}
@@ -270,11 +270,16 @@ func benchAndCheck(c *cli.Context, eng *engine.Engine, cfg loadgen.Config) error
 	if !asJSON && isTerminal(c.App.ErrWriter) {
 		stopProgress = startProgress(c.App.ErrWriter, gen, cfg.Requests, cfg.Duration)
 	}
+	cpu0, cpuErr := st.cpu(ctx)
 	res := gen.Run(ctx)
 	if stopProgress != nil {
 		stopProgress()
 	}
 	rep := newReport(cfg, res, c.Bool("allow-errors"))
+	if cpuErr == nil {
+		cpu1, err := st.cpu(context.WithoutCancel(ctx))
+		rep.RedisCPU = redisCPU(cpu0, cpu1, err)
+	}
 	// The check runs even after Ctrl-C: it is the point of the run.
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -388,7 +393,46 @@ type Report struct {
 	AllowErrors   bool // --allow-errors
 
 	loadgen.Result
-	Check *Check
+	// RedisCPU is the CPU time the Redis processes used during the load
+	// (before the check), nil when Redis cannot say (the embedded store).
+	RedisCPU *RedisCPU
+	Check    *Check
+}
+
+// RedisCPU is the CPU time (user + sys) Redis used during a run: with
+// the units sold, the cost of a sale in Redis, which says how many sales
+// one Redis core can make on any machine. It counts everything Redis ran
+// meanwhile, other clients' commands included.
+type RedisCPU struct {
+	Seconds float64             // over every node
+	Nodes   []transport.NodeCPU // per node, in the order the store lists them
+}
+
+// redisCPU is the CPU used between the readings before and after, or nil
+// when the second failed or the nodes changed (a failover) meanwhile.
+func redisCPU(before, after []transport.NodeCPU, err error) *RedisCPU {
+	if err != nil || len(before) != len(after) {
+		return nil
+	}
+	r := &RedisCPU{}
+	for i, a := range after {
+		if a.Addr != before[i].Addr {
+			return nil
+		}
+		d := transport.NodeCPU{Addr: a.Addr, Seconds: a.Seconds - before[i].Seconds}
+		r.Seconds += d.Seconds
+		r.Nodes = append(r.Nodes, d)
+	}
+	return r
+}
+
+// PerUnit is the Redis CPU per unit sold, in microseconds (0 when nothing
+// sold).
+func (r *RedisCPU) PerUnit(units int64) float64 {
+	if units <= 0 {
+		return 0
+	}
+	return r.Seconds * 1e6 / float64(units)
 }
 
 func newReport(cfg loadgen.Config, res *loadgen.Result, allowErrors bool) *Report {
@@ -482,6 +526,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	l := r.Latency
 	fmt.Fprintf(&b, "Latency:           min %s, mean %s, max %s\n", ms(l.Min), ms(l.Mean), ms(l.Max))
 	fmt.Fprintf(&b, "Percentiles:       p50 %s, p90 %s, p95 %s, p99 %s, p99.9 %s\n", ms(l.P50), ms(l.P90), ms(l.P95), ms(l.P99), ms(l.P999))
+	if rc := r.RedisCPU; rc != nil {
+		fmt.Fprintf(&b, "Redis CPU:         %.3f s", rc.Seconds)
+		if r.Units > 0 {
+			fmt.Fprintf(&b, ", %.2f µs per unit sold", rc.PerUnit(r.Units))
+		}
+		if len(rc.Nodes) > 1 {
+			nodes := make([]string, len(rc.Nodes))
+			for i, n := range rc.Nodes {
+				nodes[i] = fmt.Sprintf("%s %.3f s", n.Addr, n.Seconds)
+			}
+			fmt.Fprintf(&b, " (%s)", strings.Join(nodes, ", "))
+		}
+		b.WriteString("\n")
+	}
 	if ch := r.Check; ch != nil {
 		verdict := "✓ PASS"
 		if !ch.Pass {
@@ -532,9 +590,21 @@ type jsonReport struct {
 	Errors       int64            `json:"errors"`
 	ErrorSet     map[string]int64 `json:"error_set"`
 	LatencyUS    jsonLatency      `json:"latency_us"`
+	RedisCPU     *jsonRedisCPU    `json:"redis_cpu,omitempty"`
 	Check        *jsonCheck       `json:"oversell_check"`
 	Interrupted  bool             `json:"interrupted"`
 	Pass         bool             `json:"pass"` // the verdict: check passed, no failed request (or --allow-errors), not interrupted
+}
+
+type jsonRedisCPU struct {
+	Seconds   float64       `json:"seconds"`
+	USPerUnit float64       `json:"us_per_unit"`
+	Nodes     []jsonNodeCPU `json:"nodes"`
+}
+
+type jsonNodeCPU struct {
+	Addr    string  `json:"addr"`
+	Seconds float64 `json:"seconds"`
 }
 
 type jsonConfig struct {
@@ -577,6 +647,9 @@ type jsonCheck struct {
 // round3 keeps three decimals, so JSON numbers stay short.
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
+// round6 keeps six decimals (INFO cpu's resolution).
+func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+
 // WriteJSON prints the report as one JSON object on one line.
 func (r *Report) WriteJSON(w io.Writer) error {
 	l := r.Latency
@@ -601,6 +674,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			P50: l.P50.Microseconds(), P90: l.P90.Microseconds(), P95: l.P95.Microseconds(),
 			P99: l.P99.Microseconds(), P999: l.P999.Microseconds(), Max: l.Max.Microseconds(),
 		},
+	}
+	if rc := r.RedisCPU; rc != nil {
+		j.RedisCPU = &jsonRedisCPU{Seconds: round6(rc.Seconds), USPerUnit: round3(rc.PerUnit(r.Units))}
+		for _, n := range rc.Nodes {
+			j.RedisCPU.Nodes = append(j.RedisCPU.Nodes, jsonNodeCPU{Addr: n.Addr, Seconds: round6(n.Seconds)})
+		}
 	}
 	// Every purchase status is present, seen or not; ERROR counts under errors.
 	for _, s := range engine.Statuses() {

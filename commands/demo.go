@@ -71,7 +71,7 @@ func runDemo(c *cli.Context) error {
 	srv := server.New(st.Engine, server.Config{Logger: log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
-	err = benchAndCheck(c, st.Engine, cfg)
+	err = benchAndCheck(c, st, cfg)
 	stop()
 	if serr := <-served; err == nil && serr != nil {
 		err = fmt.Errorf("serve: %w", serr)

@@ -162,6 +162,8 @@ type store struct {
 	addr    string
 	close   func()
 	batcher interface{ QueueDepth() int } // nil unless redisSetup.Batch is set
+	// cpu reads the CPU time of every Redis process behind the store.
+	cpu func(context.Context) ([]transport.NodeCPU, error)
 }
 
 // redisConfig reads the Redis flags of c. Only serve may start the
@@ -217,6 +219,7 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		Engine: engine.New(p, opts...),
 		addr:   pool.Addr,
 		close:  func() { p.Close(); closeEmbedded() },
+		cpu:    p.CPU,
 	}
 	if pool.Batch != nil {
 		b := transport.NewBatcher(p, *pool.Batch)
@@ -245,7 +248,7 @@ func openCluster(ctx context.Context, pool redisSetup, opts ...engine.Option) (*
 	if err != nil {
 		return nil, redisError(strings.Join(pool.Cluster, ","), err)
 	}
-	st := &store{Engine: engine.New(cl, opts...), addr: pool.Cluster[0], close: func() { cl.Close() }}
+	st := &store{Engine: engine.New(cl, opts...), addr: pool.Cluster[0], close: func() { cl.Close() }, cpu: cl.CPU}
 	if pool.Batch != nil {
 		st.batcher = cl
 	}

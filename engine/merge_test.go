@@ -348,6 +348,6 @@ func TestRequestRecordFormerFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := eng.Purchase(ctx, req); got.Status != engine.StatusSuccess || got.OrderID == first.OrderID || got.Remaining != 9 {
-		t.Errorf("after reset = %+v, want a new sale", got)
+		t.Errorf("after reset = %+v, want a new sale (first %+v)", got, first)
 	}
 }

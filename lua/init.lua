@@ -1,5 +1,5 @@
 -- init.lua: create or re-create a product. Everything it had is wiped:
--- buyers, holders, orders stream, releases.
+-- buyers, holders, releases, and the orders stream emptied.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released
 -- ARGV[1] units  ARGV[2] per-user limit (0 = none)
@@ -7,7 +7,10 @@
 -- ARGV[5] control channel  ARGV[6] product id
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
+-- Emptied, not deleted: the stream keeps its last id, so no order id of
+-- the product's past is ever given again.
+redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)
 redis.call('SET', KEYS[1], ARGV[1])
 local t = redis.call('TIME')
 -- epoch tells request records of this incarnation from older ones.

@@ -2,12 +2,13 @@
 -- after the other in the order given, atomically. Each attempt gets
 -- exactly the checks and answer it would get alone, in a call of its own,
 -- after the attempts before it; a call with M = 1 is a single purchase.
--- Stock, meta and TIME are read once per call. Every check of every attempt
--- runs before any write; then the writes, folded where the data allows:
--- one DECRBY of stock, one HINCRBY of meta's held, one RPUSH of buyers, one
--- HSET (per-user limit) or one HINCRBY per customer of holders, one SET per
--- rate-limited customer; per sale one XADD (its order id), one PUBLISH, and
--- with a request_id one SET ... PX of its record (a string).
+-- Stock, meta and TIME are read once per call, and so are the request
+-- records, rate limiters and holdings of all its attempts (one MGET or
+-- HMGET each). Every check of every attempt runs before any write; then the
+-- writes, folded where the data allows: one DECRBY of stock, one HINCRBY
+-- of meta's held, one RPUSH of buyers, one HSET of holders, one SET per
+-- rate-limited customer; per sale one XADD (its order id), one PUBLISH,
+-- and with a request_id one SET ... PX of its record (a string).
 -- Rate limit: an attempt the limiter admits counts against the customer's
 -- rate whatever its outcome (hammering a sold-out or not yet open sale is
 -- still hammering); an attempt it refuses counts nothing. A replay (a
@@ -70,6 +71,90 @@ local sold = 0
 local function int(x)
   return string.format('%d', x)
 end
+-- found is a request record read back: false unless it is of this epoch
+-- (one from before the last init or reset is stale), else {fingerprint,
+-- remaining, order id, released}.
+local function found(e, rem, oid, fp)
+  if not fp or e ~= epoch then
+    return false
+  end
+  return {fp, tonumber(rem), oid, redis.call('HEXISTS', KEYS[6], oid) == 1}
+end
+-- record parses a request record, a string epoch|remaining|order_id|
+-- fingerprint (false when there is none).
+local function record(r)
+  if not r then
+    return false
+  end
+  return found(string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$'))
+end
+-- json spells s as a JSON string: as cjson does, quickly for the ids that
+-- need no escaping.
+local function json(s)
+  if string.find(s, '[%c"\\/\128-\255]') then
+    return cjson.encode(s)
+  end
+  return '"' .. s .. '"'
+end
+
+-- The reads every attempt may need, one command each for the whole call:
+-- the request records (MGET), the rate limiters (MGET, when on), and when
+-- units are left the customers' holdings (HMGET).
+do
+  if interval > 0 then
+    local lkeys, lseen = {}, {}
+    for i = 1, m do
+      local lkey = KEYS[6 + 2 * i]
+      if not lseen[lkey] then
+        lseen[lkey] = true
+        lkeys[#lkeys + 1] = lkey
+      end
+    end
+    local got = redis.call('MGET', unpack(lkeys))
+    for j, lkey in ipairs(lkeys) do
+      tat[lkey] = tonumber(got[j] or '0')
+    end
+  end
+  local rkeys, rseen = {}, {}
+  for i = 1, m do
+    local rkey = KEYS[5 + 2 * i]
+    if ARGV[5 + 3 * i] ~= '' and not rseen[rkey] then
+      rseen[rkey] = true
+      rkeys[#rkeys + 1] = rkey
+    end
+  end
+  if #rkeys > 0 then
+    local got, missing = redis.call('MGET', unpack(rkeys)), {}
+    for j, rkey in ipairs(rkeys) do
+      records[rkey] = record(got[j])
+      if got[j] == false then
+        missing[#missing + 1] = rkey
+      end
+    end
+    -- MGET answers nil for a record written before records were strings
+    -- (a hash): EXISTS finds whether there is any (rarely), in one call.
+    if #missing > 0 and redis.call('EXISTS', unpack(missing)) > 0 then
+      for _, rkey in ipairs(missing) do
+        local r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
+        records[rkey] = found(r[1] or '', r[2], r[3], r[4])
+      end
+    end
+  end
+  if left > 0 then
+    local users, useen = {}, {}
+    for i = 1, m do
+      local user = ARGV[3 + 3 * i]
+      if not useen[user] then
+        useen[user] = true
+        users[#users + 1] = user
+      end
+    end
+    local h = redis.call('HMGET', KEYS[4], unpack(users))
+    for j, user in ipairs(users) do
+      held[user] = tonumber(h[j] or '0')
+    end
+  end
+end
 
 -- judge returns attempt i's answer, and records a sale's writes.
 local function judge(i)
@@ -80,24 +165,6 @@ local function judge(i)
   if rid ~= '' then
     fingerprint = user .. '\n' .. q
     local rec = records[rkey]
-    if rec == nil then
-      -- The record is a string, epoch|remaining|order_id|fingerprint; one
-      -- written before this format is a hash of those fields (GET fails on
-      -- it). A record from before the last init or reset (another epoch)
-      -- is stale.
-      local r, e, rem, oid, fp = redis.pcall('GET', rkey)
-      if type(r) == 'string' then
-        e, rem, oid, fp = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-      elseif type(r) == 'table' and r.err then
-        r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
-        e, rem, oid, fp = r[1] or '', r[2], r[3], r[4]
-      end
-      rec = false
-      if fp and e == epoch then
-        rec = {fp, tonumber(rem), oid, redis.call('HEXISTS', KEYS[6], oid) == 1}
-      end
-      records[rkey] = rec
-    end
     if rec then
       if rec[1] ~= fingerprint then
         return {6}
@@ -118,7 +185,7 @@ local function judge(i)
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival
   -- time; an attempt is allowed when it is at most burst intervals early.
   if interval > 0 then
-    local at = tat[lkey] or tonumber(redis.call('GET', lkey) or '0')
+    local at = tat[lkey]
     if at < now then
       at = now
     end
@@ -140,10 +207,6 @@ local function judge(i)
   end
   if limit > 0 then
     local h = held[user]
-    if h == nil then
-      h = tonumber(redis.call('HGET', KEYS[4], user) or '0')
-      held[user] = h
-    end
     if h + qty > limit then
       return {3, h, limit}
     end
@@ -151,9 +214,7 @@ local function judge(i)
   if left < qty then
     return {2, left}
   end
-  if limit > 0 then
-    held[user] = held[user] + qty
-  end
+  held[user] = held[user] + qty
   left = left - qty
   sold = sold + qty
   added[user] = (added[user] or 0) + qty
@@ -189,19 +250,14 @@ else
   end
   redis.call('RPUSH', KEYS[2], unpack(buyers))
 end
-if limit > 0 then
-  -- Every customer's holding is known: one HSET of the new values.
-  local fields = {}
-  for u in pairs(added) do
-    fields[#fields + 1] = u
-    fields[#fields + 1] = int(held[u])
-  end
-  redis.call('HSET', KEYS[4], unpack(fields))
-else
-  for u, n in pairs(added) do
-    redis.call('HINCRBY', KEYS[4], u, int(n))
-  end
+-- Every customer's holding is known: one HSET of the new values.
+local fields = {}
+for u in pairs(added) do
+  fields[#fields + 1] = u
+  fields[#fields + 1] = int(held[u])
 end
+redis.call('HSET', KEYS[4], unpack(fields))
+local event = '{"product_id":' .. json(ARGV[1]) .. ',"buyer":'
 for _, s in ipairs(sales) do
   local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
   local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
@@ -213,8 +269,7 @@ for _, s in ipairs(sales) do
   if rid ~= '' then
     redis.call('SET', s[4], epoch .. '|' .. remaining .. '|' .. oid .. '|' .. s[5], 'PX', ARGV[2])
   end
-  redis.call('PUBLISH', ARGV[3], '{"product_id":' .. cjson.encode(ARGV[1]) ..
-    ',"buyer":' .. cjson.encode(user) ..
+  redis.call('PUBLISH', ARGV[3], event .. json(user) ..
     ',"remaining":' .. remaining ..
     ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')

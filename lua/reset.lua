@@ -11,7 +11,10 @@ if not initial then
   return -1
 end
 redis.call('SET', KEYS[1], initial)
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
+-- Emptied, not deleted: the stream keeps its last id, so no order id of
+-- the product's past is ever given again.
+redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
 redis.call('PUBLISH', ARGV[1], ARGV[2])

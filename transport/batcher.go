@@ -127,8 +127,14 @@ const (
 	// DefaultIdleProbe is half of Redis's smallest idle `timeout` (1 s).
 	DefaultIdleProbe = 500 * time.Millisecond
 	// maxInflightBatches bounds the batches a plain connection has sent
-	// and not yet read: the pipeline's depth.
-	maxInflightBatches = 64
+	// and not yet read: the pipeline's depth. Redis runs one script at a
+	// time, so a deeper pipeline only makes calls wait inside Redis;
+	// waiting here instead, they join the next batch and merge into
+	// fewer, larger script calls. Measured with bench -c 100 on one
+	// product (success heavy): at -P 1, depth 2 sells about twice what
+	// depth 64 did at half the Redis CPU per sale (16 against 34 µs);
+	// at -P 16 slightly more, at 11 against 13 µs.
+	maxInflightBatches = 2
 	// waitSlack is how much longer than its own timeout the reader waits
 	// for a WAIT's reply (the network, and Redis's 100 ms timer wheel for
 	// blocked clients).
