@@ -456,6 +456,18 @@ func TestClusterMasterKilled(t *testing.T) {
 	close(stop)
 	wait()
 	t.Logf("answers %v", ty.status)
+	for i, f := range fs {
+		m := metricstest.Get(t, f.m.Handler())
+		var followed []string
+		for _, r := range transport.Retries() {
+			family, label := "flashsale_redis_retries_total", "reason"
+			if r.Redirect() {
+				family, label = "flashsale_redis_redirects_total", "kind"
+			}
+			followed = append(followed, fmt.Sprintf("%s %v", r, m.Value(t, family, label, r.String())))
+		}
+		t.Logf("server %d's metrics: %s; %v slot maps", i, strings.Join(followed, ", "), m.Value(t, "flashsale_redis_slot_refreshes_total"))
+	}
 
 	// Selling again: every product sells, through both servers.
 	after := newTally()
