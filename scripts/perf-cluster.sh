@@ -20,10 +20,12 @@
 #
 #   scripts/perf-cluster.sh              # K=3 N=60000 C=100
 #   K=6 N=100000 scripts/perf-cluster.sh
+#   scripts/perf-cluster.sh --help       # this text
 #
 # Needs: go, redis-server, redis-cli.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 
 K=${K:-3}
 N=${N:-60000}
@@ -31,37 +33,18 @@ C=${C:-100}
 BASE=${CLUSTER_PORT:-7301}
 FP=${FLASHSALE_PORT:-8199}
 ports=("$BASE" $((BASE + 1)) $((BASE + 2)))
-for tool in go redis-server redis-cli; do
-  command -v "$tool" >/dev/null || { echo "perf-cluster.sh: $tool is missing" >&2; exit 1; }
-done
-for port in "${ports[@]}" $((BASE + 10000)) $((BASE + 10001)) $((BASE + 10002)) "$FP"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "perf-cluster.sh: port $port is taken (set CLUSTER_PORT / FLASHSALE_PORT)" >&2
-    exit 1
-  fi
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || true
-
-go build -o "$tmp/flashsale" .
-FS="$tmp/flashsale"
+need go redis-server redis-cli
+ports_free "CLUSTER_PORT / FLASHSALE_PORT" "${ports[@]}" $((BASE + 10000)) $((BASE + 10001)) $((BASE + 10002)) "$FP"
+use_tmp
+raise_fd_limit
+build_flashsale
 for p in "${ports[@]}"; do
   mkdir -p "$tmp/$p"
   redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$tmp/$p/nodes.conf" \
     --save '' --appendonly no --dir "$tmp/$p" --logfile "$tmp/$p/redis.log" &
   pids+=($!)
 done
-for p in "${ports[@]}"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
-done
+for p in "${ports[@]}"; do wait_redis "$p"; done
 redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-yes >"$tmp/create.log"
 for _ in $(seq 200); do
   ok=0
@@ -75,8 +58,6 @@ export FLASHSALE_REDIS_CLUSTER="127.0.0.1:${ports[0]}"
 pids+=($!)
 for _ in $(seq 100); do "$FS" ping --addr "127.0.0.1:$FP" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# cpu PORT: used_cpu_user + used_cpu_sys of that node, in seconds.
-cpu() { redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}'; }
 # calls PORT: scripts the node ran (evalsha calls that did not fail).
 calls() {
   redis-cli -p "$1" info commandstats | tr -d '\r' |
@@ -84,14 +65,13 @@ calls() {
 }
 # sales PORT: sales the node made (XADD calls: one per sale, merged or not).
 sales() { redis-cli -p "$1" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_xadd:/ {print $3; f = 1} END {if (!f) print 0}'; }
-field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
 # run NAME INIT-ARGS...: init the product, bench it, print its line.
 run() {
   local name=$1; shift
   "$FS" admin init "$@" >/dev/null
   declare -A c0 k0 s0
-  for p in "${ports[@]}"; do c0[$p]=$(cpu "$p"); k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
+  for p in "${ports[@]}"; do c0[$p]=$(redis_cpu "$p"); k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
   local out
   out=$("$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --product "$name" -n "$N" -c "$C" --users 0)
   local tput sold
@@ -100,7 +80,7 @@ run() {
   printf '%-22s %9.0f purchases/s  %6s sold\n' "$name" "$tput" "${sold:-0}"
   for p in "${ports[@]}"; do
     local dc dk ds
-    dc=$(awk -v a="${c0[$p]}" -v b="$(cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
+    dc=$(awk -v a="${c0[$p]}" -v b="$(redis_cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
     dk=$(( $(calls "$p") - ${k0[$p]} ))
     ds=$(( $(sales "$p") - ${s0[$p]} ))
     awk -v p="$p" -v dc="$dc" -v dk="$dk" -v ds="$ds" -v sold="${sold:-1}" 'BEGIN {

@@ -18,6 +18,7 @@
 #
 #   scripts/perf.sh                 # RUNS=3 N=200000
 #   RUNS=5 N=400000 scripts/perf.sh
+#   scripts/perf.sh --help          # this text
 #
 # With hey on $PATH (go install github.com/rakyll/hey@v0.1.5) it also
 # measures the HTTP path: the seed's hey line against 'flashsale serve',
@@ -29,42 +30,25 @@
 # redis-tools). Numbers from a noisy 2-core machine swing by ±20% between
 # runs: compare ratios from the same run, not absolute figures.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 
 RUNS=${RUNS:-3}
 N=${N:-200000}
 RP=${REDIS_PORT:-6399}
 FP=${FLASHSALE_PORT:-8099}
-for tool in go redis-server redis-benchmark redis-cli; do
-  command -v "$tool" >/dev/null || { echo "perf.sh: $tool is missing" >&2; exit 1; }
-done
-for port in "$RP" "$FP" $((FP + 1)) $((FP + 2)); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "perf.sh: port $port is taken (set REDIS_PORT / FLASHSALE_PORT)" >&2
-    exit 1
-  fi
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
+need go redis-server redis-benchmark redis-cli
+ports_free "REDIS_PORT / FLASHSALE_PORT" "$RP" "$FP" $((FP + 1)) $((FP + 2))
+use_tmp
 # 10,000 client connections need file descriptors on both sides.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-go build -o "$tmp/flashsale" .
-FS="$tmp/flashsale"
+raise_fd_limit
+build_flashsale
 export REDIS_ADDR="127.0.0.1:$RP"
 
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
   --maxclients 20000 --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
+wait_redis "$RP"
 
 # serve PORT: a fresh 'flashsale serve' on PORT; sets SERVED to its pid.
 serve() {
@@ -91,7 +75,7 @@ LUA
 )")
 
 # rcpu: the Redis process's user+sys CPU seconds so far.
-rcpu() { redis-cli -p "$RP" INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f", s }'; }
+rcpu() { redis_cpu "$RP"; }
 # us_per CPU0 CPU1 UNITS [MINUS]: microseconds of Redis CPU per unit.
 us_per() { awk -v a="$1" -v b="$2" -v n="$3" -v m="${4:-0}" 'BEGIN { printf "%.2f", (b - a - m) * 1e6 / n }'; }
 stock_of() { redis-cli -p "$RP" GET "product:{$1}:stock"; }
@@ -137,7 +121,6 @@ rb() {
 # --allow-errors: a failed request is in the report's "errors", and must
 # not abort the whole harness (bench exits 1 on one otherwise).
 fs() { "$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors "$@"; }
-field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rss_mb() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 # stats VALUES...: min median max

@@ -59,6 +59,11 @@ func TestServerMetrics(t *testing.T) {
 		{Name: "flashsale_open_connections", Labels: []string{"protocol", "tlv"}, Want: 1},
 		{Name: "flashsale_connections_total", Labels: []string{"protocol", "tlv"}, Want: 1},
 		{Name: "flashsale_redis_queue_depth", Want: 0},
+		// One Redis: nothing redirected, no slot map.
+		{Name: "flashsale_redis_redirects_total", Labels: []string{"kind", "moved"}, Want: 0},
+		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "noscript"}, Want: 0},
+		{Name: "flashsale_redis_slot_refreshes_total", Want: 0},
+		{Name: "flashsale_redis_cluster_masters", Want: 0},
 		{Name: "flashsale_soldout_cache_hits_total", Want: float64(stats.SoldOutHits)},
 		{Name: "flashsale_control_reconnects_total", Want: float64(stats.ControlReconnects)},
 		{Name: "flashsale_build_info", Labels: []string{"version", "test", "revision", "r1", "goversion", runtime.Version()}, Want: 1},
@@ -68,6 +73,12 @@ func TestServerMetrics(t *testing.T) {
 	batches := s.Value(t, "flashsale_redis_batch_size")
 	if batches < 1 || s.Value(t, "flashsale_redis_roundtrip_seconds") != batches {
 		t.Errorf("%v batches and %v round trips, want as many, at least 1", batches, s.Value(t, "flashsale_redis_roundtrip_seconds"))
+	}
+	// Every purchase Redis answered is in one purchase call: the three
+	// sales, the unknown product, and the SOLD_OUTs not answered from the
+	// cache.
+	if got, want := s.Sum(t, "flashsale_redis_merge_size"), float64(6-stats.SoldOutHits); got != want {
+		t.Errorf("flashsale_redis_merge_size sums %v purchases, want %v", got, want)
 	}
 	s.Lint(t)
 

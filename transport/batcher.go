@@ -68,6 +68,10 @@ type Batcher struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	calls  sync.Pool
+	// merges and retries are cfg.Observer as a MergeObserver and as a
+	// RetryObserver, or nil.
+	merges  MergeObserver
+	retries RetryObserver
 }
 
 // BatcherConfig sizes a Batcher. Zero fields take the defaults.
@@ -89,7 +93,9 @@ type BatcherConfig struct {
 	IdleProbe time.Duration
 	// Dial opens the batch connections (nil: the pool's).
 	Dial DialFunc
-	// Observer, if set, hears of every batch read back (for metrics).
+	// Observer, if set, hears of every batch read back (for metrics);
+	// if it is a MergeObserver, of every purchase call, and if it is a
+	// RetryObserver, of every call sent again after NOSCRIPT.
 	Observer Observer
 }
 
@@ -102,11 +108,13 @@ type Observer interface {
 	Batch(size int, rtt time.Duration)
 }
 
-// MergeObserver is an Observer that also hears of merged calls.
+// MergeObserver is an Observer that also hears how much merging happens.
 type MergeObserver interface {
 	Observer
-	// Merged is called once per merged call whose reply was read: how many
-	// calls it carried (2 or more).
+	// Merged is called once per script call sent of a script with a merged
+	// form (engine.Script.Merge: a purchase) whose reply was read: how
+	// many calls it carried, 1 for a call that went alone, up to the
+	// form's Max for a merged one.
 	Merged(calls int)
 }
 
@@ -174,6 +182,8 @@ func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
 		cfg.Dial = pool.netDial
 	}
 	b := &Batcher{pool: pool, cfg: cfg, stop: make(chan struct{})}
+	b.merges, _ = cfg.Observer.(MergeObserver)
+	b.retries, _ = cfg.Observer.(RetryObserver)
 	b.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
 	if pool.durability.Enabled() {
 		b.writes = b.newGroup(cfg.Conns, true)
@@ -870,11 +880,13 @@ func (r *reader) batch(bt batch) error {
 	}
 	if lost == nil && b.cfg.Observer != nil {
 		b.cfg.Observer.Batch(len(bt.calls), time.Since(bt.sent))
-		if mo, ok := b.cfg.Observer.(MergeObserver); ok {
+		if b.merges != nil {
+			first := 0
 			for _, k := range bt.sends {
-				if k > 1 {
-					mo.Merged(k)
+				if bt.calls[first].s.Merge != nil {
+					b.merges.Merged(k)
 				}
+				first += k
 			}
 		}
 	}
@@ -910,6 +922,9 @@ func (r *reader) batch(bt batch) error {
 				// Redis forgot the script (restart, SCRIPT FLUSH): the pool
 				// loads it again and runs this call once more. NOSCRIPT
 				// means it did not run, so that cannot sell twice.
+				if b.retries != nil {
+					b.retries.Retried(RetryNoScript)
+				}
 				go b.retry(c)
 			case err != nil:
 				c.finish(nil, classify(err))

@@ -64,6 +64,7 @@ type Cluster struct {
 	refreshMu     sync.Mutex
 	subscriptions atomic.Uint64 // picks the master of the next Subscribe
 	stats         struct{ moved, ask, later, refreshes atomic.Uint64 }
+	obs           ClusterObserver // nil: none (see ClusterConfig.Batch)
 }
 
 // ClusterStats counts what a Cluster followed.
@@ -88,7 +89,9 @@ type ClusterConfig struct {
 	// Pool configures each node's Pool. Its Addr, if a redis:// URL, lends
 	// its user, password and options to every node; its host is replaced.
 	Pool PoolConfig
-	// Batch, when set, gives every master a Batcher with this config.
+	// Batch, when set, gives every master a Batcher with this config. If
+	// its Observer is a ClusterObserver, the Cluster reports its retries
+	// and slot maps to it too.
 	Batch *BatcherConfig
 }
 
@@ -121,6 +124,9 @@ var (
 // stops every node's connections.
 func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, nodes: map[string]*clusterNode{}, stop: make(chan struct{})}
+	if cfg.Batch != nil {
+		c.obs, _ = cfg.Batch.Observer.(ClusterObserver)
+	}
 	if err := c.refresh(ctx, c.gen.Load()); err != nil {
 		c.Close()
 		return nil, err
@@ -245,8 +251,10 @@ func (c *Cluster) refresh(ctx context.Context, seen uint64) error {
 		}
 		c.mu.Lock()
 		var slots [redisc.HashSlots]*clusterNode
+		masters := map[*clusterNode]bool{}
 		for _, r := range ranges {
 			n := c.nodeLocked(r.master)
+			masters[n] = true
 			for s := r.from; s <= r.to && s < redisc.HashSlots; s++ {
 				slots[s] = n
 			}
@@ -255,6 +263,9 @@ func (c *Cluster) refresh(ctx context.Context, seen uint64) error {
 		c.mu.Unlock()
 		c.gen.Add(1)
 		c.stats.refreshes.Add(1)
+		if c.obs != nil {
+			c.obs.SlotMap(len(masters))
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: %w", engine.ErrUnavailable, errors.Join(errs...))
@@ -367,7 +378,7 @@ func (c *Cluster) EvalAsync(deadline time.Time, s *engine.Script, done func(any,
 		return
 	}
 	n.batcher.EvalAsync(deadline, s, func(v any, err error) {
-		if retryable(err) == noRetry {
+		if _, ok := retryable(err); !ok {
 			done(v, err)
 			return
 		}
@@ -379,34 +390,41 @@ func (c *Cluster) EvalAsync(deadline time.Time, s *engine.Script, done func(any,
 	}, keysAndArgs...)
 }
 
-// What a failed call asks for.
-const (
-	noRetry = iota
-	retryMoved
-	retryAsk
-	retryLater // TRYAGAIN, CLUSTERDOWN, or not sent: back off, refresh, again
-)
+// laterReplies are the error replies retried after a backoff and a map
+// refresh, and why.
+var laterReplies = []struct {
+	prefix string
+	why    Retry
+}{
+	{"TRYAGAIN", RetryTryAgain},
+	{"CLUSTERDOWN", RetryClusterDown},
+	{"MASTERDOWN", RetryNodeDown},
+	{"READONLY", RetryNodeDown},
+	{"LOADING", RetryNodeDown},
+}
 
-// retryable classifies a call's error. Only errors that prove the script
-// did not run are retried.
-func retryable(err error) int {
+// retryable classifies a call's error: whether it is retried, and why.
+// Only errors that prove the script did not run are retried: MOVED and
+// ASK are followed at once, every other reason after a backoff and a map
+// refresh.
+func retryable(err error) (why Retry, ok bool) {
 	if err == nil {
-		return noRetry
+		return 0, false
 	}
 	var re redis.Error
 	if errors.As(err, &re) {
 		if r := redisc.ParseRedir(re); r != nil {
 			if r.Type == "ASK" {
-				return retryAsk
+				return RetryAsk, true
 			}
-			return retryMoved
+			return RetryMoved, true
 		}
-		for _, p := range []string{"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "LOADING"} {
-			if strings.HasPrefix(string(re), p) {
-				return retryLater
+		for _, l := range laterReplies {
+			if strings.HasPrefix(string(re), l.prefix) {
+				return l.why, true
 			}
 		}
-		return noRetry
+		return 0, false
 	}
 	// Never sent (a dead master refuses connections, the batcher could
 	// not dial in time): it did not run. A context that ended is the
@@ -414,9 +432,25 @@ func retryable(err error) int {
 	if errors.Is(err, engine.ErrUnavailable) && !errors.Is(err, engine.ErrOutcomeUnknown) &&
 		!errors.Is(err, engine.ErrNotDurable) && !errors.Is(err, context.DeadlineExceeded) &&
 		!errors.Is(err, context.Canceled) {
-		return retryLater
+		return RetryNodeDown, true
 	}
-	return noRetry
+	return 0, false
+}
+
+// retried counts a call sent again, and tells the observer.
+func (c *Cluster) retried(why Retry) {
+	switch why {
+	case RetryMoved:
+		c.stats.moved.Add(1)
+	case RetryAsk:
+		c.stats.ask.Add(1)
+	case RetryNoScript:
+	default:
+		c.stats.later.Add(1)
+	}
+	if c.obs != nil {
+		c.obs.Retried(why)
+	}
 }
 
 // clusterBackoff bounds the wait between two tries of a call that met
@@ -434,17 +468,18 @@ func (c *Cluster) follow(ctx context.Context, s *engine.Script, keysAndArgs []an
 	for hops := 0; ; hops++ {
 		var re redis.Error
 		errors.As(err, &re)
-		kind := retryable(err)
-		if hops == maxRedirects && kind != noRetry {
+		why, ok := retryable(err)
+		if !ok {
+			return v, err
+		}
+		if hops == maxRedirects {
 			return v, fmt.Errorf("%w: %d redirects: %w", engine.ErrUnavailable, hops, err)
 		}
-		switch kind {
-		case noRetry:
-			return v, err
-		case retryMoved:
+		c.retried(why)
+		switch why {
+		case RetryMoved:
 			// The slot has a new master: route there now, and have the
 			// whole map read again (a reshard or failover moves more).
-			c.stats.moved.Add(1)
 			r := redisc.ParseRedir(re)
 			to := c.nodeAt(r.Addr)
 			c.mu.Lock()
@@ -453,13 +488,11 @@ func (c *Cluster) follow(ctx context.Context, s *engine.Script, keysAndArgs []an
 			go c.refreshBackground(gen)
 			gen = c.gen.Load()
 			v, err = to.redis().Eval(ctx, s, keysAndArgs...)
-		case retryAsk:
+		case RetryAsk:
 			// The slot is migrating and this key is already at the
 			// target: one call there, after ASKING, on one connection.
-			c.stats.ask.Add(1)
 			v, err = c.asking(ctx, c.nodeAt(redisc.ParseRedir(re).Addr), s, keysAndArgs)
-		case retryLater:
-			c.stats.later.Add(1)
+		default: // TRYAGAIN, CLUSTERDOWN, a master down or not reached
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -512,6 +545,7 @@ func (c *Cluster) asking(ctx context.Context, n *clusterNode, s *engine.Script, 
 		}
 		v, err := run(s.SendHash)
 		if isNoScript(err) {
+			c.retried(RetryNoScript)
 			v, err = run(s.Send)
 		}
 		return v, err

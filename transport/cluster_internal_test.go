@@ -15,23 +15,38 @@ func TestRetryable(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		err  error
-		want int
+		ok   bool
+		want Retry
 	}{
-		{"nil", nil, noRetry},
-		{"MOVED", redis.Error("MOVED 9710 127.0.0.1:7102"), retryMoved},
-		{"ASK", redis.Error("ASK 9710 127.0.0.1:7102"), retryAsk},
-		{"TRYAGAIN, classified", classify(redis.Error("TRYAGAIN Multiple keys request during rehashing of slot")), retryLater},
-		{"CLUSTERDOWN, classified", classify(redis.Error("CLUSTERDOWN The cluster is down")), retryLater},
-		{"not sent", errUnsent, retryLater},
-		{"a script's own error", redis.Error("ERR something"), noRetry},
-		{"outcome unknown", fmt.Errorf("%w: %w: EOF", engine.ErrUnavailable, engine.ErrOutcomeUnknown), noRetry},
-		{"not durable", fmt.Errorf("%w: WAIT", engine.ErrNotDurable), noRetry},
-		{"caller's deadline", fmt.Errorf("%w: %w", engine.ErrUnavailable, context.DeadlineExceeded), noRetry},
-		{"other", errors.New("boom"), noRetry},
+		{"nil", nil, false, 0},
+		{"MOVED", redis.Error("MOVED 9710 127.0.0.1:7102"), true, RetryMoved},
+		{"ASK", redis.Error("ASK 9710 127.0.0.1:7102"), true, RetryAsk},
+		{"TRYAGAIN, classified", classify(redis.Error("TRYAGAIN Multiple keys request during rehashing of slot")), true, RetryTryAgain},
+		{"CLUSTERDOWN, classified", classify(redis.Error("CLUSTERDOWN The cluster is down")), true, RetryClusterDown},
+		{"READONLY, classified", classify(redis.Error("READONLY You can't write against a read only replica.")), true, RetryNodeDown},
+		{"not sent", errUnsent, true, RetryNodeDown},
+		{"a script's own error", redis.Error("ERR something"), false, 0},
+		{"outcome unknown", fmt.Errorf("%w: %w: EOF", engine.ErrUnavailable, engine.ErrOutcomeUnknown), false, 0},
+		{"not durable", fmt.Errorf("%w: WAIT", engine.ErrNotDurable), false, 0},
+		{"caller's deadline", fmt.Errorf("%w: %w", engine.ErrUnavailable, context.DeadlineExceeded), false, 0},
+		{"other", errors.New("boom"), false, 0},
 	} {
-		if got := retryable(tc.err); got != tc.want {
-			t.Errorf("%s: retryable(%v) = %d, want %d", tc.name, tc.err, got, tc.want)
+		if got, ok := retryable(tc.err); ok != tc.ok || got != tc.want {
+			t.Errorf("%s: retryable(%v) = %v, %v; want %v, %v", tc.name, tc.err, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestRetryNames(t *testing.T) {
+	seen := map[string]bool{}
+	for i, r := range Retries() {
+		if int(r) != i || seen[r.String()] || r.String() == "unknown" {
+			t.Errorf("Retries()[%d] = %d %q", i, r, r)
+		}
+		seen[r.String()] = true
+	}
+	if Retry(-1).String() != "unknown" || Retry(len(Retries())).String() != "unknown" {
+		t.Error("an out-of-range Retry has a name")
 	}
 }
 

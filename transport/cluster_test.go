@@ -15,6 +15,8 @@ import (
 
 	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/metrics"
+	"github.com/flashsale/flashsale/internal/metrics/metricstest"
 	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/internal/saletest"
 	"github.com/flashsale/flashsale/server"
@@ -22,10 +24,12 @@ import (
 )
 
 // farmServer is one flashsale server of a farm: its cluster client, its
-// engine, and where it listens.
+// engine, its metrics (its batchers' and cluster client's observer), and
+// where it listens.
 type farmServer struct {
 	cl   *transport.Cluster
 	eng  *engine.Engine
+	m    *metrics.Metrics
 	addr string
 }
 
@@ -36,8 +40,9 @@ func farm(t *testing.T, c *redistest.Cluster, n int, pool transport.PoolConfig) 
 	var fs []*farmServer
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m := metrics.New(metrics.Config{})
 		cl, err := transport.NewCluster(ctx, transport.ClusterConfig{
-			Seeds: c.Addrs()[:1], Pool: pool, Batch: &transport.BatcherConfig{},
+			Seeds: c.Addrs()[:1], Pool: pool, Batch: &transport.BatcherConfig{Observer: m},
 		})
 		cancel()
 		if err != nil {
@@ -54,7 +59,7 @@ func farm(t *testing.T, c *redistest.Cluster, n int, pool transport.PoolConfig) 
 			done <- server.New(eng, server.Config{Logger: zerolog.Nop(), RequestTimeout: 3 * time.Second}).Serve(sctx, ln)
 		}()
 		t.Cleanup(func() { stop(); <-done; cl.Close() })
-		fs = append(fs, &farmServer{cl: cl, eng: eng, addr: ln.Addr().String()})
+		fs = append(fs, &farmServer{cl: cl, eng: eng, m: m, addr: ln.Addr().String()})
 	}
 	return fs
 }
@@ -314,6 +319,27 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 	if now, _ := c.MasterOf(ctx, k.Stock); now != to {
 		t.Errorf("the slot is on %s, want %s", now, to)
 	}
+	for i, f := range fs {
+		checkClusterMetrics(t, f)
+		if i == 0 {
+			s := metricstest.Get(t, f.m.Handler())
+			t.Logf("server 0's metrics: %v ASK, %v MOVED, %v TRYAGAIN, %v slot maps, %v purchase calls",
+				s.Value(t, "flashsale_redis_redirects_total", "kind", "ask"),
+				s.Value(t, "flashsale_redis_redirects_total", "kind", "moved"),
+				s.Value(t, "flashsale_redis_retries_total", "reason", "tryagain"),
+				s.Value(t, "flashsale_redis_slot_refreshes_total"),
+				s.Value(t, "flashsale_redis_merge_size"))
+			s.Lint(t)
+		}
+	}
+	// Every server met the migration: ASK on its metrics.
+	var asks float64
+	for _, f := range fs {
+		asks += metricstest.Get(t, f.m.Handler()).Value(t, "flashsale_redis_redirects_total", "kind", "ask")
+	}
+	if asks == 0 {
+		t.Error("flashsale_redis_redirects_total{kind=\"ask\"} is 0 on every server after the migration")
+	}
 
 	// Calls still in flight at the end of a migration retry on a fresh
 	// map; a quiet client's map goes stale: its next call meets MOVED.
@@ -327,6 +353,66 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 	if fs[0].cl.Stats().Moved == moved {
 		t.Error("the purchase after the second reshard met no MOVED")
 	}
+	checkClusterMetrics(t, fs[0])
+	if got := metricstest.Get(t, fs[0].m.Handler()).Value(t, "flashsale_redis_redirects_total", "kind", "moved"); got < 1 {
+		t.Errorf("flashsale_redis_redirects_total{kind=\"moved\"} = %v after a MOVED", got)
+	}
+}
+
+// checkClusterMetrics checks that f's /metrics says what its cluster
+// client followed: the redirects and retries it counted, as many slot maps
+// read (at least the one at start), and the three masters of the test
+// cluster. A slot map read after MOVED runs in the background, so the two
+// are compared until they agree, for a few seconds at most.
+func checkClusterMetrics(t *testing.T, f *farmServer) {
+	t.Helper()
+	var diffs []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		diffs = clusterMetricsDiff(t, f)
+		if len(diffs) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, d := range diffs {
+		t.Error(d)
+	}
+}
+
+// clusterMetricsDiff lists where f's metrics and its cluster client's
+// counts disagree.
+func clusterMetricsDiff(t *testing.T, f *farmServer) []string {
+	t.Helper()
+	st := f.cl.Stats()
+	s := metricstest.Get(t, f.m.Handler())
+	later := 0.0
+	for _, reason := range []string{"tryagain", "clusterdown", "node_down"} {
+		later += s.Value(t, "flashsale_redis_retries_total", "reason", reason)
+	}
+	var diffs []string
+	for _, c := range []struct {
+		name string
+		got  float64
+		want uint64
+	}{
+		{"moved", s.Value(t, "flashsale_redis_redirects_total", "kind", "moved"), st.Moved},
+		{"ask", s.Value(t, "flashsale_redis_redirects_total", "kind", "ask"), st.Ask},
+		{"retries after a wait", later, st.Later},
+		{"slot maps", s.Value(t, "flashsale_redis_slot_refreshes_total"), st.Refreshes},
+	} {
+		if c.got != float64(c.want) {
+			diffs = append(diffs, fmt.Sprintf("metrics say %v %s, the cluster client %d", c.got, c.name, c.want))
+		}
+	}
+	if st.Refreshes == 0 {
+		diffs = append(diffs, "no slot map read")
+	}
+	if got := s.Value(t, "flashsale_redis_cluster_masters"); got != 3 {
+		diffs = append(diffs, fmt.Sprintf("flashsale_redis_cluster_masters = %v, want 3", got))
+	}
+	if s.Value(t, "flashsale_redis_merge_size") == 0 {
+		diffs = append(diffs, "no purchase call in flashsale_redis_merge_size")
+	}
+	return diffs
 }
 
 // TestClusterMasterKilled kills the master of a busy product under load
@@ -370,6 +456,18 @@ func TestClusterMasterKilled(t *testing.T) {
 	close(stop)
 	wait()
 	t.Logf("answers %v", ty.status)
+	for i, f := range fs {
+		m := metricstest.Get(t, f.m.Handler())
+		var followed []string
+		for _, r := range transport.Retries() {
+			family, label := "flashsale_redis_retries_total", "reason"
+			if r.Redirect() {
+				family, label = "flashsale_redis_redirects_total", "kind"
+			}
+			followed = append(followed, fmt.Sprintf("%s %v", r, m.Value(t, family, label, r.String())))
+		}
+		t.Logf("server %d's metrics: %s; %v slot maps", i, strings.Join(followed, ", "), m.Value(t, "flashsale_redis_slot_refreshes_total"))
+	}
 
 	// Selling again: every product sells, through both servers.
 	after := newTally()
@@ -561,6 +659,7 @@ func TestClusterRedirectInBatch(t *testing.T) {
 	if st.Moved == 0 {
 		t.Error("no MOVED followed")
 	}
+	checkClusterMetrics(t, fs[0])
 	for _, id := range ids {
 		if a, err := fs[0].eng.Verify(ctx, id); err != nil || !a.OK() || a.Sold != buyers {
 			t.Errorf("verify %s: %+v, %v", id, a, err)

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -10,21 +11,34 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/metrics"
+	"github.com/flashsale/flashsale/internal/metrics/metricstest"
 	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/transport"
 )
 
-// mergeObserver records the merged calls a Batcher reports.
+// mergeObserver records the purchase calls and the retries a Batcher
+// reports.
 type mergeObserver struct {
 	countingObserver
-	mu     sync.Mutex
-	merged []int
+	mu      sync.Mutex
+	merged  []int
+	retried map[transport.Retry]int
 }
 
 func (o *mergeObserver) Merged(calls int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.merged = append(o.merged, calls)
+}
+
+func (o *mergeObserver) Retried(why transport.Retry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.retried == nil {
+		o.retried = map[transport.Retry]int{}
+	}
+	o.retried[why]++
 }
 
 // gatedBatcher returns a one-lane Batcher whose connection opens only when
@@ -199,7 +213,44 @@ func TestBatcherMergedNoScript(t *testing.T) {
 	if !slices.Equal(obs.merged, []int{8}) {
 		t.Errorf("merged calls %v, want [8]", obs.merged)
 	}
+	// Each purchase of the merged call was sent again, alone.
+	if want := map[transport.Retry]int{transport.RetryNoScript: 8}; !maps.Equal(obs.retried, want) {
+		t.Errorf("retries %v, want %v", obs.retried, want)
+	}
 	if a, err := admin.Verify(testContext(t), id); err != nil || !a.OK() {
 		t.Fatalf("verify: %+v %v", a, err)
 	}
+}
+
+// TestBatcherMergeSizeMetric: the merge sizes reach /metrics, one
+// observation per purchase call sent: 150 purchases of one product queued
+// together go as 64 + 64 + 22, and a lone purchase as 1.
+func TestBatcherMergeSizeMetric(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(metrics.Config{})
+	b, admin, open := gatedBatcher(t, m)
+	eng := engine.New(b)
+	id := newProduct(t, admin, 1000, engine.WithPerUserLimit(0))
+	var reqs []engine.Request
+	for i := range 150 {
+		reqs = append(reqs, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)})
+	}
+	if c := countStatus(mergedRun(t, eng, open, reqs)); c["SUCCESS"] != 150 {
+		t.Fatalf("merged: %v", c)
+	}
+	if r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "alone"}); r.Status != engine.StatusSuccess {
+		t.Fatalf("lone purchase: %+v", r)
+	}
+	s := metricstest.Get(t, m.Handler())
+	if n, sum := s.Value(t, "flashsale_redis_merge_size"), s.Sum(t, "flashsale_redis_merge_size"); n != 4 || sum != 151 {
+		t.Errorf("flashsale_redis_merge_size: %v calls of %v purchases, want 4 of 151", n, sum)
+	}
+	// Cumulative buckets: the lone one at le=1, the 22 at le=32, all at 64.
+	want := map[float64]uint64{1: 1, 2: 1, 16: 1, 32: 2, 64: 4}
+	for _, bk := range s.Families["flashsale_redis_merge_size"].GetMetric()[0].GetHistogram().GetBucket() {
+		if w, ok := want[bk.GetUpperBound()]; ok && bk.GetCumulativeCount() != w {
+			t.Errorf("flashsale_redis_merge_size{le=%v} = %d, want %d", bk.GetUpperBound(), bk.GetCumulativeCount(), w)
+		}
+	}
+	s.Lint(t)
 }

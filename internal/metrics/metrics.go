@@ -45,6 +45,8 @@ var (
 	rttBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 	// batchBuckets are powers of two up to the default batch cap, 512.
 	batchBuckets = prometheus.ExponentialBuckets(1, 2, 10)
+	// mergeBuckets are powers of two up to engine.MaxMergedPurchases, 64.
+	mergeBuckets = prometheus.ExponentialBuckets(1, 2, 7)
 )
 
 // Config describes the binary for flashsale_build_info. Its zero value
@@ -76,15 +78,26 @@ type Metrics struct {
 	conns       [len(protocols)]prometheus.Counter
 	batchSize   prometheus.Histogram
 	redisRTT    prometheus.Histogram
-	handler     http.Handler
+	mergeSize   prometheus.Histogram
+	// retries[r] counts transport.Retry r: the redirects family for
+	// MOVED and ASK, the retries family for the rest.
+	retries       []prometheus.Counter
+	slotRefreshes prometheus.Counter
+	masters       prometheus.Gauge
+	handler       http.Handler
 }
 
-var _ transport.Observer = (*Metrics)(nil)
+var (
+	_ transport.MergeObserver   = (*Metrics)(nil)
+	_ transport.ClusterObserver = (*Metrics)(nil)
+)
 
 // New returns the collectors of one server on a registry of their own,
 // with the Go runtime and process collectors beside them. Attach the
 // engine with WatchEngine and the batcher with WatchBatcher (and pass the
-// Metrics as the batcher's Observer).
+// Metrics as the batcher's Observer; on a cluster, as the Observer of
+// transport.ClusterConfig.Batch, which reports merges, retries and slot
+// maps too).
 func New(cfg Config) *Metrics {
 	m := &Metrics{
 		reg:         prometheus.NewRegistry(),
@@ -118,6 +131,34 @@ func New(cfg Config) *Metrics {
 		Help:    "Time from flushing a batch to Redis to reading its last reply.",
 		Buckets: rttBuckets,
 	})
+	m.mergeSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "flashsale_redis_merge_size",
+		Help:    "Purchases per purchase script call sent to Redis: 1 for a purchase that went alone, more for purchases of one product merged into one call.",
+		Buckets: mergeBuckets,
+	})
+	redirects := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_redis_redirects_total",
+		Help: "Script calls a Redis Cluster redirected and that were sent again, by kind: moved (the slot has a new master), ask (the slot is migrating).",
+	}, []string{"kind"})
+	retries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_redis_retries_total",
+		Help: "Script calls sent again because the reply proved they had not run, by reason: tryagain, clusterdown, node_down (a master not reached, or not serving yet), noscript (the node had to load the script).",
+	}, []string{"reason"})
+	m.slotRefreshes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flashsale_redis_slot_refreshes_total",
+		Help: "Redis Cluster slot maps read (CLUSTER SLOTS): at start, after MOVED, after a failure. 0 when not on a cluster.",
+	})
+	m.masters = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flashsale_redis_cluster_masters",
+		Help: "Masters serving slots in the last Redis Cluster slot map read. 0 when not on a cluster.",
+	})
+	for _, r := range transport.Retries() {
+		if r.Redirect() {
+			m.retries = append(m.retries, redirects.WithLabelValues(r.String()))
+		} else {
+			m.retries = append(m.retries, retries.WithLabelValues(r.String()))
+		}
+	}
 
 	for _, s := range engine.Statuses() {
 		switch s {
@@ -159,6 +200,7 @@ func New(cfg Config) *Metrics {
 
 	m.reg.MustRegister(
 		purchases, latency, openConns, conns, m.batchSize, m.redisRTT, build,
+		m.mergeSize, redirects, retries, m.slotRefreshes, m.masters,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -290,6 +332,34 @@ func (m *Metrics) Batch(size int, rtt time.Duration) {
 	}
 	m.batchSize.Observe(float64(size))
 	m.redisRTT.Observe(rtt.Seconds())
+}
+
+// Merged records one purchase script call the batcher sent, carrying calls
+// purchases: it implements transport.MergeObserver.
+func (m *Metrics) Merged(calls int) {
+	if m == nil {
+		return
+	}
+	m.mergeSize.Observe(float64(calls))
+}
+
+// Retried records one script call sent again: it implements
+// transport.RetryObserver. An unknown reason is not recorded.
+func (m *Metrics) Retried(why transport.Retry) {
+	if m == nil || why < 0 || int(why) >= len(m.retries) {
+		return
+	}
+	m.retries[why].Inc()
+}
+
+// SlotMap records one Redis Cluster slot map read, with its masters: it
+// implements transport.ClusterObserver.
+func (m *Metrics) SlotMap(masters int) {
+	if m == nil {
+		return
+	}
+	m.slotRefreshes.Inc()
+	m.masters.Set(float64(masters))
 }
 
 // Scrape limits: Prometheus sends one scrape at a time, and a gather takes

@@ -3,12 +3,14 @@ package metrics_test
 import (
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/internal/metrics/metricstest"
+	"github.com/flashsale/flashsale/transport"
 )
 
 // stats and queue stand in for the engine and the batcher.
@@ -42,6 +44,18 @@ func recorded(t *testing.T) *metrics.Metrics {
 	m.ConnOpened(metrics.HTTP)
 	m.Batch(64, 300*time.Microsecond)
 	m.Batch(1, 100*time.Microsecond)
+	m.Merged(64)
+	m.Merged(22)
+	m.Merged(1)
+	for range 3 {
+		m.Retried(transport.RetryAsk)
+	}
+	m.Retried(transport.RetryMoved)
+	m.Retried(transport.RetryTryAgain)
+	m.Retried(transport.RetryNoScript)
+	m.Retried(transport.Retry(-1)) // not recorded
+	m.SlotMap(3)
+	m.SlotMap(2)
 	return m
 }
 
@@ -63,6 +77,15 @@ func TestScrape(t *testing.T) {
 		{Name: "flashsale_redis_batch_size", Want: 2},
 		{Name: "flashsale_redis_roundtrip_seconds", Want: 2},
 		{Name: "flashsale_redis_queue_depth", Want: 5},
+		{Name: "flashsale_redis_merge_size", Want: 3},
+		{Name: "flashsale_redis_redirects_total", Labels: []string{"kind", "moved"}, Want: 1},
+		{Name: "flashsale_redis_redirects_total", Labels: []string{"kind", "ask"}, Want: 3},
+		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "tryagain"}, Want: 1},
+		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "clusterdown"}, Want: 0},
+		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "node_down"}, Want: 0},
+		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "noscript"}, Want: 1},
+		{Name: "flashsale_redis_slot_refreshes_total", Want: 2},
+		{Name: "flashsale_redis_cluster_masters", Want: 2},
 		{Name: "flashsale_soldout_cache_hits_total", Want: 7},
 		{Name: "flashsale_control_reconnects_total", Want: 2},
 		{Name: "flashsale_build_info", Labels: []string{"version", "v1.2.3", "revision", "abc123", "goversion", runtime.Version()}, Want: 1},
@@ -83,11 +106,43 @@ func TestScrape(t *testing.T) {
 		{Name: "flashsale_purchase_duration_seconds", Labels: []string{"protocol", "http"}, Want: 2.001},
 		{Name: "flashsale_redis_batch_size", Want: 65},
 		{Name: "flashsale_redis_roundtrip_seconds", Want: 0.0004},
+		{Name: "flashsale_redis_merge_size", Want: 87},
 	}
 	for _, ss := range sums {
 		if got := s.Sum(t, ss.Name, ss.Labels...); math.Abs(got-ss.Want) > 1e-9 {
 			t.Errorf("%s%v sum = %v, want %v", ss.Name, ss.Labels, got, ss.Want)
 		}
+	}
+}
+
+// TestRedisSeriesFromStart: the merge, redirect, retry and slot map
+// series exist at 0 before anything happened, on one Redis as on a
+// cluster, so rate() and alerts on them work from the start.
+func TestRedisSeriesFromStart(t *testing.T) {
+	s := metricstest.Get(t, metrics.New(metrics.Config{}).Handler())
+	want := []metricstest.Series{
+		{Name: "flashsale_redis_merge_size"},
+		{Name: "flashsale_redis_slot_refreshes_total"},
+		{Name: "flashsale_redis_cluster_masters"},
+	}
+	for _, r := range transport.Retries() {
+		if r.Redirect() {
+			want = append(want, metricstest.Series{Name: "flashsale_redis_redirects_total", Labels: []string{"kind", r.String()}})
+		} else {
+			want = append(want, metricstest.Series{Name: "flashsale_redis_retries_total", Labels: []string{"reason", r.String()}})
+		}
+	}
+	s.Expect(t, want)
+	if n := len(s.Families["flashsale_redis_redirects_total"].GetMetric()) + len(s.Families["flashsale_redis_retries_total"].GetMetric()); n != len(transport.Retries()) {
+		t.Errorf("%d redirect and retry series, want %d", n, len(transport.Retries()))
+	}
+	// Merge sizes are counted in purchases, up to engine.MaxMergedPurchases.
+	var bounds []float64
+	for _, b := range s.Families["flashsale_redis_merge_size"].GetMetric()[0].GetHistogram().GetBucket() {
+		bounds = append(bounds, b.GetUpperBound())
+	}
+	if want := []float64{1, 2, 4, 8, 16, 32, engine.MaxMergedPurchases, math.Inf(1)}; !slices.Equal(bounds, want) {
+		t.Errorf("flashsale_redis_merge_size buckets %v, want %v", bounds, want)
 	}
 }
 
@@ -102,6 +157,9 @@ func TestNil(t *testing.T) {
 	m.ConnOpened(metrics.TLV)
 	m.ConnClosed(metrics.TLV)
 	m.Batch(1, time.Millisecond)
+	m.Merged(2)
+	m.Retried(transport.RetryMoved)
+	m.SlotMap(3)
 	m.WatchEngine(stats{})
 	m.WatchBatcher(queue(0))
 	if m.Handler() == nil {
@@ -121,6 +179,9 @@ func TestNoAllocs(t *testing.T) {
 		{"Purchase ERROR", func() { m.Purchase(metrics.HTTP, "ERROR", engine.CodeUnavailable, time.Millisecond) }},
 		{"Conn", func() { m.ConnOpened(metrics.TLV); m.ConnClosed(metrics.TLV) }},
 		{"Batch", func() { m.Batch(64, time.Millisecond) }},
+		{"Merged", func() { m.Merged(64) }},
+		{"Retried", func() { m.Retried(transport.RetryAsk) }},
+		{"SlotMap", func() { m.SlotMap(3) }},
 	}
 	for _, tt := range tests {
 		if n := testing.AllocsPerRun(100, tt.call); n != 0 {
