@@ -244,7 +244,14 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
 	}
+	if d.ids != nil { // the restock parts a crash left in the directory
+		b := KeysFor(id)
+		if _, err := e.redis.Eval(ctx, shardClearScript, b.TransfersOut(), b.TransfersIn()); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
+	}
 	e.shards.m.Delete(id)
+	e.stocks.m.Delete(id)
 	return nil
 }
 

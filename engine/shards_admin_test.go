@@ -255,6 +255,18 @@ func TestShardedRestockInterrupted(t *testing.T) {
 				mustBuy(t, eng, id, "finder", engine.StatusSuccess)
 				mustVerify(t, eng, id, 12, 7)
 			}
+			// Another restock stopped halfway, then the product re-created:
+			// nothing of that restock is left.
+			restore = engine.SetTransferHook(func(string) error { return errors.New("crashed") })
+			_, _, err = eng.Restock(ctx, id, 4)
+			restore()
+			if err == nil {
+				t.Fatal("second restock went through its crash")
+			}
+			if err := eng.InitSharded(ctx, id, 4, 4); err != nil {
+				t.Fatal(err)
+			}
+			mustVerify(t, eng, id, 4, 4)
 		})
 	}
 }
