@@ -203,10 +203,7 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	for i, sid := range ids {
-		share := units / int64(k)
-		if int64(i) < units%int64(k) {
-			share++
-		}
+		share := shareOf(units, k, i)
 		sk := KeysFor(sid)
 		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
@@ -223,6 +220,16 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	}
 	e.shards.put(id, ids, e.now())
 	return nil
+}
+
+// shareOf is shard i's share when units are spread evenly over k shards
+// (the first units%k get one more).
+func shareOf(units int64, k, i int) int64 {
+	share := units / int64(k)
+	if int64(i) < units%int64(k) {
+		share++
+	}
+	return share
 }
 
 // deleteShards removes the shards of product id, if it has any.
@@ -466,7 +473,7 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 	case peeks[home].stock >= want:
 		return total, true, nil // refilled by someone else meanwhile
 	case src >= 0 && total >= want:
-		n, err := e.transfer(ctx, ids[src], ids[home], want)
+		n, err := e.transfer(ctx, ids[src], ids[home], want, false)
 		e.stocks.took(id, src, n)
 		return total, true, err
 	case pending > 0:
@@ -498,12 +505,17 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 // (or the restock) there, as a crash would.
 var transferHook func(tid string) error
 
-// transfer moves units from shard src to shard dst (see transfer_debit.lua)
-// and returns how many it took out of src.
-func (e *Engine) transfer(ctx context.Context, src, dst string, want int64) (int64, error) {
+// transfer moves units from shard src to shard dst (see transfer_debit.lua:
+// half of src's stock or want if more, or with exact want) and returns how
+// many it took out of src.
+func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exact bool) (int64, error) {
 	tid := newTransferID()
 	sk := KeysFor(src)
-	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want))
+	mode := ""
+	if exact {
+		mode = "exact"
+	}
+	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode))
 	if err != nil || len(units) != 1 {
 		return 0, fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
 	}

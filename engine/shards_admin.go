@@ -202,7 +202,9 @@ func (e *Engine) shardedRelease(ctx context.Context, id string, d shardDir, orde
 // then hold all the units the product was given (initial + restocks), and
 // each shard's books balance at every step: a crash halfway leaves some
 // shards reset and some not, which verify finds consistent, and a second
-// reset finishes. It returns the product's initial + restocks.
+// reset finishes. Last, transfers spread the units evenly again, as init
+// does (a crash among them leaves a transfer verify --repair completes).
+// It returns the product's initial + restocks.
 func (e *Engine) shardedReset(ctx context.Context, id string, d shardDir) (int64, error) {
 	if _, err := e.Repair(ctx, id); err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
@@ -212,7 +214,41 @@ func (e *Engine) shardedReset(ctx context.Context, id string, d shardDir) (int64
 			return 0, fmt.Errorf("reset %s: %w", id, err)
 		}
 	}
-	return d.initial + d.restocked, nil
+	total := d.initial + d.restocked
+	if err := e.rebalance(ctx, id, d.ids, total); err != nil {
+		return 0, fmt.Errorf("reset %s: %w", id, err)
+	}
+	return total, nil
+}
+
+// rebalance moves units between the shards ids of product id, by exact
+// transfers, towards the even spread of total that init makes.
+func (e *Engine) rebalance(ctx context.Context, id string, ids []string, total int64) error {
+	peeks, err := e.peekAll(ctx, ids)
+	if err != nil {
+		return err
+	}
+	over := make([]int64, len(ids)) // units above the shard's share (below: negative)
+	for i, p := range peeks {
+		over[i] = max(p.stock, 0) - shareOf(total, len(ids), i)
+	}
+	for src, dst := 0, 0; src < len(ids) && dst < len(ids); {
+		switch {
+		case over[src] <= 0:
+			src++
+		case over[dst] >= 0:
+			dst++
+		default:
+			n := min(over[src], -over[dst])
+			if _, err := e.transfer(ctx, ids[src], ids[dst], n, true); err != nil {
+				return err
+			}
+			over[src] -= n
+			over[dst] += n
+		}
+	}
+	e.stocks.m.Delete(id) // the next purchase reads the shards again
+	return nil
 }
 
 // shardedBuyers lists the buyers of every shard of d, shard by shard (each

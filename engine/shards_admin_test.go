@@ -341,7 +341,7 @@ func TestShardedReset(t *testing.T) {
 		{"with a transfer half done", 0, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id, _ := newSharded(t, eng, 8, k, engine.WithPerUserLimit(1))
+			id, shards := newSharded(t, eng, 8, k, engine.WithPerUserLimit(1))
 			// Customers of shard 0 only: its 2 units go, then units move.
 			for i := range 4 {
 				mustBuy(t, eng, id, homedUser(fmt.Sprint("c", i), 0, k), engine.StatusSuccess)
@@ -370,6 +370,13 @@ func TestShardedReset(t *testing.T) {
 				t.Fatalf("status after reset: %+v, %v", st, err)
 			}
 			mustVerify(t, eng, id, total, total)
+			want := []int64{2, 2, 2, 2}
+			if tt.restock > 0 {
+				want = []int64{4, 3, 3, 3}
+			}
+			if got := shardStocks(t, eng, shards); !slices.Equal(got, want) {
+				t.Errorf("shard stocks %v after reset, want the even spread %v", got, want)
+			}
 			mustBuy(t, eng, id, homedUser("c0", 0, k), engine.StatusSuccess) // a buyer again
 			mustVerify(t, eng, id, total, total-1)
 		})
