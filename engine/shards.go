@@ -53,7 +53,8 @@ import (
 //
 // Round trips: a purchase the home shard serves costs one script call, as
 // for any product. One it cannot serve costs, per refill round, one peek of
-// every shard (in parallel: one round trip), a debit, a credit and the
+// every shard and of the directory (in parallel: one round trip), a debit,
+// a credit and the
 // retried purchase (the settle runs meanwhile): four more round trips. A
 // further round happens only when other customers bought the moved units
 // first, so rounds are bounded by the units sold meanwhile, and by
