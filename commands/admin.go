@@ -60,19 +60,20 @@ func adminCommand() *cli.Command {
 				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"},
 				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"}),
 			sub("status", "stock, window, limit, units held and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
-			sub("buyers", "list a product's buyers in purchase order", "ID", adminBuyers,
+			sub("buyers", "list a product's buyers in purchase order (a sharded product's shard by shard)", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` buyers (0 for all)", Value: 100}),
 			sub("orders", "list a product's orders stream: sales, releases, restocks", "ID", adminOrders,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0 for all)", Value: 100}),
 			sub("open", "open the sale now (drops the start, and an end already passed)", "ID", adminOpen),
 			sub("close", "end the sale now", "ID", adminClose),
-			sub("restock", "add N units to a live product (initial grows by N)", "ID N", adminRestock),
-			sub("release", "return an unpaid order's units to stock and free the customer's allowance (idempotent)", "ID ORDER_ID", adminRelease),
+			sub("restock", "add N units to a live product (initial grows by N; a sharded product's go to its emptiest shards)", "ID N", adminRestock),
+			sub("release", "return an unpaid order's units to stock and free the customer's allowance (idempotent)", "ID ORDER_ID", adminRelease,
+				&cli.StringFlag{Name: "user", Usage: "the order is `USER`'s: on a sharded product, look in their home shard only (needed when shards' streams share the order id)"}),
 			sub("verify", "check the books of the given products (all when none): exits 1 on any discrepancy", "[ID ...]", adminVerify,
 				&cli.BoolFlag{Name: "repair", Usage: "first complete the transfers between shards that a crashed server left half done"}),
 			sub("watch", "follow sales live (all products, or one)", "[ID]", adminWatch,
 				&cli.IntFlag{Name: "count", Usage: "stop after `N` sales (0 = until interrupted)"}),
-			sub("reset", "put stock back to its initial value and clear buyers and orders, atomically", "ID", adminReset),
+			sub("reset", "put stock back to its initial value and clear buyers and orders, atomically (a sharded product shard by shard)", "ID", adminReset),
 			sub("delete", "remove every key of a product", "ID", adminDelete),
 			adminTokenCommand(),
 		},
@@ -360,7 +361,11 @@ func adminRelease(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.store.Release(a.Context.Context, as[0], as[1])
+	var opts []engine.ReleaseOption
+	if u := a.String("user"); u != "" {
+		opts = append(opts, engine.ReleaseOfUser(u))
+	}
+	r, err := a.store.Release(a.Context.Context, as[0], as[1], opts...)
 	if err != nil {
 		return err
 	}

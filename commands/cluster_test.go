@@ -134,4 +134,23 @@ func TestAdminShardedOnCluster(t *testing.T) {
 	if out := mustRun(t, "admin", "verify", "--repair", id); !strings.Contains(out, "✓ "+id+": OK (12 orders, 12 units sold") {
 		t.Fatalf("verify --repair printed %q", out)
 	}
+	// Restock and buyers act on the product: the late customer buys.
+	if out := mustRun(t, "admin", "restock", id, "3"); !strings.Contains(out, "3 remaining, initial 15") {
+		t.Fatalf("restock printed %q", out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		out, err := cl.buy(wire.PurchaseRequest{ProductID: id, UserID: "late"})
+		if err == nil && strings.Contains(out, "SUCCESS") {
+			break
+		}
+		if err != nil || !strings.Contains(out, "SOLD_OUT") || time.Now().After(deadline) {
+			t.Fatalf("buy after the restock: %s, %v", out, err) // SOLD_OUT only until the announcement arrives
+		}
+	}
+	if out := mustRun(t, "admin", "buyers", "--limit", "0", id); !strings.Contains(out, "(13 total)") || !strings.Contains(out, "late") {
+		t.Fatalf("buyers printed %q", out)
+	}
+	if out := mustRun(t, "admin", "verify", id); !strings.Contains(out, "✓ "+id+": OK (13 orders, 13 units sold") {
+		t.Fatalf("verify after the restock printed %q", out)
+	}
 }

@@ -81,6 +81,7 @@ type Engine struct {
 	now        func() time.Time // the clock tokens are checked against
 	stats      engineStats
 	shards     shardCache // shard lists of sharded products, by id
+	stocks     stockCache // shard stocks of sharded products, by id
 }
 
 // Option tunes an Engine.
@@ -627,16 +628,26 @@ func msTime(ms int64) time.Time {
 }
 
 // Buyers returns the first limit buyers of product id in purchase order
-// (all of them when limit <= 0) and how many there are in total.
+// (all of them when limit <= 0) and how many there are in total. The
+// buyers of a sharded product are listed shard by shard, each shard's in
+// purchase order.
 func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64, ids []string, err error) {
 	if err := ValidateProductID(id); err != nil {
 		return 0, nil, err
 	}
-	if err := e.refuseSharded(ctx, id, "buyers"); err != nil {
+	if d, err := e.shardDirOf(ctx, id); err != nil {
 		return 0, nil, err
+	} else if d.ids != nil {
+		return e.shardedBuyers(ctx, d, max(limit, 0))
 	}
+	return e.buyersOf(ctx, id, max(limit, 0))
+}
+
+// buyersOf lists the buyers of product (or shard) id: limit of them, all
+// for 0, none (the total only) for -1.
+func (e *Engine) buyersOf(ctx context.Context, id string, limit int) (total int64, ids []string, err error) {
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, max(limit, 0)))
+	v, err := redis.Values(e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, limit))
 	if err != nil {
 		return 0, nil, fmt.Errorf("buyers %s: %w", id, err)
 	}
@@ -652,16 +663,25 @@ func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64,
 
 // Reset puts product id's stock back to its initial value and clears its
 // buyers, customers and orders, atomically. Earlier request ids no longer
-// replay. It returns the initial stock.
+// replay. It returns the initial stock. A sharded product is reset shard
+// by shard (see shardedReset).
 func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 	if err := ValidateProductID(id); err != nil {
 		return 0, err
 	}
-	if err := e.refuseSharded(ctx, id, "reset"); err != nil {
+	if d, err := e.shardDirOf(ctx, id); err != nil {
 		return 0, err
+	} else if d.ids != nil {
+		return e.shardedReset(ctx, id, d)
 	}
+	return e.resetOf(ctx, id, id)
+}
+
+// resetOf resets product (or shard) id, announcing product on the control
+// channel.
+func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, error) {
 	k := KeysFor(id)
-	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
+	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, product))
 	if err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
 	}
@@ -716,16 +736,22 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 }
 
 // Restock adds units to product id; its initial stock grows by as much.
-// It returns the new remaining and initial stock.
+// It returns the new remaining and initial stock. A sharded product's
+// units go to its emptiest shards (see shardedRestock).
 func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining, initial int64, err error) {
 	if err := ValidateProductID(id); err != nil {
 		return 0, 0, err
 	}
-	if err := e.refuseSharded(ctx, id, "restock"); err != nil {
-		return 0, 0, err
-	}
 	if units < 1 || units > MaxUnits {
 		return 0, 0, invalidError(fmt.Sprintf("restock takes 1 to %d units", MaxUnits))
+	}
+	if err := e.refuseShard(ctx, id); err != nil {
+		return 0, 0, err
+	}
+	if d, err := e.shardDirOf(ctx, id); err != nil {
+		return 0, 0, err
+	} else if d.ids != nil {
+		return e.shardedRestock(ctx, id, d, units)
 	}
 	k := KeysFor(id)
 	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units, ControlChannel, id))
@@ -748,19 +774,33 @@ type Release struct {
 
 // Release returns the units of an unpaid order to stock and frees the
 // customer's allowance, recording it in the orders stream. Releasing the
-// same order again changes nothing.
-func (e *Engine) Release(ctx context.Context, id, orderID string) (Release, error) {
+// same order again changes nothing. On a sharded product the order is
+// released in the shard whose stream holds it: its customer's home shard
+// (see shardedRelease).
+func (e *Engine) Release(ctx context.Context, id, orderID string, opts ...ReleaseOption) (Release, error) {
 	if err := ValidateProductID(id); err != nil {
-		return Release{}, err
-	}
-	if err := e.refuseSharded(ctx, id, "release"); err != nil {
 		return Release{}, err
 	}
 	if err := ValidateOrderID(orderID); err != nil {
 		return Release{}, err
 	}
+	var o releaseOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if d, err := e.shardDirOf(ctx, id); err != nil {
+		return Release{}, err
+	} else if d.ids != nil {
+		return e.shardedRelease(ctx, id, d, orderID, o.user)
+	}
+	return e.releaseOf(ctx, id, id, orderID)
+}
+
+// releaseOf releases order orderID of product (or shard) id, announcing
+// product on the control channel.
+func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Release, error) {
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, id))
+	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, product))
 	if err != nil {
 		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
 	}

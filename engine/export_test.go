@@ -1,8 +1,9 @@
 package engine
 
 // SetTransferHook makes every transfer between shards call hook after its
-// debit (an error stops the transfer there, as a crash would), until the
-// returned function is called.
+// debit, and every restock of a sharded product before the credit of each
+// part (an error stops the transfer or restock there, as a crash would),
+// until the returned function is called.
 func SetTransferHook(hook func(tid string) error) (restore func()) {
 	transferHook = hook
 	return func() { transferHook = nil }
@@ -22,3 +23,7 @@ func PurchaseArgs(e *Engine, req Request) (args []any, ok bool) {
 
 // PurchaseResult decodes the reply to one purchase.
 func PurchaseResult(v any) (Result, error) { return purchaseResult(v) }
+
+// FillLowest is how a restock of a sharded product splits units over
+// shards holding stocks.
+func FillLowest(stocks []int64, units int64) []int64 { return fillLowest(stocks, units) }

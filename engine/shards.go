@@ -43,10 +43,18 @@ import (
 //   - SOLD_OUT is answered only when every shard is empty and no transfer
 //     is pending; INSUFFICIENT_STOCK only when all shards together hold
 //     fewer units than asked.
+//   - A SUCCESS's remaining stock is the product's: the home shard's exact
+//     figure plus the other shards' as this server last read them, never 0
+//     while a shard holds units (see shards_stock.go).
+//   - Admin commands act on the product (see shards_admin.go): a restock
+//     goes to the emptiest shards as transfers out of the directory,
+//     release finds the order in its customer's home shard, reset resets
+//     every shard, buyers lists every shard's.
 //
 // Round trips: a purchase the home shard serves costs one script call, as
 // for any product. One it cannot serve costs, per refill round, one peek of
-// every shard (in parallel: one round trip), a debit, a credit and the
+// every shard and of the directory (in parallel: one round trip), a debit,
+// a credit and the
 // retried purchase (the settle runs meanwhile): four more round trips. A
 // further round happens only when other customers bought the moved units
 // first, so rounds are bounded by the units sold meanwhile, and by
@@ -72,7 +80,7 @@ var (
 	shardPeekScript      = &Script{Script: redis.NewScript(3, lua.ShardPeek), ReadOnly: true}
 	shardClearScript     = &Script{Script: redis.NewScript(2, lua.ShardClear)}
 	transferDebitScript  = &Script{Script: redis.NewScript(3, lua.TransferDebit)}
-	transferCreditScript = &Script{Script: redis.NewScript(3, lua.TransferCredit)}
+	transferCreditScript = &Script{Script: redis.NewScript(4, lua.TransferCredit)}
 	transferSettleScript = &Script{Script: redis.NewScript(1, lua.TransferSettle)}
 	hashReadScript       = &Script{Script: redis.NewScript(1, lua.HashRead), ReadOnly: true}
 )
@@ -80,7 +88,8 @@ var (
 // shardScripts are the scripts of sharded products, for Scripts.
 func shardScripts() []*Script {
 	return []*Script{shardBaseScript, shardDirScript, shardPeekScript, shardClearScript,
-		transferDebitScript, transferCreditScript, transferSettleScript, hashReadScript}
+		transferDebitScript, transferCreditScript, transferSettleScript, hashReadScript,
+		shardRestockScript, orderUserScript}
 }
 
 // TransfersOut is the key of a shard's pending debits: transfer id →
@@ -184,6 +193,9 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	if k < 2 || k > MaxShards {
 		return invalidError(fmt.Sprintf("shards must be between 2 and %d", MaxShards))
 	}
+	if strings.Contains(id, ",") { // the directory lists the shards comma-separated
+		return invalidError("the id of a product spread over shards may not contain a comma")
+	}
 	if err := e.deleteShards(ctx, id); err != nil {
 		return err
 	}
@@ -192,10 +204,7 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	for i, sid := range ids {
-		share := units / int64(k)
-		if int64(i) < units%int64(k) {
-			share++
-		}
+		share := shareOf(units, k, i)
 		sk := KeysFor(sid)
 		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
@@ -212,6 +221,16 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	}
 	e.shards.put(id, ids, e.now())
 	return nil
+}
+
+// shareOf is shard i's share when units are spread evenly over k shards
+// (the first units%k get one more).
+func shareOf(units int64, k, i int) int64 {
+	share := units / int64(k)
+	if int64(i) < units%int64(k) {
+		share++
+	}
+	return share
 }
 
 // deleteShards removes the shards of product id, if it has any.
@@ -233,7 +252,14 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
 	}
+	if d.ids != nil { // the restock parts a crash left in the directory
+		b := KeysFor(id)
+		if _, err := e.redis.Eval(ctx, shardClearScript, b.TransfersOut(), b.TransfersIn()); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
+	}
 	e.shards.m.Delete(id)
+	e.stocks.m.Delete(id)
 	return nil
 }
 
@@ -342,7 +368,7 @@ func (e *Engine) shardPurchaseAsync(ar AsyncRedis, req *Request, ids []string, d
 	home := HomeShard(req.UserID, len(ids))
 	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
 		res := e.decodeOutcome(req, v, err)
-		if !needsRefill(res) && !errors.Is(res.Err, ErrUnknownProduct) {
+		if !needsRefill(res) && !errors.Is(res.Err, ErrUnknownProduct) && e.quickRemaining(req.ProductID, ids, home, &res) {
 			done(res)
 			return
 		}
@@ -359,14 +385,15 @@ func needsRefill(r Result) bool {
 }
 
 // afterHome refills the home shard while it cannot serve req and units
-// remain elsewhere, retrying the purchase after each refill.
+// remain elsewhere, retrying the purchase after each refill. A SUCCESS
+// carries the product's remaining stock (see wideRemaining).
 func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home int, res Result) Result {
 	if errors.Is(res.Err, ErrUnknownProduct) {
 		return e.reshardedPurchase(ctx, req)
 	}
 	for range maxRefills {
 		if !needsRefill(res) {
-			return res
+			return e.wideRemaining(ctx, req.ProductID, ids, home, res)
 		}
 		total, moved, err := e.refill(ctx, req.ProductID, ids, home, req.Quantity)
 		switch {
@@ -384,7 +411,7 @@ func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home
 		res = e.decodeOutcome(req, v, err)
 	}
 	if !needsRefill(res) {
-		return res
+		return e.wideRemaining(ctx, req.ProductID, ids, home, res)
 	}
 	return Fail(fmt.Errorf("purchase %s: home shard not refilled after %d rounds: %w", req.ProductID, maxRefills, ErrUnavailable))
 }
@@ -427,10 +454,14 @@ func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
 // finishes pending transfers when every shard is empty. It returns the
 // units all shards held at the peek, and whether a retry may now succeed.
 func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, want int64) (total int64, moved bool, err error) {
-	peeks, err := e.peekAll(ctx, ids)
+	// The directory is read too: its transfers out are a restock's parts
+	// (see shardedRestock), and it holds no stock.
+	all := append(ids[:len(ids):len(ids)], id)
+	peeks, err := e.peekAll(ctx, all)
 	if err != nil {
 		return 0, false, err
 	}
+	e.stocks.note(id, peeks[:len(ids)], e.now())
 	src, pending := -1, int64(0)
 	for i, p := range peeks {
 		total += max(p.stock, 0)
@@ -443,12 +474,14 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 	case peeks[home].stock >= want:
 		return total, true, nil // refilled by someone else meanwhile
 	case src >= 0 && total >= want:
-		return total, true, e.transfer(ctx, ids[src], ids[home], want)
+		n, err := e.transfer(ctx, ids[src], ids[home], want, false)
+		e.stocks.took(id, src, n)
+		return total, true, err
 	case pending > 0:
 		// Units in transit: a transfer under way, or one whose server died.
 		// Finishing it is safe either way (its credit happens once); then
 		// look again.
-		_, err := e.finishTransfers(ctx, ids)
+		_, err := e.finishTransfers(ctx, id, ids)
 		return total, true, err
 	}
 	// Too little left, by a reading of the shards one by one. A unit moved
@@ -456,7 +489,7 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 	// before the credit, in its source after the settle), so a second
 	// reading must agree: a credit between the two shows in that shard's
 	// credits count, and any other unit is seen where it is.
-	again, err := e.peekAll(ctx, ids)
+	again, err := e.peekAll(ctx, all)
 	if err != nil {
 		return 0, false, err
 	}
@@ -468,42 +501,54 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 	return total, false, nil
 }
 
-// transferHook, when set (by tests), runs after a transfer's debit; an
-// error stops the transfer there, as a crash would.
+// transferHook, when set (by tests), runs after a transfer's debit, and
+// before the credit of each part of a restock; an error stops the transfer
+// (or the restock) there, as a crash would.
 var transferHook func(tid string) error
 
-// transfer moves units from shard src to shard dst (see transfer_debit.lua).
-func (e *Engine) transfer(ctx context.Context, src, dst string, want int64) error {
+// transfer moves units from shard src to shard dst (see transfer_debit.lua:
+// half of src's stock or want if more, or with exact want) and returns how
+// many it took out of src.
+func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exact bool) (int64, error) {
 	tid := newTransferID()
 	sk := KeysFor(src)
-	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want))
+	mode := ""
+	if exact {
+		mode = "exact"
+	}
+	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode))
 	if err != nil || len(units) != 1 {
-		return fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
+		return 0, fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
 	}
 	if units[0] == 0 {
-		return nil // emptied meanwhile: the caller's next round looks again
+		return 0, nil // emptied meanwhile: the caller's next round looks again
 	}
 	if transferHook != nil {
 		if err := transferHook(tid); err != nil {
-			return err
+			return units[0], err
 		}
 	}
-	return e.completeTransfer(ctx, src, dst, tid, units[0])
+	return units[0], e.completeTransfer(ctx, pendingTransfer{src: src, dst: dst, tid: tid, units: units[0]})
 }
 
-// completeTransfer credits transfer tid to dst (once) and settles its
-// debit in src.
-func (e *Engine) completeTransfer(ctx context.Context, src, dst, tid string, units int64) error {
-	dk := KeysFor(dst)
-	n, err := redis.Int64(e.redis.Eval(ctx, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), tid, units))
+// completeTransfer credits transfer p to its target (once) and settles its
+// debit in its source.
+func (e *Engine) completeTransfer(ctx context.Context, p pendingTransfer) error {
+	dk := KeysFor(p.dst)
+	kind := ""
+	if p.restock {
+		kind = "restock"
+	}
+	n, err := redis.Int64(e.redis.Eval(ctx, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), dk.Orders,
+		p.tid, p.units, kind, ControlChannel, p.src))
 	if err != nil {
-		return fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
+		return fmt.Errorf("transfer %s to %s: %w", p.tid, p.dst, err)
 	}
 	if n < 0 {
-		return fmt.Errorf("transfer %s to %s: %w: no such shard", tid, dst, ErrTransferFailed)
+		return fmt.Errorf("transfer %s to %s: %w: no such shard", p.tid, p.dst, ErrTransferFailed)
 	}
-	if _, err := e.redis.Eval(ctx, transferSettleScript, KeysFor(src).TransfersOut(), tid); err != nil {
-		return fmt.Errorf("transfer %s: settle in %s: %w", tid, src, err)
+	if _, err := e.redis.Eval(ctx, transferSettleScript, KeysFor(p.src).TransfersOut(), p.tid); err != nil {
+		return fmt.Errorf("transfer %s: settle in %s: %w", p.tid, p.src, err)
 	}
 	return nil
 }
@@ -519,12 +564,22 @@ type pendingTransfer struct {
 	src, dst, tid string
 	units         int64
 	credited      bool
+	restock       bool // a restock's part: src is the product's directory
 }
 
-// pendingTransfers lists the debits of every shard not yet settled.
-func (e *Engine) pendingTransfers(ctx context.Context, ids []string) ([]pendingTransfer, error) {
+// what names the transfer in a discrepancy.
+func (p pendingTransfer) what() string {
+	if p.restock {
+		return fmt.Sprintf("restock part %s of %d units to %s", p.tid, p.units, p.dst)
+	}
+	return fmt.Sprintf("transfer %s of %d units from %s to %s", p.tid, p.units, p.src, p.dst)
+}
+
+// pendingTransfers lists the debits not yet settled of every shard ids of
+// product id, and the restock parts its directory has not settled.
+func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) ([]pendingTransfer, error) {
 	var out []pendingTransfer
-	for _, sid := range ids {
+	for _, sid := range append(ids[:len(ids):len(ids)], id) {
 		m, err := redis.StringMap(e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), ""))
 		if err != nil {
 			return nil, fmt.Errorf("transfers of %s: %w", sid, err)
@@ -539,17 +594,18 @@ func (e *Engine) pendingTransfers(ctx context.Context, ids []string) ([]pendingT
 			if err != nil && !errors.Is(err, redis.ErrNil) {
 				return nil, fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
 			}
-			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credit != ""})
+			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credit != "", restock: sid == id})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].tid < out[j].tid })
 	return out, nil
 }
 
-// finishTransfers completes every pending transfer among shards ids and
-// returns how many it credited now.
-func (e *Engine) finishTransfers(ctx context.Context, ids []string) (int, error) {
-	pend, err := e.pendingTransfers(ctx, ids)
+// finishTransfers completes every pending transfer among shards ids of
+// product id (restock parts included) and returns how many it credited
+// now.
+func (e *Engine) finishTransfers(ctx context.Context, id string, ids []string) (int, error) {
+	pend, err := e.pendingTransfers(ctx, id, ids)
 	if err != nil {
 		return 0, err
 	}
@@ -558,26 +614,27 @@ func (e *Engine) finishTransfers(ctx context.Context, ids []string) (int, error)
 		if !p.credited {
 			n++
 		}
-		if err := e.completeTransfer(ctx, p.src, p.dst, p.tid, p.units); err != nil {
+		if err := e.completeTransfer(ctx, p); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
 }
 
-// Repair completes the transfers of sharded product id that a crash left
-// half done, and returns how many it found. Safe while the sale runs.
+// Repair completes the transfers (and restock parts) of sharded product id
+// that a crash left half done, and returns how many it found. Safe while
+// the sale runs.
 func (e *Engine) Repair(ctx context.Context, id string) (int, error) {
 	d, err := e.readShardDir(ctx, id)
 	if err != nil || d.ids == nil {
 		return 0, err
 	}
-	pend, err := e.pendingTransfers(ctx, d.ids)
+	pend, err := e.pendingTransfers(ctx, id, d.ids)
 	if err != nil {
 		return 0, err
 	}
 	for _, p := range pend {
-		if err := e.completeTransfer(ctx, p.src, p.dst, p.tid, p.units); err != nil {
+		if err := e.completeTransfer(ctx, p); err != nil {
 			return 0, fmt.Errorf("repair %s: %w", id, err)
 		}
 	}
@@ -600,7 +657,7 @@ func (e *Engine) shardedStatus(ctx context.Context, id string, d shardDir) (Prod
 			st.Limit, st.Start, st.End, st.Now = s.Limit, s.Start, s.End, s.Now
 		}
 	}
-	pend, err := e.pendingTransfers(ctx, d.ids)
+	pend, err := e.pendingTransfers(ctx, id, d.ids)
 	if err != nil {
 		return ProductStatus{}, err
 	}
@@ -633,16 +690,20 @@ func (e *Engine) shardedVerify(ctx context.Context, id string, d shardDir) (Audi
 		a.Orders += s.Orders
 		a.Customers += s.Customers
 	}
-	pend, err := e.pendingTransfers(ctx, d.ids)
+	pend, err := e.pendingTransfers(ctx, id, d.ids)
 	if err != nil {
 		return Audit{}, err
 	}
 	for _, p := range pend {
 		if p.credited {
-			a.Problems = append(a.Problems, fmt.Sprintf("transfer %s from %s to %s credited but not settled (admin verify --repair settles it)", p.tid, p.src, p.dst))
+			a.Problems = append(a.Problems, p.what()+" credited but not settled (admin verify --repair settles it)")
 		} else {
 			a.InTransit += p.units
-			a.Problems = append(a.Problems, fmt.Sprintf("transfer %s of %d units from %s to %s debited but not credited (admin verify --repair credits it)", p.tid, p.units, p.src, p.dst))
+			step := "debited"
+			if p.restock {
+				step = "recorded"
+			}
+			a.Problems = append(a.Problems, p.what()+" "+step+" but not credited (admin verify --repair credits it)")
 		}
 	}
 	if got := a.Remaining + a.Held + a.InTransit; got != a.Initial {
@@ -676,25 +737,6 @@ func hideShards(ids []string) []string {
 func isShardID(id string) bool {
 	i := strings.LastIndexByte(id, '#')
 	return i > 0 && isDigits(id[i+1:])
-}
-
-// ErrSharded: the operation does not exist yet for a product spread over
-// shards.
-var ErrSharded = errors.New("not supported for a product spread over shards")
-
-// refuseSharded fails op on a sharded product id.
-func (e *Engine) refuseSharded(ctx context.Context, id, op string) error {
-	if isShardID(id) {
-		return nil
-	}
-	d, err := e.readShardDir(ctx, id)
-	if err != nil {
-		return err
-	}
-	if d.ids != nil {
-		return fmt.Errorf("%s %s: %w (run it on each shard: %s)", op, id, ErrSharded, strings.Join(d.ids, ", "))
-	}
-	return nil
 }
 
 // eachShard runs fn on every shard of id when id is sharded, and says

@@ -33,6 +33,15 @@ var (
 	//go:embed transfer_settle.lua
 	TransferSettle string
 
+	// ShardRestock records a restock's parts in a sharded product's
+	// directory.
+	//go:embed shard_restock.lua
+	ShardRestock string
+
+	// OrderUser finds the customer of a sale in an orders stream.
+	//go:embed order_user.lua
+	OrderUser string
+
 	// HashRead reads a transfer hash.
 	//go:embed hash_read.lua
 	HashRead string
