@@ -7,9 +7,11 @@
 # cluster, then for each layout (one product; one product over K shards)
 # inits N units with no per-customer limit beyond 1 and unique customers
 # (success-heavy: every request sells one unit) and runs the same
-# 'flashsale bench' load (-n N, -c C). For each it prints the throughput,
-# the ratio sharded/single, and per master the Redis CPU (INFO cpu,
-# used_cpu_user + used_cpu_sys, delta over the run) and the scripts it ran
+# 'flashsale bench' load (-n N, -c C), then the sharded layout again with
+# K times the connections (each shard then sees the concurrency the single
+# product saw). For each it prints the throughput, the ratio
+# sharded/single, and per master the Redis CPU (INFO cpu, used_cpu_user +
+# used_cpu_sys, over bench's load as bench reports it) and the scripts it ran
 # and the sales it made (INFO commandstats: cmdstat_evalsha calls, and
 # cmdstat_xadd calls, one per sale; concurrent purchases of one product or
 # shard merge into one script call, so the two differ), so that the cost
@@ -66,33 +68,49 @@ calls() {
 # sales PORT: sales the node made (XADD calls: one per sale, merged or not).
 sales() { redis-cli -p "$1" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_xadd:/ {print $3; f = 1} END {if (!f) print 0}'; }
 
-# run NAME INIT-ARGS...: init the product, bench it, print its line.
+# A node uses CPU when idle too (its cron, the cluster bus, the server's
+# keep-alive PINGs); its rate over 2 s of nothing is taken off each run's
+# figure as "net", so that the cost of a sale is a sale's.
+declare -A idle
+for p in "${ports[@]}"; do idle[$p]=$(redis_cpu "$p"); done
+sleep 2
+for p in "${ports[@]}"; do idle[$p]=$(awk -v a="${idle[$p]}" -v b="$(redis_cpu "$p")" 'BEGIN {printf "%.6f", (b - a) / 2}'); done
+
+# run NAME CONNS INIT-ARGS...: init the product, bench it with CONNS
+# connections, print its line. The CPU per node is what bench read from
+# INFO cpu around its load (before its closing check).
 run() {
-  local name=$1; shift
+  local name=$1 conns=$2; shift 2
   "$FS" admin init "$@" >/dev/null
-  declare -A c0 k0 s0
-  for p in "${ports[@]}"; do c0[$p]=$(redis_cpu "$p"); k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
+  declare -A k0 s0
+  for p in "${ports[@]}"; do k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
   local out
-  out=$("$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --product "$name" -n "$N" -c "$C" --users 0)
-  local tput sold
+  out=$("$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --product "$name" -n "$N" -c "$conns" --users 0)
+  local tput sold secs
   tput=$(field throughput <<<"$out")
+  secs=$(field duration_s <<<"$out")
   sold=$(grep -o '"SUCCESS":[0-9]*' <<<"$out" | cut -d: -f2)
-  printf '%-22s %9.0f purchases/s  %6s sold\n' "$name" "$tput" "${sold:-0}"
+  printf '%-22s %9.0f purchases/s  %6s sold  (-c %s)\n' "$name" "$tput" "${sold:-0}" "$conns"
   for p in "${ports[@]}"; do
     local dc dk ds
-    dc=$(awk -v a="${c0[$p]}" -v b="$(redis_cpu "$p")" 'BEGIN {printf "%.3f", b - a}')
+    dc=$(grep -o "\"addr\":\"[^\"]*:$p\",\"seconds\":[0-9.]*" <<<"$out" | cut -d: -f4)
     dk=$(( $(calls "$p") - ${k0[$p]} ))
     ds=$(( $(sales "$p") - ${s0[$p]} ))
-    awk -v p="$p" -v dc="$dc" -v dk="$dk" -v ds="$ds" -v sold="${sold:-1}" 'BEGIN {
-      printf "  master :%s  cpu %6.3fs  sales %7d (%5.1f%% of all)  scripts %7d  cpu/sale %5.1fus\n",
-        p, dc, ds, 100 * ds / (sold > 0 ? sold : 1), dk, (ds > 0 ? 1e6 * dc / ds : 0) }'
+    awk -v p="$p" -v dc="${dc:-0}" -v dk="$dk" -v ds="$ds" -v sold="${sold:-1}" -v net="$(awk -v c="${dc:-0}" -v i="${idle[$p]}" -v t="$secs" 'BEGIN {print c - i * t}')" 'BEGIN {
+      printf "  master :%s  cpu %6.3fs  sales %7d (%5.1f%% of all)  scripts %7d (%4.1f sales each)  cpu/sale %5.1fus, net of idle %5.1fus\n",
+        p, dc, ds, 100 * ds / (sold > 0 ? sold : 1), dk, (dk > 0 ? ds / dk : 0), (ds > 0 ? 1e6 * dc / ds : 0), (ds > 0 ? 1e6 * net / ds : 0) }'
   done
   echo "$tput" >"$tmp/$name.tput"
 }
 
 echo "flashsale on a 3-master cluster: one product vs one product over K=$K shards, -n $N -c $C, unique customers"
-run single "single" "$N"
-run "sharded" "sharded" "$N" --shards "$K"
+run single "$C" "single" "$N"
+run sharded "$C" "sharded" "$N" --shards "$K"
 awk -v a="$(cat "$tmp/single.tput")" -v b="$(cat "$tmp/sharded.tput")" \
   'BEGIN {printf "ratio sharded/single: %.2f (same client load, same run)\n", b / a}'
-"$FS" admin verify single sharded
+# With the same client load each shard sees 1/K of the concurrent
+# purchases, so fewer merge into one script call and a sale costs its node
+# more. K times the connections give each shard the concurrency the single
+# product had: the cost of a sale on its node at equal merging.
+run sharded-kc $((C * K)) "sharded-kc" "$N" --shards "$K"
+"$FS" admin verify single sharded sharded-kc
