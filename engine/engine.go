@@ -20,7 +20,7 @@ var (
 	// call of the same Lua (see lua/purchase.lua).
 	purchaseScript = &Script{Script: redis.NewScript(purchaseKeys, lua.Purchase), Merge: &MergeSpec{
 		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
-		Keys: purchaseKeys, SharedKeys: 6, SharedArgs: 5,
+		Keys: purchaseKeys, SharedKeys: 8, SharedArgs: 5,
 	}}
 	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
 	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
@@ -39,7 +39,7 @@ var (
 const MaxMergedPurchases = 64
 
 // purchaseKeys is the key count of one purchase.
-const purchaseKeys = 8
+const purchaseKeys = 10
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
 func Scripts() []*Script {
@@ -331,6 +331,7 @@ func purchaseArgs(req *Request, k Keys, ttl time.Duration, channel string, rate 
 		// Shared by every purchase of the product, or of one of its shards
 		// (see purchaseScript.Merge).
 		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+		k.Requests[0], k.Requests[1],
 		// This purchase's own.
 		k.Request(req.RequestID), k.Rate(req.UserID),
 		// Shared.

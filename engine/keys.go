@@ -38,6 +38,9 @@ type Keys struct {
 	Holders  string // hash: user id → units held
 	Orders   string // stream: sale, release and restock entries; a sale's entry id is its order id
 	Released string // hash: order id → id of its release entry
+	// Requests are two hashes, request id → record, that take turns (see
+	// lua/purchase.lua).
+	Requests [2]string
 	prefix   string
 }
 
@@ -48,11 +51,13 @@ func KeysFor(id string) Keys {
 	return Keys{
 		Stock: p + "stock", Buyers: p + "buyers", Meta: p + "meta",
 		Holders: p + "holders", Orders: p + "orders", Released: p + "released",
-		prefix: p,
+		Requests: [2]string{p + "requests:0", p + "requests:1"},
+		prefix:   p,
 	}
 }
 
-// Request is the key of the record that makes request id rid retryable.
+// Request is the key of request id rid's record in the formats before
+// records went into Requests: still read for a product created before.
 func (k Keys) Request(rid string) string { return k.prefix + "req:" + rid }
 
 // Rate is the key of customer user's rate limiter on this product.

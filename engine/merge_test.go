@@ -310,11 +310,21 @@ func TestMergedEqualsOneByOne(t *testing.T) {
 	}
 }
 
-// TestRequestRecordFormerFormat: a request record written as a hash (the
-// format before records became strings) still replays, and still refuses
-// another payload.
+// TestRequestRecordFormerFormat: on a product created before request
+// records went into the product's request hashes, a record of either
+// former format (a string key, or before that a hash key) still replays,
+// and still refuses another payload.
 func TestRequestRecordFormerFormat(t *testing.T) {
 	t.Parallel()
+	for _, format := range []string{"string", "hash"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			testFormerRecord(t, format)
+		})
+	}
+}
+
+func testFormerRecord(t *testing.T, format string) {
 	eng, addr := newEngine(t)
 	ctx := testContext(t)
 	c := redistest.Conn(t, addr)
@@ -324,26 +334,34 @@ func TestRequestRecordFormerFormat(t *testing.T) {
 	if first.Status != engine.StatusSuccess {
 		t.Fatalf("purchase = %+v", first)
 	}
-	key := engine.KeysFor(id).Request(req.RequestID)
-	rec, err := redis.String(c.Do("GET", key))
-	f := strings.SplitN(rec, "|", 4)
-	if err != nil || len(f) != 4 {
-		t.Fatalf("record %q, %v", rec, err)
+	// Turn the record into one of a product from before: no "records"
+	// mark in meta, the record in a key of its own.
+	rec, _ := requestRecord(t, c, id, req.RequestID)
+	f := strings.SplitN(rec, "|", 5) // epoch|expires|remaining|order_id|fp
+	if len(f) != 5 {
+		t.Fatalf("record %q", rec)
 	}
-	rawDo(t, c, "DEL", key)
-	rawDo(t, c, "HSET", key, "fp", f[3], "remaining", f[1], "order_id", f[2], "epoch", f[0])
-	rawDo(t, c, "PEXPIRE", key, 60000)
+	k := engine.KeysFor(id)
+	rawDo(t, c, "DEL", k.Requests[0], k.Requests[1])
+	rawDo(t, c, "HDEL", k.Meta, "records")
+	key := k.Request(req.RequestID)
+	if format == "string" {
+		rawDo(t, c, "SET", key, f[0]+"|"+f[2]+"|"+f[3]+"|"+f[4], "PX", 60000)
+	} else {
+		rawDo(t, c, "HSET", key, "fp", f[4], "remaining", f[2], "order_id", f[3], "epoch", f[0])
+		rawDo(t, c, "PEXPIRE", key, 60000)
+	}
 	if got := eng.Purchase(ctx, req); got != first {
-		t.Errorf("replay of a hash record = %+v, want %+v", got, first)
+		t.Errorf("replay of a %s record = %+v, want %+v", format, got, first)
 	}
 	got := merged(ctx, t, eng, req, engine.Request{ProductID: id, UserID: "bob", RequestID: req.RequestID})
 	if got[0] != first || got[1].Code != engine.CodeRequestReused {
-		t.Errorf("merged replays of a hash record = %+v", got)
+		t.Errorf("merged replays of a %s record = %+v", format, got)
 	}
 	if s, err := eng.Status(ctx, id); err != nil || s.Remaining != 9 {
 		t.Errorf("status %+v %v: want one unit sold", s, err)
 	}
-	// After a reset the hash record is stale, like a string one.
+	// After a reset the former record is stale.
 	if _, err := eng.Reset(ctx, id); err != nil {
 		t.Fatal(err)
 	}

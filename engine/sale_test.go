@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,35 @@ type books struct {
 	Buyers   []string
 	Orders   int64
 	Released map[string]string
+}
+
+// requestRecord returns request id rid's record in product id's request
+// hashes, and the PTTL of the hash holding it.
+func requestRecord(t testing.TB, c redis.Conn, id, rid string) (string, int64) {
+	t.Helper()
+	for _, key := range engine.KeysFor(id).Requests {
+		rec, err := redis.String(c.Do("HGET", key, rid))
+		if err == redis.ErrNil {
+			continue
+		}
+		pttl, err2 := redis.Int64(c.Do("PTTL", key))
+		if err != nil || err2 != nil {
+			t.Fatalf("record %s in %s: %v, %v", rid, key, err, err2)
+		}
+		return rec, pttl
+	}
+	t.Fatalf("no record of %s in %v", rid, engine.KeysFor(id).Requests)
+	return "", 0
+}
+
+// redisNowMs is Redis's clock, in ms.
+func redisNowMs(t testing.TB, c redis.Conn) int64 {
+	t.Helper()
+	v, err := redis.Int64s(c.Do("TIME"))
+	if err != nil || len(v) != 2 {
+		t.Fatalf("TIME: %v %v", v, err)
+	}
+	return v[0]*1000 + v[1]/1000
 }
 
 func readBooks(t testing.TB, c redis.Conn, id string) books {
@@ -408,19 +438,15 @@ func TestRequestIDConcurrentRetries(t *testing.T) {
 		t.Errorf("Orders = %+v, %v; want the one sale %s", orders, err, first.OrderID)
 	}
 
-	// The record: its own key, with a TTL.
-	key := engine.KeysFor(id).Request(rid)
-	if !strings.Contains(key, "{"+id+"}") || !strings.HasSuffix(key, rid) {
-		t.Errorf("request key %q lacks the product's hash tag or the request id", key)
+	// The record: a field of the product's request hash, with the
+	// request's expiry in it; the hash has a TTL.
+	rec, pttl := requestRecord(t, c, id, rid)
+	if pttl <= 0 || pttl > engine.DefaultRequestTTL.Milliseconds() {
+		t.Errorf("PTTL of the request hash = %d; want in (0, %d]", pttl, engine.DefaultRequestTTL.Milliseconds())
 	}
-	pttl, err := redis.Int64(c.Do("PTTL", key))
-	if err != nil || pttl <= 0 || pttl > engine.DefaultRequestTTL.Milliseconds() {
-		t.Errorf("PTTL %s = %d, %v; want in (0, %d]", key, pttl, err, engine.DefaultRequestTTL.Milliseconds())
-	}
-	// epoch|remaining|order_id|user\nquantity
-	rec, err := redis.String(c.Do("GET", key))
-	if f := strings.SplitN(rec, "|", 4); err != nil || len(f) != 4 || f[1] != "9" || f[2] != first.OrderID || f[3] != "alice\n1" {
-		t.Errorf("record %s = %q, %v; want remaining 9, order %s", key, rec, err, first.OrderID)
+	// epoch|expires_ms|remaining|order_id|user\nquantity
+	if f := strings.SplitN(rec, "|", 5); len(f) != 5 || f[2] != "9" || f[3] != first.OrderID || f[4] != "alice\n1" {
+		t.Errorf("record of %s = %q; want remaining 9, order %s", rid, rec, first.OrderID)
 	}
 	expectBalanced(t, eng, id, "after the retries")
 
@@ -526,23 +552,19 @@ func TestRequestIDExpires(t *testing.T) {
 	if first.Status != engine.StatusSuccess || first.Remaining != 9 {
 		t.Fatalf("purchase = %+v", first)
 	}
-	key := engine.KeysFor(id).Request(req.RequestID)
-	pttl, err := redis.Int64(c.Do("PTTL", key))
-	if err != nil || pttl > ttl.Milliseconds() || pttl == -1 {
-		t.Fatalf("PTTL %s = %d, %v; want at most %d", key, pttl, err, ttl.Milliseconds())
+	rec, pttl := requestRecord(t, c, id, req.RequestID)
+	if pttl > ttl.Milliseconds() || pttl <= 0 {
+		t.Fatalf("PTTL of the request hash = %d; want at most %d", pttl, ttl.Milliseconds())
 	}
-	// Wait for Redis to expire the record; the deadline only guards
-	// against a hang.
-	for {
-		n, err := redis.Int(c.Do("EXISTS", key))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
+	// Wait (on Redis's clock) past the record's own expiry; the
+	// deadline only guards against a hang.
+	expires, err := strconv.ParseInt(strings.SplitN(rec, "|", 3)[1], 10, 64)
+	if err != nil {
+		t.Fatalf("record %q: %v", rec, err)
+	}
+	for redisNowMs(t, c) <= expires {
 		if ctx.Err() != nil {
-			t.Fatalf("request record %s never expired", key)
+			t.Fatalf("request record %q never expired", rec)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -1288,4 +1310,84 @@ func TestPurchaseEventQuantity(t *testing.T) {
 	if want := (saleEvent{ProductID: id, Buyer: "alice", Remaining: 3, Timestamp: ev.Timestamp, OrderID: res.OrderID, Quantity: 2}); ev != want {
 		t.Errorf("event = %+v, want %+v", ev, want)
 	}
+}
+
+// TestRequestRecordsTakeTurns: request records go into one of the product's
+// two request hashes; once the one being written is a TTL old, the other is
+// emptied and written instead, and a record still within its TTL in the
+// older hash still replays.
+func TestRequestRecordsTakeTurns(t *testing.T) {
+	t.Parallel()
+	if !redistest.Real(t) {
+		t.Skip("the embedded store does not expire keys as time passes")
+	}
+	const ttl = 2 * time.Second
+	pool, addr := newPool(t)
+	eng := engine.New(pool, engine.WithRequestTTL(ttl))
+	ctx := testContext(t)
+	c := redistest.Conn(t, addr)
+	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))
+	k := engine.KeysFor(id)
+	buy := func(rid string) engine.Result {
+		t.Helper()
+		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-" + rid, RequestID: rid})
+		if res.Status != engine.StatusSuccess {
+			t.Fatalf("purchase %s = %+v", rid, res)
+		}
+		return res
+	}
+	until := func(ms int64) {
+		t.Helper()
+		for redisNowMs(t, c) < ms {
+			if ctx.Err() != nil {
+				t.Fatal(ctx.Err())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	fields := func(i int) []string {
+		t.Helper()
+		f, err := redis.Strings(c.Do("HKEYS", k.Requests[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(f)
+		return f
+	}
+	ms := ttl.Milliseconds()
+
+	buy("r1")
+	start := redisNowMs(t, c)
+	until(start + ms*3/4)
+	late := buy("r2") // still in the first hash, valid until about start + 1.75 TTL
+	until(start + ms + 50)
+	buy("r3") // the first hash is a TTL old: the second one now
+	if got := fields(1); !slices.Equal(got, []string{"r3"}) {
+		t.Errorf("second hash = %v, want [r3]", got)
+	}
+	if got := fields(0); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("first hash = %v, want [r1 r2]", got)
+	}
+	again := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-r2", RequestID: "r2"})
+	if redisNowMs(t, c) < start+ms*7/4 {
+		if again != late {
+			t.Errorf("replay of r2 from the older hash = %+v, want %+v", again, late)
+		}
+	} else {
+		t.Logf("the replay of r2 came after its TTL (machine too slow); not checked")
+	}
+	until(start + 2*ms + 100)
+	buy("r4") // the second hash is a TTL old: the first one, emptied, again
+	if got := fields(0); !slices.Equal(got, []string{"r4"}) {
+		t.Errorf("first hash after the second turn = %v, want [r4]", got)
+	}
+	// A server with a shorter TTL does not shorten the turns.
+	short := engine.New(pool, engine.WithRequestTTL(100*time.Millisecond))
+	if res := short.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-r5", RequestID: "r5"}); res.Status != engine.StatusSuccess {
+		t.Fatalf("purchase r5 = %+v", res)
+	}
+	if rttl, err := redis.Int64(c.Do("HGET", k.Meta, "rttl")); err != nil || rttl != ms {
+		t.Errorf("meta rttl = %d, %v; want %d (the longest TTL seen)", rttl, err, ms)
+	}
+	expectBalanced(t, eng, id, "after the turns")
 }

@@ -14,8 +14,10 @@ redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)
 redis.call('SET', KEYS[1], ARGV[1])
 local t = redis.call('TIME')
 -- epoch tells request records of this incarnation from older ones.
+-- records: request records of this epoch live in the hashes only (see
+-- purchase.lua).
 redis.call('HSET', KEYS[3], 'initial', ARGV[1], 'limit', ARGV[2], 'held', 0,
-  'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
+  'epoch', t[1] .. string.format('%06d', tonumber(t[2])), 'records', 'hash')
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[3], 'start', ARGV[3])
 end

@@ -17,13 +17,25 @@
 --
 -- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders  KEYS[6] released orders
+-- KEYS[7], KEYS[8] the request records (two hashes, see below)
 -- then per attempt i = 1..M:
---   KEYS[5+2i] its request record (product:{ID}:req:<request_id>)
---   KEYS[6+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
+--   KEYS[7+2i] its request record of the former formats
+--              (product:{ID}:req:<request_id>), read only for a product
+--              created before records went into KEYS[7..8]
+--   KEYS[8+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
 -- ARGV[1] product id   ARGV[2] request record TTL (ms)   ARGV[3] event channel
 -- ARGV[4] rate limit: ms between attempts (0 = no limit)   ARGV[5] burst
 -- then per attempt i: ARGV[3+3i] user id   ARGV[4+3i] quantity (>= 1)
 --   ARGV[5+3i] request id ('' for none)
+-- Request records: a hash field per request id, its value
+-- epoch|expires_ms|remaining|order_id|fingerprint, in one of two hashes
+-- that take turns (meta's rgen says which is being written since rgen_at,
+-- in ms). A record counts until its own expiry (written + ARGV[2]); once
+-- the hash being written is as old as the longest TTL any call gave
+-- (meta's rttl), every record in the other one has expired: that one is
+-- emptied and written from then on. So a record lives at most two TTLs,
+-- and a call writes its records with one HSET, where a key per record
+-- needed one SET ... PX each.
 -- Reply: an array of M answers, the i-th for attempt i, each an array whose
 -- first element is the outcome:
 --   {1, remaining, order_id, quantity}  sold (or the replay of an earlier sale)
@@ -36,7 +48,7 @@
 --   {6}                       request id reused with a different payload
 --   {7, retry_after_ms}       the customer is over the rate limit
 --   {8, order_id}             the replayed request's order was released since
-local m = (#KEYS - 6) / 2
+local m = (#KEYS - 8) / 2
 local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
@@ -49,10 +61,14 @@ local left = tonumber(stock)
 if left == nil then
   return redis.error_reply('ERR stock of ' .. ARGV[1] .. ' is not a number')
 end
-local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch')
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch', 'records', 'rgen', 'rgen_at', 'rttl')
 local limit = tonumber(meta[1] or '0')
 local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
 local epoch = meta[4] or ''
+-- A product created (or reset) since records went into hashes has no
+-- record of its epoch in the former per-request keys.
+local former = meta[5] ~= 'hash'
+local rgen, rgen_at, rttl = tonumber(meta[6] or '0'), tonumber(meta[7] or ''), tonumber(meta[8] or '0')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -80,9 +96,21 @@ local function found(e, rem, oid, fp)
   end
   return {fp, tonumber(rem), oid, redis.call('HEXISTS', KEYS[6], oid) == 1}
 end
--- record parses a request record, a string epoch|remaining|order_id|
--- fingerprint (false when there is none).
+-- record parses a request record of the hashes (false when there is none
+-- or it expired).
 local function record(r)
+  if not r then
+    return false
+  end
+  local e, exp, rem, oid, fp = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not exp or tonumber(exp) <= now then
+    return false
+  end
+  return found(e, rem, oid, fp)
+end
+-- formerRecord parses a request record of the former string format,
+-- epoch|remaining|order_id|fingerprint (false when there is none).
+local function formerRecord(r)
   if not r then
     return false
   end
@@ -104,7 +132,7 @@ do
   if interval > 0 then
     local lkeys, lseen = {}, {}
     for i = 1, m do
-      local lkey = KEYS[6 + 2 * i]
+      local lkey = KEYS[8 + 2 * i]
       if not lseen[lkey] then
         lseen[lkey] = true
         lkeys[#lkeys + 1] = lkey
@@ -115,28 +143,40 @@ do
       tat[lkey] = tonumber(got[j] or '0')
     end
   end
-  local rkeys, rseen = {}, {}
+  local rkeys, rids, rseen = {}, {}, {}
   for i = 1, m do
-    local rkey = KEYS[5 + 2 * i]
-    if ARGV[5 + 3 * i] ~= '' and not rseen[rkey] then
+    local rkey, rid = KEYS[7 + 2 * i], ARGV[5 + 3 * i]
+    if rid ~= '' and not rseen[rkey] then
       rseen[rkey] = true
-      rkeys[#rkeys + 1] = rkey
+      rkeys[#rkeys + 1], rids[#rids + 1] = rkey, rid
     end
   end
   if #rkeys > 0 then
-    local got, missing = redis.call('MGET', unpack(rkeys)), {}
+    local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
+    local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
+    local missing = {}
     for j, rkey in ipairs(rkeys) do
-      records[rkey] = record(got[j])
-      if got[j] == false then
+      records[rkey] = record(cur[j]) or record(old[j])
+      if not records[rkey] and former then
         missing[#missing + 1] = rkey
       end
     end
-    -- MGET answers nil for a record written before records were strings
-    -- (a hash): EXISTS finds whether there is any (rarely), in one call.
-    if #missing > 0 and redis.call('EXISTS', unpack(missing)) > 0 then
-      for _, rkey in ipairs(missing) do
-        local r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
-        records[rkey] = found(r[1] or '', r[2], r[3], r[4])
+    -- A product from before: its records may still be keys of their own,
+    -- strings (MGET), or older still hashes (MGET answers nil for those:
+    -- EXISTS finds whether there is any, in one call).
+    if #missing > 0 then
+      local got, hashes = redis.call('MGET', unpack(missing)), {}
+      for j, rkey in ipairs(missing) do
+        records[rkey] = formerRecord(got[j])
+        if got[j] == false then
+          hashes[#hashes + 1] = rkey
+        end
+      end
+      if #hashes > 0 and redis.call('EXISTS', unpack(hashes)) > 0 then
+        for _, rkey in ipairs(hashes) do
+          local r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
+          records[rkey] = found(r[1] or '', r[2], r[3], r[4])
+        end
       end
     end
   end
@@ -158,7 +198,7 @@ end
 
 -- judge returns attempt i's answer, and records a sale's writes.
 local function judge(i)
-  local rkey, lkey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+  local rkey, lkey = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
   local user, q, rid = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   local qty = tonumber(q)
   local fingerprint
@@ -257,6 +297,7 @@ for u in pairs(added) do
   fields[#fields + 1] = int(held[u])
 end
 redis.call('HSET', KEYS[4], unpack(fields))
+local recs, expires = {}, int(now + tonumber(ARGV[2]))
 local event = '{"product_id":' .. json(ARGV[1]) .. ',"buyer":'
 for _, s in ipairs(sales) do
   local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
@@ -267,11 +308,28 @@ for _, s in ipairs(sales) do
     a[3] = oid
   end
   if rid ~= '' then
-    redis.call('SET', s[4], epoch .. '|' .. remaining .. '|' .. oid .. '|' .. s[5], 'PX', ARGV[2])
+    recs[#recs + 1] = rid
+    recs[#recs + 1] = epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. s[5]
   end
   redis.call('PUBLISH', ARGV[3], event .. json(user) ..
     ',"remaining":' .. remaining ..
     ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
+end
+if #recs > 0 then
+  local ttl = tonumber(ARGV[2])
+  rttl = math.max(rttl, ttl)
+  if not rgen_at then
+    rgen_at = now
+  elseif now - rgen_at >= rttl then
+    -- Everything in the other hash was written before rgen_at, so more
+    -- than rttl ago: all of it has expired.
+    rgen, rgen_at = 1 - rgen, now
+    redis.call('DEL', KEYS[7 + rgen])
+  end
+  redis.call('HSET', KEYS[3], 'rgen', rgen, 'rgen_at', int(rgen_at), 'rttl', int(rttl))
+  redis.call('HSET', KEYS[7 + rgen], unpack(recs))
+  -- The hash outlives its last record, and goes once the sale goes quiet.
+  redis.call('PEXPIRE', KEYS[7 + rgen], int(rttl))
 end
 return out

@@ -16,6 +16,8 @@ redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
+-- A new epoch: every request record before it is stale, and those of
+-- this epoch live in the hashes only (see purchase.lua).
+redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])), 'records', 'hash')
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return tonumber(initial)

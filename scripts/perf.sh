@@ -88,8 +88,8 @@ rbcpu() {
   if [ "$1" = SEED ]; then
     cmd=(EVALSHA "$SEED_SHA" 2 "${p}stock" "${p}buyers" 'u:__rand_int__' "$2")
   else
-    cmd=(EVALSHA "$SHA" 8 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" "${p}released"
-      "${p}req:" "${p}rate:u:__rand_int__" "$2" 86400000 flashsale_events 0 1 'u:__rand_int__' 1 '')
+    cmd=(EVALSHA "$SHA" 10 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" "${p}released"
+      "${p}requests:0" "${p}requests:1" "${p}req:" "${p}rate:u:__rand_int__" "$2" 86400000 flashsale_events 0 1 'u:__rand_int__' 1 '')
   fi
   s0=$(stock_of "$2"); c0=$(rcpu)
   RBRPS=$(redis-benchmark -p "$RP" -c 100 -n "$N" -P "$3" -r 100000000 -q "${cmd[@]}" |
