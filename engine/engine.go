@@ -80,8 +80,10 @@ type Engine struct {
 	jwt        *JWTVerifier     // nil: JWTs are not accepted
 	now        func() time.Time // the clock tokens are checked against
 	stats      engineStats
-	shards     shardCache // shard lists of sharded products, by id
-	stocks     stockCache // shard stocks of sharded products, by id
+	shards     shardCache     // shard lists of sharded products, by id
+	stocks     stockCache     // shard stocks of sharded products, by id
+	args       argsCache      // the fixed parts of purchase calls, by id
+	settings   scriptSettings // set by New, after the options
 }
 
 // Option tunes an Engine.
@@ -152,6 +154,7 @@ func New(r Redis, opts ...Option) *Engine {
 	for _, o := range opts {
 		o(e)
 	}
+	e.settings = newScriptSettings(e)
 	return e
 }
 
@@ -322,24 +325,7 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 		e.stats.soldOutHits.Add(1)
 		return nil, Result{Status: StatusSoldOut}, false
 	}
-	return purchaseArgs(req, KeysFor(req.ProductID), e.requestTTL, e.channel, e.userRate), Result{}, true
-}
-
-// purchaseArgs are the purchase script's keys (k's) and arguments for req.
-func purchaseArgs(req *Request, k Keys, ttl time.Duration, channel string, rate Rate) []any {
-	return []any{
-		// Shared by every purchase of the product, or of one of its shards
-		// (see purchaseScript.Merge).
-		k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
-		k.Requests[0], k.Requests[1],
-		// This purchase's own.
-		k.Request(req.RequestID), k.Rate(req.UserID),
-		// Shared.
-		req.ProductID, ttl.Milliseconds(), channel,
-		rate.Interval.Milliseconds(), rate.Burst,
-		// Own.
-		req.UserID, req.Quantity, req.RequestID,
-	}
+	return e.purchaseArgs(req, req.ProductID, true), Result{}, true
 }
 
 // authenticate checks the proof of req's user id, if the engine wants one:

@@ -326,11 +326,7 @@ func (e *Engine) cachedShards(id string) []string {
 // shardArgs are the purchase script's keys and arguments for req on shard
 // sid; rated false skips the rate limiter (a retry within one purchase).
 func (e *Engine) shardArgs(req *Request, sid string, rated bool) []any {
-	rate := e.userRate
-	if !rated {
-		rate = Rate{}
-	}
-	return purchaseArgs(req, KeysFor(sid), e.requestTTL, e.channel, rate)
+	return e.purchaseArgs(req, sid, rated)
 }
 
 // shardPurchase runs req on its home shard among ids, refilling it as
@@ -350,7 +346,7 @@ func (e *Engine) reshardedPurchase(ctx context.Context, req *Request) Result {
 	case err != nil:
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
 	case d.ids == nil:
-		v, err := e.redis.Eval(ctx, purchaseScript, purchaseArgs(req, KeysFor(req.ProductID), e.requestTTL, e.channel, e.userRate)...)
+		v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, req.ProductID, true)...)
 		return e.purchaseOutcome(req, v, err)
 	}
 	home := HomeShard(req.UserID, len(d.ids))

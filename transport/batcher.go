@@ -675,39 +675,86 @@ func mergeable(c *call) bool {
 		len(c.args) >= m.Keys+m.SharedArgs
 }
 
-// mergeKey names what calls must share to merge: their script, and their
-// shared keys and arguments.
+// mergeKey names what calls must share to merge: their script, and (by a
+// hash of them) their shared keys and arguments.
 type mergeKey struct {
 	s      *engine.Script
-	shared string
+	shared uint64
 }
 
 func keyOf(c *call) mergeKey {
 	m := c.s.Merge
-	var b []byte
+	h := uint64(14695981039346656037) // FNV-1a
 	add := func(vs []any) {
+		var num [20]byte
 		for _, v := range vs {
-			// Length-prefixed, so that no two different lists spell alike.
 			var one []byte
 			switch v := v.(type) {
 			case string:
-				one = []byte(v)
+				for i := 0; i < len(v); i++ {
+					h = (h ^ uint64(v[i])) * 1099511628211
+				}
 			case []byte:
 				one = v
 			case int64:
-				one = strconv.AppendInt(nil, v, 10)
+				one = strconv.AppendInt(num[:0], v, 10)
 			case int:
-				one = strconv.AppendInt(nil, int64(v), 10)
+				one = strconv.AppendInt(num[:0], int64(v), 10)
 			default:
-				one = fmt.Appendf(nil, "%T:%v", v, v)
+				one = []byte(argText(v))
 			}
-			b = strconv.AppendInt(b, int64(len(one)), 10)
-			b = append(append(b, ':'), one...)
+			for _, b := range one {
+				h = (h ^ uint64(b)) * 1099511628211
+			}
+			// A separator no argument's text changes, so that no two
+			// lists hash alike by shifting bytes between arguments.
+			h = (h ^ 0x100) * 1099511628211
 		}
 	}
 	add(c.args[:m.SharedKeys])
 	add(c.args[m.Keys : m.Keys+m.SharedArgs])
-	return mergeKey{s: c.s, shared: string(b)}
+	return mergeKey{s: c.s, shared: h}
+}
+
+// sameShared reports whether a and b, of one script, have equal shared
+// keys and arguments (as Redis receives them: int64(1), 1 and "1" alike).
+func sameShared(a, b *call) bool {
+	m := a.s.Merge
+	eq := func(x, y []any) bool {
+		for i := range x {
+			if !equalArg(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return eq(a.args[:m.SharedKeys], b.args[:m.SharedKeys]) &&
+		eq(a.args[m.Keys:m.Keys+m.SharedArgs], b.args[m.Keys:m.Keys+m.SharedArgs])
+}
+
+// equalArg reports whether Redis receives x and y alike.
+func equalArg(x, y any) bool {
+	if xs, ok := x.(string); ok {
+		if ys, ok := y.(string); ok {
+			return xs == ys
+		}
+	}
+	return argText(x) == argText(y)
+}
+
+// argText is an argument as Redis receives it.
+func argText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	}
+	return fmt.Sprint(v)
 }
 
 // merge orders bt's calls so that the calls that merge are adjacent, each
@@ -736,11 +783,15 @@ func (bt *batch) merge() {
 			continue
 		}
 		k := keyOf(c)
-		if g, ok := open[k]; ok && len(groups[g]) < c.s.Merge.Max {
+		g, ok := open[k]
+		if ok && len(groups[g]) < c.s.Merge.Max && sameShared(groups[g][0], c) {
 			groups[g] = append(groups[g], c)
 			continue
 		}
-		open[k] = len(groups)
+		if !ok || len(groups[g]) >= c.s.Merge.Max {
+			// (A call whose hash met another's keeps a group of its own.)
+			open[k] = len(groups)
+		}
 		groups = append(groups, []*call{c})
 	}
 	calls := bt.calls[:0]
