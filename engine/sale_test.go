@@ -17,6 +17,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/transport"
 )
 
 // books is every key of a product as Redis holds it, for "nothing
@@ -28,6 +29,19 @@ type books struct {
 	Buyers   []string
 	Orders   int64
 	Released map[string]string
+}
+
+// ttlEngine is an engine on a real Redis that remembers request ids for
+// ttl, with a product of 10 units and no per-customer limit.
+func ttlEngine(t *testing.T, ttl time.Duration) (*engine.Engine, *transport.Pool, redis.Conn, string) {
+	t.Helper()
+	if !redistest.Real(t) {
+		t.Skip("the embedded store does not expire keys as time passes")
+	}
+	pool, addr := newPool(t)
+	eng := engine.New(pool, engine.WithRequestTTL(ttl))
+	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))
+	return eng, pool, redistest.Conn(t, addr), id
 }
 
 // requestRecord returns request id rid's record in product id's request
@@ -538,15 +552,9 @@ func TestRequestIDAfterReset(t *testing.T) {
 
 func TestRequestIDExpires(t *testing.T) {
 	t.Parallel()
-	if !redistest.Real(t) {
-		t.Skip("the embedded store does not expire keys as time passes")
-	}
 	const ttl = 300 * time.Millisecond
-	pool, addr := newPool(t)
-	eng := engine.New(pool, engine.WithRequestTTL(ttl))
+	eng, _, c, id := ttlEngine(t, ttl)
 	ctx := testContext(t)
-	c := redistest.Conn(t, addr)
-	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))
 	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "r-ttl"}
 	first := eng.Purchase(ctx, req)
 	if first.Status != engine.StatusSuccess || first.Remaining != 9 {
@@ -1318,15 +1326,9 @@ func TestPurchaseEventQuantity(t *testing.T) {
 // older hash still replays.
 func TestRequestRecordsTakeTurns(t *testing.T) {
 	t.Parallel()
-	if !redistest.Real(t) {
-		t.Skip("the embedded store does not expire keys as time passes")
-	}
 	const ttl = 2 * time.Second
-	pool, addr := newPool(t)
-	eng := engine.New(pool, engine.WithRequestTTL(ttl))
+	eng, pool, c, id := ttlEngine(t, ttl)
 	ctx := testContext(t)
-	c := redistest.Conn(t, addr)
-	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))
 	k := engine.KeysFor(id)
 	buy := func(rid string) engine.Result {
 		t.Helper()

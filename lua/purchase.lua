@@ -125,32 +125,36 @@ local function json(s)
   return '"' .. s .. '"'
 end
 
+-- distinct returns, in order and once each, the values src[base + step * i]
+-- of the attempts i = 1..m that keep(i) (all when keep is nil).
+local function distinct(src, base, step, keep)
+  local list, seen = {}, {}
+  for i = 1, m do
+    local v = src[base + step * i]
+    if not seen[v] and (keep == nil or keep(i)) then
+      seen[v] = true
+      list[#list + 1] = v
+    end
+  end
+  return list
+end
+
 -- The reads every attempt may need, one command each for the whole call:
 -- the request records (MGET), the rate limiters (MGET, when on), and when
 -- units are left the customers' holdings (HMGET).
 do
   if interval > 0 then
-    local lkeys, lseen = {}, {}
-    for i = 1, m do
-      local lkey = KEYS[8 + 2 * i]
-      if not lseen[lkey] then
-        lseen[lkey] = true
-        lkeys[#lkeys + 1] = lkey
-      end
-    end
+    local lkeys = distinct(KEYS, 8, 2)
     local got = redis.call('MGET', unpack(lkeys))
     for j, lkey in ipairs(lkeys) do
       tat[lkey] = tonumber(got[j] or '0')
     end
   end
-  local rkeys, rids, rseen = {}, {}, {}
-  for i = 1, m do
-    local rkey, rid = KEYS[7 + 2 * i], ARGV[5 + 3 * i]
-    if rid ~= '' and not rseen[rkey] then
-      rseen[rkey] = true
-      rkeys[#rkeys + 1], rids[#rids + 1] = rkey, rid
-    end
+  local function has_rid(i)
+    return ARGV[5 + 3 * i] ~= ''
   end
+  -- A request id and its former key go together: the two lists match.
+  local rids, rkeys = distinct(ARGV, 5, 3, has_rid), distinct(KEYS, 7, 2, has_rid)
   if #rkeys > 0 then
     local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
     local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
@@ -181,14 +185,7 @@ do
     end
   end
   if left > 0 then
-    local users, useen = {}, {}
-    for i = 1, m do
-      local user = ARGV[3 + 3 * i]
-      if not useen[user] then
-        useen[user] = true
-        users[#users + 1] = user
-      end
-    end
+    local users = distinct(ARGV, 3, 3)
     local h = redis.call('HMGET', KEYS[4], unpack(users))
     for j, user in ipairs(users) do
       held[user] = tonumber(h[j] or '0')
