@@ -91,6 +91,7 @@ run() {
   secs=$(field duration_s <<<"$out")
   sold=$(grep -o '"SUCCESS":[0-9]*' <<<"$out" | cut -d: -f2)
   printf '%-22s %9.0f purchases/s  %6s sold  (-c %s)\n' "$name" "$tput" "${sold:-0}" "$conns"
+  local total=0
   for p in "${ports[@]}"; do
     local dc dk ds
     dc=$(grep -o "\"addr\":\"[^\"]*:$p\",\"seconds\":[0-9.]*" <<<"$out" | cut -d: -f4)
@@ -99,7 +100,13 @@ run() {
     awk -v p="$p" -v dc="${dc:-0}" -v dk="$dk" -v ds="$ds" -v sold="${sold:-1}" -v net="$(awk -v c="${dc:-0}" -v i="${idle[$p]}" -v t="$secs" 'BEGIN {print c - i * t}')" 'BEGIN {
       printf "  master :%s  cpu %6.3fs  sales %7d (%5.1f%% of all)  scripts %7d (%4.1f sales each)  cpu/sale %5.1fus, net of idle %5.1fus\n",
         p, dc, ds, 100 * ds / (sold > 0 ? sold : 1), dk, (dk > 0 ? ds / dk : 0), (ds > 0 ? 1e6 * dc / ds : 0), (ds > 0 ? 1e6 * net / ds : 0) }'
+    total=$(awk -v a="$total" -v b="${dc:-0}" 'BEGIN {print a + b}')
   done
+  # Every node also receives every sale's event (a PUBLISH is broadcast
+  # over the cluster bus), so the whole cluster's CPU per sale is the
+  # figure that compares layouts.
+  awk -v t="$total" -v sold="${sold:-0}" 'BEGIN {
+    printf "  all masters  cpu %6.3fs  cpu/sale %5.1fus\n", t, (sold > 0 ? 1e6 * t / sold : 0) }'
   echo "$tput" >"$tmp/$name.tput"
 }
 
