@@ -127,7 +127,7 @@ func (c *conn) serve() {
 	werr := c.werr
 	c.mu.Unlock()
 	if werr == nil {
-		c.linger()
+		linger(c.nc)
 	} else {
 		c.log.Debug().Err(werr).Msg("write failed, closing")
 		c.nc.Close()
@@ -147,19 +147,19 @@ func (c *conn) checkDrained() {
 // to stop sending.
 const lingerTimeout = 500 * time.Millisecond
 
-// linger closes the connection after its answers were written without
-// losing them: closing a socket that still has unread input makes the
-// kernel send a reset, which can destroy answers the client has not read
-// yet. So it sends FIN first and discards what the client still sends, for
-// a short while.
-func (c *conn) linger() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+// linger closes nc after its answers were written without losing them:
+// closing a socket that still has unread input makes the kernel send a
+// reset, which can destroy answers the client has not read yet. So it
+// sends FIN first and discards what the client still sends, for a short
+// while.
+func linger(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		if cw.CloseWrite() == nil {
-			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-			io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+			nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
 		}
 	}
-	c.nc.Close()
+	nc.Close()
 }
 
 // readBufferSize is the read buffer of a connection: enough for dozens of
@@ -205,36 +205,50 @@ func (c *conn) read() {
 			c.readFailed(err)
 			return
 		}
-		sl := c.take(f.Type, time.Now())
-		switch f.Type {
-		case wire.TypePurchase:
-			// The decoded strings are views of the slot's copy of the payload,
-			// which stays put until the slot is written and reused.
-			sl.payload = append(sl.payload[:0], f.Payload...)
-			if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
-				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
-			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
-				c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
-			} else {
-				c.purchase(sl)
-			}
-		case wire.TypeQuery:
-			sl.payload = append(sl.payload[:0], f.Payload...)
-			if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
-				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
-			} else {
-				go c.queryStock(sl)
-			}
-		case wire.TypePing:
-			sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
-			if c.srv.redisUp.Load() {
-				sl.resp.Redis = "up"
-			}
-			c.ready(sl)
-		default:
-			c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
-		}
+		c.handle(f)
 	}
+}
+
+// handle queues the request in f and starts its work. It is a frame of its
+// own, not inlined, so that the reader parked between frames keeps none of
+// its locals on the stack (see serveConn).
+//
+//go:noinline
+func (c *conn) handle(f wire.Frame) {
+	sl := c.take(f.Type, time.Now())
+	switch f.Type {
+	case wire.TypePurchase:
+		// The decoded strings are views of the slot's copy of the payload,
+		// which stays put until the slot is written and reused.
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
+			c.invalid(sl, err)
+		} else if wait := c.limiter.take(c.srv.cfg.ConnRate, time.Now()); wait > 0 {
+			c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
+		} else {
+			c.purchase(sl)
+		}
+	case wire.TypeQuery:
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
+			c.invalid(sl, err)
+		} else {
+			go c.queryStock(sl)
+		}
+	case wire.TypePing:
+		sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
+		if c.srv.redisUp.Load() {
+			sl.resp.Redis = "up"
+		}
+		c.ready(sl)
+	default:
+		c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+	}
+}
+
+// invalid answers a request whose payload does not decode.
+func (c *conn) invalid(sl *slot, err error) {
+	c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
 }
 
 // take waits for a credit (backpressure at MaxInFlight), then queues a

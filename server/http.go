@@ -130,7 +130,7 @@ func (s *Server) serveHTTP(pc *sniffedConn) {
 		s.release()
 	}
 	if !s.httpLn.hand(pc) {
-		(&conn{nc: pc}).linger() // the server is shutting down
+		linger(pc) // the server is shutting down
 	}
 }
 

@@ -291,11 +291,35 @@ func (s *Server) start(nc net.Conn, httpOnly bool) bool {
 	s.sniffing[nc] = struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.sniff(nc, httpOnly)
-	}()
+	go s.serveConn(nc, httpOnly)
 	return true
+}
+
+// serveConn serves nc, a connection counted by start, until it closes.
+//
+// Its goroutine's stack matters more than its code: an idle TLV
+// connection is parked in a read at the bottom of serveConn → serveTLV →
+// conn.serve → conn.read, for minutes, and Go keeps the stack size the
+// busiest moment of that goroutine needed. So the frames below a request
+// stay small: the sniff returns before the connection is served, and the
+// big locals of setting one up (its logger) live in frames that have
+// returned. A parked reader then uses about 1.2 KiB of stack, and the
+// deepest request path fits in 4 KiB; with the sniff and the set-up still
+// on the stack it used 2.4 KiB, every purchase grew the stack to 8 KiB,
+// and the garbage collector could not shrink it back (it halves a stack
+// only when under a quarter of it is used). TestIdleConnStack keeps this.
+func (s *Server) serveConn(nc net.Conn, httpOnly bool) {
+	defer s.wg.Done()
+	pc := s.sniff(nc)
+	if pc == nil {
+		return
+	}
+	if httpOnly || isHTTPMethodByte(pc.prefix[0]) {
+		s.serveHTTP(pc)
+		return
+	}
+	s.serveTLV(pc)
+	s.release()
 }
 
 // release gives back the place of a connection that closed.
@@ -306,32 +330,31 @@ func (s *Server) release() {
 }
 
 // sniff waits for the connection's first byte (after the TLS handshake,
-// if any), each within its own deadline, and hands the connection to the
-// protocol that byte names: a TLV request type, or an HTTP method. On an
-// HTTP-only listener every connection goes to HTTP.
-func (s *Server) sniff(nc net.Conn, httpOnly bool) {
+// if any), each within its own deadline, and returns the connection with
+// that byte to be read again, which tells the protocol: a TLV request
+// type, or an HTTP method. When no byte comes it closes the connection,
+// gives back its place and returns nil. It is not inlined: its frame must
+// not stay under the connection's (see serveConn).
+//
+//go:noinline
+func (s *Server) sniff(nc net.Conn) *sniffedConn {
 	pc, err := s.firstBytes(nc)
 	s.mu.Lock()
 	delete(s.sniffing, nc)
 	s.mu.Unlock()
-	if err != nil {
-		if s.draining.Load() {
-			// Cut short by the shutdown: the client may be sending, and a
-			// reset could hide the clean close from it.
-			(&conn{nc: nc}).linger()
-		} else {
-			s.log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("closed before its first request")
-			nc.Close()
-		}
-		s.release()
-		return
+	if err == nil {
+		return pc
 	}
-	if httpOnly || isHTTPMethodByte(pc.prefix[0]) {
-		s.serveHTTP(pc)
-		return
+	if s.draining.Load() {
+		// Cut short by the shutdown: the client may be sending, and a
+		// reset could hide the clean close from it.
+		linger(nc)
+	} else {
+		s.log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("closed before its first request")
+		nc.Close()
 	}
-	s.serveTLV(pc)
 	s.release()
+	return nil
 }
 
 // firstBytes reads what nc sent first, at least one byte, after the TLS
@@ -412,12 +435,7 @@ func (c *sniffedConn) Close() error {
 
 // serveTLV serves a TLV connection until it closes.
 func (s *Server) serveTLV(nc net.Conn) {
-	id := s.nextID.Add(1)
-	c := &conn{
-		srv: s,
-		nc:  nc,
-		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", id).Logger(),
-	}
+	c := s.newConn(nc)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	if s.draining.Load() {
@@ -430,6 +448,18 @@ func (s *Server) serveTLV(nc net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// newConn sets up a TLV connection, with its own logger. It is not
+// inlined: building the logger takes a big frame (see serveConn).
+//
+//go:noinline
+func (s *Server) newConn(nc net.Conn) *conn {
+	return &conn{
+		srv: s,
+		nc:  nc,
+		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", s.nextID.Add(1)).Logger(),
+	}
 }
 
 // busyResponse is the answer of a connection past MaxConns.
