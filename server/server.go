@@ -1,11 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -302,8 +302,7 @@ func (s *Server) start(nc net.Conn, httpOnly bool) bool {
 // conn.serve → conn.read, for minutes, and Go keeps the stack size the
 // busiest moment of that goroutine needed. So the frames below a request
 // stay small: the sniff returns before the connection is served, and the
-// big locals of setting one up (its logger) live in frames that have
-// returned. A parked reader then uses about 1.2 KiB of stack, and the
+// handling of a frame is a call of its own. A parked reader then uses about 1.2 KiB of stack, and the
 // deepest request path fits in 4 KiB; with the sniff and the set-up still
 // on the stack it used 2.4 KiB, every purchase grew the stack to 8 KiB,
 // and the garbage collector could not shrink it back (it halves a stack
@@ -314,7 +313,7 @@ func (s *Server) serveConn(nc net.Conn, httpOnly bool) {
 	if pc == nil {
 		return
 	}
-	if httpOnly || isHTTPMethodByte(pc.prefix[0]) {
+	if httpOnly || isHTTPMethodByte(pc.first) {
 		s.serveHTTP(pc)
 		return
 	}
@@ -362,8 +361,9 @@ func (s *Server) sniff(nc net.Conn) *sniffedConn {
 // be read again. The handshake has HandshakeTimeout; the first byte
 // FirstFrameTimeout, or IdleTimeout when that is shorter: a connection
 // that opens early and waits for the sale must send PINGs. It reads as
-// much as one read gives (the first request, usually) into a pooled
-// buffer, so sniffing costs no system call of its own.
+// much as one read gives (the first request, usually) into the buffer a
+// TLV connection then reads through, so sniffing costs no system call of
+// its own and no buffer of its own.
 func (s *Server) firstBytes(nc net.Conn) (*sniffedConn, error) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
@@ -373,21 +373,17 @@ func (s *Server) firstBytes(nc net.Conn) (*sniffedConn, error) {
 		tc.SetWriteDeadline(time.Time{})
 	}
 	nc.SetReadDeadline(time.Now().Add(min(s.cfg.FirstFrameTimeout, s.cfg.IdleTimeout)))
-	buf := sniffBuffers.Get().(*[]byte)
-	n, err := io.ReadAtLeast(nc, *buf, 1)
+	in := bufio.NewReaderSize(nc, readBufferSize)
+	first, err := in.Peek(1)
 	if err != nil {
-		sniffBuffers.Put(buf)
 		return nil, fmt.Errorf("first byte: %w", err)
 	}
 	// A deadline set by a shutdown meanwhile must stay.
 	if !s.draining.Load() {
 		nc.SetReadDeadline(time.Time{})
 	}
-	return &sniffedConn{Conn: nc, buf: buf, prefix: (*buf)[:n]}, nil
+	return &sniffedConn{Conn: nc, in: in, first: first[0]}, nil
 }
-
-// sniffBuffers holds the buffers of the first reads, between connections.
-var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
 
 // isHTTPMethodByte reports whether b can start an HTTP/1 request line:
 // every method is an upper-case token (GET, POST, …). TLV request types
@@ -395,26 +391,33 @@ var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize)
 func isHTTPMethodByte(b byte) bool { return 'A' <= b && b <= 'Z' }
 
 // sniffedConn is a connection whose first bytes were read to tell its
-// protocol; Read gives them back first.
+// protocol; Read gives them back first. A TLV connection takes its
+// buffer over instead (see takeReader).
 type sniffedConn struct {
 	net.Conn
-	prefix []byte  // read while sniffing and not yet given back
-	buf    *[]byte // prefix's pooled buffer, until it is given back
-	closed func()  // if set, called once on the first Close
+	in     *bufio.Reader // holds what was read while sniffing, until given back
+	first  byte          // the first byte the client sent
+	closed func()        // if set, called once on the first Close
 	once   sync.Once
 }
 
 func (c *sniffedConn) Read(p []byte) (int, error) {
-	if c.buf != nil {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		if len(c.prefix) == 0 {
-			sniffBuffers.Put(c.buf)
-			c.buf, c.prefix = nil, nil
+	if c.in != nil {
+		if c.in.Buffered() > 0 {
+			return c.in.Read(p)
 		}
-		return n, nil
+		c.in = nil // all given back: the buffer goes
 	}
 	return c.Conn.Read(p)
+}
+
+// takeReader returns the buffered reader of the connection, holding what
+// was read while sniffing, for the caller to read the connection through
+// from now on; Read then reads the connection directly.
+func (c *sniffedConn) takeReader() *bufio.Reader {
+	in := c.in
+	c.in = nil
+	return in
 }
 
 // CloseWrite half-closes the connection when the one below can.
@@ -434,8 +437,8 @@ func (c *sniffedConn) Close() error {
 }
 
 // serveTLV serves a TLV connection until it closes.
-func (s *Server) serveTLV(nc net.Conn) {
-	c := s.newConn(nc)
+func (s *Server) serveTLV(pc *sniffedConn) {
+	c := s.newConn(pc)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	if s.draining.Load() {
@@ -450,16 +453,9 @@ func (s *Server) serveTLV(nc net.Conn) {
 	s.mu.Unlock()
 }
 
-// newConn sets up a TLV connection, with its own logger. It is not
-// inlined: building the logger takes a big frame (see serveConn).
-//
-//go:noinline
-func (s *Server) newConn(nc net.Conn) *conn {
-	return &conn{
-		srv: s,
-		nc:  nc,
-		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", s.nextID.Add(1)).Logger(),
-	}
+// newConn sets up a TLV connection.
+func (s *Server) newConn(pc *sniffedConn) *conn {
+	return &conn{srv: s, nc: pc, in: pc.takeReader(), id: s.nextID.Add(1)}
 }
 
 // busyResponse is the answer of a connection past MaxConns.
