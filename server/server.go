@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -455,7 +456,11 @@ func (s *Server) serveTLV(pc *sniffedConn) {
 
 // newConn sets up a TLV connection.
 func (s *Server) newConn(pc *sniffedConn) *conn {
-	return &conn{srv: s, nc: pc, in: pc.takeReader(), id: s.nextID.Add(1)}
+	c := &conn{srv: s, nc: pc, in: pc.takeReader(), id: s.nextID.Add(1)}
+	if sc, ok := pc.Conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn() // nil on error: writes go through nc
+	}
+	return c
 }
 
 // busyResponse is the answer of a connection past MaxConns.
