@@ -56,15 +56,19 @@ func (h *holdingRedis) release() {
 	}
 }
 
-// heapInUse is the live heap after a full collection (twice: sync.Pool
-// keeps a victim cache through one).
-func heapInUse() uint64 {
+// collected is the memory statistics after a full collection, twice:
+// sync.Pool keeps a victim cache through one, and the collector halves a
+// stack that uses under a quarter of itself.
+func collected() runtime.MemStats {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms
 }
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 { return collected().HeapAlloc }
 
 // idleConnBound is the README's bound on what an idle connection keeps
 // on the heap, whatever it carried before (see keptBuffer, keptSlots in
@@ -142,15 +146,8 @@ func TestServerMemoryReturned(t *testing.T) {
 	}
 }
 
-// stackInUse is the goroutine stack memory after two full collections:
-// the collector halves a stack that uses under a quarter of itself.
-func stackInUse() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.StackInuse
-}
+// stackInUse is the goroutine stack memory after a full collection.
+func stackInUse() uint64 { return collected().StackInuse }
 
 // idleStackBound is what the goroutine of an idle TLV connection may keep
 // as stack: 4 KiB is the size a parked reader needs (2 KiB is too small
