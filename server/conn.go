@@ -21,10 +21,14 @@ import (
 
 // conn serves one client with one goroutine, its reader, which decodes
 // frames, queues a slot per request in arrival order and starts its work.
-// Answers are written by a writer goroutine that exists only while
-// answers are ready at the head of the queue: it takes every consecutive
-// ready answer, sends them in one write, and exits. An idle connection
-// therefore holds one goroutine, its read buffer and nothing else.
+// Answers leave in that order, one writer at a time: the goroutine that
+// completes the answer at the head of the queue writes every consecutive
+// ready answer in one write that does not wait, when nothing else is
+// pending and the socket takes it (see flush); otherwise a writer
+// goroutine, which exists only while answers are ready at the head of
+// the queue, does. The answers to a burst of frames read together go out
+// in one write (see take). An idle connection therefore holds one
+// goroutine, its read buffer and nothing else.
 type conn struct {
 	srv      *Server
 	nc       net.Conn
