@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,14 +21,20 @@ import (
 
 // conn serves one client with one goroutine, its reader, which decodes
 // frames, queues a slot per request in arrival order and starts its work.
-// Answers are written by a writer goroutine that exists only while
-// answers are ready at the head of the queue: it takes every consecutive
-// ready answer, sends them in one write, and exits. An idle connection
-// therefore holds one goroutine, its read buffer and nothing else.
+// Answers leave in that order, one writer at a time: the goroutine that
+// completes the answer at the head of the queue writes every consecutive
+// ready answer in one write that does not wait, when nothing else is
+// pending and the socket takes it (see flush); otherwise a writer
+// goroutine, which exists only while answers are ready at the head of
+// the queue, does. The answers to a burst of frames read together go out
+// in one write (see take). An idle connection therefore holds one
+// goroutine, its read buffer and nothing else.
 type conn struct {
 	srv      *Server
 	nc       net.Conn
-	log      zerolog.Logger
+	in       *bufio.Reader   // nc's read side, buffered since the sniff
+	id       uint64          // conn_id in its logs
+	raw      syscall.RawConn // nc's socket, for writes that must not wait; nil for TLS
 	stopping atomic.Bool
 	// readBy and writeBy are the deadlines (Unix ns, 0 for none) of the
 	// read or write under way; sweep enforces them.
@@ -38,12 +46,16 @@ type conn struct {
 	// MaxInFlight until answers are written.
 	credits chan struct{}
 
-	mu        sync.Mutex
-	queue     []*slot // requests in arrival order, answered or not
-	spare     []*slot // written slots, for reuse
-	writing   bool    // a writer goroutine is running
-	readDone  bool    // the reader has queued its last request
-	werr      error   // the first write failure: later answers are dropped
+	mu      sync.Mutex
+	queue   []*slot // requests in arrival order, answered or not
+	spare   []*slot // written slots, for reuse
+	writing bool    // someone writes answers (flush, or a writer goroutine)
+	// deferred: the reader is handling a frame with more already buffered
+	// behind it; answers ready meanwhile are left for it to write with
+	// theirs, in one write, when it has handled the last (see take).
+	deferred  bool
+	readDone  bool  // the reader has queued its last request
+	werr      error // the first write failure: later answers are dropped
 	drained   chan struct{}
 	isDrained bool
 }
@@ -87,6 +99,18 @@ func (c *conn) stopReading() {
 	c.nc.SetReadDeadline(time.Now())
 }
 
+// event starts a log entry of the connection at level: nil, which logs
+// nothing, when that level is off. The connection keeps no logger of its
+// own: a zerolog context takes 500 bytes, 5 MB at 10,000 connections,
+// for entries that are rare.
+func (c *conn) event(level zerolog.Level) *zerolog.Event {
+	e := c.srv.log.WithLevel(level)
+	if e == nil {
+		return nil
+	}
+	return e.Str("remote", c.nc.RemoteAddr().String()).Uint64("conn_id", c.id)
+}
+
 // readWithin bounds the read under way to d from now (0: no read).
 func (c *conn) readWithin(d time.Duration) {
 	if d == 0 {
@@ -101,11 +125,11 @@ func (c *conn) readWithin(d time.Duration) {
 // by closing the connection.
 func (c *conn) expire(now int64) {
 	if by := c.readBy.Load(); by != 0 && now > by && c.readBy.CompareAndSwap(by, 0) {
-		c.log.Debug().Msg("read timed out (idle, or a frame too slow)")
+		c.event(zerolog.DebugLevel).Msg("read timed out (idle, or a frame too slow)")
 		c.nc.SetReadDeadline(time.Unix(0, 1))
 	}
 	if by := c.writeBy.Load(); by != 0 && now > by {
-		c.log.Debug().Msg("write timed out: the client does not read its answers")
+		c.event(zerolog.DebugLevel).Msg("write timed out: the client does not read its answers")
 		c.nc.Close()
 	}
 }
@@ -116,6 +140,7 @@ func (c *conn) serve() {
 	c.credits = make(chan struct{}, c.srv.cfg.MaxInFlight)
 	c.drained = make(chan struct{})
 	c.read()
+	c.undefer() // in case the reader stopped in a burst
 	c.mu.Lock()
 	c.readDone = true
 	c.checkDrained()
@@ -127,9 +152,9 @@ func (c *conn) serve() {
 	werr := c.werr
 	c.mu.Unlock()
 	if werr == nil {
-		c.linger()
+		linger(c.nc)
 	} else {
-		c.log.Debug().Err(werr).Msg("write failed, closing")
+		c.event(zerolog.DebugLevel).Err(werr).Msg("write failed, closing")
 		c.nc.Close()
 	}
 }
@@ -147,19 +172,19 @@ func (c *conn) checkDrained() {
 // to stop sending.
 const lingerTimeout = 500 * time.Millisecond
 
-// linger closes the connection after its answers were written without
-// losing them: closing a socket that still has unread input makes the
-// kernel send a reset, which can destroy answers the client has not read
-// yet. So it sends FIN first and discards what the client still sends, for
-// a short while.
-func (c *conn) linger() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+// linger closes nc after its answers were written without losing them:
+// closing a socket that still has unread input makes the kernel send a
+// reset, which can destroy answers the client has not read yet. So it
+// sends FIN first and discards what the client still sends, for a short
+// while.
+func linger(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 		if cw.CloseWrite() == nil {
-			c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-			io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+			nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
 		}
 	}
-	c.nc.Close()
+	nc.Close()
 }
 
 // readBufferSize is the read buffer of a connection: enough for dozens of
@@ -180,7 +205,8 @@ const (
 // read serves requests until the client closes, a read fails or times
 // out, or a shutdown stops it.
 func (c *conn) read() {
-	rd := wire.NewReaderSize(c.nc, readBufferSize, c.srv.cfg.MaxPayload)
+	// c.in is big enough: the wire reader takes it as its buffer.
+	rd := wire.NewReaderSize(c.in, readBufferSize, c.srv.cfg.MaxPayload)
 	cfg := &c.srv.cfg
 	for {
 		// Between frames the idle timeout applies; once a frame has started,
@@ -205,44 +231,74 @@ func (c *conn) read() {
 			c.readFailed(err)
 			return
 		}
-		sl := c.take(f.Type, time.Now())
-		switch f.Type {
-		case wire.TypePurchase:
-			// The decoded strings are views of the slot's copy of the payload,
-			// which stays put until the slot is written and reused.
-			sl.payload = append(sl.payload[:0], f.Payload...)
-			if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
-				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
-			} else if wait := c.limiter.take(cfg.ConnRate, time.Now()); wait > 0 {
-				c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
-			} else {
-				c.purchase(sl)
-			}
-		case wire.TypeQuery:
-			sl.payload = append(sl.payload[:0], f.Payload...)
-			if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
-				c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
-			} else {
-				go c.queryStock(sl)
-			}
-		case wire.TypePing:
-			sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
-			if c.srv.redisUp.Load() {
-				sl.resp.Redis = "up"
-			}
-			c.ready(sl)
-		default:
-			c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+		// Answers to frames already buffered behind this one go out in the
+		// same write as theirs: the last frame of a burst writes them (its
+		// own answer, or after handle when its answer is not there yet).
+		more := rd.Complete()
+		c.handle(f, more)
+		if !more {
+			c.undefer()
 		}
 	}
 }
 
+// handle queues the request in f and starts its work. It is a frame of its
+// own, not inlined, so that the reader parked between frames keeps none of
+// its locals on the stack (see serveConn).
+//
+//go:noinline
+func (c *conn) handle(f wire.Frame, more bool) {
+	sl := c.take(f.Type, time.Now(), more)
+	switch f.Type {
+	case wire.TypePurchase:
+		// The decoded strings are views of the slot's copy of the payload,
+		// which stays put until the slot is written and reused.
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
+			c.invalid(sl, err)
+		} else if wait := c.limiter.take(c.srv.cfg.ConnRate, time.Now()); wait > 0 {
+			c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
+		} else {
+			c.purchase(sl)
+		}
+	case wire.TypeQuery:
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodeQuery(sl.payload, &sl.query); err != nil {
+			c.invalid(sl, err)
+		} else {
+			go c.queryStock(sl)
+		}
+	case wire.TypePing:
+		sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
+		if c.srv.redisUp.Load() {
+			sl.resp.Redis = "up"
+		}
+		c.ready(sl)
+	default:
+		c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+	}
+}
+
+// invalid answers a request whose payload does not decode.
+func (c *conn) invalid(sl *slot, err error) {
+	c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
+}
+
 // take waits for a credit (backpressure at MaxInFlight), then queues a
-// slot for a request of type t read at arrived, in arrival order.
-func (c *conn) take(t wire.Type, arrived time.Time) *slot {
-	c.credits <- struct{}{}
+// slot for a request of type t read at arrived, in arrival order. With
+// more, another whole frame is buffered behind this one: answers that are
+// ready meanwhile wait for it (see deferred).
+func (c *conn) take(t wire.Type, arrived time.Time, more bool) *slot {
+	select {
+	case c.credits <- struct{}{}:
+	default:
+		// Answers held back for coalescing may be what frees a credit.
+		c.undefer()
+		c.credits <- struct{}{}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.deferred = more
 	var sl *slot
 	if n := len(c.spare); n > 0 {
 		sl, c.spare = c.spare[n-1], c.spare[:n-1]
@@ -260,16 +316,16 @@ func (c *conn) readFailed(err error) {
 	var tooLarge *wire.FrameTooLargeError
 	switch {
 	case errors.As(err, &tooLarge):
-		c.log.Warn().Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
+		c.event(zerolog.WarnLevel).Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
 		// The reader stops here, so the connection closes once this last
 		// answer is written.
-		c.answer(c.take(tooLarge.Type, time.Now()), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
+		c.answer(c.take(tooLarge.Type, time.Now(), false), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
 	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.Debug().Msg("read timed out (idle, or a frame too slow), closing")
+		c.event(zerolog.DebugLevel).Msg("read timed out (idle, or a frame too slow), closing")
 	case errors.Is(err, net.ErrClosed):
 	default:
-		c.log.Debug().Err(err).Msg("read failed")
+		c.event(zerolog.DebugLevel).Err(err).Msg("read failed")
 	}
 }
 
@@ -278,7 +334,7 @@ func (c *conn) readFailed(err error) {
 func (c *conn) purchase(sl *slot) {
 	if sl.purchased == nil {
 		sl.purchased = func(res engine.Result) {
-			c.srv.logFailure(&c.log, res, sl.req.ProductID)
+			c.srv.logFailure(c.event, res, sl.req.ProductID)
 			c.answer(sl, res)
 		}
 	}
@@ -301,7 +357,7 @@ func (c *conn) queryStock(sl *slot) {
 	st, err := c.srv.eng.Status(ctx, sl.query.ProductID)
 	if err != nil {
 		res := engine.Fail(err)
-		c.srv.logFailure(&c.log, res, sl.query.ProductID)
+		c.srv.logFailure(c.event, res, sl.query.ProductID)
 		c.answer(sl, res)
 		return
 	}
@@ -320,14 +376,15 @@ func stockResponse(r *wire.Response, st engine.ProductStatus) {
 	}
 }
 
-// logFailure logs to log the errors that are the server's problem, not
-// the client's, and notes whether Redis answered.
-func (s *Server) logFailure(log *zerolog.Logger, res engine.Result, product string) {
+// logFailure logs the errors that are the server's problem, not the
+// client's, to an event that event starts, and notes whether Redis
+// answered.
+func (s *Server) logFailure(event func(zerolog.Level) *zerolog.Event, res engine.Result, product string) {
 	if res.Code == engine.CodeUnavailable {
 		s.redisUp.Store(false)
 	}
 	if res.Err != nil && res.Code != engine.CodeInvalidRequest && res.Code != engine.CodeUnknownProduct && res.Code != engine.CodeRequestReused {
-		log.Error().Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
+		event(zerolog.ErrorLevel).Err(res.Err).Str("code", res.Code).Str("product_id", product).Msg("request failed")
 	}
 }
 
@@ -380,22 +437,55 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// ready marks sl answered, and starts a writer when the head of the queue
-// can be written and none runs.
+// ready marks sl answered and, when the head of the queue can be written
+// and nobody writes (nor defers writing, see take), writes it (see flush).
 func (c *conn) ready(sl *slot) {
 	c.mu.Lock()
 	sl.ready = true
-	start := !c.writing && c.queue[0].ready
-	c.writing = c.writing || start
+	start := c.startWriting()
 	c.mu.Unlock()
 	if start {
-		go c.write()
+		c.flush()
 	}
 }
 
-// outBuffers holds the write buffers between writers, so an idle
+// startWriting takes the writer's role, and reports so, when the head of
+// the queue is ready and nobody writes or defers writing. c.mu must be
+// held.
+func (c *conn) startWriting() bool {
+	start := !c.writing && !c.deferred && len(c.queue) > 0 && c.queue[0].ready
+	c.writing = c.writing || start
+	return start
+}
+
+// undefer ends a deferral (see take) and writes what it held back.
+func (c *conn) undefer() {
+	c.mu.Lock()
+	c.deferred = false
+	start := c.startWriting()
+	c.mu.Unlock()
+	if start {
+		c.flush()
+	}
+}
+
+// outBatch is answers on their way out: their frames and their slots.
+type outBatch struct {
+	out     []byte
+	written []*slot // the slots whose answers out holds (or dropped)
+}
+
+// outBatches holds the write buffers between writes, so an idle
 // connection keeps none.
-var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var outBatches = sync.Pool{New: func() any { return &outBatch{out: make([]byte, 0, 4<<10)} }}
+
+// putBatch gives b back to outBatches, unless it grew past maxOutBuffer.
+func putBatch(b *outBatch) {
+	if cap(b.out) <= maxOutBuffer {
+		b.out = b.out[:0]
+		outBatches.Put(b)
+	}
+}
 
 // Write buffer bounds: a burst is sent in pieces of about flushAt bytes,
 // and a buffer grown past maxOutBuffer is dropped rather than pooled.
@@ -404,66 +494,153 @@ const (
 	maxOutBuffer = 64 << 10
 )
 
-// write sends every consecutive ready answer at the head of the queue, in
-// order, a burst per write, until the head is not ready; then it exits.
-// After a write failure it drops answers instead, so the connection still
-// drains.
-func (c *conn) write() {
-	out := outBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*out) <= maxOutBuffer {
-			outBuffers.Put(out)
-		}
-	}()
-	var written []*slot
+// flush is the writer's work done where an answer completes, on the
+// goroutine that completed it (the reader for SOLD_OUT, PING and errors,
+// the transport's for answers from Redis, a query's), so an answer costs
+// no goroutine and no wake-up: when every answer queued is ready (at -P 1,
+// the one), it writes them with a write that does not wait, as long as
+// the socket takes them at once. Otherwise a writer goroutine does, and
+// waits under the write deadline: when the socket is full (the client
+// reads slowly), on TLS (no raw socket), and when answers are still to
+// come, so that the ones completing together (a pipelined batch from
+// Redis) share its writes instead of costing one each. The caller holds
+// the writer's role (c.writing).
+func (c *conn) flush() {
+	if c.raw == nil {
+		go c.write(nil)
+		return
+	}
+	b := outBatches.Get().(*outBatch)
 	for {
-		c.mu.Lock()
-		for len(c.queue) > 0 && c.queue[0].ready && len(*out) < flushAt {
-			sl := c.queue[0]
-			c.queue[0] = nil // the backing array keeps no written slot alive
-			c.queue = c.queue[1:]
-			if c.werr == nil {
-				*out = wire.AppendResponseFrame(*out, sl.typ.Response(), &sl.resp)
-			}
-			written = append(written, sl)
-		}
-		if len(written) == 0 {
-			c.writing = false
-			c.checkDrained()
-			c.mu.Unlock()
+		ok, werr := c.collect(b, true)
+		if !ok {
+			putBatch(b)
 			return
 		}
-		werr := c.werr
-		c.mu.Unlock()
-
-		if werr == nil && len(*out) > 0 {
-			c.writeBy.Store(c.srv.now.Load() + int64(c.srv.cfg.WriteTimeout))
-			_, werr = c.nc.Write(*out)
-			c.writeBy.Store(0)
+		if len(b.written) == 0 { // answers are still to come
+			putBatch(b)
+			go c.write(nil)
+			return
 		}
-		*out = (*out)[:0]
-
-		c.mu.Lock()
-		if werr != nil && c.werr == nil {
-			c.werr = werr
-			c.nc.Close() // ends the reader too
-		}
-		for _, sl := range written {
-			if cap(sl.payload) > keptBuffer {
-				// req and query are views of the payload: they go with it.
-				sl.payload, sl.req, sl.query = nil, wire.PurchaseRequest{}, wire.QueryRequest{}
+		if werr == nil && len(b.out) > 0 {
+			var n int
+			n, werr = c.tryWrite(b.out)
+			if werr == nil && n < len(b.out) {
+				b.out = b.out[:copy(b.out, b.out[n:])]
+				go c.write(b)
+				return
 			}
 		}
-		c.spare = append(c.spare, written...)
-		if len(c.queue) == 0 && len(c.spare) > keptSlots {
-			clear(c.spare[keptSlots:])
-			c.spare = c.spare[:keptSlots]
-		}
-		c.mu.Unlock()
-		for range written {
-			<-c.credits
-		}
-		clear(written)
-		written = written[:0]
+		c.settle(b, werr)
 	}
+}
+
+// tryWrite writes what of p the socket takes without waiting.
+func (c *conn) tryWrite(p []byte) (int, error) {
+	var n int
+	var err error
+	if rerr := c.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, werr := syscall.Write(int(fd), p[n:])
+			if werr == syscall.EINTR {
+				continue
+			}
+			if werr != nil {
+				if werr != syscall.EAGAIN {
+					err = os.NewSyscallError("write", werr)
+				}
+				break
+			}
+			n += m
+		}
+		return true // never wait: the writer goroutine does
+	}); rerr != nil {
+		return n, rerr
+	}
+	return n, err
+}
+
+// write is the writer goroutine: it sends b's answers if any, then every
+// consecutive ready answer at the head of the queue, in order, a burst per
+// write, until the head is not ready; then it exits. After a write failure
+// it drops answers instead, so the connection still drains.
+func (c *conn) write(b *outBatch) {
+	if b == nil {
+		b = outBatches.Get().(*outBatch)
+	}
+	defer putBatch(b)
+	for {
+		var werr error
+		if len(b.written) == 0 {
+			var ok bool
+			if ok, werr = c.collect(b, false); !ok {
+				return
+			}
+		}
+		if werr == nil && len(b.out) > 0 {
+			c.writeBy.Store(c.srv.now.Load() + int64(c.srv.cfg.WriteTimeout))
+			_, werr = c.nc.Write(b.out)
+			c.writeBy.Store(0)
+		}
+		c.settle(b, werr)
+	}
+}
+
+// collect moves the consecutive ready answers at the head of the queue
+// into b, in order, up to about flushAt bytes, and returns the first
+// write failure so far (their answers are then dropped, not encoded). With
+// no answer ready it gives up the writer's role and reports false. With
+// whole, it moves nothing, and keeps the role, unless every answer queued
+// is ready.
+func (c *conn) collect(b *outBatch, whole bool) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := 0; whole && i < len(c.queue); i++ {
+		if !c.queue[i].ready {
+			return true, nil
+		}
+	}
+	for len(c.queue) > 0 && c.queue[0].ready && len(b.out) < flushAt {
+		sl := c.queue[0]
+		c.queue[0] = nil // the backing array keeps no written slot alive
+		c.queue = c.queue[1:]
+		if c.werr == nil {
+			b.out = wire.AppendResponseFrame(b.out, sl.typ.Response(), &sl.resp)
+		}
+		b.written = append(b.written, sl)
+	}
+	if len(b.written) == 0 {
+		c.writing = false
+		c.checkDrained()
+		return false, nil
+	}
+	return true, c.werr
+}
+
+// settle ends the write of b's answers, which failed with werr if not
+// nil: it recycles their slots, gives their credits back and empties b.
+func (c *conn) settle(b *outBatch, werr error) {
+	c.mu.Lock()
+	if werr != nil && c.werr == nil {
+		c.werr = werr
+		c.nc.Close() // ends the reader too
+	}
+	for _, sl := range b.written {
+		if cap(sl.payload) > keptBuffer {
+			// req and query are views of the payload: they go with it.
+			sl.payload, sl.req, sl.query = nil, wire.PurchaseRequest{}, wire.QueryRequest{}
+		}
+	}
+	c.spare = append(c.spare, b.written...)
+	if len(c.queue) == 0 && len(c.spare) > keptSlots {
+		clear(c.spare[keptSlots:])
+		c.spare = c.spare[:keptSlots]
+	}
+	c.mu.Unlock()
+	for range b.written {
+		<-c.credits
+	}
+	clear(b.written)
+	b.written = b.written[:0]
+	b.out = b.out[:0]
 }

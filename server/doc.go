@@ -1,7 +1,8 @@
 // Package server is flashsale's listener: the accept loop, the limits that
 // apply to every connection (max-conns, deadlines, in-flight caps, rate
 // limits), the protocol sniff, the TLV connection with its read loop and
-// on-demand writer, the HTTP API, and the drain on shutdown.
+// its writes (from where an answer completes, or by an on-demand writer),
+// the HTTP API, and the drain on shutdown.
 //
 // One port serves both protocols. The accept loop counts every connection
 // against MaxConns (a refusal past it is answered on the accept loop
@@ -12,7 +13,8 @@
 // upper-case method letter, so that byte decides: TLV connections are
 // served by conn.go, HTTP ones are handed to a standard
 // net/http Server (http.go) through a channel listener. The sniff reads
-// as much as one read gives and replays it, so it costs no system call.
+// as much as one read gives and replays it, so it costs no system call;
+// a TLV connection reads on through the same buffer.
 //
 // Both protocols turn requests into the same engine calls (PurchaseAsync
 // for purchases, so batching, the sold-out cache, rate limits and

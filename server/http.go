@@ -130,7 +130,7 @@ func (s *Server) serveHTTP(pc *sniffedConn) {
 		s.release()
 	}
 	if !s.httpLn.hand(pc) {
-		(&conn{nc: pc}).linger() // the server is shutting down
+		linger(pc) // the server is shutting down
 	}
 }
 
@@ -352,7 +352,7 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 	// The answer comes by RequestTimeout whatever the client does; body
 	// stays untouched until then, as req's strings are views of it.
 	res := <-done
-	s.logFailure(&hc.log, res, req.ProductID)
+	s.logFailure(hc.log.WithLevel, res, req.ProductID)
 	resultResponse(resp, res)
 }
 
@@ -380,7 +380,7 @@ func (s *Server) httpProduct(w http.ResponseWriter, r *http.Request) {
 	st, err := s.eng.Status(ctx, r.PathValue("id"))
 	if err != nil {
 		res := engine.Fail(err)
-		s.logFailure(&connOf(r).log, res, r.PathValue("id"))
+		s.logFailure(connOf(r).log.WithLevel, res, r.PathValue("id"))
 		writeResult(w, res)
 		return
 	}
@@ -426,7 +426,7 @@ func (s *Server) httpProducts(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			res := engine.Fail(err)
-			s.logFailure(&connOf(r).log, res, id)
+			s.logFailure(connOf(r).log.WithLevel, res, id)
 			writeResult(w, res)
 			return
 		}

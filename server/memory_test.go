@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/saletest"
 	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -53,15 +56,19 @@ func (h *holdingRedis) release() {
 	}
 }
 
-// heapInUse is the live heap after a full collection (twice: sync.Pool
-// keeps a victim cache through one).
-func heapInUse() uint64 {
+// collected is the memory statistics after a full collection, twice:
+// sync.Pool keeps a victim cache through one, and the collector halves a
+// stack that uses under a quarter of itself.
+func collected() runtime.MemStats {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms
 }
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 { return collected().HeapAlloc }
 
 // idleConnBound is the README's bound on what an idle connection keeps
 // on the heap, whatever it carried before (see keptBuffer, keptSlots in
@@ -136,5 +143,62 @@ func TestServerMemoryReturned(t *testing.T) {
 		before>>10, peak>>10, conns, frames, size>>10, after>>10, grown>>10, grown/conns)
 	if limit := int64(conns*idleConnBound + 1<<20); grown > limit {
 		t.Fatalf("idle connections keep %d KiB more than before, want at most %d KiB", grown>>10, limit>>10)
+	}
+}
+
+// stackInUse is the goroutine stack memory after a full collection.
+func stackInUse() uint64 { return collected().StackInuse }
+
+// idleStackBound is what the goroutine of an idle TLV connection may keep
+// as stack: 4 KiB is the size a parked reader needs (2 KiB is too small
+// for the frames of a blocking read), 8 KiB is the regression this test
+// is for. See serveConn.
+const idleStackBound = 6 << 10
+
+// TestIdleConnStack: connections that each made a sale, a sold-out
+// purchase and a PING, through the batcher as serve runs them, then went
+// idle keep at most idleStackBound of goroutine stack each.
+func TestIdleConnStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation makes every frame bigger")
+	}
+	const conns = 256
+	pool, _ := saletest.Pool(t)
+	b := transport.NewBatcher(pool, transport.BatcherConfig{})
+	t.Cleanup(func() { b.Close() })
+	eng := engine.New(b)
+	srv := startServer(t, eng, server.Config{})
+	inStock := newProduct(t, eng, conns, engine.WithPerUserLimit(0))
+	soldOut := newProduct(t, eng, 0)
+	ping := wire.AppendFrame(nil, wire.TypePing, nil)
+	goroutines := runtime.NumGoroutine()
+	before := stackInUse()
+
+	clients := make([]*client, conns)
+	for i := range clients {
+		clients[i] = dial(t, srv.addr)
+	}
+	for i, c := range clients {
+		user := fmt.Sprintf("u%d", i)
+		c.send(purchaseFrame(inStock, user))
+		c.send(purchaseFrame(soldOut, user))
+		c.send(ping)
+	}
+	for _, c := range clients {
+		for range 3 {
+			c.mustNext()
+		}
+	}
+	// Each connection is down to its reader once its writer has exited.
+	for deadline := time.Now().Add(testTimeout); runtime.NumGoroutine() > goroutines+conns; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, want at most %d", runtime.NumGoroutine(), goroutines+conns)
+		}
+	}
+	after := stackInUse()
+	per := (int64(after) - int64(before)) / conns
+	t.Logf("stacks: %d KiB before, %d KiB with %d idle connections (%d B per connection)", before>>10, after>>10, conns, per)
+	if per > idleStackBound {
+		t.Fatalf("an idle connection keeps %d B of stack, want at most %d", per, idleStackBound)
 	}
 }

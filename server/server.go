@@ -1,16 +1,17 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -291,11 +292,34 @@ func (s *Server) start(nc net.Conn, httpOnly bool) bool {
 	s.sniffing[nc] = struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.sniff(nc, httpOnly)
-	}()
+	go s.serveConn(nc, httpOnly)
 	return true
+}
+
+// serveConn serves nc, a connection counted by start, until it closes.
+//
+// Its goroutine's stack matters more than its code: an idle TLV
+// connection is parked in a read at the bottom of serveConn → serveTLV →
+// conn.serve → conn.read, for minutes, and Go keeps the stack size the
+// busiest moment of that goroutine needed. So the frames below a request
+// stay small: the sniff returns before the connection is served, and the
+// handling of a frame is a call of its own. A parked reader then uses about 1.2 KiB of stack, and the
+// deepest request path fits in 4 KiB; with the sniff and the set-up still
+// on the stack it used 2.4 KiB, every purchase grew the stack to 8 KiB,
+// and the garbage collector could not shrink it back (it halves a stack
+// only when under a quarter of it is used). TestIdleConnStack keeps this.
+func (s *Server) serveConn(nc net.Conn, httpOnly bool) {
+	defer s.wg.Done()
+	pc := s.sniff(nc)
+	if pc == nil {
+		return
+	}
+	if httpOnly || isHTTPMethodByte(pc.first) {
+		s.serveHTTP(pc)
+		return
+	}
+	s.serveTLV(pc)
+	s.release()
 }
 
 // release gives back the place of a connection that closed.
@@ -306,32 +330,31 @@ func (s *Server) release() {
 }
 
 // sniff waits for the connection's first byte (after the TLS handshake,
-// if any), each within its own deadline, and hands the connection to the
-// protocol that byte names: a TLV request type, or an HTTP method. On an
-// HTTP-only listener every connection goes to HTTP.
-func (s *Server) sniff(nc net.Conn, httpOnly bool) {
+// if any), each within its own deadline, and returns the connection with
+// that byte to be read again, which tells the protocol: a TLV request
+// type, or an HTTP method. When no byte comes it closes the connection,
+// gives back its place and returns nil. It is not inlined: its frame must
+// not stay under the connection's (see serveConn).
+//
+//go:noinline
+func (s *Server) sniff(nc net.Conn) *sniffedConn {
 	pc, err := s.firstBytes(nc)
 	s.mu.Lock()
 	delete(s.sniffing, nc)
 	s.mu.Unlock()
-	if err != nil {
-		if s.draining.Load() {
-			// Cut short by the shutdown: the client may be sending, and a
-			// reset could hide the clean close from it.
-			(&conn{nc: nc}).linger()
-		} else {
-			s.log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("closed before its first request")
-			nc.Close()
-		}
-		s.release()
-		return
+	if err == nil {
+		return pc
 	}
-	if httpOnly || isHTTPMethodByte(pc.prefix[0]) {
-		s.serveHTTP(pc)
-		return
+	if s.draining.Load() {
+		// Cut short by the shutdown: the client may be sending, and a
+		// reset could hide the clean close from it.
+		linger(nc)
+	} else {
+		s.log.Debug().Err(err).Str("remote", nc.RemoteAddr().String()).Msg("closed before its first request")
+		nc.Close()
 	}
-	s.serveTLV(pc)
 	s.release()
+	return nil
 }
 
 // firstBytes reads what nc sent first, at least one byte, after the TLS
@@ -339,8 +362,9 @@ func (s *Server) sniff(nc net.Conn, httpOnly bool) {
 // be read again. The handshake has HandshakeTimeout; the first byte
 // FirstFrameTimeout, or IdleTimeout when that is shorter: a connection
 // that opens early and waits for the sale must send PINGs. It reads as
-// much as one read gives (the first request, usually) into a pooled
-// buffer, so sniffing costs no system call of its own.
+// much as one read gives (the first request, usually) into the buffer a
+// TLV connection then reads through, so sniffing costs no system call of
+// its own and no buffer of its own.
 func (s *Server) firstBytes(nc net.Conn) (*sniffedConn, error) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
@@ -350,21 +374,17 @@ func (s *Server) firstBytes(nc net.Conn) (*sniffedConn, error) {
 		tc.SetWriteDeadline(time.Time{})
 	}
 	nc.SetReadDeadline(time.Now().Add(min(s.cfg.FirstFrameTimeout, s.cfg.IdleTimeout)))
-	buf := sniffBuffers.Get().(*[]byte)
-	n, err := io.ReadAtLeast(nc, *buf, 1)
+	in := bufio.NewReaderSize(nc, readBufferSize)
+	first, err := in.Peek(1)
 	if err != nil {
-		sniffBuffers.Put(buf)
 		return nil, fmt.Errorf("first byte: %w", err)
 	}
 	// A deadline set by a shutdown meanwhile must stay.
 	if !s.draining.Load() {
 		nc.SetReadDeadline(time.Time{})
 	}
-	return &sniffedConn{Conn: nc, buf: buf, prefix: (*buf)[:n]}, nil
+	return &sniffedConn{Conn: nc, in: in, first: first[0]}, nil
 }
-
-// sniffBuffers holds the buffers of the first reads, between connections.
-var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
 
 // isHTTPMethodByte reports whether b can start an HTTP/1 request line:
 // every method is an upper-case token (GET, POST, …). TLV request types
@@ -372,26 +392,33 @@ var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, readBufferSize)
 func isHTTPMethodByte(b byte) bool { return 'A' <= b && b <= 'Z' }
 
 // sniffedConn is a connection whose first bytes were read to tell its
-// protocol; Read gives them back first.
+// protocol; Read gives them back first. A TLV connection takes its
+// buffer over instead (see takeReader).
 type sniffedConn struct {
 	net.Conn
-	prefix []byte  // read while sniffing and not yet given back
-	buf    *[]byte // prefix's pooled buffer, until it is given back
-	closed func()  // if set, called once on the first Close
+	in     *bufio.Reader // holds what was read while sniffing, until given back
+	first  byte          // the first byte the client sent
+	closed func()        // if set, called once on the first Close
 	once   sync.Once
 }
 
 func (c *sniffedConn) Read(p []byte) (int, error) {
-	if c.buf != nil {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		if len(c.prefix) == 0 {
-			sniffBuffers.Put(c.buf)
-			c.buf, c.prefix = nil, nil
+	if c.in != nil {
+		if c.in.Buffered() > 0 {
+			return c.in.Read(p)
 		}
-		return n, nil
+		c.in = nil // all given back: the buffer goes
 	}
 	return c.Conn.Read(p)
+}
+
+// takeReader returns the buffered reader of the connection, holding what
+// was read while sniffing, for the caller to read the connection through
+// from now on; Read then reads the connection directly.
+func (c *sniffedConn) takeReader() *bufio.Reader {
+	in := c.in
+	c.in = nil
+	return in
 }
 
 // CloseWrite half-closes the connection when the one below can.
@@ -411,13 +438,8 @@ func (c *sniffedConn) Close() error {
 }
 
 // serveTLV serves a TLV connection until it closes.
-func (s *Server) serveTLV(nc net.Conn) {
-	id := s.nextID.Add(1)
-	c := &conn{
-		srv: s,
-		nc:  nc,
-		log: s.log.With().Str("remote", nc.RemoteAddr().String()).Uint64("conn_id", id).Logger(),
-	}
+func (s *Server) serveTLV(pc *sniffedConn) {
+	c := s.newConn(pc)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	if s.draining.Load() {
@@ -430,6 +452,15 @@ func (s *Server) serveTLV(nc net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// newConn sets up a TLV connection.
+func (s *Server) newConn(pc *sniffedConn) *conn {
+	c := &conn{srv: s, nc: pc, in: pc.takeReader(), id: s.nextID.Add(1)}
+	if sc, ok := pc.Conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn() // nil on error: writes go through nc
+	}
+	return c
 }
 
 // busyResponse is the answer of a connection past MaxConns.
