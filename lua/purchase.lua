@@ -3,12 +3,13 @@
 -- exactly the checks and answer it would get alone, in a call of its own,
 -- after the attempts before it; a call with M = 1 is a single purchase.
 -- Stock, meta and TIME are read once per call, and so are the request
--- records, rate limiters and holdings of all its attempts (one MGET or
--- HMGET each). Every check of every attempt runs before any write; then the
--- writes, folded where the data allows: one DECRBY of stock, one HINCRBY
--- of meta's held, one RPUSH of buyers, one HSET of holders, one SET per
--- rate-limited customer; per sale one XADD (its order id), one PUBLISH,
--- and with a request_id one SET ... PX of its record (a string).
+-- records (one HMGET per request hash), rate limiters (MGET) and holdings
+-- (HMGET) of all its attempts. Every check of every attempt runs before
+-- any write; then the writes, folded where the data allows: one DECRBY of
+-- stock, one HINCRBY of meta's held, one RPUSH of buyers, one HSET of
+-- holders, one SET per rate-limited customer, one HSET of the request
+-- records (and one of meta's rgen fields, one PEXPIRE); per sale one XADD
+-- (its order id) and one PUBLISH.
 -- Rate limit: an attempt the limiter admits counts against the customer's
 -- rate whatever its outcome (hammering a sold-out or not yet open sale is
 -- still hammering); an attempt it refuses counts nothing. A replay (a
