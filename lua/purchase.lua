@@ -8,8 +8,8 @@
 -- any write; then the writes, folded where the data allows: one DECRBY of
 -- stock, one HINCRBY of meta's held, one RPUSH of buyers, one HSET of
 -- holders, one SET per rate-limited customer, one HSET of the request
--- records (and one of meta's rgen fields, one PEXPIRE); per sale one XADD
--- (its order id) and one PUBLISH.
+-- records and its PEXPIRE (and of meta's rgen fields when they change);
+-- per sale one XADD (its order id) and one PUBLISH.
 -- Rate limit: an attempt the limiter admits counts against the customer's
 -- rate whatever its outcome (hammering a sold-out or not yet open sale is
 -- still hammering); an attempt it refuses counts nothing. A replay (a
@@ -316,16 +316,19 @@ for _, s in ipairs(sales) do
 end
 if #recs > 0 then
   local ttl = tonumber(ARGV[2])
+  local turn = not rgen_at or ttl > rttl -- meta's rgen fields change
   rttl = math.max(rttl, ttl)
   if not rgen_at then
     rgen_at = now
   elseif now - rgen_at >= rttl then
     -- Everything in the other hash was written before rgen_at, so more
     -- than rttl ago: all of it has expired.
-    rgen, rgen_at = 1 - rgen, now
+    rgen, rgen_at, turn = 1 - rgen, now, true
     redis.call('DEL', KEYS[7 + rgen])
   end
-  redis.call('HSET', KEYS[3], 'rgen', rgen, 'rgen_at', int(rgen_at), 'rttl', int(rttl))
+  if turn then
+    redis.call('HSET', KEYS[3], 'rgen', rgen, 'rgen_at', int(rgen_at), 'rttl', int(rttl))
+  end
   redis.call('HSET', KEYS[7 + rgen], unpack(recs))
   -- The hash outlives its last record, and goes once the sale goes quiet.
   redis.call('PEXPIRE', KEYS[7 + rgen], int(rttl))
