@@ -67,16 +67,14 @@ func (c *argsCache) get(id string) *productArgs {
 // scriptSettings are the engine's settings in the purchase script's
 // arguments, boxed once.
 type scriptSettings struct {
-	ttl, channel     any
-	interval, burst  any // the per-customer rate limit
-	noLimit, noBurst any // no rate limit
+	ttl, channel    any
+	interval, burst any // the per-customer rate limit
 }
 
 func newScriptSettings(e *Engine) scriptSettings {
 	return scriptSettings{
 		ttl: e.requestTTL.Milliseconds(), channel: e.channel,
 		interval: e.userRate.Interval.Milliseconds(), burst: e.userRate.Burst,
-		noLimit: int64(0), noBurst: 0,
 	}
 }
 
@@ -96,7 +94,7 @@ func (e *Engine) purchaseArgs(req *Request, id string, rated bool) []any {
 	}
 	interval, burst := s.interval, s.burst
 	if !rated || e.userRate.Interval <= 0 {
-		interval, burst = s.noLimit, s.noBurst
+		interval, burst = int64(0), 0 // boxing small integers allocates nothing
 		args = append(args, p.noRate)
 	} else {
 		args = append(args, p.keys.Rate(req.UserID))
