@@ -16,6 +16,7 @@
 #   raise_fd_limit          as many file descriptors as the shell may have
 #   build_flashsale         builds flashsale into $tmp and sets $FS to it
 #   wait_redis PORT         waits (5 s at most) for a redis-server to answer
+#   wait_port PORT          waits (5 s at most) for a loopback PORT to accept
 #   redis_cpu PORT          that redis-server's user+sys CPU seconds so far
 #   field NAME              the first number named NAME in the JSON on stdin
 # shellcheck shell=bash
@@ -74,6 +75,10 @@ build_flashsale() {
 
 wait_redis() {
   for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done
+}
+
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done
 }
 
 redis_cpu() {

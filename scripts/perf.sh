@@ -57,7 +57,7 @@ serve() {
     --max-conns 20000 2>>"$tmp/serve.log" &
   SERVED=$!
   pids+=($SERVED)
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && break; sleep 0.05; done
+  wait_port "$1"
 }
 serve "$FP"
 
@@ -115,7 +115,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 go build -o "$tmp/tlvbaseline" ./scripts/tlvbaseline
 "$tmp/tlvbaseline" -listen "127.0.0.1:$((FP + 3))" 2>>"$tmp/tlvbaseline.log" &
 pids+=($!)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FP + 3))") 2>/dev/null && break; sleep 0.05; done
+wait_port $((FP + 3))
 
 declare -a S_SUCC S_PIPE R_NULL P99 P999 CONN_RATIO RSS CPU_SEED CPU_REAL CPU_FS CPU_RID
 echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
@@ -184,7 +184,7 @@ if [ "${HTTP:-1}" != 0 ] && command -v hey >/dev/null; then
   go build -o "$tmp/httpbaseline" ./scripts/httpbaseline
   "$tmp/httpbaseline" -listen "127.0.0.1:$((FP + 2))" 2>>"$tmp/baseline.log" &
   pids+=($!)
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((FP + 2))") 2>/dev/null && break; sleep 0.05; done
+  wait_port $((FP + 2))
   # heyrps URL: hey's requests/s for the seed's line with -n $HN; checks
   # that every answer was a 200 or a 409.
   heyrps() {
