@@ -20,7 +20,7 @@ var (
 	// call of the same Lua (see lua/purchase.lua).
 	purchaseScript = &Script{Script: redis.NewScript(purchaseKeys, lua.Purchase), Merge: &MergeSpec{
 		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
-		Keys: purchaseKeys, SharedKeys: 8, SharedArgs: 5,
+		Keys: purchaseKeys, SharedKeys: 8, SharedArgs: 5, Stride: answerLen,
 	}}
 	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
 	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
@@ -40,6 +40,10 @@ const MaxMergedPurchases = 64
 
 // purchaseKeys is the key count of one purchase.
 const purchaseKeys = 10
+
+// answerLen is the elements of one purchase's answer in the purchase
+// script's flat reply (see lua/purchase.lua).
+const answerLen = 4
 
 // Scripts lists every script the engine runs, for SCRIPT LOAD at start.
 func Scripts() []*Script {
@@ -377,99 +381,91 @@ func (e *Engine) decodeOutcome(req *Request, v any, err error) Result {
 	return res
 }
 
-// purchaseResult decodes the purchase script's reply to one purchase: an
-// array of one answer (see lua/purchase.lua).
+// purchaseResult decodes the purchase script's reply to one purchase: its
+// answer's answerLen elements, the outcome then its values, 0 in the
+// places it has no value for (see lua/purchase.lua).
 func purchaseResult(v any) (Result, error) {
-	outer, err := redis.Values(v, nil)
-	if err != nil || len(outer) != 1 {
-		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)
+	bad := func(err error) (Result, error) {
+		return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
 	}
-	return answerResult(outer[0])
-}
-
-// answerResult decodes one purchase's answer.
-func answerResult(v any) (Result, error) {
 	reply, err := redis.Values(v, nil)
-	if err != nil || len(reply) == 0 {
-		return Result{}, fmt.Errorf("unexpected reply %v: %v", v, err)
+	if err != nil {
+		return bad(err)
+	}
+	if len(reply) != answerLen {
+		return bad(fmt.Errorf("%d elements, want %d", len(reply), answerLen))
 	}
 	kind, err := redis.Int64(reply[0], nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
+		return bad(err)
 	}
-	if (kind == 0 || kind == -1 || kind == 6) && len(reply) != 1 {
-		return Result{}, fmt.Errorf("unexpected reply %v", v)
+	values := answerValues(kind)
+	if values < 0 {
+		return bad(fmt.Errorf("unknown outcome %d", kind))
 	}
-	ints := func(want int) ([]int64, error) {
-		if len(reply) != want+1 {
-			return nil, fmt.Errorf("unexpected reply %v", v)
+	for _, z := range reply[1+values:] {
+		if x, err := redis.Int64(z, nil); err != nil || x != 0 {
+			return bad(errors.New("a value where the outcome has none"))
 		}
-		out := make([]int64, want)
-		for i := range out {
-			n, err := redis.Int64(reply[i+1], nil)
-			if err != nil {
-				return nil, fmt.Errorf("unexpected reply %v: %w", v, err)
-			}
-			out[i] = n
-		}
-		return out, nil
 	}
 	switch kind {
 	case 1:
-		if len(reply) != 4 {
-			return Result{}, fmt.Errorf("unexpected reply %v", v)
-		}
 		remaining, err1 := redis.Int64(reply[1], nil)
 		oid, err2 := redis.String(reply[2], nil)
 		qty, err3 := redis.Int64(reply[3], nil)
 		if err := errors.Join(err1, err2, err3); err != nil {
-			return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
+			return bad(err)
+		}
+		if qty < 1 {
+			return bad(fmt.Errorf("quantity %d", qty))
 		}
 		return Result{Status: StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
+	case 8:
+		oid, err := redis.String(reply[1], nil)
+		if err != nil {
+			return bad(err)
+		}
+		return Fail(fmt.Errorf("%w: order %s", ErrOrderReleased, oid)), nil
+	}
+	var n [2]int64
+	for i := range values {
+		if n[i], err = redis.Int64(reply[1+i], nil); err != nil {
+			return bad(err)
+		}
+	}
+	switch kind {
 	case 0:
 		return Result{Status: StatusSoldOut}, nil
 	case -1:
 		return Fail(ErrUnknownProduct), nil
 	case 2:
-		n, err := ints(1)
-		if err != nil {
-			return Result{}, err
-		}
 		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, nil
 	case 3:
-		n, err := ints(2)
-		if err != nil {
-			return Result{}, err
-		}
 		return Result{Status: StatusAlreadyPurchased, Held: n[0], Limit: n[1]}, nil
 	case 4:
-		n, err := ints(1)
-		if err != nil {
-			return Result{}, err
-		}
 		return Result{Status: StatusNotStarted, Start: time.UnixMilli(n[0]).UTC()}, nil
 	case 5:
-		n, err := ints(1)
-		if err != nil {
-			return Result{}, err
-		}
 		return Result{Status: StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
 	case 6:
 		return Fail(ErrRequestReused), nil
-	case 7:
-		n, err := ints(1)
-		if err != nil {
-			return Result{}, err
-		}
-		return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
-	case 8:
-		oid, err := redis.String(reply[len(reply)-1], nil)
-		if len(reply) != 2 || err != nil {
-			return Result{}, fmt.Errorf("unexpected reply %v", v)
-		}
-		return Fail(fmt.Errorf("%w: order %s", ErrOrderReleased, oid)), nil
 	}
-	return Result{}, fmt.Errorf("unexpected reply %v", v)
+	return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil // 7
+}
+
+// answerValues is how many values follow outcome kind in a purchase's
+// answer, -1 for an outcome the script never gives.
+func answerValues(kind int64) int {
+	switch kind {
+	case 0, -1, 6:
+		return 0
+	case 2, 4, 5, 7, 8:
+		return 1
+	case 3:
+		return 2
+	case 1:
+		return 3
+	}
+	return -1
 }
 
 // Settings are what a product is initialised with.

@@ -33,12 +33,12 @@ func merged(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engin
 		t.Fatalf("merged call: %v", err)
 	}
 	parts, err := redis.Values(v, nil)
-	if err != nil || len(parts) != len(reqs) {
-		t.Fatalf("merged reply %v (%v): want %d answers", v, err, len(reqs))
+	if err != nil || len(parts) != len(reqs)*m.Stride {
+		t.Fatalf("merged reply %v (%v): want %d answers of %d", v, err, len(reqs), m.Stride)
 	}
-	out := make([]engine.Result, len(parts))
-	for i, p := range parts {
-		if out[i], err = engine.PurchaseResult([]any{p}); err != nil {
+	out := make([]engine.Result, len(reqs))
+	for i := range out {
+		if out[i], err = engine.PurchaseResult(parts[i*m.Stride : (i+1)*m.Stride]); err != nil {
 			t.Fatalf("answer %d: %v", i, err)
 		}
 	}

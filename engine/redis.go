@@ -42,15 +42,16 @@ type Script struct {
 // then the shared arguments once, then every call's own arguments in
 // order. Script takes its key count as its first argument (a redigo
 // script of key count -1). Its reply, and the reply of the script alone
-// (which is Script with one call), is an array with one element per call,
-// in order: the merging Redis hands call i a one-element array holding
-// element i, so a caller sees the same reply merged or not.
+// (which is Script with one call), is one flat array of Stride elements
+// per call, in order: the merging Redis hands call i the array of its
+// Stride elements, so a caller sees the same reply merged or not.
 type MergeSpec struct {
 	Script     *Script
 	Max        int // calls in one merged call, at most
 	Keys       int // the keys of one call, shared and own
 	SharedKeys int
 	SharedArgs int
+	Stride     int // the elements of one call's answer in the reply
 }
 
 // Args returns the keys and arguments of the merged call of n calls, the

@@ -9,9 +9,10 @@ import (
 )
 
 // TestPurchaseResult decodes every answer documented in lua/purchase.lua,
-// as redigo returns them (integers as int64, strings as []byte) in the
-// one-element array of a single purchase's reply, and replies of the wrong
-// shape, which must be errors and never a sale.
+// as redigo returns them (integers as int64, strings as []byte): a single
+// purchase's reply is its answer's four elements, written short in the
+// table (padded with int64(0) to four unless whole), and replies of the
+// wrong shape, which must be errors and never a sale.
 func TestPurchaseResult(t *testing.T) {
 	t.Parallel()
 	const startMs, endMs = 1764108000123, 1764111600456
@@ -21,13 +22,14 @@ func TestPurchaseResult(t *testing.T) {
 		want    Result
 		wantErr error // for ERROR results: what Err wraps
 		bad     bool  // the reply is malformed: an error, no Result
-		whole   bool  // reply is the whole reply, not one answer to wrap
+		whole   bool  // reply is the whole reply, not padded
 	}{
 		// Malformed replies around the answer.
 		{name: "whole reply nil", reply: nil, bad: true, whole: true},
 		{name: "whole reply empty", reply: []any{}, bad: true, whole: true},
-		{name: "whole reply an answer, unwrapped", reply: []any{int64(0)}, bad: true, whole: true},
-		{name: "whole reply of two answers", reply: []any{[]any{int64(0)}, []any{int64(0)}}, bad: true, whole: true},
+		{name: "whole reply an answer, unpadded", reply: []any{int64(0)}, bad: true, whole: true},
+		{name: "whole reply of two answers", reply: []any{int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0)}, bad: true, whole: true},
+		{name: "whole reply an answer nested", reply: []any{[]any{int64(0), int64(0), int64(0), int64(0)}}, bad: true, whole: true},
 
 		// Documented replies.
 		{name: "sold", reply: []any{int64(1), int64(41), []byte("1764108000123-0"), int64(2)},
@@ -68,8 +70,8 @@ func TestPurchaseResult(t *testing.T) {
 		{name: "nil", reply: nil, bad: true},
 		{name: "not an array", reply: int64(1), bad: true},
 		{name: "a string", reply: []byte("OK"), bad: true},
-		{name: "empty array", reply: []any{}, bad: true},
 		{name: "released, no order id", reply: []any{int64(8)}, bad: true},
+		{name: "released, a second value", reply: []any{int64(8), []byte("1-0"), int64(1)}, bad: true},
 		{name: "released, order id not a string", reply: []any{int64(8), int64(3)}, bad: true},
 		{name: "unknown kind 9", reply: []any{int64(9)}, bad: true},
 		{name: "unknown kind 100", reply: []any{int64(100), int64(1)}, bad: true},
@@ -77,29 +79,31 @@ func TestPurchaseResult(t *testing.T) {
 		{name: "kind not an integer", reply: []any{[]byte("x")}, bad: true},
 		{name: "kind nil", reply: []any{nil}, bad: true},
 		{name: "kind an error", reply: []any{redis.Error("ERR boom")}, bad: true},
-		{name: "sold, too short", reply: []any{int64(1), int64(5), []byte("1-0")}, bad: true},
+		{name: "sold, no quantity", reply: []any{int64(1), int64(5), []byte("1-0")}, bad: true},
+		{name: "sold, three elements", reply: []any{int64(1), int64(5), []byte("1-0")}, bad: true, whole: true},
 		{name: "sold, only kind", reply: []any{int64(1)}, bad: true},
-		{name: "sold, too long", reply: []any{int64(1), int64(5), []byte("1-0"), int64(1), int64(9)}, bad: true},
+		{name: "sold, too long", reply: []any{int64(1), int64(5), []byte("1-0"), int64(1), int64(9)}, bad: true, whole: true},
 		{name: "sold, remaining not an integer", reply: []any{int64(1), []byte("five"), []byte("1-0"), int64(1)}, bad: true},
 		{name: "sold, order id not a string", reply: []any{int64(1), int64(5), int64(10), int64(1)}, bad: true},
 		{name: "sold, order id nil", reply: []any{int64(1), int64(5), nil, int64(1)}, bad: true},
 		{name: "sold, quantity not an integer", reply: []any{int64(1), int64(5), []byte("1-0"), []byte("one")}, bad: true},
-		{name: "sold out, too long", reply: []any{int64(0), int64(5)}, bad: true},
-		{name: "unknown product, too long", reply: []any{int64(-1), int64(0)}, bad: true},
-		{name: "reused, too long", reply: []any{int64(6), int64(1)}, bad: true},
-		{name: "insufficient, no remaining", reply: []any{int64(2)}, bad: true},
-		{name: "insufficient, too long", reply: []any{int64(2), int64(3), int64(4)}, bad: true},
+		{name: "sold out, a value", reply: []any{int64(0), int64(5)}, bad: true},
+		{name: "sold out, a nil value", reply: []any{int64(0), nil}, bad: true},
+		{name: "sold out, five elements", reply: []any{int64(0), int64(0), int64(0), int64(0), int64(0)}, bad: true, whole: true},
+		{name: "unknown product, a value", reply: []any{int64(-1), int64(0), int64(1)}, bad: true},
+		{name: "reused, a value", reply: []any{int64(6), int64(1)}, bad: true},
+		{name: "insufficient, remaining nil", reply: []any{int64(2), nil}, bad: true},
+		{name: "insufficient, two values", reply: []any{int64(2), int64(3), int64(4)}, bad: true},
 		{name: "insufficient, remaining not an integer", reply: []any{int64(2), []byte("x")}, bad: true},
-		{name: "already purchased, no limit", reply: []any{int64(3), int64(1)}, bad: true},
-		{name: "already purchased, nothing", reply: []any{int64(3)}, bad: true},
-		{name: "already purchased, too long", reply: []any{int64(3), int64(1), int64(1), int64(1)}, bad: true},
+		{name: "already purchased, limit nil", reply: []any{int64(3), int64(1), nil}, bad: true},
+		{name: "already purchased, held nil", reply: []any{int64(3), nil, int64(1)}, bad: true},
+		{name: "already purchased, three values", reply: []any{int64(3), int64(1), int64(1), int64(1)}, bad: true},
 		{name: "already purchased, limit not an integer", reply: []any{int64(3), int64(1), []byte("x")}, bad: true},
-		{name: "not started, no start", reply: []any{int64(4)}, bad: true},
+		{name: "not started, start nil", reply: []any{int64(4), nil}, bad: true},
 		{name: "not started, start not an integer", reply: []any{int64(4), []byte("soon")}, bad: true},
-		{name: "ended, no end", reply: []any{int64(5)}, bad: true},
 		{name: "ended, end nil", reply: []any{int64(5), nil}, bad: true},
-		{name: "rate limited, no delay", reply: []any{int64(7)}, bad: true},
-		{name: "rate limited, too long", reply: []any{int64(7), int64(1), int64(2)}, bad: true},
+		{name: "rate limited, delay nil", reply: []any{int64(7), nil}, bad: true},
+		{name: "rate limited, two values", reply: []any{int64(7), int64(1), int64(2)}, bad: true},
 		{name: "rate limited, delay not an integer", reply: []any{int64(7), []byte("soon")}, bad: true},
 	}
 	for _, tt := range tests {
@@ -116,8 +120,11 @@ func TestPurchaseResult(t *testing.T) {
 					}
 				}()
 				reply := tt.reply
-				if !tt.whole {
-					reply = []any{reply}
+				if a, ok := reply.([]any); ok && !tt.whole {
+					for len(a) < answerLen {
+						a = append(a, int64(0))
+					}
+					reply = a
 				}
 				got, err = purchaseResult(reply)
 			}()

@@ -37,24 +37,26 @@
 -- emptied and written from then on. So a record lives at most two TTLs,
 -- and a call writes its records with one HSET, where a key per record
 -- needed one SET ... PX each.
--- Reply: an array of M answers, the i-th for attempt i, each an array whose
--- first element is the outcome:
---   {1, remaining, order_id, quantity}  sold (or the replay of an earlier sale)
---   {0}                       sold out
---   {-1}                      unknown product
---   {2, remaining}            fewer units left than asked
---   {3, held, limit}          the customer would exceed the per-user limit
---   {4, start_ms}             the sale has not started
---   {5, end_ms}               the sale has ended
---   {6}                       request id reused with a different payload
---   {7, retry_after_ms}       the customer is over the rate limit
---   {8, order_id}             the replayed request's order was released since
+-- Reply: one flat array of 4 elements per attempt, elements 4i-3 .. 4i for
+-- attempt i: its outcome, then up to three values, 0 in the places an
+-- outcome has no value for (a flat array because Redis turns each nested
+-- table of a reply into an array at a cost, about 1 us an attempt):
+--   1, remaining, order_id, quantity  sold (or the replay of an earlier sale)
+--   0, 0, 0, 0                sold out
+--   -1, 0, 0, 0               unknown product
+--   2, remaining, 0, 0        fewer units left than asked
+--   3, held, limit, 0         the customer would exceed the per-user limit
+--   4, start_ms, 0, 0         the sale has not started
+--   5, end_ms, 0, 0           the sale has ended
+--   6, 0, 0, 0                request id reused with a different payload
+--   7, retry_after_ms, 0, 0   the customer is over the rate limit
+--   8, order_id, 0, 0         the replayed request's order was released since
 local m = (#KEYS - 8) / 2
 local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
-  for i = 1, m do
-    out[i] = {-1}
+  for b = 1, 4 * m, 4 do
+    out[b], out[b + 1], out[b + 2], out[b + 3] = -1, 0, 0, 0
   end
   return out
 end
@@ -82,7 +84,9 @@ if interval > 0 then
   tat, dirty = {}, {}
 end
 local records = {} -- request key -> {fp, remaining, sale of this call or order id, released}
-local sales = {}   -- {user, quantity (string), remaining, request key, fingerprint, answer, request id, replays}
+-- {user, quantity (string), remaining, request key, fingerprint, its answer's
+-- place in out, request id, the places of its replays in this call}
+local sales = {}
 local sold = 0
 -- int spells a count exactly (Lua's default number format has 14 digits).
 local function int(x)
@@ -117,15 +121,6 @@ local function formerRecord(r)
   end
   return found(string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$'))
 end
--- json spells s as a JSON string: as cjson does, quickly for the ids that
--- need no escaping.
-local function json(s)
-  if string.find(s, '[%c"\\/\128-\255]') then
-    return cjson.encode(s)
-  end
-  return '"' .. s .. '"'
-end
-
 -- distinct returns, in order and once each, the values src[base + step * i]
 -- of the attempts i = 1..m that keep(i) (all when keep is nil).
 local function distinct(src, base, step, keep)
@@ -194,8 +189,10 @@ do
   end
 end
 
--- judge returns attempt i's answer, and records a sale's writes.
-local function judge(i)
+-- judge returns attempt i's answer (its four elements), and records a
+-- sale's writes; b is the answer's place in out, where a sale's order id
+-- goes once the writes give it.
+local function judge(i, b)
   local rkey, lkey = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
   local user, q, rid = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   local qty = tonumber(q)
@@ -205,19 +202,18 @@ local function judge(i)
     local rec = records[rkey]
     if rec then
       if rec[1] ~= fingerprint then
-        return {6}
+        return 6, 0, 0, 0
       end
       if rec[4] then
-        return {8, rec[3]}
+        return 8, rec[3], 0, 0
       end
       local sale = rec[3]
       if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
-        local a = {1, rec[2], false, qty}
         sale[8] = sale[8] or {}
-        table.insert(sale[8], a)
-        return a
+        table.insert(sale[8], b)
+        return 1, rec[2], 0, qty
       end
-      return {1, rec[2], sale, qty}
+      return 1, rec[2], sale, qty
     end
   end
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival
@@ -230,44 +226,44 @@ local function judge(i)
     tat[lkey] = at
     local allow_at = at + interval - burst * interval
     if now < allow_at then
-      return {7, allow_at - now}
+      return 7, allow_at - now, 0, 0
     end
     tat[lkey], dirty[lkey] = at + interval, true
   end
   if start_ms and now < start_ms then
-    return {4, start_ms}
+    return 4, start_ms, 0, 0
   end
   if end_ms and now >= end_ms then
-    return {5, end_ms}
+    return 5, end_ms, 0, 0
   end
   if left <= 0 then
-    return {0}
+    return 0, 0, 0, 0
   end
   if limit > 0 then
     local h = held[user]
     if h + qty > limit then
-      return {3, h, limit}
+      return 3, h, limit, 0
     end
   end
   if left < qty then
-    return {2, left}
+    return 2, left, 0, 0
   end
   held[user] = held[user] + qty
   left = left - qty
   sold = sold + qty
   added[user] = (added[user] or 0) + qty
-  local a = {1, left, false, qty}
-  local sale = {user, q, left, rkey, nil, a, rid}
+  local sale = {user, q, left, rkey, nil, b, rid}
   sales[#sales + 1] = sale
   if rid ~= '' then
     sale[5] = fingerprint
     records[rkey] = {fingerprint, left, sale, false}
   end
-  return a
+  return 1, left, 0, qty
 end
 
 for i = 1, m do
-  out[i] = judge(i)
+  local b = 4 * i - 3
+  out[b], out[b + 1], out[b + 2], out[b + 3] = judge(i, b)
 end
 
 -- The writes.
@@ -295,21 +291,21 @@ for u in pairs(added) do
   fields[#fields + 1] = int(held[u])
 end
 redis.call('HSET', KEYS[4], unpack(fields))
-local recs, expires = {}, int(now + tonumber(ARGV[2]))
-local event = '{"product_id":' .. json(ARGV[1]) .. ',"buyer":'
+local recs, expires, at = {}, int(now + tonumber(ARGV[2])), int(now)
+local event = '{"product_id":' .. cjson.encode(ARGV[1]) .. ',"buyer":'
 for _, s in ipairs(sales) do
   local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
   local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-    'quantity', q, 'remaining', remaining, 'time', now)
-  s[6][3] = oid
-  for _, a in ipairs(s[8] or {}) do
-    a[3] = oid
+    'quantity', q, 'remaining', remaining, 'time', at)
+  out[s[6] + 2] = oid
+  for _, b in ipairs(s[8] or {}) do
+    out[b + 2] = oid
   end
   if rid ~= '' then
     recs[#recs + 1] = rid
     recs[#recs + 1] = epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. s[5]
   end
-  redis.call('PUBLISH', ARGV[3], event .. json(user) ..
+  redis.call('PUBLISH', ARGV[3], event .. cjson.encode(user) ..
     ',"remaining":' .. remaining ..
     ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')

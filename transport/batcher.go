@@ -671,7 +671,7 @@ func send(conn redis.Conn, calls []*call) error {
 // merged form and c has the shape that form describes.
 func mergeable(c *call) bool {
 	m := c.s.Merge
-	return m != nil && m.Script != nil && m.Max > 1 && m.SharedKeys <= m.Keys &&
+	return m != nil && m.Script != nil && m.Max > 1 && m.SharedKeys <= m.Keys && m.Stride > 0 &&
 		len(c.args) >= m.Keys+m.SharedArgs
 }
 
@@ -955,15 +955,17 @@ func (r *reader) batch(bt batch) error {
 		}
 		v, err := r.replies[i], r.errs[i]
 		var parts []any
-		var bad error // the merged call ran, but its reply is not one per call
+		var bad error // the merged call ran, but its reply is not Stride elements per call
+		stride := 0
 		if err == nil && k > 1 {
-			if parts, bad = redis.Values(v, nil); bad == nil && len(parts) != k {
-				bad = fmt.Errorf("%d replies", len(parts))
+			stride = calls[0].s.Merge.Stride
+			if parts, bad = redis.Values(v, nil); bad == nil && len(parts) != k*stride {
+				bad = fmt.Errorf("%d elements for %d answers of %d", len(parts), k, stride)
 			}
 		}
 		for j, c := range calls {
 			if parts != nil && bad == nil {
-				v = []any{parts[j]}
+				v = parts[j*stride : (j+1)*stride : (j+1)*stride]
 			}
 			switch {
 			case bad != nil:

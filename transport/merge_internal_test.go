@@ -9,7 +9,7 @@ import (
 // TestMergeKey: calls merge when Redis would receive their shared keys and
 // arguments alike, and only then.
 func TestMergeKey(t *testing.T) {
-	s := &engine.Script{Merge: &engine.MergeSpec{Max: 4, Keys: 2, SharedKeys: 1, SharedArgs: 1}}
+	s := &engine.Script{Merge: &engine.MergeSpec{Max: 4, Keys: 2, SharedKeys: 1, SharedArgs: 1, Stride: 1}}
 	s.Merge.Script = s
 	// args: shared key, own key, shared arg, own arg.
 	mk := func(args ...any) *call { return &call{s: s, args: args} }
