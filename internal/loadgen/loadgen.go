@@ -147,21 +147,10 @@ func (g *Generator) claimAt() (k, due int64, ok bool) {
 	return k, due, true
 }
 
-// sleepUntil waits until the time due since the start; false if the run
-// was stopped meanwhile.
-func (g *Generator) sleepUntil(due int64, t *time.Timer) bool {
-	d := time.Duration(due - g.since())
-	if d <= 0 {
-		return !g.stopped.Load()
-	}
-	t.Reset(d)
-	select {
-	case <-t.C:
-		return true
-	case <-g.stopCh:
-		t.Stop()
-		return false
-	}
+// sleepUntil waits on s until the time due since the start; false if the
+// run was stopped meanwhile.
+func (g *Generator) sleepUntil(due int64, s *sleeper) bool {
+	return s.until(g, due, g.stopCh) && !g.stopped.Load()
 }
 
 // user is the customer number of request k.
@@ -296,13 +285,12 @@ func (g *Generator) result(elapsed time.Duration) *Result {
 // them.
 const redialPause = 10 * time.Millisecond
 
-// pauseTimer is the worker's timer for pauses (its open loop's, if any).
-func (w *worker) pauseTimer() *time.Timer {
-	if w.timer == nil {
-		w.timer = time.NewTimer(time.Hour)
-		w.timer.Stop()
+// pauser is the worker's sleeper for pauses (its open loop's, if any).
+func (w *worker) pauser() *sleeper {
+	if w.sleep == nil {
+		w.sleep = newSleeper(false)
 	}
-	return w.timer
+	return w.sleep
 }
 
 // latencyBatch is how many latencies a worker keeps before it records them
@@ -323,8 +311,8 @@ type worker struct {
 	users      int64   // Config.Users
 	stage      []int64 // times of the batch being written
 	wbuf       []byte
-	timer      *time.Timer
-	pending    int64 // an open loop's request taken but not yet due
+	sleep      *sleeper // the open loop's, or for pauses; nil until needed
+	pending    int64    // an open loop's request taken but not yet due
 	pendingDue int64
 	hasPending bool
 	total      int64 // requests taken: sent, or failed before
@@ -361,8 +349,7 @@ func newWorker(g *Generator, h *histShard, addr string) *worker {
 		lat:      make([]int64, 0, latencyBatch),
 	}
 	if g.interval > 0 {
-		w.timer = time.NewTimer(time.Hour)
-		w.timer.Stop()
+		w.sleep = newSleeper(true)
 	}
 	return w
 }
@@ -384,6 +371,11 @@ func (w *worker) count(msg string, n int64) {
 func (w *worker) run(ctx context.Context) {
 	g := w.g
 	defer w.flushLatencies()
+	defer func() {
+		if w.sleep != nil {
+			w.sleep.close()
+		}
+	}()
 	var unreachableSince int64 // ns since the start; 0 while the server answers dials
 	for {
 		var k, due int64
@@ -395,7 +387,7 @@ func (w *worker) run(ctx context.Context) {
 			} else {
 				k, due, ok = g.claimAt()
 			}
-			if !ok || !g.sleepUntil(due, w.timer) {
+			if !ok || !g.sleepUntil(due, w.sleep) {
 				return
 			}
 		} else {
@@ -418,7 +410,7 @@ func (w *worker) run(ctx context.Context) {
 				w.gaveUp = true
 				return
 			}
-			if !g.sleepUntil(g.since()+int64(redialPause), w.pauseTimer()) {
+			if !g.sleepUntil(g.since()+int64(redialPause), w.pauser()) {
 				return
 			}
 			continue
@@ -589,7 +581,7 @@ func (w *worker) write(s *session, k, due int64) {
 						w.pending, w.pendingDue, w.hasPending = k, due, true
 						break
 					}
-					if !g.sleepUntil(due, w.timer) {
+					if !g.sleepUntil(due, w.sleep) {
 						over = true
 						break
 					}
