@@ -277,6 +277,14 @@ func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result
 		done(res)
 		return
 	}
+	e.purchaseAsync(req, args, deadline, done)
+}
+
+// purchaseAsync sends req's purchase, args prepared, to Redis. It is apart
+// from PurchaseAsync so that only a purchase that goes to Redis copies req
+// to the heap, not one answered at once (a sold-out answer allocates
+// nothing).
+func (e *Engine) purchaseAsync(req Request, args []any, deadline time.Time, done func(Result)) {
 	ar, async := e.redis.(AsyncRedis)
 	if !async {
 		go func() {

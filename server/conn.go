@@ -30,11 +30,20 @@ import (
 // in one write (see take). An idle connection therefore holds one
 // goroutine, its read buffer and nothing else.
 type conn struct {
-	srv      *Server
-	nc       net.Conn
-	in       *bufio.Reader   // nc's read side, buffered since the sniff
-	id       uint64          // conn_id in its logs
-	raw      syscall.RawConn // nc's socket, for writes that must not wait; nil for TLS
+	srv *Server
+	nc  net.Conn
+	in  *bufio.Reader   // nc's read side, buffered since the sniff
+	id  uint64          // conn_id in its logs
+	raw syscall.RawConn // nc's socket, for writes that must not wait; nil for TLS
+	// try is tryWrite's state, used only by the holder of the writer's role
+	// (c.writing): writeSome, bound once to raw's callback (a closure per
+	// write was an allocation per answer), writes try.p and records what.
+	try struct {
+		p         []byte
+		n         int
+		err       error
+		writeSome func(fd uintptr) bool
+	}
 	stopping atomic.Bool
 	// readBy and writeBy are the deadlines (Unix ns, 0 for none) of the
 	// read or write under way; sweep enforces them.
@@ -338,7 +347,7 @@ func (c *conn) purchase(sl *slot) {
 			c.answer(sl, res)
 		}
 	}
-	c.srv.eng.PurchaseAsync(engineRequest(&sl.req), time.Now().Add(c.srv.cfg.RequestTimeout), sl.purchased)
+	c.srv.eng.PurchaseAsync(engineRequest(&sl.req), sl.arrived.Add(c.srv.cfg.RequestTimeout), sl.purchased)
 }
 
 // engineRequest is the engine's request for a decoded ATTEMPT_PURCHASE
@@ -535,29 +544,41 @@ func (c *conn) flush() {
 	}
 }
 
-// tryWrite writes what of p the socket takes without waiting.
+// tryWrite writes what of p the socket takes without waiting. The caller
+// holds the writer's role (c.writing).
 func (c *conn) tryWrite(p []byte) (int, error) {
-	var n int
-	var err error
-	if rerr := c.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, werr := syscall.Write(int(fd), p[n:])
-			if werr == syscall.EINTR {
-				continue
-			}
-			if werr != nil {
-				if werr != syscall.EAGAIN {
-					err = os.NewSyscallError("write", werr)
-				}
-				break
-			}
-			n += m
-		}
-		return true // never wait: the writer goroutine does
-	}); rerr != nil {
+	t := &c.try
+	if t.writeSome == nil {
+		t.writeSome = c.writeSome
+	}
+	t.p, t.n, t.err = p, 0, nil
+	rerr := c.raw.Write(t.writeSome)
+	n, err := t.n, t.err
+	t.p, t.err = nil, nil
+	if rerr != nil {
 		return n, rerr
 	}
 	return n, err
+}
+
+// writeSome is tryWrite's callback: it writes c.try.p on fd until the
+// socket would block.
+func (c *conn) writeSome(fd uintptr) bool {
+	t := &c.try
+	for t.n < len(t.p) {
+		m, werr := syscall.Write(int(fd), t.p[t.n:])
+		if werr == syscall.EINTR {
+			continue
+		}
+		if werr != nil {
+			if werr != syscall.EAGAIN {
+				t.err = os.NewSyscallError("write", werr)
+			}
+			break
+		}
+		t.n += m
+	}
+	return true // never wait: the writer goroutine does
 }
 
 // write is the writer goroutine: it sends b's answers if any, then every
