@@ -117,7 +117,7 @@ go build -o "$tmp/tlvbaseline" ./scripts/tlvbaseline
 pids+=($!)
 wait_port $((FP + 3))
 
-declare -a S_SUCC S_PIPE R_NULL P99 P999 CONN_RATIO RSS CPU_SEED CPU_REAL CPU_FS CPU_RID
+declare -a S_SUCC S_PIPE R_NULL P99 P999 CONN_RATIO RSS CPU_SEED CPU_REAL CPU_FS CPU_RID CPU_RATIO
 echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
 printf '%-4s %-34s %12s %12s %7s\n' run workload flashsale against ratio
 for run in $(seq "$RUNS"); do
@@ -148,6 +148,7 @@ for run in $(seq "$RUNS"); do
   P999+=("$(echo "$open" | field p99_9 | awk '{ printf "%.2f", $1 / 1000 }')")
   CONN_RATIO+=("$(ratio "$many" "$sold")")
   RSS+=("$rss")
+  CPU_RATIO+=("$(ratio "${CPU_FS[-1]}" "${CPU_SEED[-1]}")")
 
   printf '%-4s %-34s %12.0f %12.0f %7s  (the seed script, redis-benchmark)\n' "$run" "success heavy, -P 1" "$succ" "$seed_p1" "${S_SUCC[-1]}"
   printf '%-4s %-34s %12.0f %12.0f %7s  (the seed script, redis-benchmark)\n' "$run" "pipelined, -P 16" "$pipe" "$seed_p16" "${S_PIPE[-1]}"
@@ -166,6 +167,7 @@ rid_target=$(awk -v s="$seed_med" 'BEGIN { printf "%.1f", s * 9 / 6 }')
 echo
 echo "Summary over $RUNS runs (targets from issue 11):"
 echo "  Redis CPU us/sale, flashsale -P 16      $(stats "${CPU_FS[@]}")   (target <= the seed's: $seed_med)"
+echo "  Redis CPU per sale, flashsale / seed    $(stats "${CPU_RATIO[@]}")   (target <= 1, each run's own pair)"
 echo "  Redis CPU us/sale, request_id, limit 1  $(stats "${CPU_RID[@]}")   (target <= 9 where the seed costs 6: $rid_target here)"
 echo "  Redis CPU us/sale, seed script -P 16    $(stats "${CPU_SEED[@]}")"
 echo "  Redis CPU us/sale, purchase.lua -P 16   $(stats "${CPU_REAL[@]}")   (redis-benchmark, one purchase per call)"
