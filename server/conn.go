@@ -566,7 +566,7 @@ func (c *conn) tryWrite(p []byte) (int, error) {
 func (c *conn) writeSome(fd uintptr) bool {
 	t := &c.try
 	for t.n < len(t.p) {
-		m, werr := syscall.Write(int(fd), t.p[t.n:])
+		m, werr := writeFD(fd, t.p[t.n:])
 		if werr == syscall.EINTR {
 			continue
 		}
