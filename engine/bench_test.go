@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/saletest"
@@ -48,5 +49,29 @@ func BenchmarkPurchase(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkPurchaseAsyncSoldOut: a purchase the sold-out cache answers
+// goes no further than the engine, and allocates nothing (a server's
+// sold-out path).
+func BenchmarkPurchaseAsyncSoldOut(b *testing.B) {
+	pool, _ := newPool(b)
+	eng := engine.New(pool, engine.WithSoldOutCache(time.Hour))
+	id := newProduct(b, eng, 0, engine.WithPerUserLimit(0))
+	b.Cleanup(func() { eng.Delete(context.Background(), id) })
+	req := engine.Request{ProductID: id, UserID: "bench_user"}
+	if res := eng.Purchase(context.Background(), req); res.Status != engine.StatusSoldOut {
+		b.Fatalf("Purchase = %+v, want SOLD_OUT", res)
+	}
+	var got engine.Status
+	done := func(res engine.Result) { got = res.Status }
+	deadline := time.Now().Add(time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		eng.PurchaseAsync(req, deadline, done)
+		if got != engine.StatusSoldOut {
+			b.Fatalf("PurchaseAsync = %v, want SOLD_OUT", got)
+		}
 	}
 }
