@@ -323,17 +323,11 @@ func (e *Engine) cachedShards(id string) []string {
 	return ids
 }
 
-// shardArgs are the purchase script's keys and arguments for req on shard
-// sid; rated false skips the rate limiter (a retry within one purchase).
-func (e *Engine) shardArgs(req *Request, sid string, rated bool) []any {
-	return e.purchaseArgs(req, sid, rated)
-}
-
 // shardPurchase runs req on its home shard among ids, refilling it as
 // needed.
 func (e *Engine) shardPurchase(ctx context.Context, req *Request, ids []string) Result {
 	home := HomeShard(req.UserID, len(ids))
-	v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, ids[home], true)...)
+	v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, ids[home], true)...)
 	return e.afterHome(ctx, req, ids, home, e.decodeOutcome(req, v, err))
 }
 
@@ -350,7 +344,7 @@ func (e *Engine) reshardedPurchase(ctx context.Context, req *Request) Result {
 		return e.purchaseOutcome(req, v, err)
 	}
 	home := HomeShard(req.UserID, len(d.ids))
-	v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, d.ids[home], true)...)
+	v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, d.ids[home], true)...)
 	res := e.decodeOutcome(req, v, err)
 	if errors.Is(res.Err, ErrUnknownProduct) {
 		return res // a shard missing from its own directory: no second look
@@ -373,7 +367,7 @@ func (e *Engine) shardPurchaseAsync(ar AsyncRedis, req *Request, ids []string, d
 			defer cancel()
 			done(e.afterHome(ctx, req, ids, home, res))
 		}()
-	}, e.shardArgs(req, ids[home], true)...)
+	}, e.purchaseArgs(req, ids[home], true)...)
 }
 
 func needsRefill(r Result) bool {
@@ -403,7 +397,8 @@ func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home
 		case !moved:
 			return Result{Status: StatusInsufficientStock, Remaining: total}
 		}
-		v, err := e.redis.Eval(ctx, purchaseScript, e.shardArgs(req, ids[home], false)...)
+		// Not rated again: a retry within one purchase.
+		v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, ids[home], false)...)
 		res = e.decodeOutcome(req, v, err)
 	}
 	if !needsRefill(res) {
