@@ -36,8 +36,9 @@ type conn struct {
 	id  uint64          // conn_id in its logs
 	raw syscall.RawConn // nc's socket, for writes that must not wait; nil for TLS
 	// try is tryWrite's state, used only by the holder of the writer's role
-	// (c.writing): writeSome, bound once to raw's callback (a closure per
-	// write was an allocation per answer), writes try.p and records what.
+	// (c.writing): writeSome, c.writeSome bound once with raw (a closure
+	// per write was an allocation per answer), writes try.p and records
+	// what.
 	try struct {
 		p         []byte
 		n         int
@@ -548,9 +549,6 @@ func (c *conn) flush() {
 // holds the writer's role (c.writing).
 func (c *conn) tryWrite(p []byte) (int, error) {
 	t := &c.try
-	if t.writeSome == nil {
-		t.writeSome = c.writeSome
-	}
 	t.p, t.n, t.err = p, 0, nil
 	rerr := c.raw.Write(t.writeSome)
 	n, err := t.n, t.err

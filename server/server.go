@@ -459,6 +459,7 @@ func (s *Server) newConn(pc *sniffedConn) *conn {
 	c := &conn{srv: s, nc: pc, in: pc.takeReader(), id: s.nextID.Add(1)}
 	if sc, ok := pc.Conn.(syscall.Conn); ok && rawWrites {
 		c.raw, _ = sc.SyscallConn() // nil on error: writes go through nc
+		c.try.writeSome = c.writeSome
 	}
 	return c
 }
