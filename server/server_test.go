@@ -419,7 +419,11 @@ func TestServerConcurrentConnections(t *testing.T) {
 	t.Parallel()
 	const units, conns, perConn = 100, 100, 10
 	eng, addr := newEngine(t)
-	srv := startServer(t, eng, server.Config{})
+	// 1,000 purchases at once: on the embedded store (a Lua interpreter in
+	// this process, under -race, beside every other package's tests) they
+	// can take longer than the default 2 s request timeout, and this test
+	// is about concurrent connections, not timeouts.
+	srv := startServer(t, eng, server.Config{RequestTimeout: testTimeout})
 	id := newProduct(t, eng, units)
 
 	type answer struct {
