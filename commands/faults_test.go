@@ -556,9 +556,7 @@ func TestFaultRedisFrozen(t *testing.T) {
 // load is invisible to buyers: no ERROR at all, and exact books.
 func TestFaultScriptFlushMidLoad(t *testing.T) {
 	raddr := redistest.Addr(t)
-	if !redistest.Real(t) {
-		t.Skip("SCRIPT FLUSH needs a real Redis")
-	}
+	redistest.SkipUnlessReal(t, "SCRIPT FLUSH needs a real Redis")
 	addr := startServe(t, raddr)
 	p := initProduct(t, raddr, 1_000_000)
 	flusher := redistest.Conn(t, raddr)

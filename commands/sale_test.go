@@ -243,9 +243,7 @@ func TestSaleExactRetries(t *testing.T) {
 
 	// The record expires: with a short TTL the retry is a new purchase.
 	t.Run("ttl", func(t *testing.T) {
-		if !redistest.Real(t) {
-			t.Skip("the embedded store does not expire keys as time passes")
-		}
+		redistest.SkipUnlessReal(t, "the embedded store does not expire keys as time passes")
 		addr := startServe(t, raddr, "--request-ttl", "200ms")
 		cl := dialClient(t, addr)
 		p := redistest.Product(t)

@@ -35,9 +35,7 @@ type books struct {
 // ttl, with a product of 10 units and no per-customer limit.
 func ttlEngine(t *testing.T, ttl time.Duration) (*engine.Engine, *transport.Pool, redis.Conn, string) {
 	t.Helper()
-	if !redistest.Real(t) {
-		t.Skip("the embedded store does not expire keys as time passes")
-	}
+	redistest.SkipUnlessReal(t, "the embedded store does not expire keys as time passes")
 	pool, addr := newPool(t)
 	eng := engine.New(pool, engine.WithRequestTTL(ttl))
 	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/internal/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
@@ -160,7 +161,7 @@ const idleStackBound = 6 << 10
 // idle keep at most idleStackBound of goroutine stack each.
 func TestIdleConnStack(t *testing.T) {
 	if raceEnabled {
-		t.Skip("the race detector's instrumentation makes every frame bigger")
+		redistest.Skip(t, redistest.NeedNoRace, "the race detector's instrumentation makes every frame bigger")
 	}
 	const conns = 256
 	pool, _ := saletest.Pool(t)

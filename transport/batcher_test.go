@@ -100,9 +100,7 @@ func TestBatcherErrorReplyFailsOnlyItsCall(t *testing.T) {
 
 // TestBatcherNoScript: SCRIPT FLUSH between batches is invisible.
 func TestBatcherNoScript(t *testing.T) {
-	if !redistest.Real(t) {
-		t.Skip("needs a real Redis's script cache")
-	}
+	redistest.SkipUnlessReal(t, "needs a real Redis's script cache")
 	eng, _, addr := newBatched(t, transport.BatcherConfig{})
 	ctx := testContext(t)
 	id := newProduct(t, eng, 50, engine.WithPerUserLimit(0))

@@ -8,6 +8,16 @@
 //
 // Setting FLASHSALE_TEST_REDIS=real forbids the last fallback: tests fail
 // instead of quietly running without Redis. CI sets it.
+// FLASHSALE_TEST_REDIS=embedded does the opposite: the run behaves as on a
+// machine without Redis (the embedded store, and tests that need a
+// redis-server of their own skip).
+//
+// A test skipped for want of something (a real Redis, a browser, a build
+// without -race) is skipped through Skip or SkipUnlessReal, whose message
+// carries a marker such as "SKIPPED(redis): "; a test that got the
+// embedded store logs "EMBEDDED(redis): ", and the first test of a package
+// logs "USING(redis): " and what Redis it got. scripts/gotest, the test
+// runner, counts these and says in one line what a run did not test.
 //
 // All tests of a package share one Redis, so each test works on its own
 // product ids (see Product). A package that uses it runs its tests through

@@ -13,9 +13,13 @@ import (
 
 // ServerBin returns the path of redis-server, for tests that need a Redis
 // process of their own (to kill it, freeze it, replicate it). Without one
-// the test is skipped, or fails when FLASHSALE_TEST_REDIS=real.
+// the test is skipped (see Skip), or fails when FLASHSALE_TEST_REDIS=real;
+// FLASHSALE_TEST_REDIS=embedded skips it too.
 func ServerBin(tb testing.TB) string {
 	tb.Helper()
+	if simulated() {
+		Skip(tb, NeedRedis, "this test needs a redis-server process of its own, and "+EnvRequireReal+"="+EnvEmbedded)
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if _, serr := os.Stat("/usr/bin/redis-server"); serr == nil {
@@ -24,7 +28,7 @@ func ServerBin(tb testing.TB) string {
 		if os.Getenv(EnvRequireReal) == "real" {
 			tb.Fatalf("redistest: this test needs a redis-server process of its own and %s=real: %v", EnvRequireReal, err)
 		}
-		tb.Skipf("redistest: SKIPPED: this test needs a redis-server process of its own (to kill or freeze it), and redis-server is not on $PATH (apt-get install redis-server): %v", err)
+		Skip(tb, NeedRedis, "this test needs a redis-server process of its own (to kill or freeze it), and redis-server is not on $PATH (apt-get install redis-server): "+err.Error())
 	}
 	return bin
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // EnvRequireReal names the variable that, set to "real", forbids running
-// the tests on the embedded store.
+// the tests on the embedded store (set to EnvEmbedded, it forces it).
 const EnvRequireReal = "FLASHSALE_TEST_REDIS"
 
 // Kind says what kind of Redis a test got.
@@ -41,7 +41,9 @@ var (
 	shared  string
 	kind    Kind
 	failure error
-	cleanup []func()
+	// describe says what the shared Redis is, for UsingMarker.
+	describe string
+	cleanup  []func()
 )
 
 // Main runs a package's tests and then stops the Redis they shared:
@@ -59,10 +61,16 @@ func Main(m *testing.M) {
 // first use. It fails the test when no Redis can be had.
 func Addr(tb testing.TB) string {
 	tb.Helper()
-	once.Do(func() { shared, kind, failure = start() })
+	once.Do(func() {
+		shared, kind, failure = start()
+		if failure == nil {
+			describe = describeShared()
+		}
+	})
 	if failure != nil {
 		tb.Fatalf("redistest: %v", failure)
 	}
+	announce(tb)
 	return shared
 }
 
@@ -70,11 +78,15 @@ func Addr(tb testing.TB) string {
 // store. Tests of behaviour that only a real Redis has (SCRIPT FLUSH,
 // server restarts) may need it.
 func Real(tb testing.TB) bool {
+	tb.Helper()
 	Addr(tb)
 	return kind != KindEmbedded
 }
 
 func start() (string, Kind, error) {
+	if simulated() {
+		return startEmbedded(EnvRequireReal + "=" + EnvEmbedded)
+	}
 	if addr := os.Getenv("REDIS_ADDR"); addr != "" {
 		if err := waitPing(addr, 2*time.Second); err != nil {
 			return "", "", fmt.Errorf("REDIS_ADDR=%s does not answer: %w", addr, err)
@@ -102,6 +114,13 @@ func start() (string, Kind, error) {
 	if os.Getenv(EnvRequireReal) == "real" {
 		return "", "", fmt.Errorf("no real Redis and %s=real forbids the embedded store: %s", EnvRequireReal, why)
 	}
+	return startEmbedded(why)
+}
+
+// startEmbedded starts the embedded store, warning on stderr why (which
+// go test shows only for a failing package; scripts/gotest counts the
+// tests that ran on it).
+func startEmbedded(why string) (string, Kind, error) {
 	mr, err := miniredis.Run()
 	if err != nil {
 		return "", "", err
@@ -112,6 +131,29 @@ func start() (string, Kind, error) {
 		"!!! These tests ran on the embedded miniredis store. Install redis-server\n"+
 		"!!! or set REDIS_ADDR; set %s=real to make this an error.\n\n", why, EnvRequireReal)
 	return mr.Addr(), KindEmbedded, nil
+}
+
+// describeShared names the shared Redis: its kind and, for a real one, its
+// version.
+func describeShared() string {
+	if kind == KindEmbedded {
+		return string(kind)
+	}
+	c, err := dial(shared, redis.DialConnectTimeout(2*time.Second), redis.DialReadTimeout(2*time.Second))
+	if err != nil {
+		return fmt.Sprintf("%s (version unknown: %v)", kind, err)
+	}
+	defer c.Close()
+	info, err := redis.String(c.Do("INFO", "server"))
+	if err != nil {
+		return fmt.Sprintf("%s (version unknown: %v)", kind, err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return fmt.Sprintf("Redis %s (%s)", v, kind)
+		}
+	}
+	return fmt.Sprintf("%s (version unknown)", kind)
 }
 
 // Server is a redis-server process owned by a test.

@@ -53,7 +53,7 @@ func chromium(t *testing.T) string {
 	if os.Getenv(envBrowser) == "required" {
 		t.Fatalf("%s, and %s=required", why, envBrowser)
 	}
-	t.Skipf("%s; set %s=required to make this a failure", why, envBrowser)
+	redistest.Skip(t, redistest.NeedBrowser, fmt.Sprintf("%s; set %s=required to make this a failure", why, envBrowser))
 	return ""
 }
 
