@@ -154,7 +154,8 @@ func shown(p *pkgOutput, l line, action string) bool {
 	return res != "pass" && res != "skip"
 }
 
-// tally counts test's markers; result is how it ended.
+// tally counts the markers in out, the output of test, which ended with
+// result (pass, fail or skip).
 func (r *report) tally(pkg, test, result string, out []string) {
 	for _, text := range out {
 		if what, ok := marked(text, usingMarker, needRedis); ok && !strings.HasPrefix(what, embeddedKind) {
@@ -171,7 +172,7 @@ func (r *report) tally(pkg, test, result string, out []string) {
 		if top, _, _ := strings.Cut(test, "/"); need == needNoRace && !slices.Contains(r.norace[pkg], top) {
 			r.norace[pkg] = append(r.norace[pkg], top)
 		}
-	case result != "" && slices.ContainsFunc(out, func(s string) bool { _, ok := marked(s, embeddedMarker, needRedis); return ok }):
+	case slices.ContainsFunc(out, func(s string) bool { _, ok := marked(s, embeddedMarker, needRedis); return ok }):
 		r.embedded++
 	}
 }
