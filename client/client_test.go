@@ -21,16 +21,24 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // serve runs a real server on the test Redis until the test ends.
 func serve(t *testing.T) (addr string, product func(units int64) string) {
 	t.Helper()
-	eng, _ := saletest.Engine(t)
+	return serveOn(t, func(ln net.Listener) net.Listener { return ln })
+}
+
+// serveOn runs a real server on the test Redis, on a loopback listener
+// wrapped by wrap (with TLS, say), until tb ends, and returns its address
+// and a maker of fresh products.
+func serveOn(tb testing.TB, wrap func(net.Listener) net.Listener) (addr string, product func(units int64) string) {
+	tb.Helper()
+	eng, _ := saletest.Engine(tb)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.New(eng, server.Config{}).Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), func(units int64) string { return saletest.Product(t, eng, units) }
+	go func() { done <- server.New(eng, server.Config{}).Serve(ctx, wrap(ln)) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String(), func(units int64) string { return saletest.Product(tb, eng, units) }
 }
 
 func dial(t *testing.T, addr string, opts client.Options) *client.Conn {

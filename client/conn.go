@@ -16,7 +16,7 @@ import (
 type Request = wire.PurchaseRequest
 
 // Response is an answer: Status is SUCCESS, SOLD_OUT, OK, PONG, ERROR, …
-// (see the README's table); an ERROR carries Code and Error. A Response
+// (see docs/protocol.md); an ERROR carries Code and Error. A Response
 // is an answer the server gave: failures to get one are errors instead.
 type Response = wire.Response
 
