@@ -4,20 +4,45 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/saletest"
 )
 
 // The engine's side of customer proofs: which purchases need one and what
-// a refusal answers. The other tests of auth_test.go and jwt_test.go check
-// the proofs themselves.
+// a refusal answers. Package auth's tests check the proofs themselves.
+
+var (
+	jwtSecret  = saletest.JWTSecret
+	jwtNow     = saletest.JWTNow
+	shopConfig = auth.JWTConfig{Issuer: saletest.JWTIssuer, Audience: saletest.JWTAudience}
+)
+
+// newSigner is the shop's token signer.
+func newSigner(t testing.TB) *auth.Signer {
+	t.Helper()
+	s, err := auth.NewSigner([]byte("shop-secret-0123456789"))
+	if err != nil {
+		t.Fatalf("NewSigner: %v", err)
+	}
+	return s
+}
+
+// claims are a valid token's claims at jwtNow for sub, changed by edits.
+func claims(sub string, edits map[string]any) map[string]any {
+	return saletest.Claims(sub, jwtNow, edits)
+}
+
+func hs256(t testing.TB, c map[string]any) string {
+	return saletest.JWT(t, jwtSecret, map[string]any{"alg": "HS256", "typ": "JWT"}, c)
+}
 
 // TestPurchaseSigned runs purchases through an engine that requires
 // tokens: failures change nothing in Redis, a good token buys.
 func TestPurchaseSigned(t *testing.T) {
 	t.Parallel()
 	pool, _ := newPool(t)
-	s := newSigner(t, exampleSecret)
+	s := newSigner(t)
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	eng := engine.New(pool, engine.WithSigner(s), engine.WithClock(func() time.Time { return now }))
 	ctx := testContext(t)
@@ -84,7 +109,7 @@ func TestPurchaseSigned(t *testing.T) {
 func TestPurchaseJWT(t *testing.T) {
 	t.Parallel()
 	pool, _ := newPool(t)
-	v, err := engine.NewJWTSecretVerifier(jwtSecret, shopConfig)
+	v, err := auth.NewJWTSecretVerifier(jwtSecret, shopConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +169,7 @@ func TestPurchaseJWT(t *testing.T) {
 
 	// With an HMAC signer too, either proof buys; a request with a jwt is
 	// judged by it alone.
-	signer := newSigner(t, exampleSecret)
+	signer := newSigner(t)
 	both := engine.New(pool, engine.WithJWT(v), engine.WithSigner(signer), clock)
 	exp := jwtNow.Add(time.Hour)
 	bob := signer.Mint("bob", exp)

@@ -1,4 +1,4 @@
-package engine_test
+package auth_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/auth"
 )
 
 // The worked example of README.md "Customer tokens".
@@ -18,9 +18,9 @@ const (
 	exampleToken   = "siomnUz0AVMG1j9nomEvcCZ-qKEkayzlq8tHv1Edpns"
 )
 
-func newSigner(t testing.TB, secret string) *engine.Signer {
+func newSigner(t testing.TB, secret string) *auth.Signer {
 	t.Helper()
-	s, err := engine.NewSigner([]byte(secret))
+	s, err := auth.NewSigner([]byte(secret))
 	if err != nil {
 		t.Fatalf("NewSigner: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestSignerWorkedExample(t *testing.T) {
 	}
 	// Only the unpadded base64url form is accepted.
 	for _, tok := range []string{strings.ReplaceAll(exampleToken, "-", "+"), exampleToken + "="} {
-		if err := s.Verify(exampleUser, tok, exampleExpires, now); err != engine.ErrBadToken {
+		if err := s.Verify(exampleUser, tok, exampleExpires, now); err != auth.ErrBadToken {
 			t.Errorf("Verify(%q) = %v, want ErrBadToken", tok, err)
 		}
 	}
@@ -64,8 +64,8 @@ func TestSignerVerify(t *testing.T) {
 		t.Fatal("tamper did not change the token")
 	}
 	other := newSigner(t, "0123456789abcdeF")
-	tooFar := now.Add(engine.MaxTokenLifetime + time.Second)
-	justFar := now.Add(engine.MaxTokenLifetime)
+	tooFar := now.Add(auth.MaxTokenLifetime + time.Second)
+	justFar := now.Add(auth.MaxTokenLifetime)
 	for _, tt := range []struct {
 		name    string
 		user    string
@@ -77,30 +77,30 @@ func TestSignerVerify(t *testing.T) {
 		{"good", "user_1", good, exp.Unix(), now, nil},
 		{"last second", "user_1", good, exp.Unix(), exp, nil},
 		{"at the lifetime limit", "user_1", s.Mint("user_1", justFar), justFar.Unix(), now, nil},
-		{"missing", "user_1", "", exp.Unix(), now, engine.ErrMissingToken},
-		{"missing and no expiry", "user_1", "", 0, now, engine.ErrMissingToken},
-		{"wrong user", "user_2", good, exp.Unix(), now, engine.ErrBadToken},
-		{"user prefix", "user_", good, exp.Unix(), now, engine.ErrBadToken},
-		{"wrong expiry", "user_1", good, exp.Unix() + 1, now, engine.ErrBadToken},
-		{"no expiry", "user_1", good, 0, now, engine.ErrBadToken},
-		{"tampered", "user_1", string(flip), exp.Unix(), now, engine.ErrBadToken},
-		{"truncated", "user_1", good[:42], exp.Unix(), now, engine.ErrBadToken},
-		{"padded", "user_1", good + "=", exp.Unix(), now, engine.ErrBadToken},
-		{"other secret", "user_1", other.Mint("user_1", exp), exp.Unix(), now, engine.ErrBadToken},
-		{"expired", "user_1", good, exp.Unix(), exp.Add(time.Second), engine.ErrTokenExpired},
-		{"too far ahead", "user_1", s.Mint("user_1", tooFar), tooFar.Unix(), now, engine.ErrBadToken},
+		{"missing", "user_1", "", exp.Unix(), now, auth.ErrMissingToken},
+		{"missing and no expiry", "user_1", "", 0, now, auth.ErrMissingToken},
+		{"wrong user", "user_2", good, exp.Unix(), now, auth.ErrBadToken},
+		{"user prefix", "user_", good, exp.Unix(), now, auth.ErrBadToken},
+		{"wrong expiry", "user_1", good, exp.Unix() + 1, now, auth.ErrBadToken},
+		{"no expiry", "user_1", good, 0, now, auth.ErrBadToken},
+		{"tampered", "user_1", string(flip), exp.Unix(), now, auth.ErrBadToken},
+		{"truncated", "user_1", good[:42], exp.Unix(), now, auth.ErrBadToken},
+		{"padded", "user_1", good + "=", exp.Unix(), now, auth.ErrBadToken},
+		{"other secret", "user_1", other.Mint("user_1", exp), exp.Unix(), now, auth.ErrBadToken},
+		{"expired", "user_1", good, exp.Unix(), exp.Add(time.Second), auth.ErrTokenExpired},
+		{"too far ahead", "user_1", s.Mint("user_1", tooFar), tooFar.Unix(), now, auth.ErrBadToken},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.Verify(tt.user, tt.token, tt.expires, tt.now)
 			if err != tt.want {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
-			if err != nil && !errors.Is(err, engine.ErrUnauthorized) {
+			if err != nil && !errors.Is(err, auth.ErrUnauthorized) {
 				t.Errorf("%v does not wrap ErrUnauthorized", err)
 			}
 		})
 	}
-	for err, text := range map[error]string{engine.ErrMissingToken: "missing token", engine.ErrTokenExpired: "token expired", engine.ErrBadToken: "bad token"} {
+	for err, text := range map[error]string{auth.ErrMissingToken: "missing token", auth.ErrTokenExpired: "token expired", auth.ErrBadToken: "bad token"} {
 		if err.Error() != text {
 			t.Errorf("%v: text %q, want %q", err, err.Error(), text)
 		}
@@ -110,12 +110,12 @@ func TestSignerVerify(t *testing.T) {
 func TestNewSignerShortSecret(t *testing.T) {
 	t.Parallel()
 	for _, secret := range []string{"", "x", "0123456789abcde"} {
-		if s, err := engine.NewSigner([]byte(secret)); !errors.Is(err, engine.ErrShortSecret) || s != nil {
+		if s, err := auth.NewSigner([]byte(secret)); !errors.Is(err, auth.ErrShortSecret) || s != nil {
 			t.Errorf("NewSigner(%d bytes) = %v, %v; want ErrShortSecret", len(secret), s, err)
 		}
 	}
 	secret := []byte("0123456789abcdef")
-	s, err := engine.NewSigner(secret)
+	s, err := auth.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}

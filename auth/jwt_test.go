@@ -1,4 +1,4 @@
-package engine_test
+package auth_test
 
 import (
 	"crypto/ecdsa"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/internal/saletest"
 )
 
@@ -26,8 +26,8 @@ import (
 // never by the library the verifier uses.
 
 var (
-	jwtSecret = []byte("0123456789abcdef0123456789abcdef") // 32 bytes
-	jwtNow    = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	jwtSecret = saletest.JWTSecret
+	jwtNow    = saletest.JWTNow
 )
 
 // testKeys are one private key of each public-key type, made once.
@@ -56,18 +56,7 @@ var newTestKeys = sync.OnceValue(func() testKeys {
 // claims are a valid token's claims at jwtNow for sub, changed by edits
 // (a nil value deletes the claim).
 func claims(sub string, edits map[string]any) map[string]any {
-	c := map[string]any{
-		"sub": sub, "iss": "https://shop.example", "aud": "flashsale",
-		"iat": jwtNow.Unix(), "exp": jwtNow.Add(time.Hour).Unix(),
-	}
-	for k, v := range edits {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
+	return saletest.Claims(sub, jwtNow, edits)
 }
 
 func hs256(t testing.TB, c map[string]any) string {
@@ -83,28 +72,28 @@ func pemOf(t testing.TB, pub any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-func keyVerifier(t testing.TB, data []byte, cfg engine.JWTConfig) *engine.JWTVerifier {
+func keyVerifier(t testing.TB, data []byte, cfg auth.JWTConfig) *auth.JWTVerifier {
 	t.Helper()
-	keys, err := engine.ParseJWTKeys(data)
+	keys, err := auth.ParseJWTKeys(data)
 	if err != nil {
 		t.Fatalf("ParseJWTKeys: %v", err)
 	}
-	v, err := engine.NewJWTVerifier(keys, cfg)
+	v, err := auth.NewJWTVerifier(keys, cfg)
 	if err != nil {
 		t.Fatalf("NewJWTVerifier: %v", err)
 	}
 	return v
 }
 
-var shopConfig = engine.JWTConfig{Issuer: "https://shop.example", Audience: "flashsale"}
+var shopConfig = auth.JWTConfig{Issuer: saletest.JWTIssuer, Audience: saletest.JWTAudience}
 
 func TestJWTVerifyClaims(t *testing.T) {
 	t.Parallel()
-	v, err := engine.NewJWTSecretVerifier(jwtSecret, shopConfig)
+	v, err := auth.NewJWTSecretVerifier(jwtSecret, shopConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leeway := engine.JWTLeeway
+	leeway := auth.JWTLeeway
 	good := hs256(t, claims("ann", nil))
 	parts := strings.Split(good, ".")
 	noneHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
@@ -117,27 +106,27 @@ func TestJWTVerifyClaims(t *testing.T) {
 		{"audience list", hs256(t, claims("ann", map[string]any{"aud": []string{"other", "flashsale"}})), nil},
 		{"no nbf, no iat", hs256(t, claims("ann", map[string]any{"iat": nil})), nil},
 		{"expired within the leeway", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-leeway + time.Second).Unix()})), nil},
-		{"expired past the leeway", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-leeway).Unix()})), engine.ErrTokenExpired},
-		{"expired an hour ago", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), engine.ErrTokenExpired},
+		{"expired past the leeway", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-leeway).Unix()})), auth.ErrTokenExpired},
+		{"expired an hour ago", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), auth.ErrTokenExpired},
 		{"nbf within the leeway", hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(leeway).Unix()})), nil},
-		{"nbf past the leeway", hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(leeway + time.Second).Unix()})), engine.ErrTokenNotYetValid},
-		{"no exp", hs256(t, claims("ann", map[string]any{"exp": nil})), engine.ErrTokenClaims},
-		{"no sub", hs256(t, claims("ann", map[string]any{"sub": nil})), engine.ErrTokenClaims},
-		{"empty sub", hs256(t, claims("", nil)), engine.ErrTokenClaims},
-		{"wrong issuer", hs256(t, claims("ann", map[string]any{"iss": "https://evil.example"})), engine.ErrTokenIssuer},
-		{"no issuer", hs256(t, claims("ann", map[string]any{"iss": nil})), engine.ErrTokenClaims},
-		{"wrong audience", hs256(t, claims("ann", map[string]any{"aud": []string{"other"}})), engine.ErrTokenAudience},
-		{"no audience", hs256(t, claims("ann", map[string]any{"aud": nil})), engine.ErrTokenClaims},
-		{"exp as a string", hs256(t, claims("ann", map[string]any{"exp": "tomorrow"})), engine.ErrBadToken},
-		{"missing", "", engine.ErrMissingToken},
-		{"other secret", saletest.JWT(t, []byte("another-secret-of-32-bytes-......"), map[string]any{"alg": "HS256"}, claims("ann", nil)), engine.ErrBadToken},
-		{"claims changed", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"bob","exp":9999999999}`)) + "." + parts[2], engine.ErrBadToken},
-		{"alg none", saletest.JWT(t, nil, map[string]any{"alg": "none"}, claims("ann", nil)), engine.ErrBadToken},
-		{"alg none, HS256 signature kept", noneHeader + "." + parts[1] + "." + parts[2], engine.ErrBadToken},
-		{"alg none, no signature part", noneHeader + "." + parts[1], engine.ErrBadToken},
-		{"alg HS384", hs384(t, claims("ann", nil)), engine.ErrBadToken},
-		{"not a JWT", "hello", engine.ErrBadToken},
-		{"padded", good + "=", engine.ErrBadToken},
+		{"nbf past the leeway", hs256(t, claims("ann", map[string]any{"nbf": jwtNow.Add(leeway + time.Second).Unix()})), auth.ErrTokenNotYetValid},
+		{"no exp", hs256(t, claims("ann", map[string]any{"exp": nil})), auth.ErrTokenClaims},
+		{"no sub", hs256(t, claims("ann", map[string]any{"sub": nil})), auth.ErrTokenClaims},
+		{"empty sub", hs256(t, claims("", nil)), auth.ErrTokenClaims},
+		{"wrong issuer", hs256(t, claims("ann", map[string]any{"iss": "https://evil.example"})), auth.ErrTokenIssuer},
+		{"no issuer", hs256(t, claims("ann", map[string]any{"iss": nil})), auth.ErrTokenClaims},
+		{"wrong audience", hs256(t, claims("ann", map[string]any{"aud": []string{"other"}})), auth.ErrTokenAudience},
+		{"no audience", hs256(t, claims("ann", map[string]any{"aud": nil})), auth.ErrTokenClaims},
+		{"exp as a string", hs256(t, claims("ann", map[string]any{"exp": "tomorrow"})), auth.ErrBadToken},
+		{"missing", "", auth.ErrMissingToken},
+		{"other secret", saletest.JWT(t, []byte("another-secret-of-32-bytes-......"), map[string]any{"alg": "HS256"}, claims("ann", nil)), auth.ErrBadToken},
+		{"claims changed", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"bob","exp":9999999999}`)) + "." + parts[2], auth.ErrBadToken},
+		{"alg none", saletest.JWT(t, nil, map[string]any{"alg": "none"}, claims("ann", nil)), auth.ErrBadToken},
+		{"alg none, HS256 signature kept", noneHeader + "." + parts[1] + "." + parts[2], auth.ErrBadToken},
+		{"alg none, no signature part", noneHeader + "." + parts[1], auth.ErrBadToken},
+		{"alg HS384", hs384(t, claims("ann", nil)), auth.ErrBadToken},
+		{"not a JWT", "hello", auth.ErrBadToken},
+		{"padded", good + "=", auth.ErrBadToken},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sub, err := v.Verify(tt.token, jwtNow)
@@ -147,14 +136,14 @@ func TestJWTVerifyClaims(t *testing.T) {
 			if err == nil && sub != "ann" {
 				t.Errorf("sub = %q, want ann", sub)
 			}
-			if err != nil && !errors.Is(err, engine.ErrUnauthorized) {
+			if err != nil && !errors.Is(err, auth.ErrUnauthorized) {
 				t.Errorf("%v does not wrap ErrUnauthorized", err)
 			}
 		})
 	}
 
 	// Without iss and aud configured, neither is checked.
-	open, err := engine.NewJWTSecretVerifier(jwtSecret, engine.JWTConfig{})
+	open, err := auth.NewJWTSecretVerifier(jwtSecret, auth.JWTConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +156,38 @@ func TestJWTVerifyClaims(t *testing.T) {
 func hs384(t testing.TB, c map[string]any) string {
 	tok := hs256(t, c)
 	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS384","typ":"JWT"}`)) + tok[strings.Index(tok, "."):]
+}
+
+// TestJWTVerifyUser checks that a token proves only its own sub.
+func TestJWTVerifyUser(t *testing.T) {
+	t.Parallel()
+	v, err := auth.NewJWTSecretVerifier(jwtSecret, shopConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := hs256(t, claims("ann", nil))
+	for _, tt := range []struct {
+		name, user, token, want string
+		err                     error
+	}{
+		{"no user_id: the sub", "", ann, "ann", nil},
+		{"the sub's user_id", "ann", ann, "ann", nil},
+		{"another user_id", "bob", ann, "", auth.ErrTokenUser},
+		{"a prefix of the sub", "an", ann, "", auth.ErrTokenUser},
+		{"expired, for its sub", "ann", hs256(t, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), "", auth.ErrTokenExpired},
+		{"missing", "ann", "", "", auth.ErrMissingToken},
+	} {
+		user, err := v.VerifyUser(tt.user, tt.token, jwtNow)
+		if user != tt.want || err != tt.err {
+			t.Errorf("%s: VerifyUser = %q, %v; want %q, %v", tt.name, user, err, tt.want, tt.err)
+		}
+		if err != nil && !errors.Is(err, auth.ErrUnauthorized) {
+			t.Errorf("%s: %v does not wrap ErrUnauthorized", tt.name, err)
+		}
+	}
+	if text := auth.ErrTokenUser.Error(); text != "token is for another user_id" {
+		t.Errorf("ErrTokenUser text %q", text)
+	}
 }
 
 func TestJWTPublicKeys(t *testing.T) {
@@ -193,18 +214,18 @@ func TestJWTPublicKeys(t *testing.T) {
 		{"ES256", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, k.ec, map[string]any{"alg": "ES256"}, c), nil},
 		{"EdDSA", pemOf(t, k.ed.Public()), saletest.JWT(t, k.ed, map[string]any{"alg": "EdDSA"}, c), nil},
 
-		{"ES256 by another key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, other.ec, map[string]any{"alg": "ES256"}, c), engine.ErrBadToken},
-		{"EdDSA by another key", pemOf(t, k.ed.Public()), saletest.JWT(t, other.ed, map[string]any{"alg": "EdDSA"}, c), engine.ErrBadToken},
-		{"RS256 expired", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), engine.ErrTokenExpired},
+		{"ES256 by another key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, other.ec, map[string]any{"alg": "ES256"}, c), auth.ErrBadToken},
+		{"EdDSA by another key", pemOf(t, k.ed.Public()), saletest.JWT(t, other.ed, map[string]any{"alg": "EdDSA"}, c), auth.ErrBadToken},
+		{"RS256 expired", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, claims("ann", map[string]any{"exp": jwtNow.Add(-time.Hour).Unix()})), auth.ErrTokenExpired},
 		// The confusion attack: HMAC keyed with the public key's PEM, which
 		// the attacker knows. The RSA key allows RS256 only.
-		{"HS256 keyed with the RSA PEM", rsaPEM, saletest.JWT(t, rsaPEM, map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
-		{"HS256 keyed with the RSA DER", rsaPEM, saletest.JWT(t, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
-		{"HS256 keyed with the Ed25519 key", pemOf(t, k.ed.Public()), saletest.JWT(t, []byte(k.ed.Public().(ed25519.PublicKey)), map[string]any{"alg": "HS256"}, c), engine.ErrBadToken},
-		{"ES256 against an RSA key", rsaPEM, saletest.JWT(t, k.ec, map[string]any{"alg": "ES256"}, c), engine.ErrBadToken},
-		{"RS256 against an EC key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, c), engine.ErrBadToken},
-		{"none against an RSA key", rsaPEM, saletest.JWT(t, nil, map[string]any{"alg": "none"}, c), engine.ErrBadToken},
-		{"PS256 (RSA, but not pinned)", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "PS256"}, c), engine.ErrBadToken},
+		{"HS256 keyed with the RSA PEM", rsaPEM, saletest.JWT(t, rsaPEM, map[string]any{"alg": "HS256"}, c), auth.ErrBadToken},
+		{"HS256 keyed with the RSA DER", rsaPEM, saletest.JWT(t, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), map[string]any{"alg": "HS256"}, c), auth.ErrBadToken},
+		{"HS256 keyed with the Ed25519 key", pemOf(t, k.ed.Public()), saletest.JWT(t, []byte(k.ed.Public().(ed25519.PublicKey)), map[string]any{"alg": "HS256"}, c), auth.ErrBadToken},
+		{"ES256 against an RSA key", rsaPEM, saletest.JWT(t, k.ec, map[string]any{"alg": "ES256"}, c), auth.ErrBadToken},
+		{"RS256 against an EC key", pemOf(t, &k.ec.PublicKey), saletest.JWT(t, k.rsa, map[string]any{"alg": "RS256"}, c), auth.ErrBadToken},
+		{"none against an RSA key", rsaPEM, saletest.JWT(t, nil, map[string]any{"alg": "none"}, c), auth.ErrBadToken},
+		{"PS256 (RSA, but not pinned)", rsaPEM, saletest.JWT(t, k.rsa, map[string]any{"alg": "PS256"}, c), auth.ErrBadToken},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sub, err := keyVerifier(t, tt.key, shopConfig).Verify(tt.token, jwtNow)
@@ -260,15 +281,15 @@ func TestJWKSKidSelection(t *testing.T) {
 		{"RSA by kid", saletest.JWT(t, k.rsa, hdr("RS256", "r1"), c), nil},
 		{"EC by kid", saletest.JWT(t, k.ec, hdr("ES256", "e1"), c), nil},
 		{"Ed25519 by kid", saletest.JWT(t, k.ed, hdr("EdDSA", "d1"), c), nil},
-		{"no kid among several keys", saletest.JWT(t, k.ec, hdr("ES256", ""), c), engine.ErrBadToken},
-		{"unknown kid", saletest.JWT(t, k.ec, hdr("ES256", "e2"), c), engine.ErrBadToken},
-		{"a skipped key's kid", saletest.JWT(t, k.rsa, hdr("RS256", "enc"), c), engine.ErrBadToken},
-		{"a symmetric key's kid", saletest.JWT(t, jwtSecret, hdr("HS256", "sym"), c), engine.ErrBadToken},
+		{"no kid among several keys", saletest.JWT(t, k.ec, hdr("ES256", ""), c), auth.ErrBadToken},
+		{"unknown kid", saletest.JWT(t, k.ec, hdr("ES256", "e2"), c), auth.ErrBadToken},
+		{"a skipped key's kid", saletest.JWT(t, k.rsa, hdr("RS256", "enc"), c), auth.ErrBadToken},
+		{"a symmetric key's kid", saletest.JWT(t, jwtSecret, hdr("HS256", "sym"), c), auth.ErrBadToken},
 		// Each alg is allowed by some key, but not by the key named.
-		{"ES256 naming the RSA key", saletest.JWT(t, k.ec, hdr("ES256", "r1"), c), engine.ErrBadToken},
-		{"EdDSA naming the EC key", saletest.JWT(t, k.ed, hdr("EdDSA", "e1"), c), engine.ErrBadToken},
-		{"HS256 keyed with the RSA modulus", saletest.JWT(t, k.rsa.N.Bytes(), hdr("HS256", "r1"), c), engine.ErrBadToken},
-		{"EC signature under the Ed25519 kid", saletest.JWT(t, k.ec, hdr("ES256", "d1"), c), engine.ErrBadToken},
+		{"ES256 naming the RSA key", saletest.JWT(t, k.ec, hdr("ES256", "r1"), c), auth.ErrBadToken},
+		{"EdDSA naming the EC key", saletest.JWT(t, k.ed, hdr("EdDSA", "e1"), c), auth.ErrBadToken},
+		{"HS256 keyed with the RSA modulus", saletest.JWT(t, k.rsa.N.Bytes(), hdr("HS256", "r1"), c), auth.ErrBadToken},
+		{"EC signature under the Ed25519 kid", saletest.JWT(t, k.ec, hdr("ES256", "d1"), c), auth.ErrBadToken},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sub, err := v.Verify(tt.token, jwtNow)
@@ -314,22 +335,22 @@ func TestJWTKeyErrors(t *testing.T) {
 			`{"kty":"OKP","kid":"a","crv":"Ed25519","x":"` + b64(k.ed.Public().(ed25519.PublicKey)) + `"}]}`)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			keys, err := engine.ParseJWTKeys(tt.data)
+			keys, err := auth.ParseJWTKeys(tt.data)
 			if err == nil {
-				_, err = engine.NewJWTVerifier(keys, engine.JWTConfig{})
+				_, err = auth.NewJWTVerifier(keys, auth.JWTConfig{})
 			}
-			if !errors.Is(err, engine.ErrJWTKey) {
+			if !errors.Is(err, auth.ErrJWTKey) {
 				t.Fatalf("err = %v, want ErrJWTKey", err)
 			}
 		})
 	}
 
-	for _, n := range []int{0, 16, engine.MinJWTSecretLen - 1} {
-		if v, err := engine.NewJWTSecretVerifier(make([]byte, n), engine.JWTConfig{}); !errors.Is(err, engine.ErrShortJWTSecret) || v != nil {
+	for _, n := range []int{0, 16, auth.MinJWTSecretLen - 1} {
+		if v, err := auth.NewJWTSecretVerifier(make([]byte, n), auth.JWTConfig{}); !errors.Is(err, auth.ErrShortJWTSecret) || v != nil {
 			t.Errorf("NewJWTSecretVerifier(%d bytes) = %v, %v; want ErrShortJWTSecret", n, v, err)
 		}
 	}
-	v, err := engine.NewJWTSecretVerifier(jwtSecret, engine.JWTConfig{})
+	v, err := auth.NewJWTSecretVerifier(jwtSecret, auth.JWTConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
