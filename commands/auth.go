@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/wire"
@@ -21,7 +22,7 @@ func userSecretFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "user-secret",
-			Usage:   fmt.Sprintf("shop `SECRET` (at least %d bytes) customer tokens are signed with; serve then sells only to purchases with a valid token", engine.MinSecretLen),
+			Usage:   fmt.Sprintf("shop `SECRET` (at least %d bytes) customer tokens are signed with; serve then sells only to purchases with a valid token", auth.MinSecretLen),
 			EnvVars: []string{"FLASHSALE_USER_SECRET"},
 		},
 		&cli.StringFlag{
@@ -35,7 +36,7 @@ func userSecretFlags() []cli.Flag {
 
 // signerFrom builds the Signer that c's secret flags name, nil when neither
 // is set.
-func signerFrom(c *cli.Context) (*engine.Signer, error) {
+func signerFrom(c *cli.Context) (*auth.Signer, error) {
 	secret, file := c.String("user-secret"), c.String("user-secret-file")
 	switch {
 	case secret != "" && file != "":
@@ -53,7 +54,7 @@ func signerFrom(c *cli.Context) (*engine.Signer, error) {
 	case secret == "":
 		return nil, nil
 	}
-	s, err := engine.NewSigner([]byte(secret))
+	s, err := auth.NewSigner([]byte(secret))
 	if err != nil {
 		return nil, usageErrorf(c, "%v", err)
 	}
@@ -85,7 +86,7 @@ func adminToken(c *cli.Context) error {
 		return usageErrorf(c, "USER: %v", err)
 	}
 	ttl := c.Duration("ttl")
-	if ttl <= 0 || ttl > engine.MaxTokenLifetime {
+	if ttl <= 0 || ttl > auth.MaxTokenLifetime {
 		return usageErrorf(c, "--ttl must be positive and at most 720h (30 days), got %s", ttl)
 	}
 	signer, err := signerFrom(c)
@@ -114,12 +115,12 @@ const benchTokenTTL = 24 * time.Hour
 // userTokens are the tokens bench sends, all with one expiry. With --users
 // they are minted once per customer, up front.
 type userTokens struct {
-	signer  *engine.Signer
+	signer  *auth.Signer
 	expires time.Time
 	cache   []string // by customer number, with --users
 }
 
-func newUserTokens(s *engine.Signer, cfg loadgen.Config) *userTokens {
+func newUserTokens(s *auth.Signer, cfg loadgen.Config) *userTokens {
 	t := &userTokens{signer: s, expires: time.Unix(time.Now().Add(benchTokenTTL).Unix(), 0)}
 	if cfg.Users > 0 {
 		t.cache = make([]string, min(cfg.Users, cfg.Requests)) // only those a run can reach
@@ -143,12 +144,27 @@ func (t *userTokens) sign(req *wire.PurchaseRequest, user int64) {
 	req.Expires = t.expires.Unix()
 }
 
+// proofOptions are the engine options that make purchases prove their
+// user id with the proofs serve's flags set up, signer and v, either of
+// which may be nil. Only a set one becomes an option: a nil *auth.Signer
+// in the engine's interface would not be a nil interface.
+func proofOptions(signer *auth.Signer, v *auth.JWTVerifier) []engine.Option {
+	var opts []engine.Option
+	if signer != nil {
+		opts = append(opts, engine.WithSigner(signer))
+	}
+	if v != nil {
+		opts = append(opts, engine.WithJWT(v))
+	}
+	return opts
+}
+
 // jwtFlags name how serve verifies the shop's customer JWTs.
 func jwtFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "jwt-secret",
-			Usage:   fmt.Sprintf("accept customer JWTs signed HS256 with this `SECRET` (at least %d bytes); their sub is the user id", engine.MinJWTSecretLen),
+			Usage:   fmt.Sprintf("accept customer JWTs signed HS256 with this `SECRET` (at least %d bytes); their sub is the user id", auth.MinJWTSecretLen),
 			EnvVars: []string{"FLASHSALE_JWT_SECRET"},
 		},
 		&cli.StringFlag{
@@ -172,29 +188,29 @@ func jwtFlags() []cli.Flag {
 
 // jwtVerifierFrom builds the verifier that c's JWT flags name, nil when
 // neither --jwt-secret nor --jwt-key is set.
-func jwtVerifierFrom(c *cli.Context) (*engine.JWTVerifier, error) {
+func jwtVerifierFrom(c *cli.Context) (*auth.JWTVerifier, error) {
 	secret, file := c.String("jwt-secret"), c.String("jwt-key")
-	cfg := engine.JWTConfig{Issuer: c.String("jwt-issuer"), Audience: c.String("jwt-audience")}
+	cfg := auth.JWTConfig{Issuer: c.String("jwt-issuer"), Audience: c.String("jwt-audience")}
 	var (
-		v   *engine.JWTVerifier
+		v   *auth.JWTVerifier
 		err error
 	)
 	switch {
 	case secret != "" && file != "":
 		return nil, usageErrorf(c, "--jwt-secret and --jwt-key are exclusive")
 	case secret != "":
-		v, err = engine.NewJWTSecretVerifier([]byte(secret), cfg)
+		v, err = auth.NewJWTSecretVerifier([]byte(secret), cfg)
 	case file != "":
 		b, rerr := os.ReadFile(file)
 		if rerr != nil {
 			return nil, fmt.Errorf("--jwt-key: %w", rerr)
 		}
-		keys, perr := engine.ParseJWTKeys(b)
+		keys, perr := auth.ParseJWTKeys(b)
 		if perr != nil {
 			return nil, usageErrorf(c, "--jwt-key %s: %v", file, perr)
 		}
-		v, err = engine.NewJWTVerifier(keys, cfg)
-	case cfg != engine.JWTConfig{}:
+		v, err = auth.NewJWTVerifier(keys, cfg)
+	case cfg != auth.JWTConfig{}:
 		return nil, usageErrorf(c, "--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-key")
 	default:
 		return nil, nil

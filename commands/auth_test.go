@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/wire"
 )
@@ -97,7 +97,7 @@ func adminTokenJSON(t *testing.T, user string, flags ...string) (string, int64) 
 func TestAdminToken(t *testing.T) {
 	// No Redis is involved: point it nowhere.
 	t.Setenv("REDIS_ADDR", freeAddr(t))
-	signer, err := engine.NewSigner([]byte(testUserSecret))
+	signer, err := auth.NewSigner([]byte(testUserSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

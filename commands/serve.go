@@ -191,7 +191,7 @@ func runServe(c *cli.Context) error {
 			Durability: durability,
 		},
 		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max"), Observer: m},
-	}, true, engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithSigner(signer), engine.WithJWT(jwtVerifier))
+	}, true, append(proofOptions(signer, jwtVerifier), engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")))...)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
-// Package engine owns what a purchase means: request validation and
-// customer proofs (HMAC tokens and JWTs; engine parses key bytes, commands
-// reads the files), the Redis key layout, the Lua scripts' calling
+// Package engine owns what a purchase means: request validation, which
+// purchases must prove their user id and what a refusal answers (package
+// auth checks the proofs), the Redis key layout, the Lua scripts' calling
 // conventions, the sold-out cache, the admin operations and the audit.
 //
 // Every key of a product lives under its {ID} hash tag (see KeysFor), and

@@ -80,8 +80,8 @@ type Engine struct {
 	requestTTL time.Duration
 	userRate   Rate
 	soldOut    *soldOut         // nil: every attempt goes to Redis
-	signer     *Signer          // nil: no customer tokens required
-	jwt        *JWTVerifier     // nil: JWTs are not accepted
+	signer     TokenVerifier    // nil: no customer tokens required
+	jwt        JWTVerifier      // nil: JWTs are not accepted
 	now        func() time.Time // the clock tokens are checked against
 	stats      engineStats
 	shards     shardCache     // shard lists of sharded products, by id
@@ -133,14 +133,14 @@ func WithRequestTTL(d time.Duration) Option {
 }
 
 // WithSigner makes every purchase prove its user_id with a token s
-// verifies; nil leaves purchases unsigned.
-func WithSigner(s *Signer) Option { return func(e *Engine) { e.signer = s } }
+// verifies (an *auth.Signer); a nil interface leaves purchases unsigned.
+func WithSigner(s TokenVerifier) Option { return func(e *Engine) { e.signer = s } }
 
-// WithJWT accepts customer JWTs that v verifies as proof of the user id
-// (their sub); nil leaves JWTs unchecked. With WithSigner as well, either
-// proof is accepted: a request carrying a jwt is judged by it alone, one
-// without by its HMAC token.
-func WithJWT(v *JWTVerifier) Option { return func(e *Engine) { e.jwt = v } }
+// WithJWT accepts customer JWTs that v (an *auth.JWTVerifier) verifies as
+// proof of the user id, their sub; a nil interface leaves JWTs unchecked.
+// With WithSigner as well, either proof is accepted: a request carrying a
+// jwt is judged by it alone, one without by its HMAC token.
+func WithJWT(v JWTVerifier) Option { return func(e *Engine) { e.jwt = v } }
 
 // WithClock sets the clock customer tokens are checked against (default
 // time.Now), for tests.
@@ -171,7 +171,7 @@ type Request struct {
 	UserID    string
 	Quantity  int64  // 0 means 1
 	RequestID string // optional: retries with the same id get the same answer
-	Token     string // the customer token, checked when the engine has a Signer
+	Token     string // the customer token, checked when the engine has a TokenVerifier
 	Expires   int64  // the token's expiry, Unix seconds
 	JWT       string // a JSON Web Token proving UserID (its sub), checked when the engine has a JWT verifier
 }
@@ -343,19 +343,15 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 // authenticate checks the proof of req's user id, if the engine wants one:
 // a JWT when the request carries one and the engine has a verifier (its
 // sub fills in an empty UserID and must equal a given one), else the HMAC
-// token when the engine has a Signer. It returns an ErrUnauthorized error.
+// token when the engine has a signer. Its error's text is what the client
+// is told.
 func (e *Engine) authenticate(req *Request) error {
 	if e.jwt != nil && (req.JWT != "" || e.signer == nil) {
-		sub, err := e.jwt.Verify(req.JWT, e.now())
-		switch {
-		case err != nil:
-			return err
-		case req.UserID == "":
-			req.UserID = sub
-		case req.UserID != sub:
-			return ErrTokenUser
+		user, err := e.jwt.VerifyUser(req.UserID, req.JWT, e.now())
+		if err == nil {
+			req.UserID = user
 		}
-		return nil
+		return err
 	}
 	if e.signer != nil {
 		return e.signer.Verify(req.UserID, req.Token, req.Expires, e.now())

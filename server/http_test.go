@@ -21,6 +21,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/rs/zerolog"
 
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/redistest"
 	"github.com/flashsale/flashsale/internal/saletest"
@@ -96,7 +97,7 @@ func TestHTTPStatusTable(t *testing.T) {
 	do(t, c, "POST", base, `{"product_id":"`+open+`","user_id":"reuser","request_id":"reused-1"}`, nil)
 
 	// Engines that answer the outcomes this one cannot.
-	signer, err := engine.NewSigner(bytes.Repeat([]byte("k"), 32))
+	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/saletest"
 	"github.com/flashsale/flashsale/server"
@@ -17,7 +18,7 @@ import (
 func TestServerPurchaseJWT(t *testing.T) {
 	t.Parallel()
 	secret := []byte("server-test-jwt-secret-of-32-byt")
-	v, err := engine.NewJWTSecretVerifier(secret, engine.JWTConfig{Audience: "flashsale"})
+	v, err := auth.NewJWTSecretVerifier(secret, auth.JWTConfig{Audience: "flashsale"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,39 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+	"time"
 )
+
+// The shop's JWT issuer and audience, the ones Claims writes.
+const (
+	JWTIssuer   = "https://shop.example"
+	JWTAudience = "flashsale"
+)
+
+// The shop's HS256 secret (32 bytes) and the time its test tokens are
+// checked at.
+var (
+	JWTSecret = []byte("0123456789abcdef0123456789abcdef")
+	JWTNow    = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+)
+
+// Claims are a valid customer token's claims at now for sub (issued by
+// JWTIssuer for JWTAudience, expiring an hour later), changed by edits (a
+// nil value deletes the claim).
+func Claims(sub string, now time.Time, edits map[string]any) map[string]any {
+	c := map[string]any{
+		"sub": sub, "iss": JWTIssuer, "aud": JWTAudience,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+	for k, v := range edits {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
 
 // JWT mints a compact JSON Web Token by hand, without any JWT library, so
 // that the verifier under test is checked against RFC 7515 and 7518

@@ -1,4 +1,4 @@
-package engine
+package auth
 
 import (
 	"crypto/hmac"
@@ -38,17 +38,17 @@ var ErrUnauthorized = errors.New("unauthorized")
 
 // Token failures. Their text is what the client is told.
 var (
-	ErrMissingToken = authError("missing token")
-	ErrTokenExpired = authError("token expired")
-	ErrBadToken     = authError("bad token")
+	ErrMissingToken = tokenError("missing token")
+	ErrTokenExpired = tokenError("token expired")
+	ErrBadToken     = tokenError("bad token")
 )
 
-// authError is a token failure: its text for the client, wrapping
+// tokenError is a token failure: its text for the client, wrapping
 // ErrUnauthorized.
-type authError string
+type tokenError string
 
-func (e authError) Error() string { return string(e) }
-func (e authError) Unwrap() error { return ErrUnauthorized }
+func (e tokenError) Error() string { return string(e) }
+func (e tokenError) Unwrap() error { return ErrUnauthorized }
 
 // ErrShortSecret is returned by NewSigner for a secret below MinSecretLen.
 var ErrShortSecret = fmt.Errorf("the user secret must be at least %d bytes", MinSecretLen)
@@ -68,7 +68,7 @@ func NewSigner(secret []byte) (*Signer, error) {
 }
 
 // String keeps the secret out of logs and %v.
-func (s *Signer) String() string { return "engine.Signer{secret:REDACTED}" }
+func (s *Signer) String() string { return "auth.Signer{secret:REDACTED}" }
 
 // GoString keeps the secret out of %#v.
 func (s *Signer) GoString() string { return s.String() }

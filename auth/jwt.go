@@ -1,4 +1,4 @@
-package engine
+package auth
 
 import (
 	"crypto/ecdsa"
@@ -37,11 +37,11 @@ const MinRSABits = 2048
 // (a malformed token, a bad signature, an algorithm the key does not allow,
 // an unknown kid). Their text is what the client is told.
 var (
-	ErrTokenNotYetValid = authError("token not valid yet")
-	ErrTokenIssuer      = authError("wrong token issuer")
-	ErrTokenAudience    = authError("wrong token audience")
-	ErrTokenClaims      = authError("token lacks a required claim")
-	ErrTokenUser        = authError("token is for another user_id")
+	ErrTokenNotYetValid = tokenError("token not valid yet")
+	ErrTokenIssuer      = tokenError("wrong token issuer")
+	ErrTokenAudience    = tokenError("wrong token audience")
+	ErrTokenClaims      = tokenError("token lacks a required claim")
+	ErrTokenUser        = tokenError("token is for another user_id")
 )
 
 // Errors of building a JWT verifier.
@@ -156,7 +156,7 @@ func jwtAlg(key any) (string, error) {
 
 // String keeps secrets out of logs and %v.
 func (v *JWTVerifier) String() string {
-	return fmt.Sprintf("engine.JWTVerifier{keys:%d algs:%v}", len(v.keys), v.methods)
+	return fmt.Sprintf("auth.JWTVerifier{keys:%d algs:%v}", len(v.keys), v.methods)
 }
 
 // GoString keeps secrets out of %#v.
@@ -179,6 +179,20 @@ func (v *JWTVerifier) Verify(token string, now time.Time) (string, error) {
 		return "", ErrTokenClaims
 	}
 	return claims.Subject, nil
+}
+
+// VerifyUser checks token at time now as Verify does, and that it is for
+// userID: it returns userID, or the token's sub when userID is empty, and
+// ErrTokenUser when the sub is another user id.
+func (v *JWTVerifier) VerifyUser(userID, token string, now time.Time) (string, error) {
+	sub, err := v.Verify(token, now)
+	switch {
+	case err != nil:
+		return "", err
+	case userID != "" && userID != sub:
+		return "", ErrTokenUser
+	}
+	return sub, nil
 }
 
 // key picks the key that token names and checks that its algorithm is the
