@@ -286,9 +286,3 @@ var (
 	// deadline.
 	errReplyLate = errors.New("no reply by the request deadline")
 )
-
-func (b *Batcher) retry(c *call) {
-	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, c.deadline))
-	defer cancel()
-	c.finish(b.pool.Eval(ctx, c.s, c.args...))
-}

@@ -109,89 +109,154 @@ type batch struct {
 // It returns the calls it took that provably never reached Redis, for the
 // next connection.
 func (l *lane) serve(conn redis.Conn, nc *countingConn, carry []*call) []*call {
-	b, g := l.g.b, l.g
-	depth := maxInflightBatches
-	if g.durable {
-		depth = 1
-	}
-	// free holds a token per batch the lane may still have in flight.
-	free := make(chan struct{}, depth)
-	for range depth {
-		free <- struct{}{}
-	}
-	inflight := make(chan batch, depth)
-	broken := make(chan struct{})
-	l.lastReply.Store(time.Now().UnixNano()) // the dial's handshake just succeeded
-	l.inflight.Store(0)
-	go l.read(conn, inflight, broken, free)
-	defer close(inflight)
-	idle := time.NewTimer(b.cfg.IdleProbe / 2)
-	defer idle.Stop()
+	b := l.g.b
+	p := l.open(conn, nc)
+	defer p.close()
 	for {
 		// A durable lane waits here for its last wait to end, and calls
 		// gather in the queue meanwhile: the next batch takes them all.
 		select {
-		case <-free:
-		case <-broken:
+		case <-p.free:
+		case <-p.broken:
 			return carry
 		case <-b.stop:
 			failAll(carry, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
 			return nil
 		}
-		bt := batch{calls: make([]*call, 0, 16)}
-		now := time.Now().UnixNano()
-		for _, c := range carry {
-			bt.addTaken(c, now)
-		}
+		bt, ok := p.next(carry)
 		carry = nil
-		if len(bt.calls) == 0 {
-			var first *call
-			select {
-			case first = <-g.queue:
-			case <-broken:
-				return nil
-			case <-b.stop:
-				return nil
-			case <-idle.C:
-				// Keep an idle connection known alive (and Redis's idle
-				// timeout away); a dead one is dialled again now, before a
-				// buyer needs it.
-				idle.Reset(b.cfg.IdleProbe / 2)
-				free <- struct{}{}
-				if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe/2 && l.probe(conn) != nil {
-					return nil
-				}
-				continue
-			}
-			now = time.Now().UnixNano()
-			bt.add(first, now)
-		}
-	drain:
-		for len(bt.calls) < b.cfg.MaxBatch {
-			select {
-			case c := <-g.queue:
-				bt.add(c, now)
-			default:
-				break drain
-			}
-		}
-		if len(bt.calls) == 0 {
-			free <- struct{}{}
-			continue
-		}
-		bt.merge()
-		if unsent, err := l.writeBatch(conn, nc, &bt, broken); err != nil {
-			if unsent {
-				return bt.calls
-			}
-			// Part of the batch may have left: none of it is certain.
-			bt.fail(fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err))
+		if !ok {
 			return nil
 		}
-		l.inflight.Add(1)
-		inflight <- bt // room is certain: a free token was taken for it
-		idle.Reset(b.cfg.IdleProbe / 2)
+		if len(bt.calls) == 0 {
+			continue // (next gave the token back)
+		}
+		if carry, ok = p.send(&bt); !ok {
+			return carry
+		}
 	}
+}
+
+// pipe is a lane's connection while the lane serves it: the writer's side
+// of its pipeline.
+type pipe struct {
+	l    *lane
+	conn redis.Conn
+	nc   *countingConn
+	// free holds a token per batch the lane may still have in flight.
+	free     chan struct{}
+	inflight chan batch // to the reader
+	broken   chan struct{}
+	idle     *time.Timer // when to probe the connection, if idle
+}
+
+// open starts serving conn: its reader, and its idle timer.
+func (l *lane) open(conn redis.Conn, nc *countingConn) *pipe {
+	depth := maxInflightBatches
+	if l.g.durable {
+		depth = 1
+	}
+	p := &pipe{
+		l: l, conn: conn, nc: nc,
+		free:     make(chan struct{}, depth),
+		inflight: make(chan batch, depth),
+		broken:   make(chan struct{}),
+	}
+	for range depth {
+		p.free <- struct{}{}
+	}
+	l.lastReply.Store(time.Now().UnixNano()) // the dial's handshake just succeeded
+	l.inflight.Store(0)
+	go l.read(conn, p.inflight, p.broken, p.free)
+	p.idle = time.NewTimer(l.g.b.cfg.IdleProbe / 2)
+	return p
+}
+
+// close stops the idle timer and, once what is in flight is read, the
+// reader.
+func (p *pipe) close() {
+	p.idle.Stop()
+	close(p.inflight)
+}
+
+// next takes the calls of the next batch, holding a free token: carry, or
+// else the first call to come and what is queued behind it, up to
+// MaxBatch. With no calls to send (the connection was idle, or the calls
+// taken had expired) it gives the token back. It reports false when the
+// lane is to stop serving the connection.
+func (p *pipe) next(carry []*call) (batch, bool) {
+	b := p.l.g.b
+	bt := batch{calls: make([]*call, 0, 16)}
+	now := time.Now().UnixNano()
+	for _, c := range carry {
+		bt.addTaken(c, now)
+	}
+	if len(bt.calls) == 0 {
+		first, ok := p.first()
+		if first == nil {
+			return bt, ok
+		}
+		now = time.Now().UnixNano()
+		bt.add(first, now)
+	}
+drain:
+	for len(bt.calls) < b.cfg.MaxBatch {
+		select {
+		case c := <-p.l.g.queue:
+			bt.add(c, now)
+		default:
+			break drain
+		}
+	}
+	if len(bt.calls) == 0 {
+		p.free <- struct{}{}
+	}
+	return bt, true
+}
+
+// first waits for the first call of a batch. Meanwhile it probes the
+// connection when it has been idle, and then returns no call (having
+// given the token back). It reports false when the lane is to stop
+// serving the connection.
+func (p *pipe) first() (*call, bool) {
+	l, b := p.l, p.l.g.b
+	select {
+	case c := <-l.g.queue:
+		return c, true
+	case <-p.broken:
+		return nil, false
+	case <-b.stop:
+		return nil, false
+	case <-p.idle.C:
+		// Keep an idle connection known alive (and Redis's idle
+		// timeout away); a dead one is dialled again now, before a
+		// buyer needs it.
+		p.idle.Reset(b.cfg.IdleProbe / 2)
+		p.free <- struct{}{}
+		if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe/2 && l.probe(p.conn) != nil {
+			return nil, false
+		}
+		return nil, true
+	}
+}
+
+// send writes bt and hands it to the reader. When the write fails it
+// reports false, with the calls to carry to the next connection (those
+// provably never sent).
+func (p *pipe) send(bt *batch) (carry []*call, ok bool) {
+	bt.merge()
+	if unsent, err := p.l.writeBatch(p.conn, p.nc, bt, p.broken); err != nil {
+		if unsent {
+			return bt.calls, false
+		}
+		// Part of the batch may have left: none of it is certain.
+		bt.fail(fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, err))
+		return nil, false
+	}
+	p.l.inflight.Add(1)
+	p.inflight <- *bt // room is certain: a free token was taken for it
+	p.idle.Reset(p.l.g.b.cfg.IdleProbe / 2)
+	return nil, true
 }
 
 func (l *lane) idleFor() time.Duration {
