@@ -537,16 +537,16 @@ func (c *Cluster) asking(ctx context.Context, n *clusterNode, s *engine.Script, 
 	p := n.pool
 	return p.do(ctx, func(conn redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		run := func(send func(redis.Conn, ...any) error) (any, error) {
+		run := func(send scriptSender) (any, error) {
 			if _, err := redis.DoWithTimeout(conn, d, "ASKING"); err != nil {
 				return nil, err
 			}
-			return p.evalSHA(conn, d, send, keysAndArgs, wait)
+			return p.evalSHA(conn, d, send, s, keysAndArgs, wait)
 		}
-		v, err := run(s.SendHash)
+		v, err := run(sendScript)
 		if isNoScript(err) {
 			c.retried(RetryNoScript)
-			v, err = run(s.Send)
+			v, err = run(sendScriptText)
 		}
 		return v, err
 	})
