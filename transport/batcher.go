@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/defaults"
 )
@@ -67,6 +69,9 @@ type Batcher struct {
 	// RetryObserver, or nil.
 	merges  MergeObserver
 	retries RetryObserver
+	// dialLog and lostLog log, each at most once a second, the lanes that
+	// could not dial and the connections lost (see PoolConfig.Logger).
+	dialLog, lostLog zerolog.Logger
 }
 
 // BatcherConfig sizes a Batcher. Zero fields take the defaults.
@@ -176,7 +181,7 @@ func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
 	if cfg.Dial == nil {
 		cfg.Dial = pool.netDial
 	}
-	b := &Batcher{pool: pool, cfg: cfg, stop: make(chan struct{})}
+	b := &Batcher{pool: pool, cfg: cfg, stop: make(chan struct{}), dialLog: everySecond(pool.log), lostLog: everySecond(pool.log)}
 	b.merges, _ = cfg.Observer.(MergeObserver)
 	b.retries, _ = cfg.Observer.(RetryObserver)
 	b.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
@@ -285,4 +290,17 @@ var (
 	// errReplyLate: the call was sent and its reply had not come by its
 	// deadline.
 	errReplyLate = errors.New("no reply by the request deadline")
+	// errBroken: the writer found the connection broken, as the reader
+	// had (and logged).
+	errBroken = errors.New("connection lost")
 )
+
+// connLost logs that a lane lost its connection for err (it dials again),
+// unless the batcher is closing.
+func (b *Batcher) connLost(err error) {
+	select {
+	case <-b.stop:
+	default:
+		b.lostLog.Warn().Err(err).Msg("redis: batch connection lost; dialling again")
+	}
+}

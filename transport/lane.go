@@ -46,6 +46,7 @@ func (l *lane) run() {
 			failAll(carry, errUnsent)
 			carry = nil
 			l.g.dialFailed(l)
+			b.dialLog.Warn().Err(err).Msg("redis: batch connection could not dial")
 			select {
 			case <-b.stop:
 			case <-time.After(backoff):
@@ -233,8 +234,11 @@ func (p *pipe) first() (*call, bool) {
 		// buyer needs it.
 		p.idle.Reset(b.cfg.IdleProbe / 2)
 		p.free <- struct{}{}
-		if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe/2 && l.probe(p.conn) != nil {
-			return nil, false
+		if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe/2 {
+			if err := l.probe(p.conn); err != nil {
+				b.connLost(fmt.Errorf("idle connection dead: %w", err))
+				return nil, false
+			}
 		}
 		return nil, true
 	}
@@ -246,6 +250,9 @@ func (p *pipe) first() (*call, bool) {
 func (p *pipe) send(bt *batch) (carry []*call, ok bool) {
 	bt.merge()
 	if unsent, err := p.l.writeBatch(p.conn, p.nc, bt, p.broken); err != nil {
+		if !errors.Is(err, errBroken) {
+			p.l.g.b.connLost(err)
+		}
 		if unsent {
 			return bt.calls, false
 		}
@@ -307,7 +314,7 @@ func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <
 	b := l.g.b
 	select {
 	case <-broken:
-		return true, errors.New("connection lost")
+		return true, errBroken
 	default:
 	}
 	if l.inflight.Load() == 0 && l.idleFor() >= b.cfg.IdleProbe {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/defaults"
@@ -32,6 +33,12 @@ type PoolConfig struct {
 	// Dial opens the TCP connections (nil: a net.Dialer with DialTimeout
 	// and TCP keep-alive every KeepAlive). Tests inject failures with it.
 	Dial DialFunc
+	// Logger hears of the failures no caller is told of (a batch
+	// connection that cannot dial or is lost, a cluster slot map that
+	// could not be read again), each cause at most once a second. A
+	// Batcher on the pool and a Cluster configured with it log there too.
+	// The zero Logger logs nothing.
+	Logger zerolog.Logger
 }
 
 // DialFunc opens a network connection, as net.Dialer.DialContext does.
@@ -61,6 +68,7 @@ type Pool struct {
 	durability  Durability
 	addr        string
 	netDial     DialFunc
+	log         zerolog.Logger // PoolConfig.Logger, with the address
 }
 
 var _ engine.Redis = (*Pool)(nil)
@@ -75,6 +83,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		durability:  cfg.Durability,
 		addr:        cfg.Addr,
 		netDial:     cfg.Dial,
+		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.Addr)).Logger(),
 	}
 	if p.netDial == nil {
 		p.netDial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: KeepAlive}).DialContext

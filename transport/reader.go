@@ -24,6 +24,7 @@ func (l *lane) read(conn redis.Conn, inflight <-chan batch, broken chan<- struct
 		if lost == nil {
 			lost = r.batch(bt)
 			if lost != nil {
+				l.g.b.connLost(lost)
 				close(broken)
 				conn.Close()
 			}
