@@ -183,6 +183,7 @@ func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetu
 func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ...engine.Option) (*store, error) {
 	ctx, cancel := context.WithTimeout(ctx, max(pool.Timeout, transport.DefaultDialTimeout))
 	defer cancel()
+	pool.Logger = log.With().Str("component", "transport").Logger() // the pool's, its batcher's, a cluster's
 	if len(pool.Cluster) > 0 {
 		return openCluster(ctx, pool, opts...)
 	}

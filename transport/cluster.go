@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/mna/redisc"
+	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
 )
@@ -65,6 +66,9 @@ type Cluster struct {
 	subscriptions atomic.Uint64 // picks the master of the next Subscribe
 	stats         struct{ moved, ask, later, refreshes atomic.Uint64 }
 	obs           ClusterObserver // nil: none (see ClusterConfig.Batch)
+	// refreshLog logs, at most once a second, the slot map refreshes that
+	// failed with no caller to tell (see PoolConfig.Logger).
+	refreshLog zerolog.Logger
 }
 
 // ClusterStats counts what a Cluster followed.
@@ -123,7 +127,7 @@ var (
 // NewCluster reads the slot map from the first seed that answers. Close
 // stops every node's connections.
 func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
-	c := &Cluster{cfg: cfg, nodes: map[string]*clusterNode{}, stop: make(chan struct{})}
+	c := &Cluster{cfg: cfg, nodes: map[string]*clusterNode{}, stop: make(chan struct{}), refreshLog: everySecond(cfg.Pool.Logger)}
 	if cfg.Batch != nil {
 		c.obs, _ = cfg.Batch.Observer.(ClusterObserver)
 	}
@@ -504,8 +508,11 @@ func (c *Cluster) follow(ctx context.Context, s *engine.Script, keysAndArgs []an
 			case <-t.C:
 			}
 			backoff = min(2*backoff, clusterBackoffMax)
-			if rerr := c.refresh(ctx, gen); rerr != nil && ctx.Err() != nil {
-				return v, err
+			if rerr := c.refresh(ctx, gen); rerr != nil {
+				if ctx.Err() != nil {
+					return v, err
+				}
+				c.refreshFailed(ctx, rerr, "retry")
 			}
 			var n *clusterNode
 			n, gen, err = c.owner(ctx, slot)
@@ -527,7 +534,23 @@ const refreshTimeout = 2 * time.Second
 func (c *Cluster) refreshBackground(gen uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 	defer cancel()
-	c.refresh(ctx, gen)
+	c.refreshFailed(context.Background(), c.refresh(ctx, gen), "MOVED")
+}
+
+// refreshFailed logs err, a failed refresh that no caller hears of, with
+// after naming what started it (a MOVED, a retry, a failed ping or
+// subscription). It logs nothing when err is nil, when the caller's ctx
+// ended (that is the caller's deadline, not Redis) or when the Cluster
+// is closing.
+func (c *Cluster) refreshFailed(ctx context.Context, err error, after string) {
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	select {
+	case <-c.stop:
+	default:
+		c.refreshLog.Warn().Err(err).Str("after", after).Msg("redis cluster: slot map refresh failed; routing by the old map")
+	}
 }
 
 // asking runs s on n right after ASKING, on one pooled connection (ASKING
@@ -537,16 +560,16 @@ func (c *Cluster) asking(ctx context.Context, n *clusterNode, s *engine.Script, 
 	p := n.pool
 	return p.do(ctx, func(conn redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		run := func(send func(redis.Conn, ...any) error) (any, error) {
+		run := func(send scriptSender) (any, error) {
 			if _, err := redis.DoWithTimeout(conn, d, "ASKING"); err != nil {
 				return nil, err
 			}
-			return p.evalSHA(conn, d, send, keysAndArgs, wait)
+			return p.evalSHA(conn, d, send, s, keysAndArgs, wait)
 		}
-		v, err := run(s.SendHash)
+		v, err := run(sendScript)
 		if isNoScript(err) {
 			c.retried(RetryNoScript)
-			v, err = run(s.Send)
+			v, err = run(sendScriptText)
 		}
 		return v, err
 	})
@@ -559,10 +582,14 @@ func (c *Cluster) Ping(ctx context.Context) error {
 	ping := func(n *clusterNode) error { return n.pool.Ping(ctx) }
 	gen := c.gen.Load()
 	err := c.eachMaster(ctx, ping)
-	if err != nil && c.refresh(ctx, gen) == nil {
-		err = c.eachMaster(ctx, ping)
+	if err == nil {
+		return nil
 	}
-	return err
+	if rerr := c.refresh(ctx, gen); rerr != nil {
+		c.refreshFailed(ctx, rerr, "ping")
+		return err
+	}
+	return c.eachMaster(ctx, ping)
 }
 
 // eachMaster calls fn for each master of the map, stopping at the first
@@ -619,7 +646,7 @@ func (c *Cluster) Subscribe(ctx context.Context, channel string, fn func([]byte)
 	err := n.pool.Subscribe(ctx, channel, fn)
 	if err != nil {
 		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-		c.refresh(rctx, c.gen.Load())
+		c.refreshFailed(ctx, c.refresh(rctx, c.gen.Load()), "subscribe")
 		cancel()
 	}
 	return err

@@ -1,16 +1,36 @@
-// Package transport is the path from flashsale to Redis: connection pools,
-// the batcher that pipelines the scripts of every client on a few
-// dedicated connections, durability waits (WAIT, WAITAOF), script loading
-// and the NOSCRIPT retry, and the classification of failures into
-// engine.ErrUnavailable and engine.ErrOutcomeUnknown.
+// Package transport is flashsale's connections to Redis: a pool, a
+// batcher that pipelines the scripts of every client on a few dedicated
+// connections and merges a batch's purchases of one product into one
+// script call, and a cluster router that runs each script on the master
+// of its slot. It implements engine.Redis (Pool) and engine.AsyncRedis
+// (Batcher, Cluster), and knows nothing of what a purchase means: it runs
+// the scripts engine gives it, and says how each failed: ErrUnavailable
+// (did not run), ErrOutcomeUnknown (sent, no reply), ErrNotDurable (ran,
+// not yet durable).
 //
-// It implements engine.Redis and engine.AsyncRedis and knows nothing of
-// what a purchase means: it runs the scripts engine gives it. It is its
-// own package so that engine stays about sale semantics and a new way to
-// reach Redis (a cluster router, one batcher per node) replaces this one
-// without touching them. A Batcher serves one Redis node and holds
-// everything per node: its lanes (connections), their health, their
-// deadlines; a router over several needs nothing more from it. Cluster is
-// that router: a Redis Cluster as one engine.AsyncRedis, a Batcher per
-// master, each script routed by its product's slot, redirects followed.
+// A Batcher serves one Redis node and holds everything per node: its
+// lanes (connections), their health, their deadlines. A Cluster keeps a
+// Pool, and for a server a Batcher, per master, and follows redirects.
+// Failures that no caller hears of are logged to PoolConfig.Logger.
+//
+// The files:
+//
+//   - pool.go: Pool, one pooled connection per call; EVALSHA with the
+//     NOSCRIPT retry, SCAN, SUBSCRIBE, SCRIPT LOAD; classify.
+//   - batcher.go: the Batcher's API: its config, Eval and EvalAsync, a
+//     call.
+//   - group.go: a group of lanes sharing a queue, and whether Redis is
+//     down for it (then queued calls are refused at once).
+//   - lane.go: a lane: dialling, the writer that forms and sends batches,
+//     the idle probe, the counting conn that proves a batch unsent.
+//   - merge.go: the merge planner, which orders a batch so that calls
+//     that may run as one merged call are adjacent.
+//   - reader.go: the reader that matches replies (and durability waits)
+//     to calls, splits merged replies, and retries NOSCRIPT.
+//   - cluster.go: Cluster, the slot map, routing and redirects.
+//   - durability.go: WAIT and WAITAOF after writes.
+//   - script.go: the one place a script is sent or loaded.
+//   - observer.go: what observers (metrics) hear; why calls are retried.
+//   - cpu.go: the CPU time of the Redis processes.
+//   - log.go: the rate-limited logging.
 package transport

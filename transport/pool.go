@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/defaults"
@@ -32,6 +33,12 @@ type PoolConfig struct {
 	// Dial opens the TCP connections (nil: a net.Dialer with DialTimeout
 	// and TCP keep-alive every KeepAlive). Tests inject failures with it.
 	Dial DialFunc
+	// Logger hears of the failures no caller is told of (a batch
+	// connection that cannot dial or is lost, a cluster slot map that
+	// could not be read again), each cause at most once a second. A
+	// Batcher on the pool and a Cluster configured with it log there too.
+	// The zero Logger logs nothing.
+	Logger zerolog.Logger
 }
 
 // DialFunc opens a network connection, as net.Dialer.DialContext does.
@@ -61,6 +68,7 @@ type Pool struct {
 	durability  Durability
 	addr        string
 	netDial     DialFunc
+	log         zerolog.Logger // PoolConfig.Logger, with the address
 }
 
 var _ engine.Redis = (*Pool)(nil)
@@ -75,6 +83,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		durability:  cfg.Durability,
 		addr:        cfg.Addr,
 		netDial:     cfg.Dial,
+		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.Addr)).Logger(),
 	}
 	if p.netDial == nil {
 		p.netDial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: KeepAlive}).DialContext
@@ -216,7 +225,7 @@ func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []
 func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
 	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		for _, s := range scripts {
-			if err := s.Load(c); err != nil {
+			if err := loadScript(c, s); err != nil {
 				return nil, err
 			}
 		}
@@ -234,22 +243,22 @@ func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
 func (p *Pool) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		v, err := p.evalSHA(c, d, s.SendHash, keysAndArgs, wait)
+		v, err := p.evalSHA(c, d, sendScript, s, keysAndArgs, wait)
 		if isNoScript(err) {
 			// EVAL (the script's text) loads and runs it in one step: a
 			// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
 			// EVALSHA would fail the retry with NOSCRIPT again.
-			v, err = p.evalSHA(c, d, s.Send, keysAndArgs, wait)
+			v, err = p.evalSHA(c, d, sendScriptText, s, keysAndArgs, wait)
 		}
 		return v, err
 	})
 }
 
-// evalSHA sends the script with send (EVALSHA, or EVAL for the retry) and
+// evalSHA sends s with send (sendScript, or sendScriptText for the retry) and
 // the durability wait, and waits at most d for the replies. A failure
 // after the script was sent is an engine.ErrOutcomeUnknown: Redis may have run it.
-func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...any) error, keysAndArgs []any, wait bool) (any, error) {
-	if err := send(c, keysAndArgs...); err != nil {
+func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send scriptSender, s *engine.Script, keysAndArgs []any, wait bool) (any, error) {
+	if err := send(c, s, keysAndArgs...); err != nil {
 		return nil, err
 	}
 	if wait {
