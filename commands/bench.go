@@ -576,7 +576,7 @@ func (r *Report) WriteText(w io.Writer) error {
 }
 
 // jsonReport is the report as bench --json prints it. The field names are
-// stable; README.md documents them.
+// stable; docs/cli.md documents them (flashsale bench).
 type jsonReport struct {
 	Target       string           `json:"target"`
 	Product      string           `json:"product"`

@@ -71,7 +71,7 @@ func collected() runtime.MemStats {
 // heapInUse is the live heap after a full collection.
 func heapInUse() uint64 { return collected().HeapAlloc }
 
-// idleConnBound is the README's bound on what an idle connection keeps
+// idleConnBound is the bound docs/operations.md states on what an idle connection keeps
 // on the heap, whatever it carried before (see keptBuffer, keptSlots in
 // conn.go): the 2 KiB read buffer, at most 1 KiB of frame buffer, 8 spare
 // slots of at most 1 KiB payload each and their structs, the in-flight

@@ -33,7 +33,7 @@ const (
 	// $TMPDIR/flashsale-artifacts).
 	envArtifacts = "FLASHSALE_ARTIFACTS"
 	// envDemo is how long the test's sale runs (default 4s); a longer one
-	// makes a fuller chart for the README's screenshot.
+	// makes a fuller chart for docs/dashboard.png.
 	envDemo = "FLASHSALE_DASHBOARD_DEMO"
 )
 
