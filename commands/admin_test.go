@@ -103,14 +103,22 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
+// adminProduct points admin at the test Redis, creates a product of units
+// with admin init and flags, and returns an engine on that Redis and the
+// product's id.
+func adminProduct(t *testing.T, units string, flags ...string) (*engine.Engine, string) {
+	t.Helper()
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	id := redistest.Product(t)
+	mustRun(t, append(append([]string{"admin", "init"}, flags...), id, units)...)
+	return engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr})), id
+}
+
 // With no per-customer limit, one customer's ten orders are ten orders of
 // one customer, in status, buyers and verify alike.
 func TestAdminOrdersAndCustomers(t *testing.T) {
-	raddr := redistest.Addr(t)
-	t.Setenv("REDIS_ADDR", raddr)
-	p := redistest.Product(t)
-	mustRun(t, "admin", "init", "--per-user-limit", "0", p, "100")
-	eng := engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr}))
+	eng, p := adminProduct(t, "100", "--per-user-limit", "0")
 	for range 10 {
 		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: "ann", Quantity: 10}); r.Status != engine.StatusSuccess {
 			t.Fatalf("purchase: %+v", r)
