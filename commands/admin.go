@@ -59,9 +59,9 @@ func adminCommand() *cli.Command {
 				&cli.StringFlag{Name: "start", Usage: "the sale opens at `TIME` (RFC 3339, e.g. 2026-11-27T09:00:00Z)"},
 				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"},
 				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"}),
-			sub("status", "stock, window, limit, units held and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
-			sub("buyers", "list a product's buyers in purchase order (a sharded product's shard by shard)", "ID", adminBuyers,
-				&cli.IntFlag{Name: "limit", Usage: "show at most `N` buyers (0 for all)", Value: 100}),
+			sub("status", "stock, window, limit, units held, orders, customers and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
+			sub("buyers", "list a product's orders not released, one line per order with its customer, in purchase order (a sharded product's shard by shard); the header counts orders and customers", "ID", adminBuyers,
+				&cli.IntFlag{Name: "limit", Usage: "show at most `N` orders (0 for all)", Value: 100}),
 			sub("orders", "list a product's orders stream: sales, releases, restocks", "ID", adminOrders,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0 for all)", Value: 100}),
 			sub("open", "open the sale now (drops the start, and an end already passed)", "ID", adminOpen),
@@ -225,8 +225,11 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(map[string]any{
 			"product_id": st.ID, "state": st.State(), "remaining": st.Remaining, "initial": st.Initial,
-			"held": st.Held, "buyers": st.Buyers, "orders": st.Orders, "per_user_limit": st.Limit,
-			"start": wireTime(st.Start), "end": wireTime(st.End),
+			"held": st.Held, "active_orders": st.Buyers, "customers": st.Customers, "stream_entries": st.Orders,
+			"per_user_limit": st.Limit, "start": wireTime(st.Start), "end": wireTime(st.End),
+			// Deprecated names, kept for existing scripts: buyers counted
+			// orders (active_orders), orders counted stream entries.
+			"buyers": st.Buyers, "orders": st.Orders,
 			"invariant": okText(st.Consistent()), "shards": st.Shards, "in_transit": st.InTransit,
 		})
 	}
@@ -238,7 +241,8 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 	fmt.Fprintf(&b, "Remaining Stock:   %d\n", st.Remaining)
 	fmt.Fprintf(&b, "Initial Stock:     %d\n", st.Initial)
 	fmt.Fprintf(&b, "Units Held:        %d\n", st.Held)
-	fmt.Fprintf(&b, "Successful Buyers: %d\n", st.Buyers)
+	fmt.Fprintf(&b, "Orders:            %d (not released)\n", st.Buyers)
+	fmt.Fprintf(&b, "Customers:         %d (holding units)\n", st.Customers)
 	if st.Shards > 0 {
 		fmt.Fprintf(&b, "Shards:            %d (%d units in transit)\n", st.Shards, st.InTransit)
 	}
@@ -249,8 +253,8 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 
 // writeAudit writes the verify result and its discrepancies, one a line.
 func writeAudit(b *strings.Builder, audit engine.Audit) {
-	fmt.Fprintf(b, "%s (%d orders, %d units sold, %d released, %d customers)\n",
-		okText(audit.OK()), audit.Orders, audit.Sold, audit.Released, audit.Customers)
+	fmt.Fprintf(b, "%s (%d orders, %d units sold, %d released, %s)\n",
+		okText(audit.OK()), audit.Orders, audit.Sold, audit.Released, plural(audit.Customers, "customer"))
 	for _, p := range audit.Problems {
 		fmt.Fprintf(b, "  ✗ %s\n", p)
 	}
@@ -276,11 +280,21 @@ func adminBuyers(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
+	// One more O(1) reading for the customers, who are not the orders'
+	// count: with a per-customer limit above 1, one customer may hold
+	// many orders, listed once each.
+	st, err := a.store.Status(a.Context.Context, id)
+	if err != nil {
+		return err
+	}
 	if a.json {
-		return a.print(map[string]any{"product_id": id, "total": total, "buyers": nonNil(ids)}, "")
+		// total and buyers count and list orders (one entry per order, a
+		// customer's id as many times as they have orders).
+		return a.print(map[string]any{"product_id": id, "total": total, "buyers": nonNil(ids), "customers": st.Customers}, "")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "=== Buyers for %s (%d total) ===\n", id, total)
+	fmt.Fprintf(&b, "=== Orders of %s (%d total) of %s: one line per order not released, its customer ===\n",
+		id, total, plural(st.Customers, "customer"))
 	for i, u := range ids {
 		fmt.Fprintf(&b, "%d. %s\n", i+1, u)
 	}
@@ -289,6 +303,14 @@ func adminBuyers(a *adminCtx) error {
 	}
 	_, err = io.WriteString(a.App.Writer, b.String())
 	return err
+}
+
+// plural is n and the noun, in the plural unless n is 1.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }
 
 func adminOrders(a *adminCtx) error {

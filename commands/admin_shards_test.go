@@ -6,18 +6,12 @@ import (
 	"testing"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/transport"
 )
 
 // TestAdminSharded: restock, release, reset and buyers of a product over 4
 // shards act on the product, and verify stays OK after each.
 func TestAdminSharded(t *testing.T) {
-	raddr := redistest.Addr(t)
-	t.Setenv("REDIS_ADDR", raddr)
-	id := redistest.Product(t)
-	mustRun(t, "admin", "init", "--shards", "4", id, "4")
-	eng := engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr}))
+	eng, id := adminProduct(t, "4", "--shards", "4")
 	var orders []string
 	for i := range 4 {
 		r := eng.Purchase(t.Context(), engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)})

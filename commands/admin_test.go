@@ -3,6 +3,7 @@ package commands
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,7 +38,8 @@ func TestAdmin(t *testing.T) {
 		"Remaining Stock:   1\n" +
 		"Initial Stock:     3\n" +
 		"Units Held:        2\n" +
-		"Successful Buyers: 2\n" +
+		"Orders:            2 (not released)\n" +
+		"Customers:         2 (holding units)\n" +
 		"Invariant:         OK (remaining 1 + held 2, initial 3)\n"
 	if out := mustRun(t, "admin", "status", p); out != want {
 		t.Errorf("status printed\n%s\nwant\n%s", out, want)
@@ -51,7 +53,7 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("status --json = %v", st)
 	}
 
-	if out := mustRun(t, "admin", "buyers", p); out != "=== Buyers for "+p+" (2 total) ===\n1. ann\n2. bob\n" {
+	if out := mustRun(t, "admin", "buyers", p); out != "=== Orders of "+p+" (2 total) of 2 customers: one line per order not released, its customer ===\n1. ann\n2. bob\n" {
 		t.Errorf("buyers printed %q", out)
 	}
 	if out := mustRun(t, "admin", "buyers", "--limit", "1", p); !strings.Contains(out, "1. ann\n… and 1 more") {
@@ -98,6 +100,50 @@ func TestAdmin(t *testing.T) {
 	}
 	if n, _ := redis.Int(rc.Do("EXISTS", k.Stock, k.Buyers, k.Meta)); n != 0 {
 		t.Errorf("%d keys left after delete", n)
+	}
+}
+
+// adminProduct points admin at the test Redis, creates a product of units
+// with admin init and flags, and returns an engine on that Redis and the
+// product's id.
+func adminProduct(t *testing.T, units string, flags ...string) (*engine.Engine, string) {
+	t.Helper()
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	id := redistest.Product(t)
+	mustRun(t, append(append([]string{"admin", "init"}, flags...), id, units)...)
+	return engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr})), id
+}
+
+// With no per-customer limit, one customer's ten orders are ten orders of
+// one customer, in status, buyers and verify alike.
+func TestAdminOrdersAndCustomers(t *testing.T) {
+	eng, p := adminProduct(t, "100", "--per-user-limit", "0")
+	for range 10 {
+		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: "ann", Quantity: 10}); r.Status != engine.StatusSuccess {
+			t.Fatalf("purchase: %+v", r)
+		}
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "admin", "status", "--json", p)), &st); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		out  string
+		want []string
+	}{
+		{"status", mustRun(t, "admin", "status", p), []string{"Units Held:        100\n", "Orders:            10 (not released)\n", "Customers:         1 (holding units)\n"}},
+		{"buyers", mustRun(t, "admin", "buyers", "--limit", "2", p), []string{"(10 total) of 1 customer: one line per order", "1. ann\n2. ann\n… and 8 more"}},
+		{"verify", mustRun(t, "admin", "verify", p), []string{"OK (10 orders, 100 units sold, 0 released, 1 customer)"}},
+		{"status --json", fmt.Sprint(st["active_orders"], st["customers"], st["held"], st["buyers"]), []string{"10 1 100 10"}},
+	}
+	for _, tt := range tests {
+		for _, w := range tt.want {
+			if !strings.Contains(tt.out, w) {
+				t.Errorf("admin %s printed\n%s\nwant it to contain %q", tt.name, tt.out, w)
+			}
+		}
 	}
 }
 

@@ -351,7 +351,7 @@ type Check struct {
 	Orders     int64                // SUCCESS answers this bench received
 	Units      int64                // units in those answers
 	Sold       int64                // units the product sold during the run, by anyone
-	NewBuyers  int64                // orders recorded during the run, by anyone
+	NewOrders  int64                // orders recorded during the run, by anyone
 	OtherUnits int64                // units sold to other buyers: Sold − Units
 	Missing    []string             // SUCCESS order ids not in the orders stream
 	After      engine.ProductStatus // the product at the end
@@ -364,7 +364,7 @@ func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audi
 		Orders:    rep.Count(engine.StatusSuccess),
 		Units:     rep.Units,
 		Sold:      after.Sold() - before.Sold(),
-		NewBuyers: after.Buyers - before.Buyers,
+		NewOrders: after.Buyers - before.Buyers,
 		Missing:   missing,
 		After:     after,
 		Audit:     audit,
@@ -374,7 +374,7 @@ func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audi
 	// (Consistent); the books balance (verify); every sale this bench was
 	// told of is recorded, as many units and orders as it was told of at
 	// least, and each of its order ids in the orders stream.
-	ch.Pass = after.Consistent() && audit.OK() && ch.Units <= ch.Sold && ch.Orders <= ch.NewBuyers && len(missing) == 0
+	ch.Pass = after.Consistent() && audit.OK() && ch.Units <= ch.Sold && ch.Orders <= ch.NewOrders && len(missing) == 0
 	return ch
 }
 
@@ -545,8 +545,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		if !ch.Pass {
 			verdict = "✗ FAIL"
 		}
-		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d for %d units, units sold %d, new buyers %d; stock %d of %d, invariant %s, verify %s, orders stream %s)\n",
-			verdict, ch.Orders, ch.Units, ch.Sold, ch.NewBuyers, ch.After.Remaining, ch.After.Initial,
+		fmt.Fprintf(&b, "Oversell Check:    %s (successes %d for %d units, units sold %d, new orders %d; stock %d of %d, invariant %s, verify %s, orders stream %s)\n",
+			verdict, ch.Orders, ch.Units, ch.Sold, ch.NewOrders, ch.After.Remaining, ch.After.Initial,
 			okText(ch.After.Consistent()), okText(ch.Audit.OK()), okText(len(ch.Missing) == 0))
 		for _, p := range ch.Audit.Problems {
 			fmt.Fprintf(&b, "  ✗ %s\n", p)
@@ -556,7 +556,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		if ch.OtherUnits > 0 {
 			fmt.Fprintf(&b, "Other Buyers:      %d units, %d orders sold to other clients during the run (not this bench's)\n",
-				ch.OtherUnits, max(ch.NewBuyers-ch.Orders, 0))
+				ch.OtherUnits, max(ch.NewOrders-ch.Orders, 0))
 		}
 	}
 	if len(r.ErrorSet) > 0 {
@@ -634,7 +634,8 @@ type jsonCheck struct {
 	Successes    int64    `json:"successes"`
 	SuccessUnits int64    `json:"success_units"`
 	UnitsSold    int64    `json:"units_sold"`
-	NewBuyers    int64    `json:"new_buyers"`
+	NewOrders    int64    `json:"new_orders"`
+	NewBuyers    int64    `json:"new_buyers"` // deprecated: new_orders (it always counted orders)
 	Remaining    int64    `json:"remaining"`
 	Initial      int64    `json:"initial"`
 	InvariantOK  bool     `json:"invariant_ok"`
@@ -692,7 +693,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	if ch := r.Check; ch != nil {
 		j.Check = &jsonCheck{
-			Pass: ch.Pass, Successes: ch.Orders, SuccessUnits: ch.Units, UnitsSold: ch.Sold, NewBuyers: ch.NewBuyers,
+			Pass: ch.Pass, Successes: ch.Orders, SuccessUnits: ch.Units, UnitsSold: ch.Sold, NewOrders: ch.NewOrders, NewBuyers: ch.NewOrders,
 			Remaining: ch.After.Remaining, Initial: ch.After.Initial,
 			InvariantOK: ch.After.Consistent(), VerifyOK: ch.Audit.OK(),
 			Problems:   append([]string{}, ch.Audit.Problems...),

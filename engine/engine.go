@@ -24,7 +24,7 @@ var (
 	}}
 	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
 	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
-	statusScript  = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
+	statusScript  = &Script{Script: redis.NewScript(5, lua.Status), ReadOnly: true}
 	buyersScript  = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
 	deleteScript  = &Script{Script: redis.NewScript(6, lua.Delete)}
 	windowScript  = &Script{Script: redis.NewScript(2, lua.Window)}
@@ -543,8 +543,9 @@ type ProductStatus struct {
 	Remaining int64
 	Initial   int64
 	Held      int64 // units held by customers
-	Buyers    int64 // orders not released (entries in the buyers list)
-	Orders    int64 // entries in the orders stream
+	Buyers    int64 // orders not released (entries in the buyers list): orders, not customers
+	Customers int64 // customers holding units (entries in the holders hash)
+	Orders    int64 // entries in the orders stream (sales, releases, restocks)
 	Limit     int64 // per-customer limit, 0 = none
 	Start     time.Time
 	End       time.Time
@@ -589,20 +590,20 @@ func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 		}
 	}
 	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders))
+	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders, k.Holders))
 	if err != nil {
 		return ProductStatus{}, fmt.Errorf("status %s: %w", id, err)
 	}
 	if len(reply) == 1 && reply[0] == 0 {
 		return ProductStatus{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
-	if len(reply) != 10 {
+	if len(reply) != 11 {
 		return ProductStatus{}, fmt.Errorf("status %s: unexpected reply %v", id, reply)
 	}
 	return ProductStatus{
 		ID: id, Remaining: reply[1], Initial: reply[2], Held: reply[3], Buyers: reply[4],
 		Limit: reply[5], Start: msTime(reply[6]), End: msTime(reply[7]),
-		Now: time.UnixMilli(reply[8]).UTC(), Orders: reply[9],
+		Now: time.UnixMilli(reply[8]).UTC(), Orders: reply[9], Customers: reply[10],
 	}, nil
 }
 

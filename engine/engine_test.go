@@ -407,7 +407,7 @@ func TestAdminStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := engine.ProductStatus{ID: id, Remaining: 3, Initial: 5, Held: 2, Buyers: 2, Orders: 2, Limit: engine.DefaultPerUserLimit}
+	want := engine.ProductStatus{ID: id, Remaining: 3, Initial: 5, Held: 2, Buyers: 2, Customers: 2, Orders: 2, Limit: engine.DefaultPerUserLimit}
 	if !sameStatus(st, want) {
 		t.Errorf("Status = %+v, want %+v", st, want)
 	}
@@ -443,6 +443,53 @@ func TestAdminStatus(t *testing.T) {
 	}
 	if st.Held != 3 || st.Consistent() {
 		t.Errorf("after HINCRBY held: %+v Consistent = %v, want 3 held and inconsistent", st, st.Consistent())
+	}
+}
+
+// Status counts orders (Buyers) and customers apart: with no per-customer
+// limit one customer's many orders are many orders of one customer, and a
+// release that returns a customer's last units leaves them no customer.
+func TestStatusOrdersAndCustomers(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 100, engine.WithPerUserLimit(0))
+	buy := func(user string, qty int64) string {
+		t.Helper()
+		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user, Quantity: qty})
+		if res.Status != engine.StatusSuccess {
+			t.Fatalf("purchase by %s: %+v", user, res)
+		}
+		return res.OrderID
+	}
+	steps := []struct {
+		name                    string
+		do                      func()
+		held, orders, customers int64
+	}{
+		{"one customer, ten orders", func() {
+			for range 10 {
+				buy("one", 1)
+			}
+		}, 10, 10, 1},
+		{"a second customer, one order of five", func() { buy("two", 5) }, 15, 11, 2},
+		{"a third customer, their only order released", func() {
+			oid := buy("three", 2)
+			if _, err := eng.Release(ctx, id, oid); err != nil {
+				t.Fatal(err)
+			}
+		}, 15, 11, 2},
+	}
+	for _, s := range steps {
+		s.do()
+		st, err := eng.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Held != s.held || st.Buyers != s.orders || st.Customers != s.customers {
+			t.Errorf("%s: held %d, orders %d, customers %d; want %d, %d, %d",
+				s.name, st.Held, st.Buyers, st.Customers, s.held, s.orders, s.customers)
+		}
 	}
 }
 

@@ -643,6 +643,7 @@ func (e *Engine) shardedStatus(ctx context.Context, id string, d shardDir) (Prod
 		st.Remaining += s.Remaining
 		st.Held += s.Held
 		st.Buyers += s.Buyers
+		st.Customers += s.Customers // a customer's orders are all in their home shard
 		st.Orders += s.Orders
 		if i == 0 {
 			st.Limit, st.Start, st.End, st.Now = s.Limit, s.Start, s.End, s.Now

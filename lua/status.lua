@@ -1,7 +1,9 @@
 -- status.lua: one consistent read of a product, cheap enough to poll.
--- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] orders
--- Reply: {exists (0|1), remaining, initial, held, buyers, limit,
---         start_ms (-1 none), end_ms (-1 none), now_ms, orders stream length}
+-- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] orders  KEYS[5] holders
+-- Reply: {exists (0|1), remaining, initial, held, orders not released
+--         (buyers list length), limit, start_ms (-1 none), end_ms (-1 none),
+--         now_ms, orders stream length, customers holding units (holders
+--         hash length)}
 local stock = redis.call('GET', KEYS[1])
 local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit', 'start', 'end')
 if not stock and not m[1] then
@@ -12,4 +14,4 @@ return {1, tonumber(stock) or 0, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
   redis.call('LLEN', KEYS[2]), tonumber(m[3]) or 0,
   tonumber(m[4]) or -1, tonumber(m[5]) or -1,
   tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
-  redis.call('XLEN', KEYS[4])}
+  redis.call('XLEN', KEYS[4]), redis.call('HLEN', KEYS[5])}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,40 +162,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	srv := httptest.NewServer(dashboard.New(eng, dashboard.Config{}))
 	defer srv.Close()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		// Without these, Chromium on a closed network keeps trying to
-		// reach Google and misbehaves.
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-
-	exceptions := chromedp.Events(bctx, runtime.ExceptionThrown)
-	var pageErrors []string
-	var mu sync.Mutex
-	go func() {
-		for ev, err := range exceptions {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			pageErrors = append(pageErrors, ev.ExceptionDetails.Text+" "+exceptionDescription(ev))
-			mu.Unlock()
-		}
-	}()
+	bctx, pageErrors := startBrowser(t, ctx, bin)
 
 	iphone := ids[0]
 	remainingSel := fmt.Sprintf(`[data-product=%q] .remaining`, iphone)
@@ -269,10 +237,53 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("%s: the page never showed %s with %s left (%v); it shows %q", products[i].name, state, remaining, err, card)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(pageErrors) > 0 {
-		t.Errorf("the page threw: %q", pageErrors)
+	if errs := pageErrors(); len(errs) > 0 {
+		t.Errorf("the page threw: %q", errs)
+	}
+}
+
+// startBrowser starts a headless Chromium (bin) for the rest of the test
+// and returns its context, and a function that returns the exceptions its
+// pages threw so far.
+func startBrowser(t *testing.T, ctx context.Context, bin string) (context.Context, func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// Without these, Chromium on a closed network keeps trying to
+		// reach Google and misbehaves.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+
+	exceptions := chromedp.Events(bctx, runtime.ExceptionThrown)
+	var pageErrors []string
+	var mu sync.Mutex
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			pageErrors = append(pageErrors, ev.ExceptionDetails.Text+" "+exceptionDescription(ev))
+			mu.Unlock()
+		}
+	}()
+	return bctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(pageErrors)
 	}
 }
 
@@ -316,4 +327,113 @@ func writeArtifact(t *testing.T, name string, b []byte) {
 	}
 	t.Logf("dashboard screenshot: %s", path)
 	fmt.Printf("dashboard screenshot: %s (%d bytes)\n", path, len(b))
+}
+
+// cardFigures is what a product's card shows, read in one evaluation; ok
+// is false while the page has no card for it (a reload under way).
+type cardFigures struct {
+	OK        bool  `json:"ok"`
+	Sold      int64 `json:"sold"`
+	Orders    int64 `json:"orders"`
+	Customers int64 `json:"customers"`
+}
+
+func readCard(t *testing.T, ctx context.Context, id string) cardFigures {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const c = document.querySelector('[data-product=%q]');
+		const n = (sel) => Number(c.querySelector(sel).textContent.replaceAll(',', ''));
+		return c ? { ok: true, sold: n('.sold'), orders: n('.orders'), customers: n('.customers') } : { ok: false }; })()`, id)
+	f, err := chromedp.Run(ctx, chromedp.Evaluate[cardFigures](js))
+	if err != nil {
+		t.Fatalf("reading the card of %s: %v", id, err)
+	}
+	return f
+}
+
+// While a sale runs, and across reloads of the page (a snapshot read while
+// sales stream in), a card's figures come from one reading of the
+// product: every order is of two units, so the units sold are exactly
+// twice the orders, and never more customers than orders.
+func TestDashboardFiguresAgree(t *testing.T) {
+	const (
+		qty       = 2
+		customers = 40
+		buyers    = 4
+		sale      = 4 * time.Second
+	)
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout+sale)
+	defer cancel()
+	eng, addr := saletest.Engine(t)
+	id := saletest.Product(t, eng, 1_000_000, engine.WithPerUserLimit(0))
+	srv := httptest.NewServer(dashboard.New(eng, dashboard.Config{}))
+	t.Cleanup(srv.Close) // after the browser, whose stream it would wait for
+	bctx, pageErrors := startBrowser(t, ctx, bin)
+	card := fmt.Sprintf(`[data-product=%q] .remaining`, id)
+	open := func(first chromedp.Action[chromedp.Void]) error {
+		return chromedp.Do(bctx, first,
+			chromedp.WaitVisible(chromedp.CSS(card)),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-live="open"]`)))
+	}
+	if err := open(chromedp.Navigate(srv.URL + "/")); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	waitSubscribed(t, ctx, addr)
+
+	saleCtx, stop := context.WithTimeout(ctx, sale)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for b := range buyers {
+		wg.Go(func() {
+			for i := 0; saleCtx.Err() == nil; i++ {
+				r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("c", (i*buyers+b)%customers), Quantity: qty})
+				if r.Status != engine.StatusSuccess {
+					t.Errorf("purchase: %v %v", r.Status, r.Err)
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	reloads := []time.Duration{sale / 4, sale / 2, 3 * sale / 4}
+	started, readings, bad := time.Now(), 0, 0
+	for saleCtx.Err() == nil {
+		if len(reloads) > 0 && time.Since(started) >= reloads[0] {
+			reloads = reloads[1:]
+			if err := open(chromedp.Reload()); err != nil {
+				t.Fatalf("reloading the page: %v", err)
+			}
+		}
+		f := readCard(t, bctx, id)
+		if f.OK {
+			readings++
+			if f.Sold != qty*f.Orders || f.Customers > f.Orders || f.Customers > customers {
+				if bad++; bad <= 5 {
+					t.Errorf("the card shows %d units sold, %d orders, %d customers: not one reading (%d units per order, %d customers at most)",
+						f.Sold, f.Orders, f.Customers, qty, customers)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	st, err := eng.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cardFigures{OK: true, Sold: st.Sold(), Orders: st.Buyers, Customers: st.Customers}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		f := readCard(t, bctx, id)
+		if f == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the sale the card shows %+v, want %+v", f, want)
+		}
+	}
+	t.Logf("%d readings of the card during the sale, %d of them inconsistent; final %+v", readings, bad, want)
+	if errs := pageErrors(); len(errs) > 0 {
+		t.Errorf("the page threw: %q", errs)
+	}
 }

@@ -157,24 +157,33 @@ func (d *dashboard) serveAsset(w http.ResponseWriter, r *http.Request, path stri
 }
 
 // Product is one product as the page shows it, in the snapshot and in the
-// stream's product events.
+// stream's product events: every figure of one is from one status reading
+// (engine.ProductStatus), taken at At.
 type Product struct {
-	ID        string       `json:"id"`
-	State     engine.State `json:"state"`
-	Remaining int64        `json:"remaining"`
-	Initial   int64        `json:"initial"`
-	Held      int64        `json:"held"`
-	Buyers    int64        `json:"buyers"`
-	Orders    int64        `json:"orders"`
-	Limit     int64        `json:"limit"`
-	Start     int64        `json:"start,omitempty"` // Unix ms, 0: none
-	End       int64        `json:"end,omitempty"`   // Unix ms, 0: none
+	ID            string       `json:"id"`
+	State         engine.State `json:"state"`
+	Remaining     int64        `json:"remaining"`
+	Initial       int64        `json:"initial"`
+	Held          int64        `json:"held"`
+	ActiveOrders  int64        `json:"active_orders"`  // orders not released
+	Customers     int64        `json:"customers"`      // customers holding units
+	StreamEntries int64        `json:"stream_entries"` // entries in the orders stream
+	Limit         int64        `json:"limit"`
+	Start         int64        `json:"start,omitempty"` // Unix ms, 0: none
+	End           int64        `json:"end,omitempty"`   // Unix ms, 0: none
+	At            int64        `json:"at"`              // Redis's clock at the reading, Unix ms
+	// Deprecated: Buyers is ActiveOrders (it counted orders, not
+	// customers), and Orders is StreamEntries; kept for existing clients.
+	Buyers int64 `json:"buyers"`
+	Orders int64 `json:"orders"`
 }
 
 func productOf(s engine.ProductStatus) Product {
 	return Product{
 		ID: s.ID, State: s.State(), Remaining: s.Remaining, Initial: s.Initial, Held: s.Held,
-		Buyers: s.Buyers, Orders: s.Orders, Limit: s.Limit, Start: unixMs(s.Start), End: unixMs(s.End),
+		ActiveOrders: s.Buyers, Customers: s.Customers, StreamEntries: s.Orders,
+		Limit: s.Limit, Start: unixMs(s.Start), End: unixMs(s.End), At: s.Now.UnixMilli(),
+		Buyers: s.Buyers, Orders: s.Orders,
 	}
 }
 

@@ -289,6 +289,56 @@ func TestEventsCoalesceAFlood(t *testing.T) {
 	t.Logf("%d sales reached the browser as %d sales events", flood, messages)
 }
 
+// While purchases run, every product event is one reading: units held are
+// the units sold, every order is of two units, there are never more
+// customers than orders, and each reading is at least as new as the one
+// before. The last one is the product as the sale left it.
+func TestEventsReadingsAgree(t *testing.T) {
+	const qty, customers, purchases = 2, 30, 600
+	eng, _, srv, addr := setup(t, dashboard.Config{Interval: 10 * time.Millisecond})
+	id := saletest.Product(t, eng, 1_000_000, engine.WithPerUserLimit(0))
+	ctx := saletest.Context(t)
+	s := openStream(t, ctx, srv.URL)
+	waitEvent(t, ctx, s, "hello", named("hello"))
+	waitSubscribed(t, ctx, addr)
+
+	var wg sync.WaitGroup
+	for b := range 4 {
+		wg.Go(func() {
+			for i := b; i < purchases; i += 4 {
+				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("c", i%customers), Quantity: qty}); r.Status != engine.StatusSuccess {
+					t.Errorf("purchase %d: %v %v", i, r.Status, r.Err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := eng.Status(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readings int
+	var last dashboard.Product
+	waitEvent(t, ctx, s, "a reading of the product after the sale", func(ev sseEvent) bool {
+		var p dashboard.Product
+		if ev.name != "product" || json.Unmarshal([]byte(ev.data), &p) != nil || p.ID != id {
+			return false
+		}
+		readings++
+		if sold := p.Initial - p.Remaining; sold != p.Held || sold != qty*p.ActiveOrders ||
+			p.Customers > min(p.ActiveOrders, customers) || p.Buyers != p.ActiveOrders || p.At < last.At {
+			t.Errorf("product event %s after one at %d: not one reading, or an older one", ev.data, last.At)
+		}
+		last = p
+		return p.ActiveOrders == st.Buyers
+	})
+	if last.Customers != st.Customers || last.Remaining != st.Remaining {
+		t.Errorf("last reading %+v, want the status %+v", last, st)
+	}
+	t.Logf("%d purchases, %d readings sent", purchases, readings)
+}
+
 func TestEventsLimitsAndEnds(t *testing.T) {
 	done := make(chan struct{})
 	_, _, srv, _ := setup(t, dashboard.Config{MaxClients: 1, Heartbeat: 20 * time.Millisecond, Done: done})

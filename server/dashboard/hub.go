@@ -25,8 +25,9 @@ var (
 	msgRedisUp   = sseMessage("redis", map[string]bool{"ok": true})
 )
 
-// statusPerTick bounds the status reads one tick makes for products the
-// control channel announced; the rest wait for the next tick.
+// statusPerTick bounds the status reads one tick makes for products that
+// sold or that the control channel announced; the rest wait for the next
+// tick.
 const statusPerTick = 16
 
 // sseMessage encodes one server-sent event. v must marshal (every caller
@@ -65,7 +66,10 @@ func (c *client) next(m []byte) []byte {
 // hub is the one feed a dashboard handler shares between its browsers: it
 // subscribes to the engine's channels while at least one browser is
 // connected, adds sales up per product, and sends each browser a few
-// messages a second.
+// messages a second. The figures it sends (stock, orders, customers) are
+// each product's status read once per tick, never counts added up from
+// events, so that they agree with each other and with the snapshot; the
+// events give the rates.
 type hub struct {
 	eng *engine.Engine
 	cfg Config
@@ -174,6 +178,7 @@ func (h *hub) feed(ctx context.Context, gen uint64) {
 	wg.Go(func() { h.follow(ctx, gen, engine.ControlChannel, t.control) })
 	defer wg.Wait()
 	r := newRates(h.cfg.Interval)
+	sold := newRereads(h.cfg.MaxProducts)
 	tick := time.NewTicker(h.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -181,7 +186,7 @@ func (h *hub) feed(ctx context.Context, gen uint64) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			for _, m := range h.flush(ctx, t, r, now) {
+			for _, m := range h.flush(ctx, t, r, sold, now) {
 				h.broadcast(gen, m)
 			}
 		}
@@ -189,19 +194,29 @@ func (h *hub) feed(ctx context.Context, gen uint64) {
 }
 
 // flush turns what the tally gathered since the last tick into messages:
-// one sales message for every product that sold or whose rate is falling
-// back to zero, and a product (or removed) message for every product the
-// control channel announced.
-func (h *hub) flush(ctx context.Context, t *tally, r *rates, now time.Time) [][]byte {
+// a product (or removed) message, one status reading, for every product
+// that sold or that the control channel announced, then one sales message
+// with the rate of every product that sold or whose rate is falling back
+// to zero.
+func (h *hub) flush(ctx context.Context, t *tally, r *rates, sold *rereads, now time.Time) [][]byte {
 	sales, dirty, overflow := t.take(statusPerTick)
 	var out [][]byte
-	if overflow {
+	if overflow || !sold.add(sales) {
 		out = append(out, msgResync)
 	}
+	out = h.readings(ctx, out, append(dirty, sold.take(statusPerTick-len(dirty), dirty)...))
 	if ps := r.advance(sales); len(ps) > 0 {
 		out = append(out, sseMessage("sales", salesMessage{T: now.UnixMilli(), Products: ps}))
 	}
-	for _, id := range dirty {
+	return out
+}
+
+// readings appends a product message for each of ids, read now, or a
+// removed message for one deleted. It stops at the first failed read with
+// a resync: the page reads the snapshot again, which tells it whether
+// Redis answers.
+func (h *hub) readings(ctx context.Context, out [][]byte, ids []string) [][]byte {
+	for _, id := range ids {
 		sctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 		s, err := h.eng.Status(sctx, id)
 		cancel()
@@ -212,7 +227,7 @@ func (h *hub) flush(ctx context.Context, t *tally, r *rates, now time.Time) [][]
 			// Not a product id: nothing to show.
 		case err != nil:
 			if ctx.Err() == nil {
-				h.cfg.Logger.Warn().Err(err).Str("product", id).Msg("dashboard: status after a control message")
+				h.cfg.Logger.Warn().Err(err).Str("product", id).Msg("dashboard: status of a product that changed")
 			}
 			return append(out, msgResync)
 		default:
@@ -262,7 +277,10 @@ type salesMessage struct {
 	Products []productSales `json:"products"`
 }
 
-// productSales is one product's sales in one interval.
+// productSales is one product's sales in one interval, from its events:
+// the page takes the rate from it, and its figures from the product
+// messages (Remaining is the last event's stock, Sold and Orders this
+// interval's, which a reading taken at another moment would not match).
 type productSales struct {
 	ID        string  `json:"id"`
 	Remaining *int64  `json:"remaining,omitempty"` // after the interval's last sale; absent without sales
@@ -352,6 +370,50 @@ func (t *tally) take(n int) (sales map[string]*sale, dirty []string, overflow bo
 	}
 	overflow, t.overflow = t.overflow, false
 	return sales, dirty, overflow
+}
+
+// rereads is the set of products that sold since their last reading: each
+// is read once per tick while it sells, statusPerTick at most a tick, the
+// others in later ticks.
+type rereads struct {
+	max int // products held at once; beyond, the browsers resync
+	ids map[string]struct{}
+}
+
+func newRereads(maxProducts int) *rereads {
+	return &rereads{max: maxProducts, ids: make(map[string]struct{})}
+}
+
+// add records the products of sales, and reports false if some did not
+// fit.
+func (q *rereads) add(sales map[string]*sale) bool {
+	for id := range sales {
+		if _, ok := q.ids[id]; ok {
+			continue
+		}
+		if len(q.ids) >= q.max {
+			return false
+		}
+		q.ids[id] = struct{}{}
+	}
+	return true
+}
+
+// take removes and returns up to n products, and drops those of read (read
+// this tick anyway).
+func (q *rereads) take(n int, read []string) []string {
+	for _, id := range read {
+		delete(q.ids, id)
+	}
+	var ids []string
+	for id := range q.ids {
+		if len(ids) >= n {
+			break
+		}
+		ids = append(ids, id)
+		delete(q.ids, id)
+	}
+	return ids
 }
 
 // rates keeps, per product, the units sold in each of the last ticks that

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -202,4 +203,34 @@ func TestJoinLeave(t *testing.T) {
 		t.Fatalf("join after the last left: %v, generation %d; want a new feed, generation %d", err, h.gen, gen+1)
 	}
 	h.leave(c)
+}
+
+// A product that sold is read once, in the tick it sold or, past
+// statusPerTick reads, in a later one; one read anyway this tick is not
+// read twice; beyond the bound the browsers resync.
+func TestRereads(t *testing.T) {
+	q := newRereads(3)
+	sold := func(ids ...string) map[string]*sale {
+		m := map[string]*sale{}
+		for _, id := range ids {
+			m[id] = &sale{units: 1, orders: 1}
+		}
+		return m
+	}
+	if !q.add(sold("a", "b", "c")) || !q.add(sold("a")) {
+		t.Fatal("add refused products within the bound")
+	}
+	if q.add(sold("d")) {
+		t.Fatal("add took a fourth product, above the bound of 3")
+	}
+	first := q.take(1, []string{"b"}) // b is read this tick anyway
+	rest := q.take(statusPerTick, nil)
+	got := append(first, rest...)
+	slices.Sort(got)
+	if len(first) != 1 || fmt.Sprint(got) != "[a c]" {
+		t.Fatalf("took %v then %v; want one, then the other of [a c]", first, rest)
+	}
+	if again := q.take(statusPerTick, nil); len(again) != 0 {
+		t.Fatalf("read again without a sale: %v", again)
+	}
 }

@@ -1,7 +1,9 @@
 // flashsale live dashboard: a snapshot from /dashboard/api/products, then
-// server-sent events from /dashboard/events (sales added up per product a
-// few times a second, product changes, resync requests). No library, no
-// build step: this file is served as written.
+// server-sent events from /dashboard/events (a product's status read again
+// each time it sold or changed, its sales rate a few times a second,
+// resync requests). A card's figures are always those of one reading, the
+// newest the page got: never counts added up from the sales. No library,
+// no build step: this file is served as written.
 'use strict';
 
 (() => {
@@ -16,6 +18,11 @@
   const RATE_STALE_MS = 1500;  // rates not refreshed this long read as 0
   const REFRESH_MS = 30000;    // a full snapshot this often, for anything missed
   const REFUSED_RETRY_MS = 10000;
+  // A reading older than the one shown is ignored (a snapshot is shared
+  // for up to a second, so it can be older than the stream's last
+  // reading), unless by more than this: then the shown one came from a
+  // Redis whose clock ran ahead (a failover), and the new one wins.
+  const CLOCK_JUMP_MS = 5000;
   const MAX_LINES = 6;         // products drawn as their own line
   const COLORS = ['#38bdf8', '#a78bfa', '#f472b6', '#34d399', '#fb923c', '#f87171', '#2dd4bf', '#c084fc'];
   const STATE_ORDER = { OPEN: 0, UPCOMING: 1, SOLD_OUT: 2, ENDED: 3 };
@@ -49,6 +56,7 @@
 
   function upsert(p) {
     let e = products.get(p.id);
+    if (e && p.at < e.p.at && e.p.at - p.at < CLOCK_JUMP_MS) return;
     if (!e) {
       e = { p, el: makeCard(p.id), color: COLORS[colorNext++ % COLORS.length], rate: 0 };
       products.set(p.id, e);
@@ -99,19 +107,14 @@
     setTimeout(() => { unknownPending = false; loadSnapshot(); }, 300);
   }
 
+  // The rates only: the figures come with the product messages, each one
+  // reading, sent just before.
   function onSales(m) {
     lastSales = Date.now();
     rates = new Map();
     for (const s of m.products) {
       rates.set(s.id, s.rate);
-      const e = products.get(s.id);
-      if (!e) { unknownProduct(); continue; }
-      if (s.remaining !== undefined) {
-        e.p.remaining = s.remaining;
-        e.p.held = e.p.initial - s.remaining;
-        e.p.buyers += s.orders;
-        e.p.orders += s.orders;
-      }
+      if (!products.has(s.id)) unknownProduct();
     }
     scheduleRender();
   }
@@ -158,8 +161,9 @@
   const CARD = '<div class="head"><div class="id"></div><div class="state"></div></div>' +
     '<div class="stock"><span class="remaining"></span><span class="initial"></span></div>' +
     '<div class="bar"><div></div></div>' +
-    '<div class="stats"><div><b class="rate"></b><span>sales/s</span></div>' +
-    '<div><b class="sold"></b><span>sold</span></div><div><b class="buyers"></b><span>buyers</span></div></div>' +
+    '<div class="stats"><div><b class="rate"></b><span>units/s</span></div>' +
+    '<div><b class="sold"></b><span>units sold</span></div>' +
+    '<div><b class="orders"></b><span>orders</span></div><div><b class="customers"></b><span>customers</span></div></div>' +
     '<div class="when"></div>';
 
   function makeCard(id) {
@@ -204,7 +208,8 @@
     setText(e.el, '.initial', '/ ' + num.format(p.initial) + ' left');
     setText(e.el, '.rate', fmtRate(e.rate));
     setText(e.el, '.sold', num.format(p.initial - p.remaining));
-    setText(e.el, '.buyers', num.format(p.buyers));
+    setText(e.el, '.orders', num.format(p.active_orders));
+    setText(e.el, '.customers', num.format(p.customers));
     setText(e.el, '.when', when(p, state, now));
     const pct = p.initial > 0 ? Math.max(0, Math.min(100, (100 * p.remaining) / p.initial)) : 0;
     e.el.querySelector('.bar > div').style.width = pct.toFixed(2) + '%';
