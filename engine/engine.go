@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/flashsale/flashsale/lua"
 )
 
@@ -18,20 +16,20 @@ import (
 var (
 	// purchaseScript is one purchase; calls of one product merge into one
 	// call of the same Lua (see lua/purchase.lua).
-	purchaseScript = &Script{Script: redis.NewScript(purchaseKeys, lua.Purchase), Merge: &MergeSpec{
-		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
+	purchaseScript = mergeable(newScript("purchase", lua.Purchase, purchaseKeys), &MergeSpec{
+		Script: newScript("purchase-merged", lua.Purchase, -1), Max: MaxMergedPurchases,
 		Keys: purchaseKeys, SharedKeys: 8, SharedArgs: 5, Stride: answerLen,
-	}}
-	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
-	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
-	statusScript  = &Script{Script: redis.NewScript(4, lua.Status), ReadOnly: true}
-	buyersScript  = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
-	deleteScript  = &Script{Script: redis.NewScript(6, lua.Delete)}
-	windowScript  = &Script{Script: redis.NewScript(2, lua.Window)}
-	restockScript = &Script{Script: redis.NewScript(3, lua.Restock)}
-	releaseScript = &Script{Script: redis.NewScript(6, lua.Release)}
-	verifyScript  = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
-	ordersScript  = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
+	})
+	initScript    = newScript("init", lua.Init, 6)
+	resetScript   = newScript("reset", lua.Reset, 6)
+	statusScript  = readOnly(newScript("status", lua.Status, 4))
+	buyersScript  = readOnly(newScript("buyers", lua.Buyers, 2))
+	deleteScript  = newScript("delete", lua.Delete, 6)
+	windowScript  = newScript("window", lua.Window, 2)
+	restockScript = newScript("restock", lua.Restock, 3)
+	releaseScript = newScript("release", lua.Release, 6)
+	verifyScript  = readOnly(newScript("verify", lua.Verify, 5))
+	ordersScript  = readOnly(newScript("orders", lua.Orders, 2))
 )
 
 // MaxMergedPurchases bounds the purchases of one product that run as one
@@ -162,8 +160,15 @@ func New(r Redis, opts ...Option) *Engine {
 	return e
 }
 
-// Redis returns the engine's Redis, for health checks.
-func (e *Engine) Redis() Redis { return e.redis }
+// Ping checks that the engine's Redis answers, for health checks.
+func (e *Engine) Ping(ctx context.Context) error { return e.redis.Ping(ctx) }
+
+// Subscribe calls fn with every message published on channel (such as
+// EventChannel) until ctx is done, then returns nil, or until the
+// subscription fails.
+func (e *Engine) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
+	return e.redis.Subscribe(ctx, channel, fn)
+}
 
 // Request is one purchase attempt.
 type Request struct {
@@ -396,14 +401,14 @@ func purchaseResult(v any) (Result, error) {
 	bad := func(err error) (Result, error) {
 		return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
 	}
-	reply, err := redis.Values(v, nil)
+	reply, err := replyArray(v)
 	if err != nil {
 		return bad(err)
 	}
 	if len(reply) != answerLen {
 		return bad(fmt.Errorf("%d elements, want %d", len(reply), answerLen))
 	}
-	kind, err := redis.Int64(reply[0], nil)
+	kind, err := replyInt(reply[0])
 	if err != nil {
 		return bad(err)
 	}
@@ -412,15 +417,15 @@ func purchaseResult(v any) (Result, error) {
 		return bad(fmt.Errorf("unknown outcome %d", kind))
 	}
 	for _, z := range reply[1+values:] {
-		if x, err := redis.Int64(z, nil); err != nil || x != 0 {
+		if x, err := replyInt(z); err != nil || x != 0 {
 			return bad(errors.New("a value where the outcome has none"))
 		}
 	}
 	switch kind {
 	case 1:
-		remaining, err1 := redis.Int64(reply[1], nil)
-		oid, err2 := redis.String(reply[2], nil)
-		qty, err3 := redis.Int64(reply[3], nil)
+		remaining, err1 := replyInt(reply[1])
+		oid, err2 := replyString(reply[2])
+		qty, err3 := replyInt(reply[3])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return bad(err)
 		}
@@ -429,7 +434,7 @@ func purchaseResult(v any) (Result, error) {
 		}
 		return Result{Status: StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
 	case 8:
-		oid, err := redis.String(reply[1], nil)
+		oid, err := replyString(reply[1])
 		if err != nil {
 			return bad(err)
 		}
@@ -437,7 +442,7 @@ func purchaseResult(v any) (Result, error) {
 	}
 	var n [2]int64
 	for i := range values {
-		if n[i], err = redis.Int64(reply[1+i], nil); err != nil {
+		if n[i], err = replyInt(reply[1+i]); err != nil {
 			return bad(err)
 		}
 	}
@@ -593,7 +598,7 @@ func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 		}
 	}
 	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders))
+	reply, err := evalInts(ctx, e.redis, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders)
 	if err != nil {
 		return ProductStatus{}, fmt.Errorf("status %s: %w", id, err)
 	}
@@ -638,12 +643,12 @@ func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64,
 // for 0, none (the total only) for -1.
 func (e *Engine) buyersOf(ctx context.Context, id string, limit int) (total int64, ids []string, err error) {
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, limit))
+	v, err := e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("buyers %s: %w", id, err)
 	}
 	var exists int64
-	if _, err := redis.Scan(v, &exists, &total, &ids); err != nil {
+	if err := scanReply(v, &exists, &total, &ids); err != nil {
 		return 0, nil, fmt.Errorf("buyers %s: unexpected reply: %w", id, err)
 	}
 	if exists == 0 {
@@ -672,7 +677,7 @@ func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 // channel.
 func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, error) {
 	k := KeysFor(id)
-	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, product))
+	initial, err := evalInt(ctx, e.redis, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, product)
 	if err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
 	}
@@ -691,7 +696,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
+	n, err := evalInt(ctx, e.redis, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -716,7 +721,7 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 		return err
 	}
 	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op, ControlChannel, id))
+	n, err := evalInt(ctx, e.redis, windowScript, k.Stock, k.Meta, op, ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
@@ -745,7 +750,7 @@ func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining
 		return e.shardedRestock(ctx, id, d, units)
 	}
 	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units, ControlChannel, id))
+	reply, err := evalInts(ctx, e.redis, restockScript, k.Stock, k.Meta, k.Orders, units, ControlChannel, id)
 	if err != nil {
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
 	}
@@ -791,7 +796,7 @@ func (e *Engine) Release(ctx context.Context, id, orderID string, opts ...Releas
 // product on the control channel.
 func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Release, error) {
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, product))
+	v, err := evalArray(ctx, e.redis, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, product)
 	if err != nil {
 		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
 	}
@@ -803,7 +808,7 @@ func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Re
 	}
 	var kind int64
 	var r Release
-	if _, err := redis.Scan(v, &kind, &r.Remaining, &r.Quantity, &r.UserID); err != nil {
+	if err := scanReply(v, &kind, &r.Remaining, &r.Quantity, &r.UserID); err != nil {
 		return Release{}, fmt.Errorf("release %s: unexpected reply %v: %w", id, v, err)
 	}
 	r.Already = kind == 0
@@ -817,7 +822,7 @@ func replyKind(v []any) int64 {
 	if len(v) == 0 {
 		return 0
 	}
-	n, _ := redis.Int64(v[0], nil)
+	n, _ := replyInt(v[0])
 	return n
 }
 
@@ -846,7 +851,7 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 		return e.shardedOrders(ctx, d.ids, limit)
 	}
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, ordersScript, k.Stock, k.Orders, max(limit, 0)))
+	v, err := evalArray(ctx, e.redis, ordersScript, k.Stock, k.Orders, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("orders %s: %w", id, err)
 	}
@@ -856,7 +861,7 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 	if len(v) != 2 {
 		return nil, fmt.Errorf("orders %s: unexpected reply %v", id, v)
 	}
-	entries, err := redis.Values(v[1], nil)
+	entries, err := replyArray(v[1])
 	if err != nil {
 		return nil, fmt.Errorf("orders %s: unexpected reply: %w", id, err)
 	}
@@ -866,7 +871,7 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 			eid    string
 			fields []string
 		)
-		if _, err := redis.Scan(raw.([]any), &eid, &fields); err != nil {
+		if err := scanReply(raw, &eid, &fields); err != nil {
 			return nil, fmt.Errorf("orders %s: unexpected entry: %w", id, err)
 		}
 		o := Order{ID: eid}

@@ -14,9 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-	"github.com/mna/redisc"
-
 	"github.com/flashsale/flashsale/lua"
 )
 
@@ -75,14 +72,14 @@ const shardCacheTTL = 2 * time.Second
 var ErrTransferFailed = errors.New("transfer between shards failed")
 
 var (
-	shardBaseScript      = &Script{Script: redis.NewScript(6, lua.ShardBase)}
-	shardDirScript       = &Script{Script: redis.NewScript(1, lua.ShardDir), ReadOnly: true}
-	shardPeekScript      = &Script{Script: redis.NewScript(3, lua.ShardPeek), ReadOnly: true}
-	shardClearScript     = &Script{Script: redis.NewScript(2, lua.ShardClear)}
-	transferDebitScript  = &Script{Script: redis.NewScript(3, lua.TransferDebit)}
-	transferCreditScript = &Script{Script: redis.NewScript(4, lua.TransferCredit)}
-	transferSettleScript = &Script{Script: redis.NewScript(1, lua.TransferSettle)}
-	hashReadScript       = &Script{Script: redis.NewScript(1, lua.HashRead), ReadOnly: true}
+	shardBaseScript      = newScript("shard_base", lua.ShardBase, 6)
+	shardDirScript       = readOnly(newScript("shard_dir", lua.ShardDir, 1))
+	shardPeekScript      = readOnly(newScript("shard_peek", lua.ShardPeek, 3))
+	shardClearScript     = newScript("shard_clear", lua.ShardClear, 2)
+	transferDebitScript  = newScript("transfer_debit", lua.TransferDebit, 3)
+	transferCreditScript = newScript("transfer_credit", lua.TransferCredit, 4)
+	transferSettleScript = newScript("transfer_settle", lua.TransferSettle, 1)
+	hashReadScript       = readOnly(newScript("hash_read", lua.HashRead, 1))
 )
 
 // shardScripts are the scripts of sharded products, for Scripts.
@@ -98,13 +95,6 @@ func (k Keys) TransfersOut() string { return k.prefix + "xfer_out" }
 
 // TransfersIn is the key of a shard's credits: transfer id → units.
 func (k Keys) TransfersIn() string { return k.prefix + "xfer_in" }
-
-// SlotOwner is a Redis that can tell which master serves a slot (the
-// transport's Cluster); InitSharded uses it to put shards on different
-// masters.
-type SlotOwner interface {
-	MasterOfSlot(ctx context.Context, slot int) (string, error)
-}
 
 // shardEntry is a cached shard list.
 type shardEntry struct {
@@ -146,13 +136,13 @@ type shardDir struct {
 }
 
 func (e *Engine) readShardDir(ctx context.Context, id string) (shardDir, error) {
-	v, err := redis.Values(e.redis.Eval(ctx, shardDirScript, KeysFor(id).Meta))
+	v, err := e.redis.Eval(ctx, shardDirScript, KeysFor(id).Meta)
 	if err != nil {
 		return shardDir{}, fmt.Errorf("shards of %s: %w", id, err)
 	}
 	var list string
 	var d shardDir
-	if _, err := redis.Scan(v, &list, &d.initial, &d.restocked); err != nil {
+	if err := scanReply(v, &list, &d.initial, &d.restocked); err != nil {
 		return shardDir{}, fmt.Errorf("shards of %s: unexpected reply: %w", id, err)
 	}
 	if list != "" {
@@ -183,7 +173,7 @@ func HomeShard(user string, k int) int {
 
 // InitSharded creates or re-creates product id with units spread evenly
 // over k shards (2 to MaxShards), on distinct slots and, when the Redis is
-// a SlotOwner, spread evenly over its masters. Settings are Init's; the
+// a cluster, spread evenly over its masters. Settings are Init's; the
 // per-user limit is per customer across all shards.
 func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int, opts ...InitOption) error {
 	s, err := initSettings(id, units, opts)
@@ -267,23 +257,18 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 // come, or, on a cluster, the lowest j of each master in turn, so that the
 // masters get k/masters shards each (one more for some).
 func (e *Engine) pickShards(ctx context.Context, id string, k int) ([]string, error) {
-	owner, _ := e.redis.(SlotOwner)
 	byMaster := map[string][]string{}
 	seen := map[int]bool{}
 	for j := 0; j < 64*k && len(seen) < 16*k; j++ {
 		sid := id + "#" + strconv.Itoa(j)
-		slot := redisc.Slot(KeysFor(sid).Stock)
+		slot, master, err := e.redis.SlotOf(ctx, KeysFor(sid).Stock)
+		if err != nil {
+			return nil, err
+		}
 		if seen[slot] {
 			continue
 		}
 		seen[slot] = true
-		master := ""
-		if owner != nil {
-			var err error
-			if master, err = owner.MasterOfSlot(ctx, slot); err != nil {
-				return nil, err
-			}
-		}
 		byMaster[master] = append(byMaster[master], sid)
 	}
 	masters := make([]string, 0, len(byMaster))
@@ -421,7 +406,7 @@ func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
 		go func() {
 			defer wg.Done()
 			k := KeysFor(sid)
-			n, err := redis.Int64s(e.redis.Eval(ctx, shardPeekScript, k.Stock, k.TransfersOut(), k.TransfersIn()))
+			n, err := evalInts(ctx, e.redis, shardPeekScript, k.Stock, k.TransfersOut(), k.TransfersIn())
 			if err == nil && len(n) != 3 {
 				err = fmt.Errorf("unexpected reply %v", n)
 			}
@@ -507,7 +492,7 @@ func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exac
 	if exact {
 		mode = "exact"
 	}
-	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode))
+	units, err := evalInts(ctx, e.redis, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode)
 	if err != nil || len(units) != 1 {
 		return 0, fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
 	}
@@ -530,8 +515,8 @@ func (e *Engine) completeTransfer(ctx context.Context, p pendingTransfer) error 
 	if p.restock {
 		kind = "restock"
 	}
-	n, err := redis.Int64(e.redis.Eval(ctx, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), dk.Orders,
-		p.tid, p.units, kind, ControlChannel, p.src))
+	n, err := evalInt(ctx, e.redis, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), dk.Orders,
+		p.tid, p.units, kind, ControlChannel, p.src)
 	if err != nil {
 		return fmt.Errorf("transfer %s to %s: %w", p.tid, p.dst, err)
 	}
@@ -571,7 +556,11 @@ func (p pendingTransfer) what() string {
 func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) ([]pendingTransfer, error) {
 	var out []pendingTransfer
 	for _, sid := range append(ids[:len(ids):len(ids)], id) {
-		m, err := redis.StringMap(e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), ""))
+		v, err := e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), "")
+		var m map[string]string
+		if err == nil {
+			m, err = replyStringMap(v)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("transfers of %s: %w", sid, err)
 		}
@@ -581,11 +570,15 @@ func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) 
 			if !ok || err != nil {
 				return nil, fmt.Errorf("transfer %s of %s: bad record %q", tid, sid, v)
 			}
-			credit, err := redis.String(e.redis.Eval(ctx, hashReadScript, KeysFor(dst).TransfersIn(), tid))
-			if err != nil && !errors.Is(err, redis.ErrNil) {
+			credit, err := e.redis.Eval(ctx, hashReadScript, KeysFor(dst).TransfersIn(), tid)
+			if err != nil {
 				return nil, fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
 			}
-			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credit != "", restock: sid == id})
+			credited := credit != nil // nil: no credit of tid
+			if c, ok := credit.([]byte); ok {
+				credited = len(c) > 0
+			}
+			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credited, restock: sid == id})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].tid < out[j].tid })

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/flashsale/flashsale/lua"
 )
 
@@ -17,8 +15,8 @@ import (
 // reset and buyers act on the product as one product.
 
 var (
-	shardRestockScript = &Script{Script: redis.NewScript(2, lua.ShardRestock)}
-	orderUserScript    = &Script{Script: redis.NewScript(1, lua.OrderUser), ReadOnly: true}
+	shardRestockScript = newScript("shard_restock", lua.ShardRestock, 2)
+	orderUserScript    = readOnly(newScript("order_user", lua.OrderUser, 1))
 )
 
 // ErrAmbiguousOrder: an order id names a sale in more than one shard of a
@@ -102,7 +100,7 @@ func (e *Engine) shardedRestock(ctx context.Context, id string, d shardDir, unit
 			args = append(args, p.tid, p.dst+" "+strconv.FormatInt(n, 10))
 		}
 	}
-	reply, err := redis.Int64s(e.redis.Eval(ctx, shardRestockScript, args...))
+	reply, err := evalInts(ctx, e.redis, shardRestockScript, args...)
 	switch {
 	case err != nil:
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
@@ -177,7 +175,11 @@ func (e *Engine) shardedRelease(ctx context.Context, id string, d shardDir, orde
 	}
 	var found, owners []string
 	for _, sid := range candidates {
-		owner, err := redis.String(e.redis.Eval(ctx, orderUserScript, KeysFor(sid).Orders, orderID))
+		v, err := e.redis.Eval(ctx, orderUserScript, KeysFor(sid).Orders, orderID)
+		var owner string
+		if err == nil {
+			owner, err = replyString(v)
+		}
 		if err != nil {
 			return Release{}, fmt.Errorf("release %s %s: shard %s: %w", id, orderID, sid, err)
 		}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 )
 
 // VerifyTimeout bounds one product's audit when the caller set no deadline:
@@ -53,7 +51,7 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 		}
 	}
 	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders))
+	v, err := evalArray(ctx, e.redis, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders)
 	if err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", id, err)
 	}
@@ -63,7 +61,7 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 	var kind int64
 	var sums []int64
 	a := Audit{ID: id}
-	if _, err := redis.Scan(v, &kind, &a.Problems, &sums); err != nil {
+	if err := scanReply(v, &kind, &a.Problems, &sums); err != nil {
 		return Audit{}, fmt.Errorf("verify %s: unexpected reply: %w", id, err)
 	}
 	if len(sums) != 7 {

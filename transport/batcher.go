@@ -660,11 +660,11 @@ func (l *lane) writeBatch(conn redis.Conn, nc *countingConn, bt *batch, broken <
 func send(conn redis.Conn, calls []*call) error {
 	c := calls[0]
 	if len(calls) == 1 {
-		return c.s.SendHash(conn, c.args...)
+		return sendScript(conn, c.s, false, c.args)
 	}
 	m := c.s.Merge
 	args := m.Args(len(calls), func(i int) []any { return calls[i].args })
-	return m.Script.SendHash(conn, args...)
+	return sendScript(conn, m.Script, false, args)
 }
 
 // mergeable reports whether c may merge with others: its script has a

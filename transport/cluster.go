@@ -537,16 +537,16 @@ func (c *Cluster) asking(ctx context.Context, n *clusterNode, s *engine.Script, 
 	p := n.pool
 	return p.do(ctx, func(conn redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		run := func(send func(redis.Conn, ...any) error) (any, error) {
+		run := func(source bool) (any, error) {
 			if _, err := redis.DoWithTimeout(conn, d, "ASKING"); err != nil {
 				return nil, err
 			}
-			return p.evalSHA(conn, d, send, keysAndArgs, wait)
+			return p.evalSHA(conn, d, s, source, keysAndArgs, wait)
 		}
-		v, err := run(s.SendHash)
+		v, err := run(false)
 		if isNoScript(err) {
 			c.retried(RetryNoScript)
-			v, err = run(s.Send)
+			v, err = run(true)
 		}
 		return v, err
 	})
@@ -646,15 +646,3 @@ func (c *Cluster) QueueDepth() int {
 	}
 	return d
 }
-
-// MasterOfSlot returns the address of the master serving slot, from the
-// slot map (engine.SlotOwner: sharded products spread over masters by it).
-func (c *Cluster) MasterOfSlot(ctx context.Context, slot int) (string, error) {
-	n, _, err := c.owner(ctx, slot)
-	if err != nil {
-		return "", err
-	}
-	return n.addr, nil
-}
-
-var _ engine.SlotOwner = (*Cluster)(nil)

@@ -216,7 +216,7 @@ func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []
 func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
 	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		for _, s := range scripts {
-			if err := s.Load(c); err != nil {
+			if err := loadScript(c, s); err != nil {
 				return nil, err
 			}
 		}
@@ -234,22 +234,23 @@ func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
 func (p *Pool) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		v, err := p.evalSHA(c, d, s.SendHash, keysAndArgs, wait)
+		v, err := p.evalSHA(c, d, s, false, keysAndArgs, wait)
 		if isNoScript(err) {
 			// EVAL (the script's text) loads and runs it in one step: a
 			// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
 			// EVALSHA would fail the retry with NOSCRIPT again.
-			v, err = p.evalSHA(c, d, s.Send, keysAndArgs, wait)
+			v, err = p.evalSHA(c, d, s, true, keysAndArgs, wait)
 		}
 		return v, err
 	})
 }
 
-// evalSHA sends the script with send (EVALSHA, or EVAL for the retry) and
-// the durability wait, and waits at most d for the replies. A failure
-// after the script was sent is an engine.ErrOutcomeUnknown: Redis may have run it.
-func (p *Pool) evalSHA(c redis.Conn, d time.Duration, send func(redis.Conn, ...any) error, keysAndArgs []any, wait bool) (any, error) {
-	if err := send(c, keysAndArgs...); err != nil {
+// evalSHA sends s (EVALSHA, or with source EVAL for the retry: see
+// sendScript) and the durability wait, and waits at most d for the
+// replies. A failure after the script was sent is an
+// engine.ErrOutcomeUnknown: Redis may have run it.
+func (p *Pool) evalSHA(c redis.Conn, d time.Duration, s *engine.Script, source bool, keysAndArgs []any, wait bool) (any, error) {
+	if err := sendScript(c, s, source, keysAndArgs); err != nil {
 		return nil, err
 	}
 	if wait {
