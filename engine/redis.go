@@ -130,12 +130,6 @@ type AsyncRedis interface {
 	EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any)
 }
 
-// readOnly marks s as never writing.
-func readOnly(s *Script) *Script {
-	s.ReadOnly = true
-	return s
-}
-
 // mergeable gives s its merged form m.
 func mergeable(s *Script, m *MergeSpec) *Script {
 	s.Merge = m

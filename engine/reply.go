@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -99,15 +98,14 @@ func replyStringMap(v any) (map[string]string, error) {
 	return m, nil
 }
 
-// scanReply reads the first len(dst) elements of the array reply v into
-// dst, each an *int64, *string, *[]int64, *[]string or *[]any; v may hold
-// more.
+// scanReply reads the array reply v, of len(dst) elements, into dst, each
+// an *int64, *string, *[]int64, *[]string or *[]any.
 func scanReply(v any, dst ...any) error {
 	a, err := replyArray(v)
 	if err != nil {
 		return err
 	}
-	if len(a) < len(dst) {
+	if len(a) != len(dst) {
 		return fmt.Errorf("%d elements, want %d", len(a), len(dst))
 	}
 	for i, d := range dst {
@@ -130,31 +128,4 @@ func scanReply(v any, dst ...any) error {
 		}
 	}
 	return nil
-}
-
-// evalInt runs s on r and reads its integer reply.
-func evalInt(ctx context.Context, r Redis, s *Script, keysAndArgs ...any) (int64, error) {
-	v, err := r.Eval(ctx, s, keysAndArgs...)
-	if err != nil {
-		return 0, err
-	}
-	return replyInt(v)
-}
-
-// evalInts runs s on r and reads its reply, an array of integers.
-func evalInts(ctx context.Context, r Redis, s *Script, keysAndArgs ...any) ([]int64, error) {
-	v, err := r.Eval(ctx, s, keysAndArgs...)
-	if err != nil {
-		return nil, err
-	}
-	return replyInts(v)
-}
-
-// evalArray runs s on r and reads its array reply.
-func evalArray(ctx context.Context, r Redis, s *Script, keysAndArgs ...any) ([]any, error) {
-	v, err := r.Eval(ctx, s, keysAndArgs...)
-	if err != nil {
-		return nil, err
-	}
-	return replyArray(v)
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/flashsale/flashsale/lua"
 )
 
 // A product spread over shards ("admin init --shards K ID N") keeps its
@@ -71,24 +69,6 @@ const shardCacheTTL = 2 * time.Second
 // target shard is missing).
 var ErrTransferFailed = errors.New("transfer between shards failed")
 
-var (
-	shardBaseScript      = newScript("shard_base", lua.ShardBase, 6)
-	shardDirScript       = readOnly(newScript("shard_dir", lua.ShardDir, 1))
-	shardPeekScript      = readOnly(newScript("shard_peek", lua.ShardPeek, 3))
-	shardClearScript     = newScript("shard_clear", lua.ShardClear, 2)
-	transferDebitScript  = newScript("transfer_debit", lua.TransferDebit, 3)
-	transferCreditScript = newScript("transfer_credit", lua.TransferCredit, 4)
-	transferSettleScript = newScript("transfer_settle", lua.TransferSettle, 1)
-	hashReadScript       = readOnly(newScript("hash_read", lua.HashRead, 1))
-)
-
-// shardScripts are the scripts of sharded products, for Scripts.
-func shardScripts() []*Script {
-	return []*Script{shardBaseScript, shardDirScript, shardPeekScript, shardClearScript,
-		transferDebitScript, transferCreditScript, transferSettleScript, hashReadScript,
-		shardRestockScript, orderUserScript}
-}
-
 // TransfersOut is the key of a shard's pending debits: transfer id →
 // "target-shard-id units".
 func (k Keys) TransfersOut() string { return k.prefix + "xfer_out" }
@@ -136,7 +116,7 @@ type shardDir struct {
 }
 
 func (e *Engine) readShardDir(ctx context.Context, id string) (shardDir, error) {
-	v, err := e.redis.Eval(ctx, shardDirScript, KeysFor(id).Meta)
+	v, err := e.eval(ctx, shardDirScript, KeysFor(id))
 	if err != nil {
 		return shardDir{}, fmt.Errorf("shards of %s: %w", id, err)
 	}
@@ -196,16 +176,15 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	for i, sid := range ids {
 		share := shareOf(units, k, i)
 		sk := KeysFor(sid)
-		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
-		if _, err := e.redis.Eval(ctx, initScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
+		if _, err := e.eval(ctx, initScript, sk,
 			share, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
 	}
-	b := KeysFor(id)
-	if _, err := e.redis.Eval(ctx, shardBaseScript, b.Stock, b.Buyers, b.Meta, b.Holders, b.Orders, b.Released,
+	if _, err := e.eval(ctx, shardBaseScript, KeysFor(id),
 		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
@@ -234,17 +213,15 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 	}
 	for _, sid := range d.ids {
 		sk := KeysFor(sid)
-		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
-		if _, err := e.redis.Eval(ctx, deleteScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
-			ControlChannel, id); err != nil {
+		if _, err := e.eval(ctx, deleteScript, sk, ControlChannel, id); err != nil {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
 	}
 	if d.ids != nil { // the restock parts a crash left in the directory
-		b := KeysFor(id)
-		if _, err := e.redis.Eval(ctx, shardClearScript, b.TransfersOut(), b.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, KeysFor(id)); err != nil {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 	}
@@ -405,16 +382,14 @@ func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := KeysFor(sid)
-			n, err := evalInts(ctx, e.redis, shardPeekScript, k.Stock, k.TransfersOut(), k.TransfersIn())
-			if err == nil && len(n) != 3 {
-				err = fmt.Errorf("unexpected reply %v", n)
+			v, err := e.eval(ctx, shardPeekScript, KeysFor(sid))
+			if err == nil {
+				p := &out[i]
+				err = scanReply(v, &p.stock, &p.pending, &p.credits)
 			}
 			if err != nil {
 				out[i].err = fmt.Errorf("shard %s: %w", sid, err)
-				return
 			}
-			out[i].stock, out[i].pending, out[i].credits = n[0], n[1], n[2]
 		}()
 	}
 	wg.Wait()
@@ -487,12 +462,11 @@ var transferHook func(tid string) error
 // many it took out of src.
 func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exact bool) (int64, error) {
 	tid := newTransferID()
-	sk := KeysFor(src)
 	mode := ""
 	if exact {
 		mode = "exact"
 	}
-	units, err := evalInts(ctx, e.redis, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode)
+	units, err := e.evalInts(ctx, debitScript, KeysFor(src), tid, dst, want, mode)
 	if err != nil || len(units) != 1 {
 		return 0, fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
 	}
@@ -510,20 +484,18 @@ func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exac
 // completeTransfer credits transfer p to its target (once) and settles its
 // debit in its source.
 func (e *Engine) completeTransfer(ctx context.Context, p pendingTransfer) error {
-	dk := KeysFor(p.dst)
 	kind := ""
 	if p.restock {
 		kind = "restock"
 	}
-	n, err := evalInt(ctx, e.redis, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), dk.Orders,
-		p.tid, p.units, kind, ControlChannel, p.src)
+	n, err := e.evalInt(ctx, creditScript, KeysFor(p.dst), p.tid, p.units, kind, ControlChannel, p.src)
 	if err != nil {
 		return fmt.Errorf("transfer %s to %s: %w", p.tid, p.dst, err)
 	}
-	if n < 0 {
+	if n == replyUnknownProduct {
 		return fmt.Errorf("transfer %s to %s: %w: no such shard", p.tid, p.dst, ErrTransferFailed)
 	}
-	if _, err := e.redis.Eval(ctx, transferSettleScript, KeysFor(p.src).TransfersOut(), p.tid); err != nil {
+	if _, err := e.eval(ctx, settleScript, KeysFor(p.src), p.tid); err != nil {
 		return fmt.Errorf("transfer %s: settle in %s: %w", p.tid, p.src, err)
 	}
 	return nil
@@ -556,7 +528,7 @@ func (p pendingTransfer) what() string {
 func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) ([]pendingTransfer, error) {
 	var out []pendingTransfer
 	for _, sid := range append(ids[:len(ids):len(ids)], id) {
-		v, err := e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), "")
+		v, err := e.eval(ctx, readOutScript, KeysFor(sid), "")
 		var m map[string]string
 		if err == nil {
 			m, err = replyStringMap(v)
@@ -570,7 +542,7 @@ func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) 
 			if !ok || err != nil {
 				return nil, fmt.Errorf("transfer %s of %s: bad record %q", tid, sid, v)
 			}
-			credit, err := e.redis.Eval(ctx, hashReadScript, KeysFor(dst).TransfersIn(), tid)
+			credit, err := e.eval(ctx, readInScript, KeysFor(dst), tid)
 			if err != nil {
 				return nil, fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
 			}

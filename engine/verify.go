@@ -50,12 +50,11 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 			return e.shardedVerify(ctx, id, d)
 		}
 	}
-	k := KeysFor(id)
-	v, err := evalArray(ctx, e.redis, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders)
+	v, err := e.eval(ctx, verifyScript, KeysFor(id))
 	if err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", id, err)
 	}
-	if replyKind(v) == -1 {
+	if replyKind(v) == replyUnknownProduct {
 		return Audit{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
 	var kind int64
