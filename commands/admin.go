@@ -468,7 +468,7 @@ func adminWatch(a *adminCtx) error {
 	defer cancel()
 	seen := 0
 	var werr error
-	err := a.store.Redis().Subscribe(ctx, engine.EventChannel, func(payload []byte) {
+	err := a.store.Subscribe(ctx, engine.EventChannel, func(payload []byte) {
 		var ev engine.Event
 		if json.Unmarshal(payload, &ev) != nil || (product != "" && ev.ProductID != product) || werr != nil {
 			return

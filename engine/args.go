@@ -20,7 +20,7 @@ const argsCacheMax = 8192
 // change between purchases.
 type productArgs struct {
 	keys Keys
-	// shared are the shared keys (see purchaseScript.Merge).
+	// shared are the shared keys (purchaseShared).
 	shared []any
 	// noRequest and noRate stand for a purchase's own request record and
 	// rate limiter keys when it has no request id or no rate limit: the
@@ -31,12 +31,11 @@ type productArgs struct {
 
 func newProductArgs(id string) *productArgs {
 	k := KeysFor(id)
-	return &productArgs{
-		keys: k,
-		shared: []any{k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
-			k.Requests[0], k.Requests[1]},
-		noRequest: k.Request(""), noRate: k.Rate(""), id: id,
+	shared := make([]any, len(purchaseShared))
+	for i, key := range purchaseShared {
+		shared[i] = key.of(k)
 	}
+	return &productArgs{keys: k, shared: shared, noRequest: k.Request(""), noRate: k.Rate(""), id: id}
 }
 
 // argsCache maps ids to their *productArgs. The zero value is ready.
@@ -79,10 +78,12 @@ func newScriptSettings(e *Engine) scriptSettings {
 }
 
 // purchaseArgs are the purchase script's keys and arguments for req on
-// product (or shard) id; rated false skips the rate limiter.
+// product (or shard) id, in the order contract.go declares
+// (purchaseShared, purchaseOwnKeys, purchaseSharedArgs, purchaseOwnArgs);
+// rated false skips the rate limiter.
 func (e *Engine) purchaseArgs(req *Request, id string, rated bool) []any {
 	p, s := e.args.get(id), &e.settings
-	args := make([]any, 0, purchaseKeys+8)
+	args := make([]any, 0, purchaseArgCount)
 	// Shared by every purchase of the product, or of one of its shards
 	// (see purchaseScript.Merge).
 	args = append(args, p.shared...)

@@ -7,49 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
-
-	"github.com/flashsale/flashsale/lua"
-)
-
-// The scripts, hashed once. Every product operation is one of them, so each
-// is atomic and touches one product's keys only.
-var (
-	// purchaseScript is one purchase; calls of one product merge into one
-	// call of the same Lua (see lua/purchase.lua).
-	purchaseScript = &Script{Script: redis.NewScript(purchaseKeys, lua.Purchase), Merge: &MergeSpec{
-		Script: &Script{Script: redis.NewScript(-1, lua.Purchase)}, Max: MaxMergedPurchases,
-		Keys: purchaseKeys, SharedKeys: 8, SharedArgs: 5, Stride: answerLen,
-	}}
-	initScript    = &Script{Script: redis.NewScript(6, lua.Init)}
-	resetScript   = &Script{Script: redis.NewScript(6, lua.Reset)}
-	statusScript  = &Script{Script: redis.NewScript(5, lua.Status), ReadOnly: true}
-	buyersScript  = &Script{Script: redis.NewScript(2, lua.Buyers), ReadOnly: true}
-	deleteScript  = &Script{Script: redis.NewScript(6, lua.Delete)}
-	windowScript  = &Script{Script: redis.NewScript(2, lua.Window)}
-	restockScript = &Script{Script: redis.NewScript(3, lua.Restock)}
-	releaseScript = &Script{Script: redis.NewScript(6, lua.Release)}
-	verifyScript  = &Script{Script: redis.NewScript(5, lua.Verify), ReadOnly: true}
-	ordersScript  = &Script{Script: redis.NewScript(2, lua.Orders), ReadOnly: true}
 )
 
 // MaxMergedPurchases bounds the purchases of one product that run as one
 // script call.
 const MaxMergedPurchases = 64
-
-// purchaseKeys is the key count of one purchase.
-const purchaseKeys = 10
-
-// answerLen is the elements of one purchase's answer in the purchase
-// script's flat reply (see lua/purchase.lua).
-const answerLen = 4
-
-// Scripts lists every script the engine runs, for SCRIPT LOAD at start.
-func Scripts() []*Script {
-	return append([]*Script{purchaseScript, initScript, resetScript, statusScript, buyersScript,
-		deleteScript, windowScript, restockScript, releaseScript, verifyScript, ordersScript}, shardScripts()...)
-}
 
 // Errors of the engine's operations.
 var (
@@ -162,8 +124,15 @@ func New(r Redis, opts ...Option) *Engine {
 	return e
 }
 
-// Redis returns the engine's Redis, for health checks.
-func (e *Engine) Redis() Redis { return e.redis }
+// Ping checks that the engine's Redis answers, for health checks.
+func (e *Engine) Ping(ctx context.Context) error { return e.redis.Ping(ctx) }
+
+// Subscribe calls fn with every message published on channel (such as
+// EventChannel) until ctx is done, then returns nil, or until the
+// subscription fails.
+func (e *Engine) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
+	return e.redis.Subscribe(ctx, channel, fn)
+}
 
 // Request is one purchase attempt.
 type Request struct {
@@ -392,14 +361,14 @@ func purchaseResult(v any) (Result, error) {
 	bad := func(err error) (Result, error) {
 		return Result{}, fmt.Errorf("unexpected reply %v: %w", v, err)
 	}
-	reply, err := redis.Values(v, nil)
+	reply, err := replyArray(v)
 	if err != nil {
 		return bad(err)
 	}
 	if len(reply) != answerLen {
 		return bad(fmt.Errorf("%d elements, want %d", len(reply), answerLen))
 	}
-	kind, err := redis.Int64(reply[0], nil)
+	kind, err := replyInt(reply[0])
 	if err != nil {
 		return bad(err)
 	}
@@ -408,15 +377,15 @@ func purchaseResult(v any) (Result, error) {
 		return bad(fmt.Errorf("unknown outcome %d", kind))
 	}
 	for _, z := range reply[1+values:] {
-		if x, err := redis.Int64(z, nil); err != nil || x != 0 {
+		if x, err := replyInt(z); err != nil || x != 0 {
 			return bad(errors.New("a value where the outcome has none"))
 		}
 	}
-	switch kind {
-	case 1:
-		remaining, err1 := redis.Int64(reply[1], nil)
-		oid, err2 := redis.String(reply[2], nil)
-		qty, err3 := redis.Int64(reply[3], nil)
+	switch outcome(kind) {
+	case outSold:
+		remaining, err1 := replyInt(reply[1])
+		oid, err2 := replyString(reply[2])
+		qty, err3 := replyInt(reply[3])
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return bad(err)
 		}
@@ -424,8 +393,8 @@ func purchaseResult(v any) (Result, error) {
 			return bad(fmt.Errorf("quantity %d", qty))
 		}
 		return Result{Status: StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
-	case 8:
-		oid, err := redis.String(reply[1], nil)
+	case outReleased:
+		oid, err := replyString(reply[1])
 		if err != nil {
 			return bad(err)
 		}
@@ -433,43 +402,29 @@ func purchaseResult(v any) (Result, error) {
 	}
 	var n [2]int64
 	for i := range values {
-		if n[i], err = redis.Int64(reply[1+i], nil); err != nil {
+		if n[i], err = replyInt(reply[1+i]); err != nil {
 			return bad(err)
 		}
 	}
-	switch kind {
-	case 0:
+	switch outcome(kind) {
+	case outSoldOut:
 		return Result{Status: StatusSoldOut}, nil
-	case -1:
+	case outUnknownProduct:
 		return Fail(ErrUnknownProduct), nil
-	case 2:
+	case outInsufficient:
 		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, nil
-	case 3:
+	case outOverLimit:
 		return Result{Status: StatusAlreadyPurchased, Held: n[0], Limit: n[1]}, nil
-	case 4:
+	case outNotStarted:
 		return Result{Status: StatusNotStarted, Start: time.UnixMilli(n[0]).UTC()}, nil
-	case 5:
+	case outEnded:
 		return Result{Status: StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
-	case 6:
+	case outRequestReused:
 		return Fail(ErrRequestReused), nil
+	case outRateLimited:
+		return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
 	}
-	return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil // 7
-}
-
-// answerValues is how many values follow outcome kind in a purchase's
-// answer, -1 for an outcome the script never gives.
-func answerValues(kind int64) int {
-	switch kind {
-	case 0, -1, 6:
-		return 0
-	case 2, 4, 5, 7, 8:
-		return 1
-	case 3:
-		return 2
-	case 1:
-		return 3
-	}
-	return -1
+	return bad(fmt.Errorf("outcome %d undecoded", kind))
 }
 
 // Settings are what a product is initialised with.
@@ -502,8 +457,7 @@ func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitO
 	if err := e.deleteShards(ctx, id); err != nil {
 		return err
 	}
-	k := KeysFor(id)
-	_, err = e.redis.Eval(ctx, initScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released,
+	_, err = e.eval(ctx, initScript, KeysFor(id),
 		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
@@ -589,22 +543,41 @@ func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
 			return e.shardedStatus(ctx, id, d)
 		}
 	}
-	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, statusScript, k.Stock, k.Buyers, k.Meta, k.Orders, k.Holders))
+	v, err := e.eval(ctx, statusScript, KeysFor(id))
 	if err != nil {
 		return ProductStatus{}, fmt.Errorf("status %s: %w", id, err)
 	}
-	if len(reply) == 1 && reply[0] == 0 {
+	r, err := decodeStatus(v)
+	switch {
+	case err != nil:
+		return ProductStatus{}, fmt.Errorf("status %s: unexpected reply %v: %w", id, v, err)
+	case r.exists == 0:
 		return ProductStatus{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
-	if len(reply) != 11 {
-		return ProductStatus{}, fmt.Errorf("status %s: unexpected reply %v", id, reply)
-	}
 	return ProductStatus{
-		ID: id, Remaining: reply[1], Initial: reply[2], Held: reply[3], Buyers: reply[4],
-		Limit: reply[5], Start: msTime(reply[6]), End: msTime(reply[7]),
-		Now: time.UnixMilli(reply[8]).UTC(), Orders: reply[9], Customers: reply[10],
+		ID: id, Remaining: r.remaining, Initial: r.initial, Held: r.held, Buyers: r.buyers,
+		Limit: r.limit, Start: msTime(r.startMS), End: msTime(r.endMS),
+		Now: time.UnixMilli(r.nowMS).UTC(), Orders: r.orders, Customers: r.customers,
 	}, nil
+}
+
+// statusReply is status.lua's reply, by name: {exists} alone when the
+// product does not exist.
+type statusReply struct {
+	exists, remaining, initial, held, buyers, limit int64
+	startMS, endMS                                  int64 // -1: none
+	nowMS, orders, customers                        int64
+}
+
+func decodeStatus(v any) (r statusReply, err error) {
+	if a, _ := replyArray(v); len(a) == 1 {
+		if err := scanReply(v, &r.exists); err != nil || r.exists != 0 {
+			return r, errors.Join(err, errors.New("one element, not 0"))
+		}
+		return r, nil
+	}
+	return r, scanReply(v, &r.exists, &r.remaining, &r.initial, &r.held, &r.buyers, &r.limit,
+		&r.startMS, &r.endMS, &r.nowMS, &r.orders, &r.customers)
 }
 
 // msTime is the time of a millisecond timestamp, zero for -1 (none).
@@ -634,13 +607,12 @@ func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64,
 // buyersOf lists the buyers of product (or shard) id: limit of them, all
 // for 0, none (the total only) for -1.
 func (e *Engine) buyersOf(ctx context.Context, id string, limit int) (total int64, ids []string, err error) {
-	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, buyersScript, k.Stock, k.Buyers, limit))
+	v, err := e.eval(ctx, buyersScript, KeysFor(id), limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("buyers %s: %w", id, err)
 	}
 	var exists int64
-	if _, err := redis.Scan(v, &exists, &total, &ids); err != nil {
+	if err := scanReply(v, &exists, &total, &ids); err != nil {
 		return 0, nil, fmt.Errorf("buyers %s: unexpected reply: %w", id, err)
 	}
 	if exists == 0 {
@@ -668,8 +640,7 @@ func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
 // resetOf resets product (or shard) id, announcing product on the control
 // channel.
 func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, error) {
-	k := KeysFor(id)
-	initial, err := redis.Int64(e.redis.Eval(ctx, resetScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, product))
+	initial, err := e.evalInt(ctx, resetScript, KeysFor(id), ControlChannel, product)
 	if err != nil {
 		return 0, fmt.Errorf("reset %s: %w", id, err)
 	}
@@ -687,8 +658,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 	if err := e.deleteShards(ctx, id); err != nil {
 		return err
 	}
-	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, deleteScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, ControlChannel, id))
+	n, err := e.evalInt(ctx, deleteScript, KeysFor(id), ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
@@ -712,12 +682,11 @@ func (e *Engine) window(ctx context.Context, id, op string) error {
 	if done, err := e.eachShard(ctx, id, func(sid string) error { return e.window(ctx, sid, op) }); done {
 		return err
 	}
-	k := KeysFor(id)
-	n, err := redis.Int64(e.redis.Eval(ctx, windowScript, k.Stock, k.Meta, op, ControlChannel, id))
+	n, err := e.evalInt(ctx, windowScript, KeysFor(id), op, ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	if n < 0 {
+	if n == replyUnknownProduct {
 		return fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
 	return nil
@@ -741,13 +710,15 @@ func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining
 	} else if d.ids != nil {
 		return e.shardedRestock(ctx, id, d, units)
 	}
-	k := KeysFor(id)
-	reply, err := redis.Int64s(e.redis.Eval(ctx, restockScript, k.Stock, k.Meta, k.Orders, units, ControlChannel, id))
+	reply, err := e.evalInts(ctx, restockScript, KeysFor(id), units, ControlChannel, id)
 	if err != nil {
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
 	}
-	if len(reply) == 1 {
+	switch {
+	case len(reply) == 1 && reply[0] == replyUnknownProduct:
 		return 0, 0, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	case len(reply) != 2:
+		return 0, 0, fmt.Errorf("restock %s: unexpected reply %v", id, reply)
 	}
 	return reply[0], reply[1], nil
 }
@@ -787,20 +758,19 @@ func (e *Engine) Release(ctx context.Context, id, orderID string, opts ...Releas
 // releaseOf releases order orderID of product (or shard) id, announcing
 // product on the control channel.
 func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Release, error) {
-	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, releaseScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders, k.Released, orderID, ControlChannel, product))
+	v, err := e.eval(ctx, releaseScript, KeysFor(id), orderID, ControlChannel, product)
 	if err != nil {
 		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
 	}
 	switch replyKind(v) {
-	case -1:
+	case replyUnknownProduct:
 		return Release{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
-	case -2:
+	case replyUnknownOrder:
 		return Release{}, fmt.Errorf("%s: order %s: %w", id, orderID, ErrUnknownOrder)
 	}
 	var kind int64
 	var r Release
-	if _, err := redis.Scan(v, &kind, &r.Remaining, &r.Quantity, &r.UserID); err != nil {
+	if err := scanReply(v, &kind, &r.Remaining, &r.Quantity, &r.UserID); err != nil {
 		return Release{}, fmt.Errorf("release %s: unexpected reply %v: %w", id, v, err)
 	}
 	r.Already = kind == 0
@@ -808,13 +778,14 @@ func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Re
 }
 
 // replyKind is the first element of a script's array reply: by the scripts'
-// convention, negative values name a failure such as -1 for an unknown
-// product. It is 0 for an empty or malformed reply.
-func replyKind(v []any) int64 {
-	if len(v) == 0 {
+// convention, negative values name a failure such as replyUnknownProduct.
+// It is 0 for an empty or malformed reply.
+func replyKind(v any) int64 {
+	a, _ := replyArray(v)
+	if len(a) == 0 {
 		return 0
 	}
-	n, _ := redis.Int64(v[0], nil)
+	n, _ := replyInt(a[0])
 	return n
 }
 
@@ -842,19 +813,16 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 		}
 		return e.shardedOrders(ctx, d.ids, limit)
 	}
-	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, ordersScript, k.Stock, k.Orders, max(limit, 0)))
+	v, err := e.eval(ctx, ordersScript, KeysFor(id), max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("orders %s: %w", id, err)
 	}
-	if replyKind(v) == -1 {
+	if replyKind(v) == replyUnknownProduct {
 		return nil, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
-	if len(v) != 2 {
-		return nil, fmt.Errorf("orders %s: unexpected reply %v", id, v)
-	}
-	entries, err := redis.Values(v[1], nil)
-	if err != nil {
+	var kind int64
+	var entries []any
+	if err := scanReply(v, &kind, &entries); err != nil {
 		return nil, fmt.Errorf("orders %s: unexpected reply: %w", id, err)
 	}
 	orders := make([]Order, 0, len(entries))
@@ -863,7 +831,7 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 			eid    string
 			fields []string
 		)
-		if _, err := redis.Scan(raw.([]any), &eid, &fields); err != nil {
+		if err := scanReply(raw, &eid, &fields); err != nil {
 			return nil, fmt.Errorf("orders %s: unexpected entry: %w", id, err)
 		}
 		o := Order{ID: eid}

@@ -27,3 +27,6 @@ func PurchaseResult(v any) (Result, error) { return purchaseResult(v) }
 // FillLowest is how a restock of a sharded product splits units over
 // shards holding stocks.
 func FillLowest(stocks []int64, units int64) []int64 { return fillLowest(stocks, units) }
+
+// RedisOf is the Redis e runs on.
+func RedisOf(e *Engine) Redis { return e.redis }

@@ -28,7 +28,7 @@ func merged(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engin
 		calls[i] = args
 	}
 	m := engine.PurchaseScript.Merge
-	v, err := eng.Redis().Eval(ctx, m.Script, m.Args(len(calls), func(i int) []any { return calls[i] })...)
+	v, err := engine.RedisOf(eng).Eval(ctx, m.Script, m.Args(len(calls), func(i int) []any { return calls[i] })...)
 	if err != nil {
 		t.Fatalf("merged call: %v", err)
 	}

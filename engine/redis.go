@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 )
 
 // Errors of the Redis side, produced by the transport and mapped to
@@ -23,9 +23,13 @@ var (
 	ErrNotDurable = errors.New("not confirmed durable")
 )
 
-// Script is one of the engine's Lua scripts.
+// Script is one of the engine's Lua scripts: its source, and how its
+// calls pass keys. A transport sends it as EVALSHA Hash() with KeyCount()
+// keys (no count when KeyCount is -1: the count is then the first
+// argument), and falls back to EVAL Source() on NOSCRIPT.
 type Script struct {
-	*redis.Script
+	name, src, hash string
+	keys            int
 	// ReadOnly scripts never write, so they need no durability wait.
 	ReadOnly bool
 	// Merge, if set, says that several calls of this script may run as one
@@ -34,14 +38,34 @@ type Script struct {
 	Merge *MergeSpec
 }
 
+// newScript is the script name of source src whose calls pass keys keys
+// first (-1: the key count is the first argument).
+func newScript(name, src string, keys int) *Script {
+	sum := sha1.Sum([]byte(src))
+	return &Script{name: name, src: src, hash: hex.EncodeToString(sum[:]), keys: keys}
+}
+
+// Name is the script's name, for logs and tests.
+func (s *Script) Name() string { return s.name }
+
+// Source is the script's Lua text, as SCRIPT LOAD and EVAL take it.
+func (s *Script) Source() string { return s.src }
+
+// Hash is the hex SHA-1 of Source, as EVALSHA takes it.
+func (s *Script) Hash() string { return s.hash }
+
+// KeyCount is how many of a call's keysAndArgs are keys, at the front;
+// -1 means the first argument is the key count (as in a merged form).
+func (s *Script) KeyCount() int { return s.keys }
+
 // MergeSpec describes how calls of a script merge into one. A call's keys
 // and arguments are its shared keys (the first SharedKeys), its own keys,
 // its shared arguments (the first SharedArgs) and its own arguments. Calls
 // whose shared keys and arguments are all equal merge into one call of
 // Script with the shared keys once, then every call's own keys in order,
 // then the shared arguments once, then every call's own arguments in
-// order. Script takes its key count as its first argument (a redigo
-// script of key count -1). Its reply, and the reply of the script alone
+// order. Script takes its key count as its first argument (its KeyCount
+// is -1). Its reply, and the reply of the script alone
 // (which is Script with one call), is one flat array of Stride elements
 // per call, in order: the merging Redis hands call i the array of its
 // Stride elements, so a caller sees the same reply merged or not.
@@ -84,6 +108,11 @@ type Redis interface {
 	Eval(ctx context.Context, s *Script, keysAndArgs ...any) (any, error)
 	// Ping checks that Redis answers.
 	Ping(ctx context.Context) error
+	// SlotOf names where key lives: its hash slot, and the address of the
+	// master serving that slot ("" when Redis is one node, which serves
+	// every slot). Sharded products put their shards on distinct slots and
+	// spread them over masters by it.
+	SlotOf(ctx context.Context, key string) (slot int, master string, err error)
 	// Scan calls fn with every key that matches the glob pattern match.
 	Scan(ctx context.Context, match string, fn func(key string) error) error
 	// Subscribe calls fn with every message published on channel until ctx
@@ -99,4 +128,10 @@ type AsyncRedis interface {
 	// goroutine; done must not block. A call still unsent at deadline
 	// fails with ErrUnavailable.
 	EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any)
+}
+
+// mergeable gives s its merged form m.
+func mergeable(s *Script, m *MergeSpec) *Script {
+	s.Merge = m
+	return s
 }

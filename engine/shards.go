@@ -13,11 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
-	"github.com/mna/redisc"
-
-	"github.com/flashsale/flashsale/lua"
 )
 
 // A product spread over shards ("admin init --shards K ID N") keeps its
@@ -74,37 +69,12 @@ const shardCacheTTL = 2 * time.Second
 // target shard is missing).
 var ErrTransferFailed = errors.New("transfer between shards failed")
 
-var (
-	shardBaseScript      = &Script{Script: redis.NewScript(6, lua.ShardBase)}
-	shardDirScript       = &Script{Script: redis.NewScript(1, lua.ShardDir), ReadOnly: true}
-	shardPeekScript      = &Script{Script: redis.NewScript(3, lua.ShardPeek), ReadOnly: true}
-	shardClearScript     = &Script{Script: redis.NewScript(2, lua.ShardClear)}
-	transferDebitScript  = &Script{Script: redis.NewScript(3, lua.TransferDebit)}
-	transferCreditScript = &Script{Script: redis.NewScript(4, lua.TransferCredit)}
-	transferSettleScript = &Script{Script: redis.NewScript(1, lua.TransferSettle)}
-	hashReadScript       = &Script{Script: redis.NewScript(1, lua.HashRead), ReadOnly: true}
-)
-
-// shardScripts are the scripts of sharded products, for Scripts.
-func shardScripts() []*Script {
-	return []*Script{shardBaseScript, shardDirScript, shardPeekScript, shardClearScript,
-		transferDebitScript, transferCreditScript, transferSettleScript, hashReadScript,
-		shardRestockScript, orderUserScript}
-}
-
 // TransfersOut is the key of a shard's pending debits: transfer id →
 // "target-shard-id units".
 func (k Keys) TransfersOut() string { return k.prefix + "xfer_out" }
 
 // TransfersIn is the key of a shard's credits: transfer id → units.
 func (k Keys) TransfersIn() string { return k.prefix + "xfer_in" }
-
-// SlotOwner is a Redis that can tell which master serves a slot (the
-// transport's Cluster); InitSharded uses it to put shards on different
-// masters.
-type SlotOwner interface {
-	MasterOfSlot(ctx context.Context, slot int) (string, error)
-}
 
 // shardEntry is a cached shard list.
 type shardEntry struct {
@@ -146,13 +116,13 @@ type shardDir struct {
 }
 
 func (e *Engine) readShardDir(ctx context.Context, id string) (shardDir, error) {
-	v, err := redis.Values(e.redis.Eval(ctx, shardDirScript, KeysFor(id).Meta))
+	v, err := e.eval(ctx, shardDirScript, KeysFor(id))
 	if err != nil {
 		return shardDir{}, fmt.Errorf("shards of %s: %w", id, err)
 	}
 	var list string
 	var d shardDir
-	if _, err := redis.Scan(v, &list, &d.initial, &d.restocked); err != nil {
+	if err := scanReply(v, &list, &d.initial, &d.restocked); err != nil {
 		return shardDir{}, fmt.Errorf("shards of %s: unexpected reply: %w", id, err)
 	}
 	if list != "" {
@@ -183,7 +153,7 @@ func HomeShard(user string, k int) int {
 
 // InitSharded creates or re-creates product id with units spread evenly
 // over k shards (2 to MaxShards), on distinct slots and, when the Redis is
-// a SlotOwner, spread evenly over its masters. Settings are Init's; the
+// a cluster, spread evenly over its masters. Settings are Init's; the
 // per-user limit is per customer across all shards.
 func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int, opts ...InitOption) error {
 	s, err := initSettings(id, units, opts)
@@ -206,16 +176,15 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	for i, sid := range ids {
 		share := shareOf(units, k, i)
 		sk := KeysFor(sid)
-		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
-		if _, err := e.redis.Eval(ctx, initScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
+		if _, err := e.eval(ctx, initScript, sk,
 			share, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
 	}
-	b := KeysFor(id)
-	if _, err := e.redis.Eval(ctx, shardBaseScript, b.Stock, b.Buyers, b.Meta, b.Holders, b.Orders, b.Released,
+	if _, err := e.eval(ctx, shardBaseScript, KeysFor(id),
 		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
@@ -244,17 +213,15 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 	}
 	for _, sid := range d.ids {
 		sk := KeysFor(sid)
-		if _, err := e.redis.Eval(ctx, shardClearScript, sk.TransfersOut(), sk.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
-		if _, err := e.redis.Eval(ctx, deleteScript, sk.Stock, sk.Buyers, sk.Meta, sk.Holders, sk.Orders, sk.Released,
-			ControlChannel, id); err != nil {
+		if _, err := e.eval(ctx, deleteScript, sk, ControlChannel, id); err != nil {
 			return fmt.Errorf("delete shard %s: %w", sid, err)
 		}
 	}
 	if d.ids != nil { // the restock parts a crash left in the directory
-		b := KeysFor(id)
-		if _, err := e.redis.Eval(ctx, shardClearScript, b.TransfersOut(), b.TransfersIn()); err != nil {
+		if _, err := e.eval(ctx, shardClearScript, KeysFor(id)); err != nil {
 			return fmt.Errorf("delete %s: %w", id, err)
 		}
 	}
@@ -267,23 +234,18 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 // come, or, on a cluster, the lowest j of each master in turn, so that the
 // masters get k/masters shards each (one more for some).
 func (e *Engine) pickShards(ctx context.Context, id string, k int) ([]string, error) {
-	owner, _ := e.redis.(SlotOwner)
 	byMaster := map[string][]string{}
 	seen := map[int]bool{}
 	for j := 0; j < 64*k && len(seen) < 16*k; j++ {
 		sid := id + "#" + strconv.Itoa(j)
-		slot := redisc.Slot(KeysFor(sid).Stock)
+		slot, master, err := e.redis.SlotOf(ctx, KeysFor(sid).Stock)
+		if err != nil {
+			return nil, err
+		}
 		if seen[slot] {
 			continue
 		}
 		seen[slot] = true
-		master := ""
-		if owner != nil {
-			var err error
-			if master, err = owner.MasterOfSlot(ctx, slot); err != nil {
-				return nil, err
-			}
-		}
 		byMaster[master] = append(byMaster[master], sid)
 	}
 	masters := make([]string, 0, len(byMaster))
@@ -420,16 +382,14 @@ func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := KeysFor(sid)
-			n, err := redis.Int64s(e.redis.Eval(ctx, shardPeekScript, k.Stock, k.TransfersOut(), k.TransfersIn()))
-			if err == nil && len(n) != 3 {
-				err = fmt.Errorf("unexpected reply %v", n)
+			v, err := e.eval(ctx, shardPeekScript, KeysFor(sid))
+			if err == nil {
+				p := &out[i]
+				err = scanReply(v, &p.stock, &p.pending, &p.credits)
 			}
 			if err != nil {
 				out[i].err = fmt.Errorf("shard %s: %w", sid, err)
-				return
 			}
-			out[i].stock, out[i].pending, out[i].credits = n[0], n[1], n[2]
 		}()
 	}
 	wg.Wait()
@@ -502,12 +462,11 @@ var transferHook func(tid string) error
 // many it took out of src.
 func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exact bool) (int64, error) {
 	tid := newTransferID()
-	sk := KeysFor(src)
 	mode := ""
 	if exact {
 		mode = "exact"
 	}
-	units, err := redis.Int64s(e.redis.Eval(ctx, transferDebitScript, sk.Stock, sk.Meta, sk.TransfersOut(), tid, dst, want, mode))
+	units, err := e.evalInts(ctx, debitScript, KeysFor(src), tid, dst, want, mode)
 	if err != nil || len(units) != 1 {
 		return 0, fmt.Errorf("transfer %s from %s: %w", tid, src, errors.Join(err, ErrTransferFailed))
 	}
@@ -525,20 +484,18 @@ func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exac
 // completeTransfer credits transfer p to its target (once) and settles its
 // debit in its source.
 func (e *Engine) completeTransfer(ctx context.Context, p pendingTransfer) error {
-	dk := KeysFor(p.dst)
 	kind := ""
 	if p.restock {
 		kind = "restock"
 	}
-	n, err := redis.Int64(e.redis.Eval(ctx, transferCreditScript, dk.Stock, dk.Meta, dk.TransfersIn(), dk.Orders,
-		p.tid, p.units, kind, ControlChannel, p.src))
+	n, err := e.evalInt(ctx, creditScript, KeysFor(p.dst), p.tid, p.units, kind, ControlChannel, p.src)
 	if err != nil {
 		return fmt.Errorf("transfer %s to %s: %w", p.tid, p.dst, err)
 	}
-	if n < 0 {
+	if n == replyUnknownProduct {
 		return fmt.Errorf("transfer %s to %s: %w: no such shard", p.tid, p.dst, ErrTransferFailed)
 	}
-	if _, err := e.redis.Eval(ctx, transferSettleScript, KeysFor(p.src).TransfersOut(), p.tid); err != nil {
+	if _, err := e.eval(ctx, settleScript, KeysFor(p.src), p.tid); err != nil {
 		return fmt.Errorf("transfer %s: settle in %s: %w", p.tid, p.src, err)
 	}
 	return nil
@@ -571,7 +528,11 @@ func (p pendingTransfer) what() string {
 func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) ([]pendingTransfer, error) {
 	var out []pendingTransfer
 	for _, sid := range append(ids[:len(ids):len(ids)], id) {
-		m, err := redis.StringMap(e.redis.Eval(ctx, hashReadScript, KeysFor(sid).TransfersOut(), ""))
+		v, err := e.eval(ctx, readOutScript, KeysFor(sid), "")
+		var m map[string]string
+		if err == nil {
+			m, err = replyStringMap(v)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("transfers of %s: %w", sid, err)
 		}
@@ -581,11 +542,15 @@ func (e *Engine) pendingTransfers(ctx context.Context, id string, ids []string) 
 			if !ok || err != nil {
 				return nil, fmt.Errorf("transfer %s of %s: bad record %q", tid, sid, v)
 			}
-			credit, err := redis.String(e.redis.Eval(ctx, hashReadScript, KeysFor(dst).TransfersIn(), tid))
-			if err != nil && !errors.Is(err, redis.ErrNil) {
+			credit, err := e.eval(ctx, readInScript, KeysFor(dst), tid)
+			if err != nil {
 				return nil, fmt.Errorf("transfer %s to %s: %w", tid, dst, err)
 			}
-			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credit != "", restock: sid == id})
+			credited := credit != nil // nil: no credit of tid
+			if c, ok := credit.([]byte); ok {
+				credited = len(c) > 0
+			}
+			out = append(out, pendingTransfer{src: sid, dst: dst, tid: tid, units: units, credited: credited, restock: sid == id})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].tid < out[j].tid })

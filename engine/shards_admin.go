@@ -7,19 +7,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/gomodule/redigo/redis"
-
-	"github.com/flashsale/flashsale/lua"
 )
 
 // The admin operations of a product spread over shards: restock, release,
 // reset and buyers act on the product as one product.
-
-var (
-	shardRestockScript = &Script{Script: redis.NewScript(2, lua.ShardRestock)}
-	orderUserScript    = &Script{Script: redis.NewScript(1, lua.OrderUser), ReadOnly: true}
-)
 
 // ErrAmbiguousOrder: an order id names a sale in more than one shard of a
 // product (each shard's stream makes its own ids); the customer tells them
@@ -92,8 +83,7 @@ func (e *Engine) shardedRestock(ctx context.Context, id string, d shardDir, unit
 	for i, p := range peeks {
 		stocks[i] = max(p.stock, 0)
 	}
-	b := KeysFor(id)
-	args := []any{b.Meta, b.TransfersOut(), units}
+	args := []any{units}
 	var parts []pendingTransfer
 	for i, n := range fillLowest(stocks, units) {
 		if n > 0 {
@@ -102,13 +92,13 @@ func (e *Engine) shardedRestock(ctx context.Context, id string, d shardDir, unit
 			args = append(args, p.tid, p.dst+" "+strconv.FormatInt(n, 10))
 		}
 	}
-	reply, err := redis.Int64s(e.redis.Eval(ctx, shardRestockScript, args...))
+	reply, err := e.evalInts(ctx, shardRestockScript, KeysFor(id), args...)
 	switch {
 	case err != nil:
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
 	case len(reply) != 1:
 		return 0, 0, fmt.Errorf("restock %s: unexpected reply %v", id, reply)
-	case reply[0] < 0: // re-created unsharded meanwhile
+	case reply[0] == replyUnknownProduct: // re-created unsharded meanwhile
 		return 0, 0, fmt.Errorf("restock %s: %w", id, ErrUnknownProduct)
 	}
 	for _, p := range parts {
@@ -177,7 +167,11 @@ func (e *Engine) shardedRelease(ctx context.Context, id string, d shardDir, orde
 	}
 	var found, owners []string
 	for _, sid := range candidates {
-		owner, err := redis.String(e.redis.Eval(ctx, orderUserScript, KeysFor(sid).Orders, orderID))
+		v, err := e.eval(ctx, orderUserScript, KeysFor(sid), orderID)
+		var owner string
+		if err == nil {
+			owner, err = replyString(v)
+		}
 		if err != nil {
 			return Release{}, fmt.Errorf("release %s %s: shard %s: %w", id, orderID, sid, err)
 		}

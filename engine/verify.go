@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 )
 
 // VerifyTimeout bounds one product's audit when the caller set no deadline:
@@ -52,18 +50,17 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 			return e.shardedVerify(ctx, id, d)
 		}
 	}
-	k := KeysFor(id)
-	v, err := redis.Values(e.redis.Eval(ctx, verifyScript, k.Stock, k.Buyers, k.Meta, k.Holders, k.Orders))
+	v, err := e.eval(ctx, verifyScript, KeysFor(id))
 	if err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", id, err)
 	}
-	if replyKind(v) == -1 {
+	if replyKind(v) == replyUnknownProduct {
 		return Audit{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
 	var kind int64
 	var sums []int64
 	a := Audit{ID: id}
-	if _, err := redis.Scan(v, &kind, &a.Problems, &sums); err != nil {
+	if err := scanReply(v, &kind, &a.Problems, &sums); err != nil {
 		return Audit{}, fmt.Errorf("verify %s: unexpected reply: %w", id, err)
 	}
 	if len(sums) != 7 {

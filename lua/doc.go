@@ -4,9 +4,12 @@
 // (so they share the product's {ID} hash tag and a Redis Cluster slot), and
 // checks everything before it writes anything (purchase.lua too, for every
 // purchase of a merged call, its rate limiter's state included: see its
-// header). Key names are built by the
-// engine package, never here; each script's header documents its KEYS,
-// ARGV and reply.
+// header). Key names are built by the engine package, never here; each
+// script's header documents its KEYS, ARGV and reply, and the engine
+// declares the same lists by name (engine/contract.go), checked by its
+// tests. purchase.lua names its outcomes by constants the engine
+// generates from its decoder's table and puts before the script's first
+// line when it loads it (engine/contract.go, purchasePrelude).
 package lua
 
 import _ "embed"

@@ -40,23 +40,25 @@
 -- Reply: one flat array of 4 elements per attempt, elements 4i-3 .. 4i for
 -- attempt i: its outcome, then up to three values, 0 in the places an
 -- outcome has no value for (a flat array because Redis turns each nested
--- table of a reply into an array at a cost, about 1 us an attempt):
---   1, remaining, order_id, quantity  sold (or the replay of an earlier sale)
---   0, 0, 0, 0                sold out
---   -1, 0, 0, 0               unknown product
---   2, remaining, 0, 0        fewer units left than asked
---   3, held, limit, 0         the customer would exceed the per-user limit
---   4, start_ms, 0, 0         the sale has not started
---   5, end_ms, 0, 0           the sale has ended
---   6, 0, 0, 0                request id reused with a different payload
---   7, retry_after_ms, 0, 0   the customer is over the rate limit
---   8, order_id, 0, 0         the replayed request's order was released since
+-- table of a reply into an array at a cost, about 1 us an attempt). The
+-- outcomes are locals the engine declares before this line (see
+-- engine/contract.go, which numbers them; the reply carries the numbers):
+--   SOLD, remaining, order_id, quantity  sold (or the replay of an earlier sale)
+--   SOLD_OUT, 0, 0, 0                 sold out
+--   UNKNOWN_PRODUCT, 0, 0, 0          unknown product
+--   INSUFFICIENT, remaining, 0, 0     fewer units left than asked
+--   OVER_LIMIT, held, limit, 0        the customer would exceed the per-user limit
+--   NOT_STARTED, start_ms, 0, 0       the sale has not started
+--   ENDED, end_ms, 0, 0               the sale has ended
+--   REQUEST_REUSED, 0, 0, 0           request id reused with a different payload
+--   RATE_LIMITED, retry_after_ms, 0, 0  the customer is over the rate limit
+--   RELEASED, order_id, 0, 0          the replayed request's order was released since
 local m = (#KEYS - 8) / 2
 local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   for b = 1, 4 * m, 4 do
-    out[b], out[b + 1], out[b + 2], out[b + 3] = -1, 0, 0, 0
+    out[b], out[b + 1], out[b + 2], out[b + 3] = UNKNOWN_PRODUCT, 0, 0, 0
   end
   return out
 end
@@ -202,18 +204,18 @@ local function judge(i, b)
     local rec = records[rkey]
     if rec then
       if rec[1] ~= fingerprint then
-        return 6, 0, 0, 0
+        return REQUEST_REUSED, 0, 0, 0
       end
       if rec[4] then
-        return 8, rec[3], 0, 0
+        return RELEASED, rec[3], 0, 0
       end
       local sale = rec[3]
       if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
         sale[8] = sale[8] or {}
         table.insert(sale[8], b)
-        return 1, rec[2], 0, qty
+        return SOLD, rec[2], 0, qty
       end
-      return 1, rec[2], sale, qty
+      return SOLD, rec[2], sale, qty
     end
   end
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival
@@ -226,27 +228,27 @@ local function judge(i, b)
     tat[lkey] = at
     local allow_at = at + interval - burst * interval
     if now < allow_at then
-      return 7, allow_at - now, 0, 0
+      return RATE_LIMITED, allow_at - now, 0, 0
     end
     tat[lkey], dirty[lkey] = at + interval, true
   end
   if start_ms and now < start_ms then
-    return 4, start_ms, 0, 0
+    return NOT_STARTED, start_ms, 0, 0
   end
   if end_ms and now >= end_ms then
-    return 5, end_ms, 0, 0
+    return ENDED, end_ms, 0, 0
   end
   if left <= 0 then
-    return 0, 0, 0, 0
+    return SOLD_OUT, 0, 0, 0
   end
   if limit > 0 then
     local h = held[user]
     if h + qty > limit then
-      return 3, h, limit, 0
+      return OVER_LIMIT, h, limit, 0
     end
   end
   if left < qty then
-    return 2, left, 0, 0
+    return INSUFFICIENT, left, 0, 0
   end
   held[user] = held[user] + qty
   left = left - qty
@@ -258,7 +260,7 @@ local function judge(i, b)
     sale[5] = fingerprint
     records[rkey] = {fingerprint, left, sale, false}
   end
-  return 1, left, 0, qty
+  return SOLD, left, 0, qty
 end
 
 for i = 1, m do

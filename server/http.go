@@ -462,7 +462,7 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.RequestTimeout, healthInterval))
 	defer cancel()
-	if err := s.eng.Redis().Ping(ctx); err != nil || !s.redisUp.Load() {
+	if err := s.eng.Ping(ctx); err != nil || !s.redisUp.Load() {
 		if err != nil {
 			s.redisUp.Store(false)
 		}

@@ -34,6 +34,7 @@ func (h *holdingRedis) Eval(context.Context, *engine.Script, ...any) (any, error
 	return nil, engine.ErrUnavailable
 }
 func (h *holdingRedis) Ping(context.Context) error                             { return nil }
+func (h *holdingRedis) SlotOf(context.Context, string) (int, string, error)    { return 0, "", nil }
 func (h *holdingRedis) Scan(context.Context, string, func(string) error) error { return nil }
 func (h *holdingRedis) Subscribe(ctx context.Context, _ string, _ func([]byte)) error {
 	<-ctx.Done()

@@ -158,7 +158,7 @@ func (s *Server) ServeListeners(ctx context.Context, ln, httpOnly net.Listener) 
 		}
 	})
 	defer stop()
-	s.redisUp.Store(s.eng.Redis().Ping(ctx) == nil)
+	s.redisUp.Store(s.eng.Ping(ctx) == nil)
 	s.now.Store(time.Now().UnixNano())
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
@@ -264,7 +264,7 @@ func (s *Server) watchRedis(ctx context.Context) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, healthInterval)
-			up := s.eng.Redis().Ping(pctx) == nil
+			up := s.eng.Ping(pctx) == nil
 			cancel()
 			if s.redisUp.Swap(up) != up {
 				s.log.Warn().Bool("redis_up", up).Msg("redis state changed")

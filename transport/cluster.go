@@ -673,15 +673,3 @@ func (c *Cluster) QueueDepth() int {
 	}
 	return d
 }
-
-// MasterOfSlot returns the address of the master serving slot, from the
-// slot map (engine.SlotOwner: sharded products spread over masters by it).
-func (c *Cluster) MasterOfSlot(ctx context.Context, slot int) (string, error) {
-	n, _, err := c.owner(ctx, slot)
-	if err != nil {
-		return "", err
-	}
-	return n.addr, nil
-}
-
-var _ engine.SlotOwner = (*Cluster)(nil)

@@ -12,18 +12,31 @@ import (
 
 // sendScript writes EVALSHA of s with keysAndArgs on c, unflushed.
 func sendScript(c redis.Conn, s *engine.Script, keysAndArgs ...any) error {
-	return s.SendHash(c, keysAndArgs...)
+	return writeScript(c, "EVALSHA", s.Hash(), s, keysAndArgs)
 }
 
 // sendScriptText writes EVAL of s's text with keysAndArgs on c,
 // unflushed: the NOSCRIPT retry, which loads the script as it runs it.
 func sendScriptText(c redis.Conn, s *engine.Script, keysAndArgs ...any) error {
-	return s.Send(c, keysAndArgs...)
+	return writeScript(c, "EVAL", s.Source(), s, keysAndArgs)
+}
+
+// writeScript writes cmd body [numkeys] keysAndArgs…: the key count goes before
+// keysAndArgs unless s takes it as its first argument (KeyCount -1, a
+// merged form).
+func writeScript(c redis.Conn, cmd, body string, s *engine.Script, keysAndArgs []any) error {
+	args := make([]any, 0, 2+len(keysAndArgs))
+	args = append(args, body)
+	if n := s.KeyCount(); n >= 0 {
+		args = append(args, n)
+	}
+	return c.Send(cmd, append(args, keysAndArgs...)...)
 }
 
 // loadScript runs SCRIPT LOAD of s on c.
 func loadScript(c redis.Conn, s *engine.Script) error {
-	return s.Load(c)
+	_, err := c.Do("SCRIPT", "LOAD", s.Source())
+	return err
 }
 
 // scriptSender is sendScript or sendScriptText.

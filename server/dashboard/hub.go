@@ -243,7 +243,7 @@ func (h *hub) readings(ctx context.Context, out [][]byte, ids []string) [][]byte
 func (h *hub) follow(ctx context.Context, gen uint64, channel string, fn func([]byte)) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := h.eng.Redis().Subscribe(ctx, channel, fn)
+		err := h.eng.Subscribe(ctx, channel, fn)
 		if ctx.Err() != nil {
 			return
 		}
@@ -260,7 +260,7 @@ func (h *hub) follow(ctx context.Context, gen uint64, channel string, fn func([]
 			}
 			backoff = min(2*backoff, 2*time.Second)
 			pctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
-			err := h.eng.Redis().Ping(pctx)
+			err := h.eng.Ping(pctx)
 			cancel()
 			if err == nil {
 				break

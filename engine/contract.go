@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/flashsale/flashsale/lua"
+)
+
+// The Go ↔ Lua contract. Every script is declared once here as a spec:
+// its keys by name (built from KeysFor), its arguments by name, and, for
+// the purchase script, its outcomes. The script's key count comes from
+// its key list, every call builds its keys from that list, and the
+// purchase outcomes reach the Lua as constants generated from the table
+// the reply decoder reads (see purchasePrelude), so neither side can
+// count or number differently from the other. contract_test.go loads
+// every script on a real Redis and calls it by its spec.
+
+// key is one of a product's keys, by the name the scripts' headers give it.
+type key struct {
+	name string
+	of   func(Keys) string
+}
+
+var (
+	keyStock        = key{"stock", func(k Keys) string { return k.Stock }}
+	keyBuyers       = key{"buyers", func(k Keys) string { return k.Buyers }}
+	keyMeta         = key{"meta", func(k Keys) string { return k.Meta }}
+	keyHolders      = key{"holders", func(k Keys) string { return k.Holders }}
+	keyOrders       = key{"orders", func(k Keys) string { return k.Orders }}
+	keyReleased     = key{"released", func(k Keys) string { return k.Released }}
+	keyRequests0    = key{"requests:0", func(k Keys) string { return k.Requests[0] }}
+	keyRequests1    = key{"requests:1", func(k Keys) string { return k.Requests[1] }}
+	keyTransfersOut = key{"transfers out", Keys.TransfersOut}
+	keyTransfersIn  = key{"transfers in", Keys.TransfersIn}
+)
+
+// productKeys are every key of a product's state, in the order of the
+// scripts that create, reset, release or remove it.
+var productKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased}
+
+// variadic, last in a spec's arguments, stands for any number more.
+const variadic = "..."
+
+// spec is a script with its declared keys and arguments.
+type spec struct {
+	*Script
+	keys []key
+	args []string // by name, in ARGV order; variadic last: any more
+}
+
+// declare is the spec of script name (its source src) taking keys, then
+// args.
+func declare(name, src string, keys []key, args ...string) *spec {
+	return &spec{Script: newScript(name, src, len(keys)), keys: keys, args: args}
+}
+
+// readOnly marks s as never writing.
+func (s *spec) readOnly() *spec {
+	s.ReadOnly = true
+	return s
+}
+
+// call is the keysAndArgs of a call of s on the keys k: s's keys, then
+// args, which must be the arguments s declares.
+func (s *spec) call(k Keys, args ...any) []any {
+	n := len(s.args)
+	if len(args) != n && (n == 0 || s.args[n-1] != variadic || len(args) < n-1) {
+		panic(fmt.Sprintf("script %s takes %d arguments (%s), given %d", s.name, n, strings.Join(s.args, ", "), len(args)))
+	}
+	out := make([]any, 0, len(s.keys)+len(args))
+	for _, key := range s.keys {
+		out = append(out, key.of(k))
+	}
+	return append(out, args...)
+}
+
+// The scripts, hashed once. Every product operation is one of them (or,
+// for a product spread over shards, one per shard), so each is atomic and
+// touches one product's (or shard's) keys only.
+var (
+	initScript = declare("init", lua.Init, productKeys,
+		"units", "per-user limit", "start ms", "end ms", "control channel", "product id")
+	resetScript  = declare("reset", lua.Reset, productKeys, "control channel", "product id")
+	deleteScript = declare("delete", lua.Delete, productKeys, "control channel", "product id")
+	statusScript = declare("status", lua.Status,
+		[]key{keyStock, keyBuyers, keyMeta, keyOrders, keyHolders}).readOnly()
+	buyersScript  = declare("buyers", lua.Buyers, []key{keyStock, keyBuyers}, "limit").readOnly()
+	windowScript  = declare("window", lua.Window, []key{keyStock, keyMeta}, "op", "control channel", "product id")
+	restockScript = declare("restock", lua.Restock, []key{keyStock, keyMeta, keyOrders},
+		"units", "control channel", "product id")
+	releaseScript = declare("release", lua.Release, productKeys, "order id", "control channel", "product id")
+	verifyScript  = declare("verify", lua.Verify,
+		[]key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders}).readOnly()
+	ordersScript = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
+
+	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
+		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id")
+	shardDirScript   = declare("shard_dir", lua.ShardDir, []key{keyMeta}).readOnly()
+	shardPeekScript  = declare("shard_peek", lua.ShardPeek, []key{keyStock, keyTransfersOut, keyTransfersIn}).readOnly()
+	shardClearScript = declare("shard_clear", lua.ShardClear, []key{keyTransfersOut, keyTransfersIn})
+	debitScript      = declare("transfer_debit", lua.TransferDebit, []key{keyStock, keyMeta, keyTransfersOut},
+		"transfer id", "target shard id", "units", "mode")
+	creditScript = declare("transfer_credit", lua.TransferCredit,
+		[]key{keyStock, keyMeta, keyTransfersIn, keyOrders},
+		"transfer id", "units", "kind", "control channel", "product id")
+	settleScript       = declare("transfer_settle", lua.TransferSettle, []key{keyTransfersOut}, "transfer id")
+	shardRestockScript = declare("shard_restock", lua.ShardRestock, []key{keyMeta, keyTransfersOut},
+		"units", variadic)
+	orderUserScript = declare("order_user", lua.OrderUser, []key{keyOrders}, "order id").readOnly()
+	// hash_read reads either transfer hash: one script, a spec for each.
+	readOutScript = declare("hash_read", lua.HashRead, []key{keyTransfersOut}, "field").readOnly()
+	readInScript  = &spec{Script: readOutScript.Script, keys: []key{keyTransfersIn}, args: readOutScript.args}
+)
+
+// Scripts lists every script the engine runs, for SCRIPT LOAD at start.
+func Scripts() []*Script {
+	out := []*Script{purchaseScript}
+	for _, s := range specs() {
+		out = append(out, s.Script)
+	}
+	return out
+}
+
+// specs lists the spec of every script but the purchase's (and
+// readInScript, whose script is readOutScript's).
+func specs() []*spec {
+	return []*spec{initScript, resetScript, deleteScript, statusScript, buyersScript, windowScript,
+		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
+		shardPeekScript, shardClearScript, debitScript, creditScript, settleScript,
+		shardRestockScript, orderUserScript, readOutScript}
+}
+
+// eval runs s on the keys k with args.
+func (e *Engine) eval(ctx context.Context, s *spec, k Keys, args ...any) (any, error) {
+	return e.redis.Eval(ctx, s.Script, s.call(k, args...)...)
+}
+
+// evalInt runs s and reads its integer reply.
+func (e *Engine) evalInt(ctx context.Context, s *spec, k Keys, args ...any) (int64, error) {
+	v, err := e.eval(ctx, s, k, args...)
+	if err != nil {
+		return 0, err
+	}
+	return replyInt(v)
+}
+
+// evalInts runs s and reads its reply, an array of integers.
+func (e *Engine) evalInts(ctx context.Context, s *spec, k Keys, args ...any) ([]int64, error) {
+	v, err := e.eval(ctx, s, k, args...)
+	if err != nil {
+		return nil, err
+	}
+	return replyInts(v)
+}
+
+// The failures the admin scripts answer with, as the first element of an
+// array reply (or the whole integer reply).
+const (
+	replyUnknownProduct = -1 // the product (or shard) does not exist
+	replyUnknownOrder   = -2 // release.lua: no sale has that order id
+)
+
+// The purchase script. Its keys and arguments are a purchase's shared
+// ones (the same for every purchase of a product, or of one shard), then
+// its own; a merged call has the shared ones once, then every purchase's
+// own (see MergeSpec).
+var (
+	purchaseShared = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
+		keyRequests0, keyRequests1}
+	// A purchase's own keys: its request record of the former formats and
+	// its customer's rate limiter (see productArgs).
+	purchaseOwnKeys    = []string{"request", "rate"}
+	purchaseSharedArgs = []string{"product id", "request ttl ms", "event channel", "rate interval ms", "rate burst"}
+	purchaseOwnArgs    = []string{"user id", "quantity", "request id"}
+)
+
+// purchaseKeys is the key count of one purchase.
+var purchaseKeys = len(purchaseShared) + len(purchaseOwnKeys)
+
+// purchaseArgCount is the keys and arguments of one purchase.
+var purchaseArgCount = purchaseKeys + len(purchaseSharedArgs) + len(purchaseOwnArgs)
+
+// purchaseSource is purchase.lua after its prelude.
+var purchaseSource = purchasePrelude() + lua.Purchase
+
+// purchaseScript is one purchase; calls of one product merge into one
+// call of the same Lua (see lua/purchase.lua).
+var purchaseScript = mergeable(newScript("purchase", purchaseSource, purchaseKeys), &MergeSpec{
+	Script: newScript("purchase-merged", purchaseSource, -1), Max: MaxMergedPurchases,
+	Keys: purchaseKeys, SharedKeys: len(purchaseShared), SharedArgs: len(purchaseSharedArgs),
+	Stride: answerLen,
+})
+
+// outcome is the kind of a purchase's answer: its first element.
+type outcome int64
+
+// The outcomes of a purchase (see lua/purchase.lua's reply).
+const (
+	outUnknownProduct outcome = iota - 1
+	outSoldOut
+	outSold
+	outInsufficient
+	outOverLimit
+	outNotStarted
+	outEnded
+	outRequestReused
+	outRateLimited
+	outReleased
+)
+
+// outcomes are the purchase outcomes, by kind + 1: the constant
+// purchase.lua knows the kind by, and how many values follow it in an
+// answer. A new outcome is a line here, its case in purchaseResult, and
+// its use in the Lua.
+var outcomes = [...]struct {
+	lua    string
+	values int
+}{
+	outUnknownProduct + 1: {"UNKNOWN_PRODUCT", 0},
+	outSoldOut + 1:        {"SOLD_OUT", 0},
+	outSold + 1:           {"SOLD", 3},         // remaining, order id, quantity
+	outInsufficient + 1:   {"INSUFFICIENT", 1}, // remaining
+	outOverLimit + 1:      {"OVER_LIMIT", 2},   // held, limit
+	outNotStarted + 1:     {"NOT_STARTED", 1},  // start ms
+	outEnded + 1:          {"ENDED", 1},        // end ms
+	outRequestReused + 1:  {"REQUEST_REUSED", 0},
+	outRateLimited + 1:    {"RATE_LIMITED", 1}, // retry after ms
+	outReleased + 1:       {"RELEASED", 1},     // order id
+}
+
+// answerLen is the elements of one purchase's answer in the purchase
+// script's flat reply: the outcome, then room for the most values any
+// outcome has.
+const answerLen = 4
+
+// answerValues is how many values follow outcome kind in a purchase's
+// answer, -1 for an outcome the script never gives.
+func answerValues(kind int64) int {
+	if kind < int64(outUnknownProduct) || kind+1 >= int64(len(outcomes)) {
+		return -1
+	}
+	return outcomes[kind+1].values
+}
+
+// purchasePrelude declares the outcomes as Lua locals, on one line that
+// purchase.lua's first line (a comment) ends, so the script's line
+// numbers stay its file's.
+func purchasePrelude() string {
+	names := make([]string, len(outcomes))
+	kinds := make([]string, len(outcomes))
+	for i, o := range outcomes {
+		names[i], kinds[i] = o.lua, strconv.Itoa(i-1)
+	}
+	return "local " + strings.Join(names, ", ") + " = " + strings.Join(kinds, ", ") + " "
+}
