@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/auth"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 )
 
 // Tokens in these tests are minted by saletest.JWT, by hand from the RFCs,

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/client"
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/wire"
 )

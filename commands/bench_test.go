@@ -17,7 +17,7 @@ import (
 	"github.com/flashsale/flashsale/client"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")

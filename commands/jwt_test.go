@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/wire"
 )
 

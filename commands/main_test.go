@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/wire"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 // TestServeHTTP: 'serve' answers HTTP on --listen, beside TLV, and on

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/client"
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 // TestShardedServeSIGKILLed: a real `flashsale serve` is SIGKILLed while

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 )
 
 // benchStock is enough units that a success benchmark never sells out.

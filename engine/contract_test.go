@@ -9,7 +9,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 // scriptLog records the scripts run through it, by name, with the error

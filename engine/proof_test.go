@@ -6,7 +6,7 @@ import (
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 )
 
 // The engine's side of customer proofs: which purchases need one and what

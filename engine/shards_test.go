@@ -14,7 +14,7 @@ import (
 	"github.com/mna/redisc"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
 )
 

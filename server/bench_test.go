@@ -8,7 +8,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/wire"
 )

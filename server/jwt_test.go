@@ -6,7 +6,7 @@ import (
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"

@@ -3,8 +3,8 @@ package server_test
 import (
 	"testing"
 
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }

@@ -7,9 +7,9 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
-	"github.com/flashsale/flashsale/internal/metrics/metricstest"
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/metricstest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"

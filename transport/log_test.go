@@ -8,8 +8,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/rs/zerolog"
 
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/transport"
 )
 

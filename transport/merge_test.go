@@ -12,8 +12,8 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
-	"github.com/flashsale/flashsale/internal/metrics/metricstest"
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/metricstest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
 )
 

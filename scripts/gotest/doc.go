@@ -15,7 +15,7 @@
 //	tests: 37 Redis-backed tests skipped and 212 ran on the embedded store, not a real Redis: no redis-server on $PATH; install it (apt-get install redis-server / brew install redis) and run again
 //	tests: nothing skipped for want of Redis or a browser; Redis 7.0.15 (redis-server)
 //
-// It recognises the markers that internal/redistest puts in a test's
+// It recognises the markers that internal/testkit/redistest puts in a test's
 // output (see redistest.Skip): a skip message "SKIPPED(need): why", a log
 // line "EMBEDDED(redis): …" from a test on the embedded store, and
 // "USING(redis): what" from the first test of a package. A test skipped

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Markers and needs of internal/redistest (report_test.go checks that they
+// Markers and needs of internal/testkit/redistest (report_test.go checks that they
 // agree; this command does not import it, to build without its
 // dependencies).
 const (

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/gotest/*.golden")

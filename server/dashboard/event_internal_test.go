@@ -6,8 +6,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/redistest"
-	"github.com/flashsale/flashsale/internal/saletest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 )
 
 func TestSaleOf(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 // step gives one step of a cluster test its own deadline.

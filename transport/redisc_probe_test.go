@@ -1,4 +1,4 @@
-package clusterprobe_test
+package transport_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/mna/redisc"
 
-	"github.com/flashsale/flashsale/internal/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
 // incr is the probe's script: one key, like flashsale's per-product ones.
@@ -105,6 +105,15 @@ func isErr(err error, prefix string) bool {
 	return errors.As(err, &re) && strings.HasPrefix(string(re), prefix)
 }
 
+// TestRedisc is a probe of what
+// github.com/mna/redisc v1.4.0 gives against a real local Redis Cluster
+// (see redistest.StartCluster), written to design flashsale's cluster
+// transport. It pins down slot binding, pipelining on a bound connection
+// (which serves every slot of its node, a call for another node failing
+// alone with MOVED), MOVED and ASK as redisc.ParseRedir returns them,
+// TRYAGAIN during a migration, NOSCRIPT per node and after a failover,
+// what a killed master looks like before a Refresh, and what RetryConn can
+// and cannot do.
 func TestRedisc(t *testing.T) {
 	began := time.Now()
 	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3, Replicas: 1, NodeTimeout: time.Second})
