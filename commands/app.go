@@ -23,6 +23,7 @@ func NewApp(version string) *cli.App {
 			stockCommand(),
 			pingCommand(),
 			completionCommand(),
+			versionCommand(),
 		},
 		// Errors travel back to main, which alone decides the exit code.
 		ExitErrHandler:       func(*cli.Context, error) {},
