@@ -28,5 +28,5 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := commands.NewApp(commands.BuildVersion(version))
-	return app.RunContext(ctx, commands.ReorderArgs(app, os.Args))
+	return commands.Run(ctx, app, os.Args)
 }
