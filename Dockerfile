@@ -1,17 +1,35 @@
-# flashsale's image: one static binary on an empty base, run as a non-root
-# user. Nothing else is in it: no shell, no libc, no CA bundle.
+# flashsale's image, built from source: one static binary and the CA
+# bundle on an empty base, run as a non-root user. No shell, no libc.
 #
-# The binary is built outside the image, as goreleaser does: its dockers_v2
-# section (.goreleaser.yaml) puts each platform's binary at
-# <os>/<arch>/flashsale in the build context, and so does scripts/image.sh,
-# which builds the image with buildah (no Docker engine needed):
+#   docker build -t flashsale:dev .          # or: buildah bud -t flashsale:dev .
+#   docker compose up                        # builds this file (compose.yaml)
+#   scripts/image.sh                         # builds it with buildah and checks it
 #
-#   scripts/image.sh                 # → flashsale:dev (localhost/flashsale:dev)
-#
-# TARGETPLATFORM (linux/amd64, linux/arm64) is set by BuildKit and buildah.
+# Build arguments: VERSION, the version the binary reports (default: what
+# the Go build info says, "dev" here as .git is not in the context);
+# GOPROXY, passed to go mod download; GO_VERSION, the golang image's tag.
+# Releases do not use this file: goreleaser copies its own prebuilt
+# binaries into Dockerfile.release.
+ARG GO_VERSION=1.26
+
+# Fully qualified: buildah and podman refuse a short name when no
+# unqualified-search registry is configured.
+FROM docker.io/library/golang:${GO_VERSION} AS build
+WORKDIR /src
+ARG GOPROXY=https://proxy.golang.org,direct
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+# CGO_ENABLED=0: a static binary, nothing to load on scratch. The CA
+# bundle is for clients' --tls, which verifies against the system roots.
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION}" -o /rootfs/flashsale . \
+ && mkdir -p /rootfs/etc/ssl/certs \
+ && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/
+
 FROM scratch
-ARG TARGETPLATFORM
-COPY ${TARGETPLATFORM}/flashsale /flashsale
+# One layer: the binary and the bundle.
+COPY --from=build /rootfs/ /
 
 # 65532 is distroless's "nonroot"; the binary needs no privileges (the
 # default port 8080 is unprivileged).

@@ -12,7 +12,9 @@ import (
 	"github.com/flashsale/flashsale/commands"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
+// version is set at build time with -ldflags "-X main.version=v1.2.3", as
+// goreleaser does; left "dev", the build info's version is reported (see
+// commands.BuildVersion).
 var version = "dev"
 
 func main() {
@@ -25,6 +27,6 @@ func main() {
 func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := commands.NewApp(version)
-	return app.RunContext(ctx, commands.ReorderArgs(app, os.Args))
+	app := commands.NewApp(commands.BuildVersion(version))
+	return commands.Run(ctx, app, os.Args)
 }

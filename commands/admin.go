@@ -41,7 +41,12 @@ func adminCommand() *cli.Command {
 				}
 				defer a.store.close()
 				err = action(a)
-				if errors.Is(err, engine.ErrUnknownProduct) && name != "init" {
+				switch {
+				case errors.Is(err, engine.ErrInvalidRequest):
+					// The engine refused an argument (an ID, an ORDER_ID,
+					// --user): a usage error, as a bad N is.
+					err = &UsageError{Command: commandPath(c), Err: err}
+				case errors.Is(err, engine.ErrUnknownProduct) && name != "init":
 					err = fmt.Errorf("%w: create it with 'flashsale admin init %s N'", err, c.Args().First())
 				}
 				return err

@@ -7,8 +7,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// NewApp builds the flashsale command line. Run it on ReorderArgs(app,
-// args), so that flags may follow the positional arguments.
+// NewApp builds the flashsale command line. Run it with Run, so that flags
+// may follow the positional arguments and a usage error quotes the
+// command line as typed.
 func NewApp(version string) *cli.App {
 	app := &cli.App{
 		Name:    "flashsale",
@@ -23,16 +24,21 @@ func NewApp(version string) *cli.App {
 			stockCommand(),
 			pingCommand(),
 			completionCommand(),
+			versionCommand(),
 		},
 		// Errors travel back to main, which alone decides the exit code.
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
 		EnableBashCompletion: true,
+		// "did you mean" for `flashsale help <typo>`; onUsageError and
+		// unknownCommand make the suggestions of the other usage errors,
+		// which urfave/cli's own do not reach once OnUsageError is set.
+		Suggest: true,
 		// flashsale with no command shows the help; an unknown one is a
 		// usage error.
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf(c, "unknown command %q", c.Args().First())
+				return unknownCommand(c, c.App.Commands)
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -51,7 +57,7 @@ func oneLineUsageErrors(cmd *cli.Command) {
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		cmd.Action = func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf(c, "unknown command %q", c.Args().First())
+				return unknownCommand(c, c.Command.Subcommands)
 			}
 			return cli.ShowSubcommandHelp(c)
 		}
@@ -82,7 +88,20 @@ func usageErrorf(c *cli.Context, format string, args ...any) error {
 }
 
 func onUsageError(c *cli.Context, err error, _ bool) error {
+	if name, ok := undefinedFlag(err); ok {
+		flags := c.App.Flags
+		if c.Command != nil {
+			flags = c.Command.Flags
+		}
+		typed := typedFlag(c.App, name)
+		err = fmt.Errorf("flag provided but not defined: %s%s", typed, didYouMean(c, typed, suggestFlag(flags, name)))
+	}
 	return &UsageError{Command: commandPath(c), Err: err}
+}
+
+func unknownCommand(c *cli.Context, cmds []*cli.Command) error {
+	name := c.Args().First()
+	return usageErrorf(c, "unknown command %q%s", name, didYouMean(c, name, suggestCommand(cmds, name)))
 }
 
 // commandPath is "admin init" for flashsale admin init, "" for flashsale.

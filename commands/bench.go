@@ -84,7 +84,7 @@ const maxPipeline = 10000
 // loadFlags describe a load; bench and demo share them.
 func loadFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Usage: "purchase attempts in all (default unlimited when only --duration is given)", Value: 10000},
+		&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Usage: "purchase attempts in all; 0 = unlimited, with --duration (the default when only --duration is given)", Value: 10000},
 		&cli.IntFlag{Name: "connections", Aliases: []string{"c"}, Usage: "concurrent connections", Value: 100},
 		&cli.IntFlag{Name: "pipeline", Aliases: []string{"P"}, Usage: "`N` requests in flight per connection", Value: 1},
 		&cli.Float64Flag{Name: "rate", Usage: "open loop: send `R` requests per second in all, latency counted from when each was due (0 = closed loop)"},
@@ -127,13 +127,16 @@ func loadConfigFrom(c *cli.Context, addrs []string) (loadgen.Config, error) {
 		Quantity:   c.Int64("quantity"),
 		Timeout:    c.Duration("timeout"),
 	}
-	durationOnly := c.IsSet("duration") && !c.IsSet("requests")
-	if durationOnly {
+	// With --duration, -n 0 (or no -n) is unlimited: the clock ends the run.
+	unlimited := c.IsSet("duration") && (!c.IsSet("requests") || cfg.Requests == 0)
+	if unlimited {
 		cfg.Requests = 0
 	}
 	switch {
-	case cfg.Requests < 1 && !durationOnly:
-		return cfg, usageErrorf(c, "-n must be at least 1")
+	case cfg.Requests < 0:
+		return cfg, usageErrorf(c, "-n must be 1 or more, or 0 (unlimited) with --duration")
+	case cfg.Requests == 0 && !unlimited:
+		return cfg, usageErrorf(c, "-n 0 is unlimited, which needs --duration D to end the run: add --duration, or give -n 1 or more")
 	case cfg.Conns < 1:
 		return cfg, usageErrorf(c, "-c must be at least 1")
 	case cfg.Pipeline < 1 || cfg.Pipeline > maxPipeline:

@@ -303,11 +303,25 @@ func TestBenchDuration(t *testing.T) {
 	if !strings.Contains(out, "Total Requests:    50\n") || !strings.Contains(out, "Successful:        10\n") {
 		t.Errorf("-n 50 --duration 1m:\n%s", out)
 	}
+	// -n 0 is unlimited with --duration, as an open-loop run is given.
+	out = mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"--duration", "300ms", "--rate", "200", "-n", "0", "-c", "2", "--init", "10", "--json")
+	if rep, _ := parseBenchJSON(t, out); rep.Requests < 10 || rep.Statuses["SUCCESS"] != 10 || rep.Errors != 0 {
+		t.Errorf("--duration 300ms --rate 200 -n 0: %s", out)
+	}
+}
+
+// TestBenchUnlimitedNeedsDuration: -n 0 alone is refused, saying what to add.
+func TestBenchUnlimitedNeedsDuration(t *testing.T) {
+	_, err := runApp(t, "bench", "-n", "0")
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "needs --duration") {
+		t.Errorf("bench -n 0: %v, exit code %d; want exit 2 naming --duration", err, ExitCode(err))
+	}
 }
 
 func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-P", "0"}, {"-P", "100000"}, {"--rate", "-1"}, {"--duration", "0s"}, {"--duration", "-1s"}, {"-n", "0", "--duration", "1s"},
+		{"-P", "0"}, {"-P", "100000"}, {"--rate", "-1"}, {"--duration", "0s"}, {"--duration", "-1s"}, {"-n", "-1"}, {"-n", "-1", "--duration", "1s"}, {"-n", "0"},
 	} {
 		if _, err := runApp(t, append([]string{"bench"}, args...)...); ExitCode(err) != 2 {
 			t.Errorf("bench %v: %v, exit code %d", args, err, ExitCode(err))

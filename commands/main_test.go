@@ -28,7 +28,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 	app.Writer, app.ErrWriter = &out, &out
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := app.RunContext(ctx, ReorderArgs(app, append([]string{"flashsale"}, args...)))
+	err := Run(ctx, app, append([]string{"flashsale"}, args...))
 	return out.String(), err
 }
 
@@ -80,7 +80,7 @@ func goApp(t *testing.T, ctx context.Context, args ...string) <-chan appResult {
 	wrap(app.Commands)
 	done := make(chan appResult, 1)
 	go func() {
-		err := app.RunContext(ctx, ReorderArgs(app, append([]string{"flashsale"}, args...)))
+		err := Run(ctx, app, append([]string{"flashsale"}, args...))
 		done <- appResult{out.String(), err}
 	}()
 	select {

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Build flashsale's container image without a Docker engine, and check it.
 #
-#   scripts/image.sh [TAG]        (default flashsale:dev → localhost/flashsale:dev)
+#   scripts/image.sh [TAG]            from source, as docker build . does
+#   scripts/image.sh --release [TAG]  goreleaser's image (Dockerfile.release)
 #
-# 1. a static linux binary (CGO_ENABLED=0) staged at dist/image/linux/ARCH/,
-#    where goreleaser's dockers_v2 would put it;
-# 2. `buildah --storage-driver vfs bud` of the FROM scratch Dockerfile, in
-#    Docker format (the OCI format has no HEALTHCHECK: buildah drops it);
-# 3. checks on the result: non-root user, port 8080, the health check, the
-#    entrypoint; then the binary is run from the image's own root file
-#    system (buildah from + mount), as the image's user, for --version, and
-#    the health check command against a server started from it when the
-#    binary has `ping`; finally `buildah run --isolation chroot` runs
-#    --version inside the image (reported, not required).
+# (TAG defaults to flashsale:dev → localhost/flashsale:dev.)
+#
+# 1. From source: `buildah --storage-driver vfs bud` of the repository's
+#    Dockerfile (a golang build stage, then FROM scratch), the version
+#    passed as the VERSION build argument and GOPROXY passed through. The
+#    golang base image is pulled unless buildah's store has it: if it can
+#    be neither, the script says so and exits 3.
+#    With --release: a static linux binary (CGO_ENABLED=0) staged at
+#    dist/image/linux/ARCH/, where goreleaser's dockers_v2 would put it,
+#    and a bud of Dockerfile.release there. Both in Docker format (the OCI
+#    format has no HEALTHCHECK: buildah drops it), with chroot isolation
+#    (no OCI runtime needed).
+# 2. checks on the result: non-root user, port 8080, the health check, the
+#    entrypoint, one layer, the files in it (the binary, static; from
+#    source also the CA bundle); then the binary is run from the image's
+#    own root file system (buildah from + mount), as the image's user, for
+#    --version, and the health check command against a server started from
+#    it; finally `buildah run --isolation chroot` runs --version inside the
+#    image (reported, not required).
 #
 # buildah comes from Debian (apt-get install buildah); the script installs
 # it when missing and it runs as root. VERSION overrides the version baked
@@ -21,6 +31,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+release=
+if [[ ${1:-} == --release ]]; then
+  release=1
+  shift
+fi
 tag=${1:-flashsale:dev}
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 arch=$(go env GOARCH)
@@ -48,22 +63,28 @@ fi
 buildah --version
 
 start=$(date +%s)
-rm -rf "$ctx"
-mkdir -p "$ctx/linux/$arch"
-bin=$ctx/linux/$arch/flashsale
-CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin" .
-cp Dockerfile "$ctx/Dockerfile"
-# Static: no program interpreter (dynamic loader) in the ELF headers.
-if readelf -l "$bin" 2>/dev/null | grep -q INTERP; then
-  check "static binary" dynamic static
-else
-  check "static binary" static static
-fi
-
 ref=localhost/${tag}
 [[ $tag == */* ]] && ref=$tag
 previous=$("${bah[@]}" images --quiet "$ref" 2>/dev/null || true)
-"${bah[@]}" bud --quiet --format docker --platform "linux/$arch" -t "$tag" "$ctx"
+bud=("${bah[@]}" bud --quiet --format docker --isolation chroot --platform "linux/$arch" -t "$tag")
+rm -rf "$ctx"
+mkdir -p "$ctx" # the server's log, and with --release the build context
+if [[ -n $release ]]; then
+  mkdir -p "$ctx/linux/$arch"
+  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$ctx/linux/$arch/flashsale" .
+  cp Dockerfile.release "$ctx/Dockerfile"
+  "${bud[@]}" "$ctx"
+  files="./flashsale "
+else
+  base=docker.io/library/golang:$(sed -n 's/^ARG GO_VERSION=//p' Dockerfile)
+  # buildah pull fetches only what its store lacks.
+  if ! "${bah[@]}" pull --quiet "$base" >/dev/null 2>&1; then
+    echo "image: cannot build from source: the base image $base is not in buildah's store and cannot be pulled (no registry access?); scripts/image.sh --release builds goreleaser's image without it" >&2
+    exit 3
+  fi
+  "${bud[@]}" --pull=false --build-arg "VERSION=$version" --build-arg "GOPROXY=$(go env GOPROXY)" .
+  files="./etc ./etc/ssl ./etc/ssl/certs ./etc/ssl/certs/ca-certificates.crt ./flashsale "
+fi
 # The image the tag named before is left without a name: drop it, so that
 # repeated runs do not pile up copies in vfs storage.
 if [[ -n $previous && $previous != "$("${bah[@]}" images --quiet "$ref")" ]]; then
@@ -92,7 +113,13 @@ cleanup() {
 }
 trap cleanup EXIT
 root=$("${bah[@]}" mount "$ctr")
-check "root file system" "$(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')" "./flashsale "
+check "root file system" "$(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')" "$files"
+# Static: no program interpreter (dynamic loader) in the ELF headers.
+if readelf -l "$root/flashsale" 2>/dev/null | grep -q INTERP; then
+  check "static binary" dynamic static
+else
+  check "static binary" static static
+fi
 as_image_user=(setpriv --reuid 65532 --regid 65532 --clear-groups)
 command -v setpriv >/dev/null 2>&1 || as_image_user=()
 check "--version from the image (uid 65532)" "$("${as_image_user[@]}" "$root/flashsale" --version)" "flashsale version $version"

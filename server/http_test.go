@@ -664,3 +664,33 @@ func TestHTTPStreamOutlivesFrameTimeout(t *testing.T) {
 		t.Errorf("the stream's request context ended before 5 × the %s frame timeout", frameTimeout)
 	}
 }
+
+// TestDecodeErrorsNameTheField: a member the decoder refuses is a 400
+// INVALID_REQUEST naming it, over HTTP and TLV alike, and buys nothing.
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	srv := startServer(t, eng, server.Config{})
+	id := newProduct(t, eng, 10, engine.WithPerUserLimit(0))
+	c := newHTTPClient(t, 1)
+	tlv := dial(t, srv.addr)
+	for _, tt := range []struct{ name, body, error string }{
+		{"unknown field", `{"product_id":"` + id + `","user_id":"u","qty":2}`,
+			`unknown field \"qty\" (the fields are product_id, user_id, quantity, request_id, token, expires, jwt)`},
+		{"quantity as a string", `{"product_id":"` + id + `","user_id":"u","quantity":"2"}`, "quantity: want a number, got a string"},
+	} {
+		want := `{"status":"ERROR","code":"INVALID_REQUEST","error":"` + tt.error + `"}`
+		t.Run(tt.name+" over HTTP", func(t *testing.T) {
+			if a := do(t, c, "POST", "http://"+srv.addr, tt.body, nil); a.code != 400 || a.body != want {
+				t.Errorf("POST %s = %d %s, want 400 %s", tt.body, a.code, a.body, want)
+			}
+		})
+		t.Run(tt.name+" over TLV", func(t *testing.T) {
+			tlv.send(wire.AppendFrame(nil, wire.TypePurchase, []byte(tt.body)))
+			expectFrame(t, tlv.mustNext(), wire.TypePurchaseResponse, want)
+		})
+	}
+	if st, err := eng.Status(testContext(t), id); err != nil || st.Remaining != 10 {
+		t.Fatalf("after refused requests: remaining %d (%v), want 10", st.Remaining, err)
+	}
+}

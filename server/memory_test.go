@@ -95,8 +95,9 @@ func TestServerMemoryReturned(t *testing.T) {
 	h := &holdingRedis{}
 	srv := startServer(t, engine.New(h), server.Config{MaxInFlight: frames, MaxPayload: wire.DefaultMaxPayload})
 	t.Cleanup(h.release) // before the server stops: a failed test leaves nothing held
-	prefix := `{"product_id":"p","user_id":"u","pad":"`
-	payload := prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`
+	// Padded with white space: the decoder refuses a member it does not know.
+	prefix := `{"product_id":"p","user_id":"u"`
+	payload := prefix + strings.Repeat(" ", size-len(prefix)-1) + `}`
 	frame := wire.AppendFrame(nil, wire.TypePurchase, []byte(payload))
 	clients := make([]*client, conns)
 	ping := wire.AppendFrame(nil, wire.TypePing, nil)

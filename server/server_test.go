@@ -258,7 +258,11 @@ func testPipelining(t *testing.T, eng *engine.Engine, cfg server.Config) {
 	id := newProduct(t, eng, units)
 
 	const invalidJSON = `{"status":"ERROR","code":"INVALID_REQUEST","error":"invalid json"}`
-	malformed := []string{`{bad`, ``, `null`, `[]`, `"x"`, `{"product_id":1,"user_id":"u"}`, `{"product_id":"p"} trailing`}
+	malformed := []struct{ payload, answer string }{
+		{`{bad`, invalidJSON}, {``, invalidJSON}, {`null`, invalidJSON}, {`[]`, invalidJSON}, {`"x"`, invalidJSON},
+		{`{"product_id":1,"user_id":"u"}`, `{"status":"ERROR","code":"INVALID_REQUEST","error":"product_id: want a string, got a number"}`},
+		{`{"product_id":"p"} trailing`, invalidJSON},
+	}
 	type want struct {
 		typ     wire.Type
 		payload string // exact answer; "" for a purchase that must succeed
@@ -269,8 +273,9 @@ func testPipelining(t *testing.T, eng *engine.Engine, cfg server.Config) {
 	for i := range 50 {
 		switch i % 5 {
 		case 0:
-			stream = wire.AppendFrame(stream, wire.TypePurchase, []byte(malformed[(i/5)%len(malformed)]))
-			wants = append(wants, want{wire.TypePurchaseResponse, invalidJSON})
+			m := malformed[(i/5)%len(malformed)]
+			stream = wire.AppendFrame(stream, wire.TypePurchase, []byte(m.payload))
+			wants = append(wants, want{wire.TypePurchaseResponse, m.answer})
 		case 1:
 			stream = wire.AppendFrame(stream, 0x07, []byte(`{"product_id":"p","user_id":"u"}`))
 			wants = append(wants, want{0x87, `{"status":"ERROR","code":"UNKNOWN_TYPE","error":"unknown message type 0x07"}`})

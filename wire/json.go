@@ -9,11 +9,11 @@ import (
 
 // A small JSON reader for the request payloads: flat objects whose members
 // the caller picks by name. It validates the whole document as
-// encoding/json does (any JSON value may appear under an unknown name), but
-// allocates nothing for the common case: a string without escapes is
-// returned as a view of the payload. The differences from encoding/json are
-// deliberate and documented on DecodePurchase: member names match exactly
-// (encoding/json also accepts other letter cases).
+// encoding/json does, but allocates nothing for the common case: a string
+// without escapes is returned as a view of the payload. The differences
+// from encoding/json are deliberate and documented on DecodePurchase:
+// member names match exactly (encoding/json also accepts other letter
+// cases).
 
 // maxJSONDepth is encoding/json's nesting limit.
 const maxJSONDepth = 10000
@@ -25,8 +25,19 @@ const (
 	jsonNumber
 	jsonLiteral // true, false
 	jsonNull
-	jsonComposite // an object or an array, skipped
+	jsonObject // skipped
+	jsonArray  // skipped
 )
+
+// kindNames name each kind for an error message: "got a string".
+var kindNames = [...]string{
+	jsonString:  "a string",
+	jsonNumber:  "a number",
+	jsonLiteral: "a boolean",
+	jsonNull:    "null",
+	jsonObject:  "an object",
+	jsonArray:   "an array",
+}
 
 // jsonValue is one member's value, not yet converted.
 type jsonValue struct {
@@ -62,9 +73,11 @@ type jsonReader struct {
 }
 
 // scanObject reads p as one JSON object and calls member for each of its
-// members in order. A syntax error, a value other than an object, or
-// trailing bytes give ErrInvalidJSON; so does an error from member.
-func scanObject(p []byte, member func(name []byte, v jsonValue) bool) error {
+// members in order, until member returns an error. A syntax error, a value
+// other than an object, or trailing bytes give ErrInvalidJSON, wherever
+// they are; else the first error from member is returned.
+func scanObject(p []byte, member func(name []byte, v jsonValue) error) error {
+	var refused error
 	r := jsonReader{p: p}
 	r.space()
 	if !r.eat('{') {
@@ -87,8 +100,11 @@ func scanObject(p []byte, member func(name []byte, v jsonValue) bool) error {
 			}
 			r.space()
 			v, ok := r.value(1)
-			if !ok || !member(name.raw, v) {
+			if !ok {
 				return ErrInvalidJSON
+			}
+			if refused == nil {
+				refused = member(name.raw, v)
 			}
 			r.space()
 			if r.eat('}') {
@@ -103,7 +119,7 @@ func scanObject(p []byte, member func(name []byte, v jsonValue) bool) error {
 	if r.i != len(r.p) {
 		return ErrInvalidJSON
 	}
-	return nil
+	return refused
 }
 
 func (r *jsonReader) space() {
@@ -145,8 +161,10 @@ func (r *jsonReader) value(depth int) (jsonValue, bool) {
 		return jsonValue{kind: jsonLiteral}, r.literal("false")
 	case c == 'n':
 		return jsonValue{kind: jsonNull}, r.literal("null")
-	case c == '{' || c == '[':
-		return jsonValue{kind: jsonComposite}, r.composite(depth + 1)
+	case c == '{':
+		return jsonValue{kind: jsonObject}, r.composite(depth + 1)
+	case c == '[':
+		return jsonValue{kind: jsonArray}, r.composite(depth + 1)
 	}
 	return jsonValue{}, false
 }

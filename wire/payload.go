@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -45,66 +46,112 @@ type QueryRequest struct {
 // It is reflection-free and allocates nothing for strings without escapes:
 // those fields are views of p, valid only as long as p is left unchanged.
 // A caller that reuses p must copy it first (the server copies each
-// payload into its request slot). Unknown members are ignored and null
-// leaves a field unset, as with encoding/json; member names must match
-// exactly (encoding/json also accepts other letter cases).
+// payload into its request slot). A member of another name, or of the
+// wrong type, is a *FieldError that names it (a client's "qty" must not
+// buy 1 unit as if all was well); null leaves a field unset, as with
+// encoding/json; member names must match exactly (encoding/json also
+// accepts other letter cases). A syntax error anywhere is ErrInvalidJSON
+// itself.
 func DecodePurchase(p []byte, req *PurchaseRequest) error {
 	*req = PurchaseRequest{}
-	return scanObject(p, func(name []byte, v jsonValue) bool {
+	return scanObject(p, func(name []byte, v jsonValue) error {
 		switch string(name) {
 		case "product_id":
-			return setString(&req.ProductID, v)
+			return setString(&req.ProductID, "product_id", v)
 		case "user_id":
-			return setString(&req.UserID, v)
+			return setString(&req.UserID, "user_id", v)
 		case "request_id":
-			return setString(&req.RequestID, v)
+			return setString(&req.RequestID, "request_id", v)
 		case "token":
-			return setString(&req.Token, v)
+			return setString(&req.Token, "token", v)
 		case "jwt":
-			return setString(&req.JWT, v)
+			return setString(&req.JWT, "jwt", v)
 		case "quantity":
-			return setInt(&req.Quantity, v)
+			return setInt(&req.Quantity, "quantity", v)
 		case "expires":
-			return setInt(&req.Expires, v)
+			return setInt(&req.Expires, "expires", v)
 		}
-		return true
+		return &FieldError{Field: string(name), Known: purchaseFields}
 	})
 }
+
+// purchaseFields are the members of a PurchaseRequest, for FieldError.
+var purchaseFields = []string{"product_id", "user_id", "quantity", "request_id", "token", "expires", "jwt"}
 
 // DecodeQuery parses a QUERY_STOCK payload into req, like DecodePurchase.
 func DecodeQuery(p []byte, req *QueryRequest) error {
 	*req = QueryRequest{}
-	return scanObject(p, func(name []byte, v jsonValue) bool {
+	return scanObject(p, func(name []byte, v jsonValue) error {
 		if string(name) == "product_id" {
-			return setString(&req.ProductID, v)
+			return setString(&req.ProductID, "product_id", v)
 		}
-		return true
+		return &FieldError{Field: string(name), Known: queryFields}
 	})
 }
 
+// queryFields are the members of a QueryRequest, for FieldError.
+var queryFields = []string{"product_id"}
+
+// FieldError is a member of a request payload that the decoder refuses:
+// one of a name it does not know, or a value of the wrong type. It is an
+// ErrInvalidJSON (errors.Is); its text, which names the member, is what
+// the client is told:
+//
+//	unknown field "qty" (the fields are product_id, user_id, quantity, …)
+//	quantity: want a number, got a string
+type FieldError struct {
+	Field string   // the member's name, as sent
+	Known []string // for an unknown member: the names there are
+	Want  string   // for a known member: what it takes, "a string"
+	Got   string   // and what it was given, "a number" (or the number)
+}
+
+func (e *FieldError) Error() string {
+	if e.Want == "" {
+		return "unknown field " + strconv.Quote(e.Field) + " (the fields are " + strings.Join(e.Known, ", ") + ")"
+	}
+	return e.Field + ": want " + e.Want + ", got " + e.Got
+}
+
+// Unwrap makes a FieldError an ErrInvalidJSON.
+func (e *FieldError) Unwrap() error { return ErrInvalidJSON }
+
 // setString sets *dst from a string value; null leaves it, anything else
 // is a type error.
-func setString(dst *string, v jsonValue) bool {
+func setString(dst *string, field string, v jsonValue) error {
 	switch v.kind {
 	case jsonString:
 		*dst = v.text()
 	case jsonNull:
 	default:
-		return false
+		return &FieldError{Field: field, Want: "a string", Got: kindNames[v.kind]}
 	}
-	return true
+	return nil
 }
 
 // setInt sets *dst from an integer value; null leaves it.
-func setInt(dst *int64, v jsonValue) bool {
-	if v.kind == jsonNull {
-		return true
-	}
-	n, ok := v.int64()
-	if ok {
+func setInt(dst *int64, field string, v jsonValue) error {
+	switch v.kind {
+	case jsonNull:
+		return nil
+	case jsonNumber:
+		n, ok := v.int64()
+		if !ok {
+			return &FieldError{Field: field, Want: "a 64-bit integer", Got: numberText(v.raw)}
+		}
 		*dst = n
+		return nil
 	}
-	return ok
+	return &FieldError{Field: field, Want: "a number", Got: kindNames[v.kind]}
+}
+
+// numberText is a number token for an error message, cut to 32 bytes.
+func numberText(raw []byte) string {
+	const most = 32
+	if len(raw) > most {
+		return string(raw[:most]) + "…"
+	}
+	return string(raw)
 }
 
 // AppendPurchase appends the JSON payload of req; zero fields are omitted.

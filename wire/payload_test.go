@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"unicode/utf8"
 
@@ -17,7 +18,6 @@ func TestDecodePurchase(t *testing.T) {
 	}{
 		{"good", purchase, wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123"}, nil},
 		{"reordered-and-spaced", " {\"user_id\" : \"user_123\",\n\"product_id\":\"iphone15\"}\r\n", wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123"}, nil},
-		{"extra-fields-ignored", `{"product_id":"iphone15","user_id":"user_123","qty":2,"coupon":null,"meta":{"a":[1,"x"]}}`, wire.PurchaseRequest{ProductID: "iphone15", UserID: "user_123"}, nil},
 		{"escapes", `{"product_id":"caf\u00e9 \"x\"","user_id":"a\\b\n\u2028"}`, wire.PurchaseRequest{ProductID: "café \"x\"", UserID: "a\\b\n\u2028"}, nil},
 		{"empty-object", `{}`, wire.PurchaseRequest{}, nil},
 		{"missing-user", `{"product_id":"iphone15"}`, wire.PurchaseRequest{ProductID: "iphone15"}, nil},
@@ -49,18 +49,58 @@ func TestDecodePurchase(t *testing.T) {
 		{"bool-user", `{"product_id":"iphone15","user_id":true}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"string-expires", `{"product_id":"iphone15","user_id":"user_123","expires":"1764108000"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 		{"object-jwt", `{"product_id":"iphone15","jwt":{"alg":"none"}}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
+		{"unknown-field", `{"product_id":"iphone15","user_id":"user_123","qty":2}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
+		{"unknown-null-field", `{"product_id":"iphone15","user_id":"user_123","coupon":null}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
+		{"other-letter-case", `{"Product_ID":"iphone15","user_id":"user_123"}`, wire.PurchaseRequest{}, wire.ErrInvalidJSON},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Start from a filled request: DecodePurchase must not keep old fields.
 			req := wire.PurchaseRequest{ProductID: "stale", UserID: "stale"}
 			err := wire.DecodePurchase([]byte(tt.payload), &req)
-			if err != tt.err { // the sentinel itself, so its text reaches the client unchanged
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("DecodePurchase(%q) error = %v, want %v", tt.payload, err, tt.err)
 			}
 			if err == nil && req != tt.want {
 				t.Fatalf("DecodePurchase(%q) = %+v, want %+v", tt.payload, req, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeErrorText: what the client is told names the member and, for
+// a wrong type, what it takes; a syntax error is the sentinel itself.
+func TestDecodeErrorText(t *testing.T) {
+	const fields = " (the fields are product_id, user_id, quantity, request_id, token, expires, jwt)"
+	for _, tt := range []struct {
+		name, payload, want string
+	}{
+		{"unknown", `{"product_id":"p","user_id":"u","qty":2}`, `unknown field "qty"` + fields},
+		{"unknown-escaped", `{"product_id":"p","q\"ty":2}`, `unknown field "q\"ty"` + fields},
+		{"first-refusal", `{"qty":2,"quantity":"2"}`, `unknown field "qty"` + fields},
+		{"string-quantity", `{"product_id":"p","user_id":"u","quantity":"2"}`, "quantity: want a number, got a string"},
+		{"bool-expires", `{"expires":true}`, "expires: want a number, got a boolean"},
+		{"array-quantity", `{"quantity":[2]}`, "quantity: want a number, got an array"},
+		{"fraction", `{"quantity":1.5}`, "quantity: want a 64-bit integer, got 1.5"},
+		{"exponent", `{"quantity":1e2}`, "quantity: want a 64-bit integer, got 1e2"},
+		{"overflow", `{"quantity":123456789012345678901234567890123456789}`, "quantity: want a 64-bit integer, got 12345678901234567890123456789012…"},
+		{"number-product", `{"product_id":15}`, "product_id: want a string, got a number"},
+		{"object-jwt", `{"jwt":{"alg":"none"}}`, "jwt: want a string, got an object"},
+		{"bool-user", `{"user_id":false}`, "user_id: want a string, got a boolean"},
+		{"syntax-wins", `{"qty":2`, "invalid json"},
+		{"syntax-after-refusal", `{"quantity":"2",}`, "invalid json"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var req wire.PurchaseRequest
+			err := wire.DecodePurchase([]byte(tt.payload), &req)
+			if err == nil || err.Error() != tt.want || !errors.Is(err, wire.ErrInvalidJSON) {
+				t.Fatalf("DecodePurchase(%s) error = %v, want %q (an ErrInvalidJSON)", tt.payload, err, tt.want)
+			}
+		})
+	}
+	var q wire.QueryRequest
+	err := wire.DecodeQuery([]byte(`{"product_id":"p","user_id":"u"}`), &q)
+	if want := `unknown field "user_id" (the fields are product_id)`; err == nil || err.Error() != want {
+		t.Fatalf("DecodeQuery error = %v, want %q", err, want)
 	}
 }
 
