@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -145,8 +144,8 @@ func (c *conn) expire(now int64) {
 }
 
 func (c *conn) serve() {
-	c.srv.cfg.Metrics.ConnOpened(metrics.TLV)
-	defer c.srv.cfg.Metrics.ConnClosed(metrics.TLV)
+	c.srv.cfg.Metrics.ConnOpened(ProtocolTLV)
+	defer c.srv.cfg.Metrics.ConnClosed(ProtocolTLV)
 	c.credits = make(chan struct{}, c.srv.cfg.MaxInFlight)
 	c.drained = make(chan struct{})
 	c.read()
@@ -435,7 +434,7 @@ func (c *conn) answer(sl *slot, res engine.Result) {
 // recordPurchase records a purchase's answer in the metrics.
 func (c *conn) recordPurchase(sl *slot) {
 	if sl.typ == wire.TypePurchase {
-		c.srv.cfg.Metrics.Purchase(metrics.TLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
+		c.srv.cfg.Metrics.Purchase(ProtocolTLV, sl.resp.Status, sl.resp.Code, time.Since(sl.arrived))
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
-	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -89,7 +88,7 @@ func (s *Server) newHTTPServer() *http.Server {
 		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
 			hc := &httpConn{log: s.log.With().Str("remote", nc.RemoteAddr().String()).
-				Uint64("conn_id", s.nextID.Add(1)).Str("protocol", metrics.HTTP).Logger()}
+				Uint64("conn_id", s.nextID.Add(1)).Str("protocol", ProtocolHTTP).Logger()}
 			return context.WithValue(ctx, httpConnKey{}, hc)
 		},
 	}
@@ -99,7 +98,7 @@ func (s *Server) newHTTPServer() *http.Server {
 type httpErrorLog struct{ log zerolog.Logger }
 
 func (l httpErrorLog) Write(p []byte) (int, error) {
-	l.log.Warn().Str("protocol", metrics.HTTP).Msg(strings.TrimSpace(string(p)))
+	l.log.Warn().Str("protocol", ProtocolHTTP).Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
@@ -124,9 +123,9 @@ func connOf(r *http.Request) *httpConn {
 // serveHTTP hands a sniffed connection to the HTTP server. It stays
 // counted against MaxConns until net/http closes it.
 func (s *Server) serveHTTP(pc *sniffedConn) {
-	s.cfg.Metrics.ConnOpened(metrics.HTTP)
+	s.cfg.Metrics.ConnOpened(ProtocolHTTP)
 	pc.closed = func() {
-		s.cfg.Metrics.ConnClosed(metrics.HTTP)
+		s.cfg.Metrics.ConnClosed(ProtocolHTTP)
 		s.release()
 	}
 	if !s.httpLn.hand(pc) {
@@ -189,8 +188,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /v1/products/{id}", s.httpProduct)
 	mux.HandleFunc("GET /healthz", s.httpHealthz)
 	mux.HandleFunc("GET /readyz", s.httpReadyz)
-	if s.cfg.Metrics != nil {
-		mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	if h := s.cfg.Metrics.Handler(); h != nil {
+		mux.Handle("GET /metrics", h)
 	}
 	if d := s.cfg.Dashboard; d != nil {
 		// /dashboard redirects to /dashboard/, so the page's relative links
@@ -289,14 +288,15 @@ func writeResult(w http.ResponseWriter, res engine.Result) {
 func (s *Server) httpPurchase(w http.ResponseWriter, r *http.Request) {
 	var arrived time.Time
 	m := s.cfg.Metrics
-	if m != nil {
+	_, quiet := m.(noMetrics)
+	if !quiet {
 		arrived = time.Now()
 	}
 	var resp wire.Response
 	s.purchaseOverHTTP(w, r, &resp)
 	writeAnswer(w, &resp)
-	if m != nil {
-		m.Purchase(metrics.HTTP, resp.Status, resp.Code, time.Since(arrived))
+	if !quiet {
+		m.Purchase(ProtocolHTTP, resp.Status, resp.Code, time.Since(arrived))
 	}
 }
 

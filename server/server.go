@@ -18,7 +18,6 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/defaults"
-	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -59,7 +58,7 @@ type Config struct {
 	Logger zerolog.Logger
 	// Metrics, if set, records requests and connections, and is served at
 	// GET /metrics.
-	Metrics *metrics.Metrics
+	Metrics Metrics
 	// Dashboard, if set, is served at /dashboard/ (with that prefix
 	// stripped: it sees /, /app.js, …; /dashboard redirects there) and
 	// answers browsers' GET / (requests that prefer text/html), so its page
@@ -95,6 +94,9 @@ func (c Config) withDefaults() Config {
 	defaults.Set(&c.MaxConns, DefaultMaxConns)
 	defaults.Set(&c.FirstFrameTimeout, DefaultFirstFrameTimeout)
 	defaults.Set(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
 	return c
 }
 

@@ -10,8 +10,18 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/internal/testkit/metricstest"
+	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
 )
+
+// Metrics is the server's recorder, with the server's protocol names.
+var _ server.Metrics = (*metrics.Metrics)(nil)
+
+func TestProtocolNames(t *testing.T) {
+	if metrics.TLV != server.ProtocolTLV || metrics.HTTP != server.ProtocolHTTP {
+		t.Fatalf("protocols %q, %q; the server names them %q, %q", metrics.TLV, metrics.HTTP, server.ProtocolTLV, server.ProtocolHTTP)
+	}
+}
 
 // stats and queue stand in for the engine and the batcher.
 type (
