@@ -56,8 +56,8 @@ type Config struct {
 	ConnRate engine.Rate
 	// Logger receives the server's logs; each connection gets a sub-logger.
 	Logger zerolog.Logger
-	// Metrics, if set, records requests and connections, and is served at
-	// GET /metrics.
+	// Metrics, if set, records requests and connections; its Handler, if
+	// not nil, is served at GET /metrics.
 	Metrics Metrics
 	// Dashboard, if set, is served at /dashboard/ (with that prefix
 	// stripped: it sees /, /app.js, …; /dashboard redirects there) and
