@@ -274,18 +274,30 @@ func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result
 // follow-up (a refill, a product whose layout changed) takes one.
 func (e *Engine) purchaseAsync(req Request, args []any, deadline time.Time, done func(Result)) {
 	ids := e.cachedShards(req.ProductID)
+	if ids == nil { // a callback without ids: a smaller closure, fewer bytes a purchase
+		e.async.EvalAsync(deadline, purchaseScript, func(v any, err error) {
+			e.finishAsync(&req, nil, deadline, done, v, err)
+		}, args...)
+		return
+	}
 	e.async.EvalAsync(deadline, purchaseScript, func(v any, err error) {
-		res := e.firstOutcome(&req, ids, v, err)
-		if e.answered(&req, ids, &res) {
-			done(res)
-			return
-		}
-		go func() {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			defer cancel()
-			done(e.followUp(ctx, &req, ids, res))
-		}()
+		e.finishAsync(&req, ids, deadline, done, v, err)
 	}, e.firstArgs(&req, ids, args)...)
+}
+
+// finishAsync hands done the answer of req's first attempt, or, on a
+// goroutine of its own, of its follow-up.
+func (e *Engine) finishAsync(req *Request, ids []string, deadline time.Time, done func(Result), v any, err error) {
+	res := e.firstOutcome(req, ids, v, err)
+	if e.answered(req, ids, &res) {
+		done(res)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		done(e.followUp(ctx, req, ids, res))
+	}()
 }
 
 // preparePurchase checks req (filling in defaults) and returns the purchase
