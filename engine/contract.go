@@ -13,9 +13,10 @@ import (
 // its keys by name (built from KeysFor), its arguments by name, and, for
 // the purchase script, its outcomes. The script's key count comes from
 // its key list, every call builds its keys from that list, and the
-// purchase outcomes reach the Lua as constants generated from the table
-// the reply decoder reads (see purchasePrelude), so neither side can
-// count or number differently from the other. contract_test.go loads
+// purchase outcomes are Lua constants on purchase.lua's first line, which
+// must be the line generated from the table the reply decoder reads (see
+// purchasePrelude): neither side can count or number differently from
+// the other. contract_test.go loads
 // every script on a real Redis and calls it by its spec.
 
 // key is one of a product's keys, by the name the scripts' headers give it.
@@ -183,8 +184,19 @@ var purchaseKeys = len(purchaseShared) + len(purchaseOwnKeys)
 // purchaseArgCount is the keys and arguments of one purchase.
 var purchaseArgCount = purchaseKeys + len(purchaseSharedArgs) + len(purchaseOwnArgs)
 
-// purchaseSource is purchase.lua after its prelude.
-var purchaseSource = purchasePrelude() + lua.Purchase
+// purchaseSource is purchase.lua, checked to begin with its prelude.
+var purchaseSource = withPrelude(lua.Purchase)
+
+// withPrelude returns src, the purchase script, if its first line
+// declares the outcomes as outcomes does; else the engine cannot work,
+// and it panics as the program starts (every test fails), naming the
+// line to write.
+func withPrelude(src string) string {
+	if p := purchasePrelude(); !strings.HasPrefix(src, p) {
+		panic("lua/purchase.lua must begin with the line of engine/contract.go's outcomes:\n" + p)
+	}
+	return src
+}
 
 // purchaseScript is one purchase; calls of one product merge into one
 // call of the same Lua (see lua/purchase.lua).
@@ -245,14 +257,14 @@ func answerValues(kind int64) int {
 	return outcomes[kind+1].values
 }
 
-// purchasePrelude declares the outcomes as Lua locals, on one line that
-// purchase.lua's first line (a comment) ends, so the script's line
-// numbers stay its file's.
+// purchasePrelude is purchase.lua's first line: the outcomes as Lua
+// locals. The file holds it (so the script is whole as it stands, for
+// redis-cli and scripts/perf.sh); the engine checks it is this line.
 func purchasePrelude() string {
 	names := make([]string, len(outcomes))
 	kinds := make([]string, len(outcomes))
 	for i, o := range outcomes {
 		names[i], kinds[i] = o.lua, strconv.Itoa(i-1)
 	}
-	return "local " + strings.Join(names, ", ") + " = " + strings.Join(kinds, ", ") + " "
+	return "local " + strings.Join(names, ", ") + " = " + strings.Join(kinds, ", ") + "\n"
 }

@@ -44,8 +44,11 @@ func TestSpecsMatchScripts(t *testing.T) {
 // what the spec and the merge form say.
 func TestPurchaseContract(t *testing.T) {
 	t.Parallel()
-	if !strings.HasPrefix(purchaseSource, "local ") || !strings.Contains(purchaseSource, " -- purchase.lua:") {
-		t.Errorf("the prelude does not end on purchase.lua's first line: %.200q", purchaseSource)
+	if !strings.HasPrefix(purchaseSource, purchasePrelude()+"-- purchase.lua:") {
+		t.Errorf("purchase.lua does not begin with its prelude, then its header: %.200q", purchaseSource)
+	}
+	if got := withPrelude(purchaseSource); got != purchaseSource {
+		t.Error("withPrelude changed the script")
 	}
 	for kind, o := range outcomes {
 		if o.lua == "" {

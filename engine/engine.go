@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,11 +46,16 @@ type Engine struct {
 	signer     TokenVerifier    // nil: no customer tokens required
 	jwt        JWTVerifier      // nil: JWTs are not accepted
 	now        func() time.Time // the clock tokens are checked against
+	async      AsyncRedis       // redis, or redis with a goroutine per EvalAsync
 	stats      engineStats
 	shards     shardCache     // shard lists of sharded products, by id
 	stocks     stockCache     // shard stocks of sharded products, by id
 	args       argsCache      // the fixed parts of purchase calls, by id
 	settings   scriptSettings // set by New, after the options
+	// transferHook, when set (by tests, see export_test.go), runs after a
+	// transfer's debit, and before the credit of each part of a restock;
+	// an error stops the transfer (or the restock) there, as a crash would.
+	transferHook atomic.Pointer[func(tid string) error]
 }
 
 // Option tunes an Engine.
@@ -121,7 +127,25 @@ func New(r Redis, opts ...Option) *Engine {
 		o(e)
 	}
 	e.settings = newScriptSettings(e)
+	// The one capability the engine asks about: a Redis that batches
+	// (AsyncRedis) runs a purchase without a parked goroutine.
+	if a, ok := r.(AsyncRedis); ok {
+		e.async = a
+	} else {
+		e.async = goAsync{r}
+	}
 	return e
+}
+
+// goAsync is a Redis's EvalAsync by a goroutine per call.
+type goAsync struct{ Redis }
+
+func (g goAsync) EvalAsync(deadline time.Time, s *Script, done func(any, error), keysAndArgs ...any) {
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		done(g.Eval(ctx, s, keysAndArgs...))
+	}()
 }
 
 // Ping checks that the engine's Redis answers, for health checks.
@@ -220,21 +244,15 @@ func (e *Engine) Purchase(ctx context.Context, req Request) Result {
 	return e.purchasePrepared(ctx, &req, args)
 }
 
-// purchasePrepared runs a prepared purchase: on its product, or on its
-// home shard when the product is sharded.
+// purchasePrepared runs a prepared purchase, waiting for its result.
 func (e *Engine) purchasePrepared(ctx context.Context, req *Request, args []any) Result {
-	if ids := e.cachedShards(req.ProductID); ids != nil {
-		return e.shardPurchase(ctx, req, ids)
+	ids := e.cachedShards(req.ProductID)
+	v, err := e.redis.Eval(ctx, purchaseScript, e.firstArgs(req, ids, args)...)
+	res := e.firstOutcome(req, ids, v, err)
+	if e.answered(req, ids, &res) {
+		return res
 	}
-	v, err := e.redis.Eval(ctx, purchaseScript, args...)
-	res := e.purchaseOutcome(req, v, err)
-	if errors.Is(res.Err, ErrUnknownProduct) {
-		// A sharded product's own keys hold no stock.
-		if d, err := e.readShardDir(ctx, req.ProductID); err == nil && d.ids != nil {
-			return e.shardPurchase(ctx, req, d.ids)
-		}
-	}
-	return res
+	return e.followUp(ctx, req, ids, res)
 }
 
 // PurchaseAsync is Purchase for a server: done receives the result,
@@ -252,36 +270,34 @@ func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result
 // purchaseAsync sends req's purchase, args prepared, to Redis. It is apart
 // from PurchaseAsync so that only a purchase that goes to Redis copies req
 // to the heap, not one answered at once (a sold-out answer allocates
-// nothing).
+// nothing). The first attempt is queued without a goroutine; only a
+// follow-up (a refill, a product whose layout changed) takes one.
 func (e *Engine) purchaseAsync(req Request, args []any, deadline time.Time, done func(Result)) {
-	ar, async := e.redis.(AsyncRedis)
-	if !async {
-		go func() {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			defer cancel()
-			done(e.purchasePrepared(ctx, &req, args))
-		}()
+	ids := e.cachedShards(req.ProductID)
+	if ids == nil { // a callback without ids: a smaller closure, fewer bytes a purchase
+		e.async.EvalAsync(deadline, purchaseScript, func(v any, err error) {
+			e.finishAsync(&req, nil, deadline, done, v, err)
+		}, args...)
 		return
 	}
-	if ids := e.cachedShards(req.ProductID); ids != nil {
-		e.shardPurchaseAsync(ar, &req, ids, deadline, done)
+	e.async.EvalAsync(deadline, purchaseScript, func(v any, err error) {
+		e.finishAsync(&req, ids, deadline, done, v, err)
+	}, e.firstArgs(&req, ids, args)...)
+}
+
+// finishAsync hands done the answer of req's first attempt, or, on a
+// goroutine of its own, of its follow-up.
+func (e *Engine) finishAsync(req *Request, ids []string, deadline time.Time, done func(Result), v any, err error) {
+	res := e.firstOutcome(req, ids, v, err)
+	if e.answered(req, ids, &res) {
+		done(res)
 		return
 	}
-	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
-		res := e.purchaseOutcome(&req, v, err)
-		if !errors.Is(res.Err, ErrUnknownProduct) {
-			done(res)
-			return
-		}
-		go func() { // a sharded product's own keys hold no stock
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			defer cancel()
-			if d, err := e.readShardDir(ctx, req.ProductID); err == nil && d.ids != nil {
-				res = e.shardPurchase(ctx, &req, d.ids)
-			}
-			done(res)
-		}()
-	}, args...)
+	go func() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		done(e.followUp(ctx, req, ids, res))
+	}()
 }
 
 // preparePurchase checks req (filling in defaults) and returns the purchase
@@ -531,18 +547,19 @@ func (s ProductStatus) State() State {
 	return StateOpen
 }
 
-// Status reads product id in one atomic step.
+// Status reads product id: in one atomic step, or, for a product spread
+// over shards, each shard in one step of its own and then the transfers
+// pending between them (see shardedStatus).
 func (e *Engine) Status(ctx context.Context, id string) (ProductStatus, error) {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, true)
+	if err != nil {
 		return ProductStatus{}, err
 	}
-	if !e.knownUnsharded(id) {
-		if d, err := e.readShardDir(ctx, id); err != nil {
-			return ProductStatus{}, err
-		} else if d.ids != nil {
-			return e.shardedStatus(ctx, id, d)
-		}
-	}
+	return l.status(ctx)
+}
+
+// statusOf reads product (or shard) id in one atomic step.
+func (e *Engine) statusOf(ctx context.Context, id string) (ProductStatus, error) {
 	v, err := e.eval(ctx, statusScript, KeysFor(id))
 	if err != nil {
 		return ProductStatus{}, fmt.Errorf("status %s: %w", id, err)
@@ -593,15 +610,11 @@ func msTime(ms int64) time.Time {
 // buyers of a sharded product are listed shard by shard, each shard's in
 // purchase order.
 func (e *Engine) Buyers(ctx context.Context, id string, limit int) (total int64, ids []string, err error) {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return 0, nil, err
 	}
-	if d, err := e.shardDirOf(ctx, id); err != nil {
-		return 0, nil, err
-	} else if d.ids != nil {
-		return e.shardedBuyers(ctx, d, max(limit, 0))
-	}
-	return e.buyersOf(ctx, id, max(limit, 0))
+	return l.buyers(ctx, max(limit, 0))
 }
 
 // buyersOf lists the buyers of product (or shard) id: limit of them, all
@@ -626,15 +639,11 @@ func (e *Engine) buyersOf(ctx context.Context, id string, limit int) (total int6
 // replay. It returns the initial stock. A sharded product is reset shard
 // by shard (see shardedReset).
 func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return 0, err
 	}
-	if d, err := e.shardDirOf(ctx, id); err != nil {
-		return 0, err
-	} else if d.ids != nil {
-		return e.shardedReset(ctx, id, d)
-	}
-	return e.resetOf(ctx, id, id)
+	return l.reset(ctx)
 }
 
 // resetOf resets product (or shard) id, announcing product on the control
@@ -652,10 +661,11 @@ func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, error)
 
 // Delete removes every key of product id.
 func (e *Engine) Delete(ctx context.Context, id string) error {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return err
 	}
-	if err := e.deleteShards(ctx, id); err != nil {
+	if err := l.dropShards(ctx); err != nil {
 		return err
 	}
 	n, err := e.evalInt(ctx, deleteScript, KeysFor(id), ControlChannel, id)
@@ -676,12 +686,15 @@ func (e *Engine) Open(ctx context.Context, id string) error { return e.window(ct
 func (e *Engine) Close(ctx context.Context, id string) error { return e.window(ctx, id, "close") }
 
 func (e *Engine) window(ctx context.Context, id, op string) error {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return err
 	}
-	if done, err := e.eachShard(ctx, id, func(sid string) error { return e.window(ctx, sid, op) }); done {
-		return err
-	}
+	return l.window(ctx, op)
+}
+
+// windowOf opens or closes (op) the window of product (or shard) id.
+func (e *Engine) windowOf(ctx context.Context, id, op string) error {
 	n, err := e.evalInt(ctx, windowScript, KeysFor(id), op, ControlChannel, id)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
@@ -705,11 +718,15 @@ func (e *Engine) Restock(ctx context.Context, id string, units int64) (remaining
 	if err := e.refuseShard(ctx, id); err != nil {
 		return 0, 0, err
 	}
-	if d, err := e.shardDirOf(ctx, id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return 0, 0, err
-	} else if d.ids != nil {
-		return e.shardedRestock(ctx, id, d, units)
 	}
+	return l.restock(ctx, units)
+}
+
+// restockOf adds units to product (or shard) id.
+func (e *Engine) restockOf(ctx context.Context, id string, units int64) (remaining, initial int64, err error) {
 	reply, err := e.evalInts(ctx, restockScript, KeysFor(id), units, ControlChannel, id)
 	if err != nil {
 		return 0, 0, fmt.Errorf("restock %s: %w", id, err)
@@ -747,12 +764,11 @@ func (e *Engine) Release(ctx context.Context, id, orderID string, opts ...Releas
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if d, err := e.shardDirOf(ctx, id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return Release{}, err
-	} else if d.ids != nil {
-		return e.shardedRelease(ctx, id, d, orderID, o.user)
 	}
-	return e.releaseOf(ctx, id, id, orderID)
+	return l.release(ctx, orderID, o.user)
 }
 
 // releaseOf releases order orderID of product (or shard) id, announcing
@@ -804,15 +820,16 @@ type Order struct {
 // Orders returns the first limit entries of product id's orders stream
 // (all when limit <= 0).
 func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, error) {
-	if err := ValidateProductID(id); err != nil {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
 		return nil, err
 	}
-	if d, err := e.readShardDir(ctx, id); err != nil || d.ids != nil {
-		if err != nil {
-			return nil, err
-		}
-		return e.shardedOrders(ctx, d.ids, limit)
-	}
+	return l.orders(ctx, limit)
+}
+
+// ordersOf lists the first limit entries of the orders stream of product
+// (or shard) id (all when limit <= 0).
+func (e *Engine) ordersOf(ctx context.Context, id string, limit int) ([]Order, error) {
 	v, err := e.eval(ctx, ordersScript, KeysFor(id), max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("orders %s: %w", id, err)
@@ -825,37 +842,44 @@ func (e *Engine) Orders(ctx context.Context, id string, limit int) ([]Order, err
 	if err := scanReply(v, &kind, &entries); err != nil {
 		return nil, fmt.Errorf("orders %s: unexpected reply: %w", id, err)
 	}
-	orders := make([]Order, 0, len(entries))
-	for _, raw := range entries {
-		var (
-			eid    string
-			fields []string
-		)
-		if err := scanReply(raw, &eid, &fields); err != nil {
+	orders := make([]Order, len(entries))
+	for i, raw := range entries {
+		if orders[i], err = decodeOrder(raw); err != nil {
 			return nil, fmt.Errorf("orders %s: unexpected entry: %w", id, err)
 		}
-		o := Order{ID: eid}
-		for i := 0; i+1 < len(fields); i += 2 {
-			switch val := fields[i+1]; fields[i] {
-			case "type":
-				o.Type = val
-			case "order_id":
-				o.OrderID = val
-			case "user_id":
-				o.UserID = val
-			case "quantity":
-				o.Quantity, _ = strconv.ParseInt(val, 10, 64)
-			case "remaining":
-				o.Remaining, _ = strconv.ParseInt(val, 10, 64)
-			case "time":
-				ms, _ := strconv.ParseInt(val, 10, 64)
-				o.Time = time.UnixMilli(ms).UTC()
-			}
-		}
-		if o.Type == "sale" {
-			o.OrderID = o.ID
-		}
-		orders = append(orders, o)
 	}
 	return orders, nil
+}
+
+// decodeOrder reads one entry of an orders stream, as XRANGE gives it.
+func decodeOrder(raw any) (Order, error) {
+	var (
+		eid    string
+		fields []string
+	)
+	if err := scanReply(raw, &eid, &fields); err != nil {
+		return Order{}, err
+	}
+	o := Order{ID: eid}
+	for i := 0; i+1 < len(fields); i += 2 {
+		switch val := fields[i+1]; fields[i] {
+		case "type":
+			o.Type = val
+		case "order_id":
+			o.OrderID = val
+		case "user_id":
+			o.UserID = val
+		case "quantity":
+			o.Quantity, _ = strconv.ParseInt(val, 10, 64)
+		case "remaining":
+			o.Remaining, _ = strconv.ParseInt(val, 10, 64)
+		case "time":
+			ms, _ := strconv.ParseInt(val, 10, 64)
+			o.Time = time.UnixMilli(ms).UTC()
+		}
+	}
+	if o.Type == "sale" {
+		o.OrderID = o.ID
+	}
+	return o, nil
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/lua"
 	"github.com/flashsale/flashsale/transport"
 )
 
@@ -354,7 +356,7 @@ func TestPurchaseReloadsFlushedScripts(t *testing.T) {
 	ctx := testContext(t)
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 10)
-	purchaseHash := engine.PurchaseScript.Hash()
+	purchaseHash := fmt.Sprintf("%x", sha1.Sum([]byte(lua.Purchase)))
 
 	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "before"}); res.Status != engine.StatusSuccess || res.Remaining != 9 {
 		t.Fatalf("purchase before flush = %+v", res)

@@ -1,12 +1,18 @@
 package engine
 
-// SetTransferHook makes every transfer between shards call hook after its
-// debit, and every restock of a sharded product before the credit of each
-// part (an error stops the transfer or restock there, as a crash would),
-// until the returned function is called.
-func SetTransferHook(hook func(tid string) error) (restore func()) {
-	transferHook = hook
-	return func() { transferHook = nil }
+// SetTransferHook makes every transfer between shards that engines run
+// call hook after its debit, and every restock of a sharded product
+// before the credit of each part (an error stops the transfer or restock
+// there, as a crash would), until the returned function is called.
+func SetTransferHook(hook func(tid string) error, engines ...*Engine) (restore func()) {
+	for _, e := range engines {
+		e.transferHook.Store(&hook)
+	}
+	return func() {
+		for _, e := range engines {
+			e.transferHook.Store(nil)
+		}
+	}
 }
 
 // Hooks for the external tests of the purchase script's merged form.

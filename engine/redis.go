@@ -98,10 +98,10 @@ func (m *MergeSpec) Args(n int, call func(i int) []any) []any {
 }
 
 // Redis is all the engine needs from Redis: run one of its scripts, whose
-// keys all belong to one product, and check that the server answers. The
-// transport package implements it (a pool, and a batcher on top); a
-// cluster-routing one can replace them without touching purchase
-// semantics.
+// keys all belong to one product, list products, follow a channel, check
+// that the server answers, and say where a key lives. The transport
+// package implements it (a pool, a batcher on top, a cluster router)
+// without touching purchase semantics.
 type Redis interface {
 	// Eval runs s with EVALSHA, loading it again if Redis lost its script
 	// cache. keysAndArgs holds s's keys first, then its arguments.

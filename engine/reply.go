@@ -53,29 +53,20 @@ func replyArray(v any) ([]any, error) {
 }
 
 // replyInts reads an array of integers.
-func replyInts(v any) ([]int64, error) {
-	a, err := replyArray(v)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, len(a))
-	for i, x := range a {
-		if out[i], err = replyInt(x); err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
-		}
-	}
-	return out, nil
-}
+func replyInts(v any) ([]int64, error) { return replyEach(v, replyInt) }
 
 // replyStrings reads an array of strings.
-func replyStrings(v any) ([]string, error) {
+func replyStrings(v any) ([]string, error) { return replyEach(v, replyString) }
+
+// replyEach reads an array reply, each element by one.
+func replyEach[T any](v any, one func(any) (T, error)) ([]T, error) {
 	a, err := replyArray(v)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(a))
+	out := make([]T, len(a))
 	for i, x := range a {
-		if out[i], err = replyString(x); err != nil {
+		if out[i], err = one(x); err != nil {
 			return nil, fmt.Errorf("element %d: %w", i, err)
 		}
 	}

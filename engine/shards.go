@@ -202,34 +202,6 @@ func shareOf(units int64, k, i int) int64 {
 	return share
 }
 
-// deleteShards removes the shards of product id, if it has any.
-func (e *Engine) deleteShards(ctx context.Context, id string) error {
-	if isShardID(id) {
-		return nil
-	}
-	d, err := e.readShardDir(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, sid := range d.ids {
-		sk := KeysFor(sid)
-		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
-			return fmt.Errorf("delete shard %s: %w", sid, err)
-		}
-		if _, err := e.eval(ctx, deleteScript, sk, ControlChannel, id); err != nil {
-			return fmt.Errorf("delete shard %s: %w", sid, err)
-		}
-	}
-	if d.ids != nil { // the restock parts a crash left in the directory
-		if _, err := e.eval(ctx, shardClearScript, KeysFor(id)); err != nil {
-			return fmt.Errorf("delete %s: %w", id, err)
-		}
-	}
-	e.shards.m.Delete(id)
-	e.stocks.m.Delete(id)
-	return nil
-}
-
 // pickShards chooses k shard ids ID#j on distinct slots: the first that
 // come, or, on a cluster, the lowest j of each master in turn, so that the
 // masters get k/masters shards each (one more for some).
@@ -285,51 +257,72 @@ func (e *Engine) cachedShards(id string) []string {
 	return ids
 }
 
-// shardPurchase runs req on its home shard among ids, refilling it as
-// needed.
-func (e *Engine) shardPurchase(ctx context.Context, req *Request, ids []string) Result {
-	home := HomeShard(req.UserID, len(ids))
-	v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, ids[home], true)...)
-	return e.afterHome(ctx, req, ids, home, e.decodeOutcome(req, v, err))
+// firstArgs are the keys and arguments of req's first attempt: args, on
+// the product, or on its home shard among ids when it is sharded.
+func (e *Engine) firstArgs(req *Request, ids []string, args []any) []any {
+	if ids == nil {
+		return args
+	}
+	return e.purchaseArgs(req, ids[HomeShard(req.UserID, len(ids))], true)
 }
 
-// reshardedPurchase runs req again after its home shard was found missing
-// (the product was re-initialised or deleted since its shard list was
-// read): on the product's current shards, or on the product itself.
-func (e *Engine) reshardedPurchase(ctx context.Context, req *Request) Result {
+// firstOutcome decodes the reply to req's first attempt. Only a product's
+// own SOLD_OUT is final enough for the sold-out cache; a shard's is not.
+func (e *Engine) firstOutcome(req *Request, ids []string, v any, err error) Result {
+	if ids == nil {
+		return e.purchaseOutcome(req, v, err)
+	}
+	return e.decodeOutcome(req, v, err)
+}
+
+// answered reports whether res, the outcome of req's first attempt, is
+// its answer; a sharded SUCCESS then carries the product's remaining
+// stock. Else followUp finds the answer.
+func (e *Engine) answered(req *Request, ids []string, res *Result) bool {
+	switch {
+	case errors.Is(res.Err, ErrUnknownProduct):
+		return false
+	case ids == nil:
+		return true
+	case needsRefill(*res):
+		return false
+	}
+	return e.quickRemaining(req.ProductID, ids, HomeShard(req.UserID, len(ids)), res)
+}
+
+// followUp finds req's answer after its first attempt res was not: the
+// product is routed again if Redis did not know it, else its home shard
+// is refilled as needed.
+func (e *Engine) followUp(ctx context.Context, req *Request, ids []string, res Result) Result {
+	if errors.Is(res.Err, ErrUnknownProduct) {
+		return e.reroute(ctx, req, ids != nil, res)
+	}
+	return e.afterHome(ctx, req, ids, HomeShard(req.UserID, len(ids)), res)
+}
+
+// reroute runs req again after Redis did not know where it ran (res):
+// the product, or its home shard (onShard), as this server last saw its
+// layout. The product may have been spread over shards, re-initialised
+// or deleted since: its directory is read once, and req runs on the
+// layout found. An unknown product stays res; a shard missing from its
+// own directory is not looked for twice.
+func (e *Engine) reroute(ctx context.Context, req *Request, onShard bool, res Result) Result {
 	d, err := e.readShardDir(ctx, req.ProductID)
 	switch {
-	case err != nil:
+	case err != nil && onShard:
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, err))
+	case err != nil || d.ids == nil && !onShard:
+		return res
 	case d.ids == nil:
 		v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, req.ProductID, true)...)
 		return e.purchaseOutcome(req, v, err)
 	}
 	home := HomeShard(req.UserID, len(d.ids))
 	v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, d.ids[home], true)...)
-	res := e.decodeOutcome(req, v, err)
-	if errors.Is(res.Err, ErrUnknownProduct) {
-		return res // a shard missing from its own directory: no second look
+	if res = e.decodeOutcome(req, v, err); errors.Is(res.Err, ErrUnknownProduct) {
+		return res
 	}
 	return e.afterHome(ctx, req, d.ids, home, res)
-}
-
-// shardPurchaseAsync is shardPurchase for PurchaseAsync: the home shard's
-// attempt is queued without a goroutine; only a refill takes one.
-func (e *Engine) shardPurchaseAsync(ar AsyncRedis, req *Request, ids []string, deadline time.Time, done func(Result)) {
-	home := HomeShard(req.UserID, len(ids))
-	ar.EvalAsync(deadline, purchaseScript, func(v any, err error) {
-		res := e.decodeOutcome(req, v, err)
-		if !needsRefill(res) && !errors.Is(res.Err, ErrUnknownProduct) && e.quickRemaining(req.ProductID, ids, home, &res) {
-			done(res)
-			return
-		}
-		go func() {
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			defer cancel()
-			done(e.afterHome(ctx, req, ids, home, res))
-		}()
-	}, e.purchaseArgs(req, ids[home], true)...)
 }
 
 func needsRefill(r Result) bool {
@@ -340,9 +333,6 @@ func needsRefill(r Result) bool {
 // remain elsewhere, retrying the purchase after each refill. A SUCCESS
 // carries the product's remaining stock (see wideRemaining).
 func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home int, res Result) Result {
-	if errors.Is(res.Err, ErrUnknownProduct) {
-		return e.reshardedPurchase(ctx, req)
-	}
 	for range maxRefills {
 		if !needsRefill(res) {
 			return e.wideRemaining(ctx, req.ProductID, ids, home, res)
@@ -452,11 +442,6 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 	return total, false, nil
 }
 
-// transferHook, when set (by tests), runs after a transfer's debit, and
-// before the credit of each part of a restock; an error stops the transfer
-// (or the restock) there, as a crash would.
-var transferHook func(tid string) error
-
 // transfer moves units from shard src to shard dst (see transfer_debit.lua:
 // half of src's stock or want if more, or with exact want) and returns how
 // many it took out of src.
@@ -473,10 +458,8 @@ func (e *Engine) transfer(ctx context.Context, src, dst string, want int64, exac
 	if units[0] == 0 {
 		return 0, nil // emptied meanwhile: the caller's next round looks again
 	}
-	if transferHook != nil {
-		if err := transferHook(tid); err != nil {
-			return units[0], err
-		}
+	if err := e.crashPoint(tid); err != nil {
+		return units[0], err
 	}
 	return units[0], e.completeTransfer(ctx, pendingTransfer{src: src, dst: dst, tid: tid, units: units[0]})
 }
@@ -497,6 +480,14 @@ func (e *Engine) completeTransfer(ctx context.Context, p pendingTransfer) error 
 	}
 	if _, err := e.eval(ctx, settleScript, KeysFor(p.src), p.tid); err != nil {
 		return fmt.Errorf("transfer %s: settle in %s: %w", p.tid, p.src, err)
+	}
+	return nil
+}
+
+// crashPoint runs the transfer hook, if a test set one, for transfer tid.
+func (e *Engine) crashPoint(tid string) error {
+	if hook := e.transferHook.Load(); hook != nil {
+		return (*hook)(tid)
 	}
 	return nil
 }
@@ -601,7 +592,7 @@ func (e *Engine) Repair(ctx context.Context, id string) (int, error) {
 func (e *Engine) shardedStatus(ctx context.Context, id string, d shardDir) (ProductStatus, error) {
 	st := ProductStatus{ID: id, Initial: d.initial + d.restocked, Shards: len(d.ids)}
 	for i, sid := range d.ids {
-		s, err := e.Status(ctx, sid)
+		s, err := e.statusOf(ctx, sid)
 		if err != nil {
 			return ProductStatus{}, err
 		}
@@ -632,7 +623,7 @@ func (e *Engine) shardedVerify(ctx context.Context, id string, d shardDir) (Audi
 	a := Audit{ID: id, Shards: len(d.ids), Initial: d.initial + d.restocked}
 	var shardInitial int64
 	for _, sid := range d.ids {
-		s, err := e.Verify(ctx, sid)
+		s, err := e.verifyOf(ctx, sid)
 		if err != nil {
 			return Audit{}, err
 		}
@@ -696,24 +687,6 @@ func isShardID(id string) bool {
 	return i > 0 && isDigits(id[i+1:])
 }
 
-// eachShard runs fn on every shard of id when id is sharded, and says
-// whether it did.
-func (e *Engine) eachShard(ctx context.Context, id string, fn func(sid string) error) (bool, error) {
-	if isShardID(id) {
-		return false, nil
-	}
-	d, err := e.readShardDir(ctx, id)
-	if err != nil || d.ids == nil {
-		return err != nil, err
-	}
-	for _, sid := range d.ids {
-		if err := fn(sid); err != nil {
-			return true, err
-		}
-	}
-	return true, nil
-}
-
 // knownUnsharded reports whether id is a shard, or a product this server
 // found unsharded lately: then Status needs no read of its directory.
 func (e *Engine) knownUnsharded(id string) bool {
@@ -729,7 +702,7 @@ func (e *Engine) knownUnsharded(id string) bool {
 func (e *Engine) shardedOrders(ctx context.Context, ids []string, limit int) ([]Order, error) {
 	var all []Order
 	for _, sid := range ids {
-		orders, err := e.Orders(ctx, sid, limit)
+		orders, err := e.ordersOf(ctx, sid, limit)
 		if err != nil {
 			return nil, err
 		}

@@ -30,16 +30,6 @@ func ReleaseOfUser(user string) ReleaseOption {
 	return func(o *releaseOptions) { o.user = user }
 }
 
-// shardDirOf is the directory of product id, empty (ids nil) when id is
-// not sharded or is a shard itself (an operation on one shard acts on
-// that shard alone).
-func (e *Engine) shardDirOf(ctx context.Context, id string) (shardDir, error) {
-	if isShardID(id) {
-		return shardDir{}, nil
-	}
-	return e.readShardDir(ctx, id)
-}
-
 // refuseShard fails when id is a shard listed in its product's directory,
 // for a restock: one there would not count in the units the product was
 // given, and verify would find the product's books broken.
@@ -102,10 +92,8 @@ func (e *Engine) shardedRestock(ctx context.Context, id string, d shardDir, unit
 		return 0, 0, fmt.Errorf("restock %s: %w", id, ErrUnknownProduct)
 	}
 	for _, p := range parts {
-		if transferHook != nil {
-			if err := transferHook(p.tid); err != nil {
-				return 0, 0, fmt.Errorf("restock %s: %w", id, err)
-			}
+		if err := e.crashPoint(p.tid); err != nil {
+			return 0, 0, fmt.Errorf("restock %s: %w", id, err)
 		}
 		if err := e.completeTransfer(ctx, p); err != nil {
 			return 0, 0, fmt.Errorf("restock %s: %w (admin verify --repair completes it)", id, err)

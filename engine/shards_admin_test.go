@@ -227,7 +227,7 @@ func TestShardedRestockInterrupted(t *testing.T) {
 					return errors.New("crashed")
 				}
 				return nil
-			})
+			}, eng)
 			_, _, err := eng.Restock(ctx, id, 8)
 			restore()
 			if err == nil {
@@ -257,7 +257,7 @@ func TestShardedRestockInterrupted(t *testing.T) {
 			}
 			// Another restock stopped halfway, then the product re-created:
 			// nothing of that restock is left.
-			restore = engine.SetTransferHook(func(string) error { return errors.New("crashed") })
+			restore = engine.SetTransferHook(func(string) error { return errors.New("crashed") }, eng)
 			_, _, err = eng.Restock(ctx, id, 4)
 			restore()
 			if err == nil {
@@ -352,7 +352,7 @@ func TestShardedReset(t *testing.T) {
 				}
 			}
 			if tt.crash {
-				restore := engine.SetTransferHook(func(string) error { return errors.New("crashed") })
+				restore := engine.SetTransferHook(func(string) error { return errors.New("crashed") }, eng)
 				for i := 4; ; i++ {
 					if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: homedUser(fmt.Sprint("c", i), 0, k)}); r.Status == engine.StatusError {
 						break

@@ -206,7 +206,7 @@ func TestShardedTransferInterrupted(t *testing.T) {
 			return errors.New("crashed after the debit")
 		}
 		return nil
-	})
+	}, engs...)
 	run := raceHot(t, engs, id, 8, 600)
 	restore()
 	t.Logf("sold %d, sold-outs %d, errors %d (%s), early %d", run.sold, run.soldOuts, run.errs, run.lastError, len(run.early))
@@ -239,7 +239,7 @@ func TestShardedRepair(t *testing.T) {
 	if r := buy(); r.Status != engine.StatusSuccess {
 		t.Fatalf("first purchase: %v %s", r.Status, r.Message)
 	}
-	restore := engine.SetTransferHook(func(string) error { return errors.New("crashed after the debit") })
+	restore := engine.SetTransferHook(func(string) error { return errors.New("crashed after the debit") }, eng)
 	if r := buy(); r.Status != engine.StatusError {
 		t.Fatalf("purchase whose transfer crashed: %v, want ERROR", r.Status)
 	}

@@ -43,13 +43,15 @@ func (e *Engine) Verify(ctx context.Context, id string) (Audit, error) {
 		ctx, cancel = context.WithTimeout(ctx, VerifyTimeout)
 		defer cancel()
 	}
-	if !isShardID(id) {
-		if d, err := e.readShardDir(ctx, id); err != nil {
-			return Audit{}, err
-		} else if d.ids != nil {
-			return e.shardedVerify(ctx, id, d)
-		}
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
+		return Audit{}, err
 	}
+	return l.verify(ctx)
+}
+
+// verifyOf audits product (or shard) id, atomically.
+func (e *Engine) verifyOf(ctx context.Context, id string) (Audit, error) {
 	v, err := e.eval(ctx, verifyScript, KeysFor(id))
 	if err != nil {
 		return Audit{}, fmt.Errorf("verify %s: %w", id, err)

@@ -7,9 +7,9 @@
 // header). Key names are built by the engine package, never here; each
 // script's header documents its KEYS, ARGV and reply, and the engine
 // declares the same lists by name (engine/contract.go), checked by its
-// tests. purchase.lua names its outcomes by constants the engine
-// generates from its decoder's table and puts before the script's first
-// line when it loads it (engine/contract.go, purchasePrelude).
+// tests. purchase.lua names its outcomes by constants on its first line,
+// which the engine checks is the line it generates from its reply
+// decoder's table (engine/contract.go, purchasePrelude).
 package lua
 
 import _ "embed"

@@ -1,3 +1,4 @@
+local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, ENDED, REQUEST_REUSED, RATE_LIMITED, RELEASED = -1, 0, 1, 2, 3, 4, 5, 6, 7, 8
 -- purchase.lua: M purchase attempts of one product (M >= 1), judged one
 -- after the other in the order given, atomically. Each attempt gets
 -- exactly the checks and answer it would get alone, in a call of its own,
@@ -41,8 +42,8 @@
 -- attempt i: its outcome, then up to three values, 0 in the places an
 -- outcome has no value for (a flat array because Redis turns each nested
 -- table of a reply into an array at a cost, about 1 us an attempt). The
--- outcomes are locals the engine declares before this line (see
--- engine/contract.go, which numbers them; the reply carries the numbers):
+-- outcomes are the locals of the first line, which the engine checks is
+-- the line engine/contract.go generates (the reply carries the numbers):
 --   SOLD, remaining, order_id, quantity  sold (or the replay of an earlier sale)
 --   SOLD_OUT, 0, 0, 0                 sold out
 --   UNKNOWN_PRODUCT, 0, 0, 0          unknown product

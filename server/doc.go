@@ -20,8 +20,9 @@
 // for purchases, so batching, the sold-out cache, rate limits and
 // durability apply alike) and engine results into answers through one
 // mapping (resultResponse, stockResponse); HTTP adds its status code from
-// one table (httpStatus). The package never touches Redis or key names
-// itself. It is a package of its own, beside engine, because sockets,
+// one table (httpStatus). The package reaches Redis only through the
+// engine (Engine.Ping for PING and /readyz, the purchases and queries) and
+// never names a key. It is a package of its own, beside engine, because sockets,
 // deadlines and protocol framing are a different concern from sale
 // semantics, and a newcomer should find each in one place.
 package server

@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+)
+
+// The product router. A product is laid out plain (its own key set, see
+// KeysFor) or spread over shards (a directory in its own keys, the units
+// in its shards': see shards.go). Each admin operation resolves the
+// layout once (layoutOf) and runs on it; only the layouts know how.
+// Purchases route by the shard list this server cached (see purchase.go).
+
+// layout is how one operation reaches a product's keys.
+type layout interface {
+	status(ctx context.Context) (ProductStatus, error)
+	buyers(ctx context.Context, limit int) (total int64, ids []string, err error)
+	orders(ctx context.Context, limit int) ([]Order, error)
+	verify(ctx context.Context) (Audit, error)
+	reset(ctx context.Context) (initial int64, err error)
+	restock(ctx context.Context, units int64) (remaining, initial int64, err error)
+	release(ctx context.Context, orderID, user string) (Release, error)
+	window(ctx context.Context, op string) error
+	// dropShards removes the shards of a product about to be re-created
+	// or deleted (nothing, for a plain one).
+	dropShards(ctx context.Context) error
+}
+
+// layoutOf resolves the layout of product id. A shard's id (ID#j) is
+// plain: an operation on one shard acts on that shard alone. recent lets
+// a product this server found plain lately be taken as plain without a
+// read of its directory (for Status, which dashboards poll).
+func (e *Engine) layoutOf(ctx context.Context, id string, recent bool) (layout, error) {
+	if err := ValidateProductID(id); err != nil {
+		return nil, err
+	}
+	if isShardID(id) || recent && e.knownUnsharded(id) {
+		return plainProduct{e, id}, nil
+	}
+	d, err := e.readShardDir(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case d.ids == nil:
+		return plainProduct{e, id}, nil
+	}
+	return shardedProduct{e, id, d}, nil
+}
+
+// deleteShards removes the shards of product id, if it has any.
+func (e *Engine) deleteShards(ctx context.Context, id string) error {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	return l.dropShards(ctx)
+}
+
+// plainProduct is a product (or shard) of one key set: every operation is
+// one script call.
+type plainProduct struct {
+	e  *Engine
+	id string
+}
+
+func (p plainProduct) status(ctx context.Context) (ProductStatus, error) {
+	return p.e.statusOf(ctx, p.id)
+}
+
+func (p plainProduct) buyers(ctx context.Context, limit int) (int64, []string, error) {
+	return p.e.buyersOf(ctx, p.id, limit)
+}
+
+func (p plainProduct) orders(ctx context.Context, limit int) ([]Order, error) {
+	return p.e.ordersOf(ctx, p.id, limit)
+}
+
+func (p plainProduct) verify(ctx context.Context) (Audit, error) { return p.e.verifyOf(ctx, p.id) }
+
+func (p plainProduct) reset(ctx context.Context) (int64, error) {
+	return p.e.resetOf(ctx, p.id, p.id)
+}
+
+func (p plainProduct) restock(ctx context.Context, units int64) (int64, int64, error) {
+	return p.e.restockOf(ctx, p.id, units)
+}
+
+func (p plainProduct) release(ctx context.Context, orderID, _ string) (Release, error) {
+	return p.e.releaseOf(ctx, p.id, p.id, orderID)
+}
+
+func (p plainProduct) window(ctx context.Context, op string) error {
+	return p.e.windowOf(ctx, p.id, op)
+}
+
+func (p plainProduct) dropShards(context.Context) error {
+	p.e.forgetShards(p.id)
+	return nil
+}
+
+// shardedProduct is a product spread over shards, as its directory dir
+// said when the operation began.
+type shardedProduct struct {
+	e   *Engine
+	id  string
+	dir shardDir
+}
+
+func (s shardedProduct) status(ctx context.Context) (ProductStatus, error) {
+	return s.e.shardedStatus(ctx, s.id, s.dir)
+}
+
+func (s shardedProduct) buyers(ctx context.Context, limit int) (int64, []string, error) {
+	return s.e.shardedBuyers(ctx, s.dir, limit)
+}
+
+func (s shardedProduct) orders(ctx context.Context, limit int) ([]Order, error) {
+	return s.e.shardedOrders(ctx, s.dir.ids, limit)
+}
+
+func (s shardedProduct) verify(ctx context.Context) (Audit, error) {
+	return s.e.shardedVerify(ctx, s.id, s.dir)
+}
+
+func (s shardedProduct) reset(ctx context.Context) (int64, error) {
+	return s.e.shardedReset(ctx, s.id, s.dir)
+}
+
+func (s shardedProduct) restock(ctx context.Context, units int64) (int64, int64, error) {
+	return s.e.shardedRestock(ctx, s.id, s.dir, units)
+}
+
+func (s shardedProduct) release(ctx context.Context, orderID, user string) (Release, error) {
+	return s.e.shardedRelease(ctx, s.id, s.dir, orderID, user)
+}
+
+// window opens or closes every shard; the directory's window is the one
+// init gave it.
+func (s shardedProduct) window(ctx context.Context, op string) error {
+	for _, sid := range s.dir.ids {
+		if err := s.e.windowOf(ctx, sid, op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s shardedProduct) dropShards(ctx context.Context) error {
+	for _, sid := range s.dir.ids {
+		sk := KeysFor(sid)
+		if _, err := s.e.eval(ctx, shardClearScript, sk); err != nil {
+			return fmt.Errorf("delete shard %s: %w", sid, err)
+		}
+		if _, err := s.e.eval(ctx, deleteScript, sk, ControlChannel, s.id); err != nil {
+			return fmt.Errorf("delete shard %s: %w", sid, err)
+		}
+	}
+	// The restock parts a crash left in the directory.
+	if _, err := s.e.eval(ctx, shardClearScript, KeysFor(s.id)); err != nil {
+		return fmt.Errorf("delete %s: %w", s.id, err)
+	}
+	s.e.forgetShards(s.id)
+	return nil
+}
+
+// forgetShards drops what this server cached of product id's shards.
+func (e *Engine) forgetShards(id string) {
+	e.shards.m.Delete(id)
+	e.stocks.m.Delete(id)
+}
