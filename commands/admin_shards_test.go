@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // TestAdminSharded: restock, release, reset and buyers of a product over 4
@@ -15,7 +16,7 @@ func TestAdminSharded(t *testing.T) {
 	var orders []string
 	for i := range 4 {
 		r := eng.Purchase(t.Context(), engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)})
-		if r.Status != engine.StatusSuccess {
+		if r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %d: %+v", i, r)
 		}
 		orders = append(orders, r.OrderID)

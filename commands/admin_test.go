@@ -12,6 +12,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 func TestAdmin(t *testing.T) {
@@ -26,7 +27,7 @@ func TestAdmin(t *testing.T) {
 	}
 	eng := engine.New(transport.NewPool(transport.PoolConfig{Addr: raddr}))
 	for _, u := range []string{"ann", "bob"} {
-		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: u}); r.Status != engine.StatusSuccess {
+		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: u}); r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase: %+v", r)
 		}
 	}
@@ -120,7 +121,7 @@ func adminProduct(t *testing.T, units string, flags ...string) (*engine.Engine, 
 func TestAdminOrdersAndCustomers(t *testing.T) {
 	eng, p := adminProduct(t, "100", "--per-user-limit", "0")
 	for range 10 {
-		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: "ann", Quantity: 10}); r.Status != engine.StatusSuccess {
+		if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: "ann", Quantity: 10}); r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase: %+v", r)
 		}
 	}

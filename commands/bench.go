@@ -364,7 +364,7 @@ type Check struct {
 
 func newCheck(rep *Report, before, after engine.ProductStatus, audit engine.Audit, missing []string) *Check {
 	ch := &Check{
-		Orders:    rep.Count(engine.StatusSuccess),
+		Orders:    rep.Count(wire.StatusSuccess),
 		Units:     rep.Units,
 		Sold:      after.Sold() - before.Sold(),
 		NewOrders: after.Buyers - before.Buyers,
@@ -488,16 +488,16 @@ func (r *Report) verdict() string {
 // statusLabels name the statuses in the report; ERROR is counted under
 // Errors instead.
 var statusLabels = [...]string{
-	engine.StatusSuccess:           "Successful",
-	engine.StatusSoldOut:           "Sold Out",
-	engine.StatusInsufficientStock: "Insufficient",
-	engine.StatusAlreadyPurchased:  "Already Purchased",
-	engine.StatusNotStarted:        "Not Started",
-	engine.StatusEnded:             "Ended",
-	engine.StatusOK:                "",
-	engine.StatusPong:              "",
-	engine.StatusUnauthorized:      "Unauthorized",
-	engine.StatusRateLimited:       "Rate Limited",
+	wire.StatusSuccess:           "Successful",
+	wire.StatusSoldOut:           "Sold Out",
+	wire.StatusInsufficientStock: "Insufficient",
+	wire.StatusAlreadyPurchased:  "Already Purchased",
+	wire.StatusNotStarted:        "Not Started",
+	wire.StatusEnded:             "Ended",
+	wire.StatusOK:                "",
+	wire.StatusPong:              "",
+	wire.StatusUnauthorized:      "Unauthorized",
+	wire.StatusRateLimited:       "Rate Limited",
 }
 
 // WriteText prints the report for people.
@@ -508,13 +508,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Target:            %s (product %s, %d connections)\n", r.Target, r.Product, r.Connections)
 	fmt.Fprintf(&b, "Duration:          %s\n", r.Duration.Round(time.Millisecond))
 	fmt.Fprintf(&b, "Total Requests:    %d\n", r.Total)
-	for _, s := range engine.Statuses() {
+	for _, s := range wire.Statuses() {
 		// Successful and Sold Out always show; other statuses when seen.
-		if label := statusLabels[s]; label != "" && (r.Count(s) > 0 || s == engine.StatusSuccess || s == engine.StatusSoldOut) {
+		if label := statusLabels[s]; label != "" && (r.Count(s) > 0 || s == wire.StatusSuccess || s == wire.StatusSoldOut) {
 			fmt.Fprintf(&b, "%-19s%d\n", label+":", r.Count(s))
 		}
 	}
-	if r.Units != r.Count(engine.StatusSuccess) {
+	if r.Units != r.Count(wire.StatusSuccess) {
 		fmt.Fprintf(&b, "Units Sold:        %d\n", r.Units)
 	}
 	fmt.Fprintf(&b, "Errors:            %d\n", r.Errors)
@@ -686,8 +686,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		}
 	}
 	// Every purchase status is present, seen or not; ERROR counts under errors.
-	for _, s := range engine.Statuses() {
-		if statusLabels[s] != "" || (s != engine.StatusError && r.Count(s) > 0) {
+	for _, s := range wire.Statuses() {
+		if statusLabels[s] != "" || (s != wire.StatusError && r.Count(s) > 0) {
 			j.Statuses[s.String()] = r.Count(s)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
 )
 
 //go:embed bench_report.html
@@ -69,7 +69,7 @@ func (r *Report) WriteHTML(w *bytes.Buffer) error {
 		},
 		Answered: l.Count,
 	}
-	for _, s := range engine.Statuses() {
+	for _, s := range wire.Statuses() {
 		d.Names = append(d.Names, s.String())
 		if n := r.Count(s); n > 0 {
 			d.Statuses[s.String()] = n

@@ -18,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -51,7 +52,7 @@ func TestReportText(t *testing.T) {
 	rep.Result = loadgen.Result{
 		Duration: 1234567 * time.Microsecond,
 		Total:    10000,
-		Statuses: map[engine.Status]int64{engine.StatusSuccess: 100, engine.StatusSoldOut: 9880, engine.StatusAlreadyPurchased: 10},
+		Statuses: map[wire.Status]int64{wire.StatusSuccess: 100, wire.StatusSoldOut: 9880, wire.StatusAlreadyPurchased: 10},
 		Units:    100,
 		Errors:   10,
 		Latency: loadgen.Latencies{
@@ -87,7 +88,7 @@ func TestReportText(t *testing.T) {
 			r := *rep
 			r.Units, r.AllowErrors, r.Interrupted = tc.units, tc.allowErrors, tc.interrupted
 			if tc.units != 100 {
-				r.Statuses = map[engine.Status]int64{engine.StatusSuccess: tc.units, engine.StatusSoldOut: 9980 - tc.units, engine.StatusAlreadyPurchased: 10}
+				r.Statuses = map[wire.Status]int64{wire.StatusSuccess: tc.units, wire.StatusSoldOut: 9980 - tc.units, wire.StatusAlreadyPurchased: 10}
 			}
 			if tc.rate {
 				r.Pipeline, r.Rate, r.RequestLimit, r.DurationLimit, r.RateAchieved = 16, 8000, 0, 1250*time.Millisecond, 7998.4
@@ -108,8 +109,8 @@ func TestReportText(t *testing.T) {
 }
 
 func TestStatusLabelsCoverEveryStatus(t *testing.T) {
-	if len(statusLabels) != len(engine.Statuses()) {
-		t.Fatalf("statusLabels has %d entries for %d statuses", len(statusLabels), len(engine.Statuses()))
+	if len(statusLabels) != len(wire.Statuses()) {
+		t.Fatalf("statusLabels has %d entries for %d statuses", len(statusLabels), len(wire.Statuses()))
 	}
 }
 
@@ -134,7 +135,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := &Report{Result: loadgen.Result{Statuses: map[engine.Status]int64{engine.StatusSuccess: tc.orders}, Units: tc.units}}
+			rep := &Report{Result: loadgen.Result{Statuses: map[wire.Status]int64{wire.StatusSuccess: tc.orders}, Units: tc.units}}
 			if got := newCheck(rep, before, tc.after, tc.audit, nil).Pass; got != tc.pass {
 				t.Errorf("Pass = %v, want %v", got, tc.pass)
 			}

@@ -460,7 +460,7 @@ func TestVerifyFindsDiscrepancies(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 2 {
-				if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: fmt.Sprint("u", i)}); r.Status != engine.StatusSuccess {
+				if r := eng.Purchase(t.Context(), engine.Request{ProductID: p, UserID: fmt.Sprint("u", i)}); r.Status != wire.StatusSuccess {
 					t.Fatal(r)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // benchStock is enough units that a success benchmark never sells out.
@@ -18,10 +19,10 @@ func BenchmarkPurchase(b *testing.B) {
 	tests := []struct {
 		name  string
 		units int64
-		want  engine.Status
+		want  wire.Status
 	}{
-		{"sold-out", 0, engine.StatusSoldOut},
-		{"success", benchStock, engine.StatusSuccess},
+		{"sold-out", 0, wire.StatusSoldOut},
+		{"success", benchStock, wire.StatusSuccess},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
@@ -61,16 +62,16 @@ func BenchmarkPurchaseAsyncSoldOut(b *testing.B) {
 	id := newProduct(b, eng, 0, engine.WithPerUserLimit(0))
 	b.Cleanup(func() { eng.Delete(context.Background(), id) })
 	req := engine.Request{ProductID: id, UserID: "bench_user"}
-	if res := eng.Purchase(context.Background(), req); res.Status != engine.StatusSoldOut {
+	if res := eng.Purchase(context.Background(), req); res.Status != wire.StatusSoldOut {
 		b.Fatalf("Purchase = %+v, want SOLD_OUT", res)
 	}
-	var got engine.Status
+	var got wire.Status
 	done := func(res engine.Result) { got = res.Status }
 	deadline := time.Now().Add(time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
 		eng.PurchaseAsync(req, deadline, done)
-		if got != engine.StatusSoldOut {
+		if got != wire.StatusSoldOut {
 			b.Fatalf("PurchaseAsync = %v, want SOLD_OUT", got)
 		}
 	}

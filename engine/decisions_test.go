@@ -10,6 +10,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // TestReplayAfterRelease: a retry with the request_id of an order that
@@ -23,10 +24,10 @@ func TestReplayAfterRelease(t *testing.T) {
 	id := newProduct(t, eng, 3)
 	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "order-1"}
 	first := eng.Purchase(ctx, req)
-	if first.Status != engine.StatusSuccess {
+	if first.Status != wire.StatusSuccess {
 		t.Fatalf("purchase = %+v", first)
 	}
-	if again := eng.Purchase(ctx, req); again.Status != engine.StatusSuccess || again.OrderID != first.OrderID {
+	if again := eng.Purchase(ctx, req); again.Status != wire.StatusSuccess || again.OrderID != first.OrderID {
 		t.Fatalf("replay before the release = %+v, want the original SUCCESS", again)
 	}
 	if _, err := eng.Release(ctx, id, first.OrderID); err != nil {
@@ -34,12 +35,12 @@ func TestReplayAfterRelease(t *testing.T) {
 	}
 	before := readBooks(t, c, id)
 	replay := eng.Purchase(ctx, req)
-	if replay.Status != engine.StatusError || replay.Code != engine.CodeOrderReleased ||
+	if replay.Status != wire.StatusError || replay.Code != engine.CodeOrderReleased ||
 		!errors.Is(replay.Err, engine.ErrOrderReleased) || !strings.Contains(replay.Message, first.OrderID) {
 		t.Fatalf("replay after the release = %+v, want ERROR %s naming order %s", replay, engine.CodeOrderReleased, first.OrderID)
 	}
 	expectUnchanged(t, c, id, before, "a replay after the release")
-	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", RequestID: "order-2"}); r.Status != engine.StatusSuccess {
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", RequestID: "order-2"}); r.Status != wire.StatusSuccess {
 		t.Fatalf("a new request after the release = %+v, want SUCCESS", r)
 	}
 	expectBalanced(t, eng, id, "after buying again")
@@ -60,11 +61,11 @@ func TestRateLimitCounts(t *testing.T) {
 		name  string
 		units int64
 		opts  []engine.InitOption
-		first engine.Status
+		first wire.Status
 	}{
-		{"sale", 10, nil, engine.StatusSuccess},
-		{"sold out", 0, nil, engine.StatusSoldOut},
-		{"not started", 10, []engine.InitOption{engine.WithWindow(future, time.Time{})}, engine.StatusNotStarted},
+		{"sale", 10, nil, wire.StatusSuccess},
+		{"sold out", 0, nil, wire.StatusSoldOut},
+		{"not started", 10, []engine.InitOption{engine.WithWindow(future, time.Time{})}, wire.StatusNotStarted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +81,7 @@ func TestRateLimitCounts(t *testing.T) {
 			}
 			books := readBooks(t, c, id)
 			for range 3 {
-				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "bob"}); r.Status != engine.StatusRateLimited {
+				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "bob"}); r.Status != wire.StatusRateLimited {
 					t.Fatalf("attempt past the burst = %+v, want RATE_LIMITED", r)
 				}
 			}
@@ -88,8 +89,8 @@ func TestRateLimitCounts(t *testing.T) {
 				t.Errorf("refused attempts moved the limiter from %s to %s", tat, after)
 			}
 			expectUnchanged(t, c, id, books, "refused attempts")
-			if tt.first == engine.StatusSuccess {
-				if r := eng.Purchase(ctx, req); r.Status != engine.StatusSuccess {
+			if tt.first == wire.StatusSuccess {
+				if r := eng.Purchase(ctx, req); r.Status != wire.StatusSuccess {
 					t.Errorf("replay with the burst spent = %+v, want the original SUCCESS", r)
 				}
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/flashsale/flashsale/wire"
 )
 
 // MaxMergedPurchases bounds the purchases of one product that run as one
@@ -171,7 +173,7 @@ type Request struct {
 
 // Result is the outcome of a purchase attempt.
 type Result struct {
-	Status     Status
+	Status     wire.Status
 	Remaining  int64         // units left (SUCCESS, INSUFFICIENT_STOCK)
 	OrderID    string        // SUCCESS
 	Quantity   int64         // units sold (SUCCESS)
@@ -188,7 +190,7 @@ type Result struct {
 // Fail returns the ERROR result for err: its client message and code come
 // from the error's kind, and Redis internals stay in Err.
 func Fail(err error) Result {
-	r := Result{Status: StatusError, Err: err, Message: err.Error()}
+	r := Result{Status: wire.StatusError, Err: err, Message: err.Error()}
 	switch {
 	case errors.Is(err, ErrInvalidRequest):
 		r.Code = CodeInvalidRequest
@@ -309,7 +311,7 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 	}
 	subOnly := req.UserID == "" // Validate let it through for a JWT
 	if err := e.authenticate(req); err != nil {
-		return nil, Result{Status: StatusUnauthorized, Message: err.Error()}, false
+		return nil, Result{Status: wire.StatusUnauthorized, Message: err.Error()}, false
 	}
 	if subOnly { // the JWT's sub, or still empty when no verifier read the JWT
 		if err := ValidateUserID(req.UserID); err != nil {
@@ -320,7 +322,7 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 	// with a request_id still goes to Redis, which may hold its SUCCESS.
 	if e.soldOut != nil && req.RequestID == "" && e.soldOut.is(req.ProductID, e.now()) {
 		e.stats.soldOutHits.Add(1)
-		return nil, Result{Status: StatusSoldOut}, false
+		return nil, Result{Status: wire.StatusSoldOut}, false
 	}
 	return e.purchaseArgs(req, req.ProductID, true), Result{}, true
 }
@@ -348,7 +350,7 @@ func (e *Engine) authenticate(req *Request) error {
 // remembers a SOLD_OUT.
 func (e *Engine) purchaseOutcome(req *Request, v any, err error) Result {
 	res := e.decodeOutcome(req, v, err)
-	if res.Status == StatusSoldOut && e.soldOut != nil {
+	if res.Status == wire.StatusSoldOut && e.soldOut != nil {
 		e.soldOut.mark(req.ProductID, e.now())
 	}
 	return res
@@ -364,7 +366,7 @@ func (e *Engine) decodeOutcome(req *Request, v any, err error) Result {
 	if perr != nil {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, perr))
 	}
-	if notDurable && res.Status == StatusSuccess {
+	if notDurable && res.Status == wire.StatusSuccess {
 		return Fail(fmt.Errorf("purchase %s: order %s: %w", req.ProductID, res.OrderID, err))
 	}
 	return res
@@ -408,7 +410,7 @@ func purchaseResult(v any) (Result, error) {
 		if qty < 1 {
 			return bad(fmt.Errorf("quantity %d", qty))
 		}
-		return Result{Status: StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
+		return Result{Status: wire.StatusSuccess, Remaining: remaining, OrderID: oid, Quantity: qty}, nil
 	case outReleased:
 		oid, err := replyString(reply[1])
 		if err != nil {
@@ -424,21 +426,21 @@ func purchaseResult(v any) (Result, error) {
 	}
 	switch outcome(kind) {
 	case outSoldOut:
-		return Result{Status: StatusSoldOut}, nil
+		return Result{Status: wire.StatusSoldOut}, nil
 	case outUnknownProduct:
 		return Fail(ErrUnknownProduct), nil
 	case outInsufficient:
-		return Result{Status: StatusInsufficientStock, Remaining: n[0]}, nil
+		return Result{Status: wire.StatusInsufficientStock, Remaining: n[0]}, nil
 	case outOverLimit:
-		return Result{Status: StatusAlreadyPurchased, Held: n[0], Limit: n[1]}, nil
+		return Result{Status: wire.StatusAlreadyPurchased, Held: n[0], Limit: n[1]}, nil
 	case outNotStarted:
-		return Result{Status: StatusNotStarted, Start: time.UnixMilli(n[0]).UTC()}, nil
+		return Result{Status: wire.StatusNotStarted, Start: time.UnixMilli(n[0]).UTC()}, nil
 	case outEnded:
-		return Result{Status: StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
+		return Result{Status: wire.StatusEnded, End: time.UnixMilli(n[0]).UTC()}, nil
 	case outRequestReused:
 		return Fail(ErrRequestReused), nil
 	case outRateLimited:
-		return Result{Status: StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
+		return Result{Status: wire.StatusRateLimited, RetryAfter: time.Duration(n[0]) * time.Millisecond}, nil
 	}
 	return bad(fmt.Errorf("outcome %d undecoded", kind))
 }

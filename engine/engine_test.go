@@ -19,6 +19,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/lua"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 func TestPurchaseUntilSoldOut(t *testing.T) {
@@ -48,7 +49,7 @@ func TestPurchaseUntilSoldOut(t *testing.T) {
 				user := fmt.Sprintf("user_%d", i)
 				res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user})
 				if int64(i) < tt.units {
-					if want := tt.units - int64(i) - 1; res.Status != engine.StatusSuccess || res.Remaining != want || res.Quantity != 1 {
+					if want := tt.units - int64(i) - 1; res.Status != wire.StatusSuccess || res.Remaining != want || res.Quantity != 1 {
 						t.Fatalf("purchase %d = %+v, want SUCCESS of 1 unit, remaining %d", i, res, want)
 					}
 					if err := engine.ValidateOrderID(res.OrderID); err != nil || orderIDs[res.OrderID] {
@@ -56,7 +57,7 @@ func TestPurchaseUntilSoldOut(t *testing.T) {
 					}
 					orderIDs[res.OrderID] = true
 					wantBuyers = append(wantBuyers, user)
-				} else if res != (engine.Result{Status: engine.StatusSoldOut}) {
+				} else if res != (engine.Result{Status: wire.StatusSoldOut}) {
 					t.Fatalf("purchase %d = %+v, want SOLD_OUT", i, res)
 				}
 				stock, err := redis.Int64(c.Do("GET", k.Stock))
@@ -96,7 +97,7 @@ func TestPurchaseUnknownProductCreatesNoKey(t *testing.T) {
 	id := redistest.Product(t)
 
 	res := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "alice"})
-	if res.Status != engine.StatusError || res.Code != engine.CodeUnknownProduct || res.Message != "unknown product" {
+	if res.Status != wire.StatusError || res.Code != engine.CodeUnknownProduct || res.Message != "unknown product" {
 		t.Errorf("Purchase(unknown) = %+v, want ERROR UNKNOWN_PRODUCT \"unknown product\"", res)
 	}
 	if !errors.Is(res.Err, engine.ErrUnknownProduct) {
@@ -134,7 +135,7 @@ func TestPurchaseInvalidRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			res := eng.Purchase(testContext(t), tt.req)
-			if res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest || res.Message != tt.message {
+			if res.Status != wire.StatusError || res.Code != engine.CodeInvalidRequest || res.Message != tt.message {
 				t.Errorf("Purchase(%+v) = %+v, want ERROR INVALID_REQUEST %q", tt.req, res, tt.message)
 			}
 			if !errors.Is(res.Err, engine.ErrInvalidRequest) {
@@ -164,10 +165,10 @@ func TestConcurrentPurchasesSellExactlyTheStock(t *testing.T) {
 	winners := make(map[string]bool)
 	for i, res := range results {
 		switch res.Status {
-		case engine.StatusSuccess:
+		case wire.StatusSuccess:
 			remaining = append(remaining, res.Remaining)
 			winners[fmt.Sprintf("user_%d", i)] = true
-		case engine.StatusSoldOut:
+		case wire.StatusSoldOut:
 		default:
 			t.Errorf("purchase %d = %+v", i, res)
 		}
@@ -253,7 +254,7 @@ func TestPurchasePublishesEvent(t *testing.T) {
 			var orderIDs []string
 			for i, user := range tt.users {
 				res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user})
-				if want := tt.units - int64(i) - 1; res.Status != engine.StatusSuccess || res.Remaining != want {
+				if want := tt.units - int64(i) - 1; res.Status != wire.StatusSuccess || res.Remaining != want {
 					t.Fatalf("purchase %d = %+v, want SUCCESS remaining %d", i, res, want)
 				}
 				orderIDs = append(orderIDs, res.OrderID)
@@ -261,7 +262,7 @@ func TestPurchasePublishesEvent(t *testing.T) {
 			// A sold-out attempt publishes nothing: after the sales, the
 			// next event for this product would be unexpected.
 			if tt.units == int64(len(tt.users)) {
-				if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}); res.Status != engine.StatusSoldOut {
+				if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}); res.Status != wire.StatusSoldOut {
 					t.Fatalf("late purchase = %+v, want SOLD_OUT", res)
 				}
 			}
@@ -358,7 +359,7 @@ func TestPurchaseReloadsFlushedScripts(t *testing.T) {
 	id := newProduct(t, eng, 10)
 	purchaseHash := fmt.Sprintf("%x", sha1.Sum([]byte(lua.Purchase)))
 
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "before"}); res.Status != engine.StatusSuccess || res.Remaining != 9 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "before"}); res.Status != wire.StatusSuccess || res.Remaining != 9 {
 		t.Fatalf("purchase before flush = %+v", res)
 	}
 	rawDo(t, c, "SCRIPT", "FLUSH")
@@ -366,7 +367,7 @@ func TestPurchaseReloadsFlushedScripts(t *testing.T) {
 		t.Fatalf("SCRIPT EXISTS after flush = %v, %v; want [0]", exists, err)
 	}
 
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "after"}); res.Status != engine.StatusSuccess || res.Remaining != 8 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "after"}); res.Status != wire.StatusSuccess || res.Remaining != 8 {
 		t.Fatalf("purchase after flush = %+v, want SUCCESS remaining 8", res)
 	}
 	if exists, err := redis.Ints(c.Do("SCRIPT", "EXISTS", purchaseHash)); err != nil || !slices.Equal(exists, []int{1}) {
@@ -398,7 +399,7 @@ func TestAdminStatus(t *testing.T) {
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 5)
 	for _, u := range []string{"a", "b"} {
-		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != engine.StatusSuccess {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %s = %+v", u, res)
 		}
 	}
@@ -457,7 +458,7 @@ func TestStatusOrdersAndCustomers(t *testing.T) {
 	buy := func(user string, qty int64) string {
 		t.Helper()
 		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user, Quantity: qty})
-		if res.Status != engine.StatusSuccess {
+		if res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase by %s: %+v", user, res)
 		}
 		return res.OrderID
@@ -529,7 +530,7 @@ func TestAdminBuyers(t *testing.T) {
 	id := newProduct(t, eng, 10)
 	users := []string{"u1", "u2", "u3", "u4"}
 	for _, u := range users {
-		if res := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: u}); res.Status != engine.StatusSuccess {
+		if res := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: u}); res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %s = %+v", u, res)
 		}
 	}
@@ -593,7 +594,7 @@ func TestAdminReset(t *testing.T) {
 		t.Errorf("Status after reset = %+v, %v; want %+v", st, err, want)
 	}
 	// The product sells again, to anyone.
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u0"}); res.Status != engine.StatusSuccess || res.Remaining != 2 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u0"}); res.Status != wire.StatusSuccess || res.Remaining != 2 {
 		t.Errorf("purchase after reset = %+v, want SUCCESS remaining 2", res)
 	}
 }
@@ -723,7 +724,7 @@ func TestRedisUnavailable(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("Purchase did not return with Redis down")
 	}
-	if res.Status != engine.StatusError || res.Code != engine.CodeUnavailable || res.Message != "redis unavailable" {
+	if res.Status != wire.StatusError || res.Code != engine.CodeUnavailable || res.Message != "redis unavailable" {
 		t.Errorf("Purchase = %+v, want ERROR UNAVAILABLE \"redis unavailable\"", res)
 	}
 	if !errors.Is(res.Err, engine.ErrUnavailable) {
@@ -798,7 +799,7 @@ func TestFailCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			res := engine.Fail(tt.err)
-			if res.Status != engine.StatusError || res.Code != tt.code || res.Message != tt.message || res.Err != tt.err {
+			if res.Status != wire.StatusError || res.Code != tt.code || res.Message != tt.message || res.Err != tt.err {
 				t.Errorf("Fail(%v) = %+v, want code %s message %q", tt.err, res, tt.code, tt.message)
 			}
 		})
@@ -812,10 +813,18 @@ func TestPurchaseCorruptStockIsInternal(t *testing.T) {
 	id := newProduct(t, eng, 3)
 	rawDo(t, c, "SET", engine.KeysFor(id).Stock, "lots")
 	res := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "u"})
-	if res.Status != engine.StatusError || res.Code != engine.CodeInternal || res.Message != "internal error" {
+	if res.Status != wire.StatusError || res.Code != engine.CodeInternal || res.Message != "internal error" {
 		t.Errorf("Purchase(corrupt stock) = %+v, want ERROR INTERNAL", res)
 	}
 	if errors.Is(res.Err, engine.ErrUnavailable) {
 		t.Errorf("a script error reply was classified as unavailable: %v", res.Err)
+	}
+}
+
+func TestResultZeroValueIsError(t *testing.T) {
+	t.Parallel()
+	var r engine.Result
+	if r.Status != wire.StatusError {
+		t.Errorf("zero Result.Status = %v, want ERROR", r.Status)
 	}
 }

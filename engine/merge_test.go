@@ -13,6 +13,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // merged runs reqs as one call of the purchase script's merged form, as a
@@ -48,13 +49,13 @@ func merged(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engin
 // summary spells what a purchase's result says, order id aside.
 func summary(r engine.Result) string {
 	switch r.Status {
-	case engine.StatusSuccess:
+	case wire.StatusSuccess:
 		return fmt.Sprintf("SUCCESS %d x%d", r.Remaining, r.Quantity)
-	case engine.StatusInsufficientStock:
+	case wire.StatusInsufficientStock:
 		return fmt.Sprintf("INSUFFICIENT_STOCK %d", r.Remaining)
-	case engine.StatusAlreadyPurchased:
+	case wire.StatusAlreadyPurchased:
 		return fmt.Sprintf("ALREADY_PURCHASED %d/%d", r.Held, r.Limit)
-	case engine.StatusError:
+	case wire.StatusError:
 		return "ERROR " + r.Code
 	}
 	return r.Status.String()
@@ -144,7 +145,7 @@ func TestMergedPurchaseOutcomes(t *testing.T) {
 			for _, r := range tt.before {
 				r.ProductID = id
 				res := eng.Purchase(ctx, r)
-				if res.Status != engine.StatusSuccess {
+				if res.Status != wire.StatusSuccess {
 					t.Fatalf("before: %+v", res)
 				}
 				before = append(before, res)
@@ -163,7 +164,7 @@ func TestMergedPurchaseOutcomes(t *testing.T) {
 			orders := map[string]bool{}
 			for i, r := range got {
 				sums = append(sums, summary(r))
-				if r.Status != engine.StatusSuccess {
+				if r.Status != wire.StatusSuccess {
 					continue
 				}
 				if r.OrderID == "" {
@@ -233,7 +234,7 @@ func TestMergedPurchaseEvents(t *testing.T) {
 	for _, r := range []engine.Result{got[0], got[2], got[3]} {
 		want := fmt.Sprintf(`{"product_id":%q,"buyer":%q,"remaining":%d,`, id, map[int64]string{2: "a", 1: "b", 0: "c"}[r.Remaining], r.Remaining)
 		ev := string(nextEvent(t, psc, id))
-		if r.Status != engine.StatusSuccess || !strings.HasPrefix(ev, want) || !strings.Contains(ev, `"order_id":"`+r.OrderID+`"`) {
+		if r.Status != wire.StatusSuccess || !strings.HasPrefix(ev, want) || !strings.Contains(ev, `"order_id":"`+r.OrderID+`"`) {
 			t.Errorf("event %s for %+v, want it to start %s", ev, r, want)
 		}
 	}
@@ -331,7 +332,7 @@ func testFormerRecord(t *testing.T, format string) {
 	id := newProduct(t, eng, 10)
 	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "old-1"}
 	first := eng.Purchase(ctx, req)
-	if first.Status != engine.StatusSuccess {
+	if first.Status != wire.StatusSuccess {
 		t.Fatalf("purchase = %+v", first)
 	}
 	// Turn the record into one of a product from before: no "records"
@@ -365,7 +366,7 @@ func testFormerRecord(t *testing.T, format string) {
 	if _, err := eng.Reset(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if got := eng.Purchase(ctx, req); got.Status != engine.StatusSuccess || got.OrderID == first.OrderID || got.Remaining != 9 {
+	if got := eng.Purchase(ctx, req); got.Status != wire.StatusSuccess || got.OrderID == first.OrderID || got.Remaining != 9 {
 		t.Errorf("after reset = %+v, want a new sale (first %+v)", got, first)
 	}
 }

@@ -6,7 +6,7 @@ import "time"
 // itself: these are the two questions it asks, answered by package auth
 // (*auth.Signer and *auth.JWTVerifier) or by anything else with the same
 // method. The text of a refusal is what the client is told, with
-// StatusUnauthorized.
+// wire.StatusUnauthorized.
 
 // TokenVerifier checks an HMAC customer token (see WithSigner).
 type TokenVerifier interface {

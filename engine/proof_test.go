@@ -7,6 +7,7 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // The engine's side of customer proofs: which purchases need one and what
@@ -63,12 +64,12 @@ func TestPurchaseSigned(t *testing.T) {
 		{"unknown product", engine.Request{ProductID: id + "-nope", UserID: "ann"}, "missing token"},
 	} {
 		res := eng.Purchase(ctx, tt.req)
-		if want := (engine.Result{Status: engine.StatusUnauthorized, Message: tt.msg}); res != want {
+		if want := (engine.Result{Status: wire.StatusUnauthorized, Message: tt.msg}); res != want {
 			t.Errorf("%s: Purchase = %+v, want %+v", tt.name, res, want)
 		}
 	}
 	// Validation still comes first.
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != wire.StatusError || res.Code != engine.CodeInvalidRequest {
 		t.Errorf("purchase without user_id = %+v, want ERROR INVALID_REQUEST", res)
 	}
 
@@ -85,7 +86,7 @@ func TestPurchaseSigned(t *testing.T) {
 	}
 
 	res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "ann", Token: good, Expires: exp.Unix()})
-	if res.Status != engine.StatusSuccess || res.Remaining != 2 || res.Quantity != 1 {
+	if res.Status != wire.StatusSuccess || res.Remaining != 2 || res.Quantity != 1 {
 		t.Fatalf("signed purchase = %+v, want SUCCESS with 2 left", res)
 	}
 	if total, buyers, err := eng.Buyers(ctx, id, 0); err != nil || total != 1 || len(buyers) != 1 || buyers[0] != "ann" {
@@ -95,11 +96,11 @@ func TestPurchaseSigned(t *testing.T) {
 	// The engine's clock decides expiry: an hour and a second later the
 	// same token is refused.
 	later := engine.New(pool, engine.WithSigner(s), engine.WithClock(func() time.Time { return exp.Add(time.Second) }))
-	if res := later.Purchase(ctx, engine.Request{ProductID: id, UserID: "ann", Token: good, Expires: exp.Unix()}); res.Status != engine.StatusUnauthorized || res.Message != "token expired" {
+	if res := later.Purchase(ctx, engine.Request{ProductID: id, UserID: "ann", Token: good, Expires: exp.Unix()}); res.Status != wire.StatusUnauthorized || res.Message != "token expired" {
 		t.Errorf("purchase after expiry = %+v, want UNAUTHORIZED token expired", res)
 	}
 	// Without a signer, tokens are ignored.
-	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, UserID: "bob", Token: "junk"}); res.Status != engine.StatusSuccess {
+	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, UserID: "bob", Token: "junk"}); res.Status != wire.StatusSuccess {
 		t.Errorf("unsigned engine with a junk token = %+v, want SUCCESS", res)
 	}
 }
@@ -119,7 +120,7 @@ func TestPurchaseJWT(t *testing.T) {
 	id := newProduct(t, eng, 4, engine.WithPerUserLimit(0))
 	ann := hs256(t, claims("ann", nil))
 	unauthorized := func(msg string) engine.Result {
-		return engine.Result{Status: engine.StatusUnauthorized, Message: msg}
+		return engine.Result{Status: wire.StatusUnauthorized, Message: msg}
 	}
 
 	for _, tt := range []struct {
@@ -146,7 +147,7 @@ func TestPurchaseJWT(t *testing.T) {
 		}
 	}
 	// Validation still comes first, and a user_id or a jwt is needed.
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id}); res.Status != wire.StatusError || res.Code != engine.CodeInvalidRequest {
 		t.Errorf("purchase without user_id or jwt = %+v, want ERROR INVALID_REQUEST", res)
 	}
 	st, err := eng.Status(ctx, id)
@@ -159,7 +160,7 @@ func TestPurchaseJWT(t *testing.T) {
 
 	// user_id absent: sub is the buyer; present and equal: accepted.
 	for _, req := range []engine.Request{{ProductID: id, JWT: ann}, {ProductID: id, UserID: "ann", JWT: ann}} {
-		if res := eng.Purchase(ctx, req); res.Status != engine.StatusSuccess {
+		if res := eng.Purchase(ctx, req); res.Status != wire.StatusSuccess {
 			t.Fatalf("Purchase(%+v) = %+v, want SUCCESS", req, res)
 		}
 	}
@@ -176,20 +177,20 @@ func TestPurchaseJWT(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		req  engine.Request
-		want engine.Status
+		want wire.Status
 		msg  string
 	}{
-		{"neither", engine.Request{ProductID: id, UserID: "bob"}, engine.StatusUnauthorized, "missing token"},
-		{"bad jwt, good HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix(), JWT: hs256(t, claims("bob", map[string]any{"iss": "x"}))}, engine.StatusUnauthorized, "wrong token issuer"},
-		{"HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix()}, engine.StatusSuccess, ""},
-		{"jwt", engine.Request{ProductID: id, JWT: hs256(t, claims("cy", nil))}, engine.StatusSuccess, ""},
+		{"neither", engine.Request{ProductID: id, UserID: "bob"}, wire.StatusUnauthorized, "missing token"},
+		{"bad jwt, good HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix(), JWT: hs256(t, claims("bob", map[string]any{"iss": "x"}))}, wire.StatusUnauthorized, "wrong token issuer"},
+		{"HMAC token", engine.Request{ProductID: id, UserID: "bob", Token: bob, Expires: exp.Unix()}, wire.StatusSuccess, ""},
+		{"jwt", engine.Request{ProductID: id, JWT: hs256(t, claims("cy", nil))}, wire.StatusSuccess, ""},
 	} {
 		if res := both.Purchase(ctx, tt.req); res.Status != tt.want || res.Message != tt.msg {
 			t.Errorf("both, %s: Purchase = %+v, want %v %q", tt.name, res, tt.want, tt.msg)
 		}
 	}
 	// Without a verifier a jwt is not read, so it cannot stand for user_id.
-	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, JWT: ann}); res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+	if res := engine.New(pool).Purchase(ctx, engine.Request{ProductID: id, JWT: ann}); res.Status != wire.StatusError || res.Code != engine.CodeInvalidRequest {
 		t.Errorf("no verifier, jwt without user_id = %+v, want ERROR INVALID_REQUEST", res)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/wire"
 	"github.com/gomodule/redigo/redis"
 )
 
@@ -33,38 +34,38 @@ func TestPurchaseResult(t *testing.T) {
 
 		// Documented replies.
 		{name: "sold", reply: []any{int64(1), int64(41), []byte("1764108000123-0"), int64(2)},
-			want: Result{Status: StatusSuccess, Remaining: 41, OrderID: "1764108000123-0", Quantity: 2}},
+			want: Result{Status: wire.StatusSuccess, Remaining: 41, OrderID: "1764108000123-0", Quantity: 2}},
 		{name: "sold the last unit", reply: []any{int64(1), int64(0), []byte("1-1"), int64(1)},
-			want: Result{Status: StatusSuccess, Remaining: 0, OrderID: "1-1", Quantity: 1}},
+			want: Result{Status: wire.StatusSuccess, Remaining: 0, OrderID: "1-1", Quantity: 1}},
 		{name: "sold, exact large remaining", reply: []any{int64(1), int64(MaxUnits - 1), []byte("2-0"), int64(1)},
-			want: Result{Status: StatusSuccess, Remaining: MaxUnits - 1, OrderID: "2-0", Quantity: 1}},
+			want: Result{Status: wire.StatusSuccess, Remaining: MaxUnits - 1, OrderID: "2-0", Quantity: 1}},
 		{name: "sold out", reply: []any{int64(0)},
-			want: Result{Status: StatusSoldOut}},
+			want: Result{Status: wire.StatusSoldOut}},
 		{name: "unknown product", reply: []any{int64(-1)},
-			want:    Result{Status: StatusError, Code: CodeUnknownProduct, Message: "unknown product"},
+			want:    Result{Status: wire.StatusError, Code: CodeUnknownProduct, Message: "unknown product"},
 			wantErr: ErrUnknownProduct},
 		{name: "insufficient stock", reply: []any{int64(2), int64(3)},
-			want: Result{Status: StatusInsufficientStock, Remaining: 3}},
+			want: Result{Status: wire.StatusInsufficientStock, Remaining: 3}},
 		{name: "already purchased", reply: []any{int64(3), int64(1), int64(1)},
-			want: Result{Status: StatusAlreadyPurchased, Held: 1, Limit: 1}},
+			want: Result{Status: wire.StatusAlreadyPurchased, Held: 1, Limit: 1}},
 		{name: "above the limit, nothing held", reply: []any{int64(3), int64(0), int64(3)},
-			want: Result{Status: StatusAlreadyPurchased, Held: 0, Limit: 3}},
+			want: Result{Status: wire.StatusAlreadyPurchased, Held: 0, Limit: 3}},
 		{name: "not started", reply: []any{int64(4), int64(startMs)},
-			want: Result{Status: StatusNotStarted, Start: time.UnixMilli(startMs).UTC()}},
+			want: Result{Status: wire.StatusNotStarted, Start: time.UnixMilli(startMs).UTC()}},
 		{name: "ended", reply: []any{int64(5), int64(endMs)},
-			want: Result{Status: StatusEnded, End: time.UnixMilli(endMs).UTC()}},
+			want: Result{Status: wire.StatusEnded, End: time.UnixMilli(endMs).UTC()}},
 		{name: "request id reused", reply: []any{int64(6)},
-			want:    Result{Status: StatusError, Code: CodeRequestReused, Message: ErrRequestReused.Error()},
+			want:    Result{Status: wire.StatusError, Code: CodeRequestReused, Message: ErrRequestReused.Error()},
 			wantErr: ErrRequestReused},
 		{name: "rate limited", reply: []any{int64(7), int64(250)},
-			want: Result{Status: StatusRateLimited, RetryAfter: 250 * time.Millisecond}},
+			want: Result{Status: wire.StatusRateLimited, RetryAfter: 250 * time.Millisecond}},
 		{name: "order released since", reply: []any{int64(8), []byte("1764108000123-0")},
-			want: Result{Status: StatusError, Code: CodeOrderReleased,
+			want: Result{Status: wire.StatusError, Code: CodeOrderReleased,
 				Message: "the order of this request_id was released: order 1764108000123-0"},
 			wantErr: ErrOrderReleased},
 		// Integers sent as bulk strings still decode (redigo converts).
 		{name: "sold, numbers as bulk strings", reply: []any{[]byte("1"), []byte("7"), []byte("3-0"), []byte("1")},
-			want: Result{Status: StatusSuccess, Remaining: 7, OrderID: "3-0", Quantity: 1}},
+			want: Result{Status: wire.StatusSuccess, Remaining: 7, OrderID: "3-0", Quantity: 1}},
 
 		// Malformed replies.
 		{name: "nil", reply: nil, bad: true},
@@ -132,7 +133,7 @@ func TestPurchaseResult(t *testing.T) {
 				if err == nil {
 					t.Fatalf("purchaseResult(%#v) = %+v, nil; want an error", tt.reply, got)
 				}
-				if got.Status == StatusSuccess {
+				if got.Status == wire.StatusSuccess {
 					t.Errorf("purchaseResult(%#v) reports SUCCESS with its error", tt.reply)
 				}
 				return

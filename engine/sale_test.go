@@ -18,6 +18,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // books is every key of a product as Redis holds it, for "nothing
@@ -156,10 +157,10 @@ func TestPerUserLimit(t *testing.T) {
 		want engine.Result
 	}
 	success := func(remaining, qty int64) engine.Result {
-		return engine.Result{Status: engine.StatusSuccess, Remaining: remaining, Quantity: qty}
+		return engine.Result{Status: wire.StatusSuccess, Remaining: remaining, Quantity: qty}
 	}
 	already := func(held, limit int64) engine.Result {
-		return engine.Result{Status: engine.StatusAlreadyPurchased, Held: held, Limit: limit}
+		return engine.Result{Status: wire.StatusAlreadyPurchased, Held: held, Limit: limit}
 	}
 	tests := []struct {
 		name  string
@@ -184,16 +185,16 @@ func TestPerUserLimit(t *testing.T) {
 			{"bob", 4, already(0, 3)},
 			{"bob", 3, success(4, 3)},
 			{"carol", 3, success(1, 3)},
-			{"dave", 2, engine.Result{Status: engine.StatusInsufficientStock, Remaining: 1}},
+			{"dave", 2, engine.Result{Status: wire.StatusInsufficientStock, Remaining: 1}},
 			{"dave", 1, success(0, 1)},
-			{"erin", 1, engine.Result{Status: engine.StatusSoldOut}},
+			{"erin", 1, engine.Result{Status: wire.StatusSoldOut}},
 		}},
 		{"limit zero is unlimited", 10, []engine.InitOption{engine.WithPerUserLimit(0)}, 0, []step{
 			{"alice", 3, success(7, 3)},
 			{"alice", 3, success(4, 3)},
 			{"alice", 1, success(3, 1)},
 			{"alice", 3, success(0, 3)},
-			{"alice", 1, engine.Result{Status: engine.StatusSoldOut}},
+			{"alice", 1, engine.Result{Status: wire.StatusSoldOut}},
 		}},
 	}
 	for _, tt := range tests {
@@ -207,7 +208,7 @@ func TestPerUserLimit(t *testing.T) {
 				if !sameOutcome(res, s.want) {
 					t.Fatalf("step %d: %s buys %d = %+v, want %+v", i, s.user, s.qty, res, s.want)
 				}
-				if res.Status == engine.StatusSuccess {
+				if res.Status == wire.StatusSuccess {
 					if err := engine.ValidateOrderID(res.OrderID); err != nil {
 						t.Errorf("step %d: order id: %v", i, err)
 					}
@@ -242,7 +243,7 @@ func TestAlreadyPurchasedChangesNothing(t *testing.T) {
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 10)
 	first := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"})
-	if first.Status != engine.StatusSuccess || first.Remaining != 9 {
+	if first.Status != wire.StatusSuccess || first.Remaining != 9 {
 		t.Fatalf("first purchase = %+v", first)
 	}
 	before := readBooks(t, c, id)
@@ -251,7 +252,7 @@ func TestAlreadyPurchasedChangesNothing(t *testing.T) {
 	}
 	for _, q := range []int64{1, 2} {
 		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", Quantity: q})
-		if want := (engine.Result{Status: engine.StatusAlreadyPurchased, Held: 1, Limit: 1}); res != want {
+		if want := (engine.Result{Status: wire.StatusAlreadyPurchased, Held: 1, Limit: 1}); res != want {
 			t.Errorf("second purchase of %d = %+v, want %+v", q, res, want)
 		}
 	}
@@ -272,10 +273,10 @@ func TestPerUserLimitConcurrent(t *testing.T) {
 	for i, res := range results {
 		user := fmt.Sprintf("customer_%d", i%customers)
 		switch res.Status {
-		case engine.StatusSuccess:
+		case wire.StatusSuccess:
 			wins[user]++
 			remaining = append(remaining, res.Remaining)
-		case engine.StatusAlreadyPurchased:
+		case wire.StatusAlreadyPurchased:
 			if res.Held != 1 || res.Limit != 1 {
 				t.Errorf("attempt %d = %+v, want held 1 of limit 1", i, res)
 			}
@@ -335,13 +336,13 @@ func TestQuantity(t *testing.T) {
 			qty   int64
 			want  engine.Result
 		}{
-			{"more than the stock", 5, 0, 6, engine.Result{Status: engine.StatusInsufficientStock, Remaining: 5}},
-			{"more than what is left", 5, 3, 3, engine.Result{Status: engine.StatusInsufficientStock, Remaining: 2}},
-			{"the cap against a small stock", 5, 0, engine.MaxQuantity, engine.Result{Status: engine.StatusInsufficientStock, Remaining: 5}},
-			{"exactly what is left", 5, 3, 2, engine.Result{Status: engine.StatusSuccess, Remaining: 0, Quantity: 2}},
-			{"the whole stock", 7, 0, 7, engine.Result{Status: engine.StatusSuccess, Remaining: 0, Quantity: 7}},
-			{"sold out beats insufficient", 4, 4, 2, engine.Result{Status: engine.StatusSoldOut}},
-			{"the cap", engine.MaxQuantity, 0, engine.MaxQuantity, engine.Result{Status: engine.StatusSuccess, Remaining: 0, Quantity: engine.MaxQuantity}},
+			{"more than the stock", 5, 0, 6, engine.Result{Status: wire.StatusInsufficientStock, Remaining: 5}},
+			{"more than what is left", 5, 3, 3, engine.Result{Status: wire.StatusInsufficientStock, Remaining: 2}},
+			{"the cap against a small stock", 5, 0, engine.MaxQuantity, engine.Result{Status: wire.StatusInsufficientStock, Remaining: 5}},
+			{"exactly what is left", 5, 3, 2, engine.Result{Status: wire.StatusSuccess, Remaining: 0, Quantity: 2}},
+			{"the whole stock", 7, 0, 7, engine.Result{Status: wire.StatusSuccess, Remaining: 0, Quantity: 7}},
+			{"sold out beats insufficient", 4, 4, 2, engine.Result{Status: wire.StatusSoldOut}},
+			{"the cap", engine.MaxQuantity, 0, engine.MaxQuantity, engine.Result{Status: wire.StatusSuccess, Remaining: 0, Quantity: engine.MaxQuantity}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -350,7 +351,7 @@ func TestQuantity(t *testing.T) {
 				c := redistest.Conn(t, addr)
 				id := newProduct(t, eng, tt.units, unlimited)
 				if tt.sold > 0 {
-					if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "first", Quantity: tt.sold}); res.Status != engine.StatusSuccess {
+					if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "first", Quantity: tt.sold}); res.Status != wire.StatusSuccess {
 						t.Fatalf("first purchase = %+v", res)
 					}
 				}
@@ -359,7 +360,7 @@ func TestQuantity(t *testing.T) {
 				if !sameOutcome(res, tt.want) {
 					t.Fatalf("purchase of %d = %+v, want %+v", tt.qty, res, tt.want)
 				}
-				if res.Status != engine.StatusSuccess {
+				if res.Status != wire.StatusSuccess {
 					expectUnchanged(t, c, id, before, res.Status.String())
 				} else if b := readBooks(t, c, id); b.Holders["second"] != fmt.Sprint(tt.qty) || b.Stock != "0" {
 					t.Errorf("after the sale: %v", b)
@@ -394,14 +395,14 @@ func TestQuantity(t *testing.T) {
 				t.Errorf("Validate(quantity %d) = %v, want ErrInvalidRequest", q, err)
 			}
 			res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u", Quantity: q})
-			if res.Status != engine.StatusError || res.Code != engine.CodeInvalidRequest {
+			if res.Status != wire.StatusError || res.Code != engine.CodeInvalidRequest {
 				t.Errorf("purchase of %d = %+v, want INVALID_REQUEST", q, res)
 			}
 		}
 		expectUnchanged(t, c, id, before, "invalid quantities")
 		for i, q := range []int64{0, 1, engine.MaxQuantity} {
 			res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u", Quantity: q})
-			if want := max(q, 1); res.Status != engine.StatusSuccess || res.Quantity != want {
+			if want := max(q, 1); res.Status != wire.StatusSuccess || res.Quantity != want {
 				t.Errorf("purchase %d of %d = %+v, want SUCCESS of %d", i, q, res, want)
 			}
 		}
@@ -433,7 +434,7 @@ func TestRequestIDConcurrentRetries(t *testing.T) {
 	wg.Wait()
 
 	first := results[0]
-	if first.Status != engine.StatusSuccess || first.Remaining != 9 || first.Quantity != 1 || first.OrderID == "" {
+	if first.Status != wire.StatusSuccess || first.Remaining != 9 || first.Quantity != 1 || first.OrderID == "" {
 		t.Fatalf("result 0 = %+v, want SUCCESS remaining 9", first)
 	}
 	for i, res := range results {
@@ -463,7 +464,7 @@ func TestRequestIDConcurrentRetries(t *testing.T) {
 	expectBalanced(t, eng, id, "after the retries")
 
 	// A replay answers the same even when stock moved since.
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "bob"}); res.Status != engine.StatusSuccess || res.Remaining != 8 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "bob"}); res.Status != wire.StatusSuccess || res.Remaining != 8 {
 		t.Fatalf("bob = %+v", res)
 	}
 	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", RequestID: rid}); res != first {
@@ -471,7 +472,7 @@ func TestRequestIDConcurrentRetries(t *testing.T) {
 	}
 	// The same id on another product is another request.
 	other := newProduct(t, eng, 3)
-	if res := eng.Purchase(ctx, engine.Request{ProductID: other, UserID: "alice", RequestID: rid}); res.Status != engine.StatusSuccess || res.Remaining != 2 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: other, UserID: "alice", RequestID: rid}); res.Status != wire.StatusSuccess || res.Remaining != 2 {
 		t.Errorf("same request id on another product = %+v, want SUCCESS remaining 2", res)
 	}
 }
@@ -498,12 +499,12 @@ func TestRequestIDReused(t *testing.T) {
 			c := redistest.Conn(t, addr)
 			id := newProduct(t, eng, 10, engine.WithPerUserLimit(tt.limit))
 			orig := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", RequestID: "r1"})
-			if orig.Status != engine.StatusSuccess {
+			if orig.Status != wire.StatusSuccess {
 				t.Fatalf("first purchase = %+v", orig)
 			}
 			before := readBooks(t, c, id)
 			res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: tt.user, Quantity: tt.qty, RequestID: "r1"})
-			if res.Status != engine.StatusError || res.Code != engine.CodeRequestReused || !errors.Is(res.Err, engine.ErrRequestReused) {
+			if res.Status != wire.StatusError || res.Code != engine.CodeRequestReused || !errors.Is(res.Err, engine.ErrRequestReused) {
 				t.Errorf("reused request id = %+v, want ERROR %s", res, engine.CodeRequestReused)
 			}
 			expectUnchanged(t, c, id, before, "a reused request id")
@@ -522,7 +523,7 @@ func TestRequestIDAfterReset(t *testing.T) {
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 10)
 	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "r-reset"}
-	if res := eng.Purchase(ctx, req); res.Status != engine.StatusSuccess || res.Remaining != 9 {
+	if res := eng.Purchase(ctx, req); res.Status != wire.StatusSuccess || res.Remaining != 9 {
 		t.Fatalf("purchase = %+v", res)
 	}
 	for _, op := range []string{"Reset", "Init"} {
@@ -535,7 +536,7 @@ func TestRequestIDAfterReset(t *testing.T) {
 		}
 		// A replay would answer without selling; the new epoch sells.
 		res := eng.Purchase(ctx, req)
-		if res.Status != engine.StatusSuccess || res.Remaining != 9 {
+		if res.Status != wire.StatusSuccess || res.Remaining != 9 {
 			t.Fatalf("purchase after %s = %+v, want SUCCESS remaining 9", op, res)
 		}
 		if b := readBooks(t, c, id); b.Stock != "9" || b.Orders != 1 || b.Holders["alice"] != "1" {
@@ -555,7 +556,7 @@ func TestRequestIDExpires(t *testing.T) {
 	ctx := testContext(t)
 	req := engine.Request{ProductID: id, UserID: "alice", RequestID: "r-ttl"}
 	first := eng.Purchase(ctx, req)
-	if first.Status != engine.StatusSuccess || first.Remaining != 9 {
+	if first.Status != wire.StatusSuccess || first.Remaining != 9 {
 		t.Fatalf("purchase = %+v", first)
 	}
 	rec, pttl := requestRecord(t, c, id, req.RequestID)
@@ -575,7 +576,7 @@ func TestRequestIDExpires(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	again := eng.Purchase(ctx, req)
-	if again.Status != engine.StatusSuccess || again.Remaining != 8 || again.OrderID == first.OrderID {
+	if again.Status != wire.StatusSuccess || again.Remaining != 8 || again.OrderID == first.OrderID {
 		t.Errorf("retry after expiry = %+v, want a new sale (remaining 8)", again)
 	}
 	if b := readBooks(t, c, id); b.Orders != 2 || b.Holders["alice"] != "2" {
@@ -599,14 +600,14 @@ func TestSaleWindow(t *testing.T) {
 		want       engine.Result
 		state      engine.State
 	}{
-		{"future start", future, time.Time{}, engine.Result{Status: engine.StatusNotStarted, Start: ms(future)}, engine.StateUpcoming},
-		{"future start and end", future, later, engine.Result{Status: engine.StatusNotStarted, Start: ms(future)}, engine.StateUpcoming},
-		{"past end", time.Time{}, past, engine.Result{Status: engine.StatusEnded, End: ms(past)}, engine.StateEnded},
-		{"past start and end", earlier, past, engine.Result{Status: engine.StatusEnded, End: ms(past)}, engine.StateEnded},
-		{"inside the window", past, future, engine.Result{Status: engine.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
-		{"past start only", past, time.Time{}, engine.Result{Status: engine.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
-		{"future end only", time.Time{}, future, engine.Result{Status: engine.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
-		{"no window", time.Time{}, time.Time{}, engine.Result{Status: engine.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
+		{"future start", future, time.Time{}, engine.Result{Status: wire.StatusNotStarted, Start: ms(future)}, engine.StateUpcoming},
+		{"future start and end", future, later, engine.Result{Status: wire.StatusNotStarted, Start: ms(future)}, engine.StateUpcoming},
+		{"past end", time.Time{}, past, engine.Result{Status: wire.StatusEnded, End: ms(past)}, engine.StateEnded},
+		{"past start and end", earlier, past, engine.Result{Status: wire.StatusEnded, End: ms(past)}, engine.StateEnded},
+		{"inside the window", past, future, engine.Result{Status: wire.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
+		{"past start only", past, time.Time{}, engine.Result{Status: wire.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
+		{"future end only", time.Time{}, future, engine.Result{Status: wire.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
+		{"no window", time.Time{}, time.Time{}, engine.Result{Status: wire.StatusSuccess, Remaining: 2, Quantity: 1}, engine.StateOpen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -636,7 +637,7 @@ func TestSaleWindow(t *testing.T) {
 			if !sameOutcome(res, tt.want) || !res.Start.Equal(tt.want.Start) || !res.End.Equal(tt.want.End) {
 				t.Fatalf("purchase = %+v, want %+v", res, tt.want)
 			}
-			if res.Status != engine.StatusSuccess {
+			if res.Status != wire.StatusSuccess {
 				expectUnchanged(t, c, id, before, res.Status.String())
 			}
 		})
@@ -656,13 +657,13 @@ func TestSaleWindowOpenClose(t *testing.T) {
 		}
 		return st.State()
 	}
-	buy := func(id, user string) engine.Status {
+	buy := func(id, user string) wire.Status {
 		t.Helper()
 		return eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user}).Status
 	}
 
 	id := newProduct(t, eng, 2, engine.WithWindow(future, time.Time{}))
-	if s, st := buy(id, "a"), state(id); s != engine.StatusNotStarted || st != engine.StateUpcoming {
+	if s, st := buy(id, "a"), state(id); s != wire.StatusNotStarted || st != engine.StateUpcoming {
 		t.Fatalf("before the start: %v, %s", s, st)
 	}
 	if err := eng.Open(ctx, id); err != nil {
@@ -671,19 +672,19 @@ func TestSaleWindowOpenClose(t *testing.T) {
 	if st := state(id); st != engine.StateOpen {
 		t.Errorf("after Open: %s, want OPEN", st)
 	}
-	if s := buy(id, "a"); s != engine.StatusSuccess {
+	if s := buy(id, "a"); s != wire.StatusSuccess {
 		t.Errorf("after Open: %v, want SUCCESS", s)
 	}
 	if err := eng.Close(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if s, st := buy(id, "b"), state(id); s != engine.StatusEnded || st != engine.StateEnded {
+	if s, st := buy(id, "b"), state(id); s != wire.StatusEnded || st != engine.StateEnded {
 		t.Errorf("after Close: %v, %s; want ENDED", s, st)
 	}
 	if err := eng.Open(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if s := buy(id, "b"); s != engine.StatusSuccess {
+	if s := buy(id, "b"); s != wire.StatusSuccess {
 		t.Errorf("reopened: %v, want SUCCESS", s)
 	}
 	if st := state(id); st != engine.StateSoldOut {
@@ -748,7 +749,7 @@ func TestOrdersStream(t *testing.T) {
 	buy := func(user string, qty int64) engine.Result {
 		t.Helper()
 		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user, Quantity: qty})
-		if res.Status != engine.StatusSuccess {
+		if res.Status != wire.StatusSuccess {
 			t.Fatalf("%s buys %d = %+v", user, qty, res)
 		}
 		return res
@@ -756,7 +757,7 @@ func TestOrdersStream(t *testing.T) {
 	a := buy("alice", 2)
 	b := buy("bob", 1)
 	// Refusals add nothing to the stream.
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "zed", Quantity: 100}); res.Status != engine.StatusInsufficientStock {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "zed", Quantity: 100}); res.Status != wire.StatusInsufficientStock {
 		t.Fatalf("zed = %+v", res)
 	}
 	rel, err := eng.Release(ctx, id, a.OrderID)
@@ -874,10 +875,10 @@ func TestRelease(t *testing.T) {
 		c := redistest.Conn(t, addr)
 		id := newProduct(t, eng, 3)
 		first := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"})
-		if first.Status != engine.StatusSuccess {
+		if first.Status != wire.StatusSuccess {
 			t.Fatalf("purchase = %+v", first)
 		}
-		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"}); res.Status != engine.StatusAlreadyPurchased {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"}); res.Status != wire.StatusAlreadyPurchased {
 			t.Fatalf("second purchase before the release = %+v", res)
 		}
 		rel, err := eng.Release(ctx, id, first.OrderID)
@@ -902,7 +903,7 @@ func TestRelease(t *testing.T) {
 		}
 
 		again := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"})
-		if again.Status != engine.StatusSuccess || again.Remaining != 2 {
+		if again.Status != wire.StatusSuccess || again.Remaining != 2 {
 			t.Fatalf("purchase after the release = %+v, want SUCCESS remaining 2", again)
 		}
 		expectBalanced(t, eng, id, "after buying again")
@@ -915,7 +916,7 @@ func TestRelease(t *testing.T) {
 		}
 		expectUnchanged(t, c, id, before, "a second release")
 		expectBalanced(t, eng, id, "after the second release")
-		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"}); res.Status != engine.StatusAlreadyPurchased {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"}); res.Status != wire.StatusAlreadyPurchased {
 			t.Errorf("purchase after a repeated release = %+v, want ALREADY_PURCHASED", res)
 		}
 	})
@@ -931,7 +932,7 @@ func TestRelease(t *testing.T) {
 			qty  int64
 		}{{"alice", 2}, {"bob", 1}, {"alice", 3}} {
 			res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: p.user, Quantity: p.qty})
-			if res.Status != engine.StatusSuccess {
+			if res.Status != wire.StatusSuccess {
 				t.Fatalf("purchase = %+v", res)
 			}
 			oids = append(oids, res.OrderID)
@@ -967,7 +968,7 @@ func TestRelease(t *testing.T) {
 		c := redistest.Conn(t, addr)
 		id := newProduct(t, eng, 5)
 		sale := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice"})
-		if sale.Status != engine.StatusSuccess {
+		if sale.Status != wire.StatusSuccess {
 			t.Fatalf("purchase = %+v", sale)
 		}
 		if _, err := eng.Release(ctx, id, sale.OrderID); err != nil {
@@ -1025,11 +1026,11 @@ func TestRestock(t *testing.T) {
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 2)
 	for _, u := range []string{"a", "b"} {
-		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != engine.StatusSuccess {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase = %+v", res)
 		}
 	}
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); res.Status != engine.StatusSoldOut {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); res.Status != wire.StatusSoldOut {
 		t.Fatalf("purchase = %+v, want SOLD_OUT", res)
 	}
 	expectBalanced(t, eng, id, "sold out")
@@ -1056,7 +1057,7 @@ func TestRestock(t *testing.T) {
 			t.Errorf("restock entry %d = %+v", i, o)
 		}
 	}
-	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); res.Status != engine.StatusSuccess || res.Remaining != 3 {
+	if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); res.Status != wire.StatusSuccess || res.Remaining != 3 {
 		t.Errorf("purchase after restock = %+v, want SUCCESS remaining 3", res)
 	}
 	a := expectBalanced(t, eng, id, "after selling restocked units")
@@ -1099,7 +1100,7 @@ func TestVerifyBalanced(t *testing.T) {
 		qty  int64
 	}{{"a", 2}, {"b", 1}, {"c", 1}} {
 		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: p.user, Quantity: p.qty})
-		if res.Status != engine.StatusSuccess {
+		if res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase = %+v", res)
 		}
 		oids = append(oids, res.OrderID)
@@ -1173,7 +1174,7 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			c := redistest.Conn(t, addr)
 			id := newProduct(t, eng, 5, engine.WithPerUserLimit(2))
 			for _, u := range []string{"alice", "bob"} {
-				if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != engine.StatusSuccess {
+				if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: u}); res.Status != wire.StatusSuccess {
 					t.Fatalf("purchase = %+v", res)
 				}
 			}
@@ -1259,14 +1260,14 @@ func TestProductsListsTestProducts(t *testing.T) {
 	// Request records are not products, whatever their request id.
 	for i, rid := range []string{"plain", "x}:meta", "}:meta"} {
 		res := eng.Purchase(ctx, engine.Request{ProductID: ids[2], UserID: fmt.Sprint("u", i), RequestID: rid})
-		if res.Status != engine.StatusSuccess {
+		if res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase = %+v", res)
 		}
 	}
 	// Nor are rate limiters, whatever the user id.
 	pool, addr := newPool(t)
 	limited := engine.New(pool, engine.WithUserRate(engine.Rate{Interval: time.Minute, Burst: 5}))
-	if res := limited.Purchase(ctx, engine.Request{ProductID: ids[2], UserID: "v}:meta"}); res.Status != engine.StatusSuccess {
+	if res := limited.Purchase(ctx, engine.Request{ProductID: ids[2], UserID: "v}:meta"}); res.Status != wire.StatusSuccess {
 		t.Fatalf("rate-limited purchase = %+v", res)
 	}
 	rateKey := engine.KeysFor(ids[2]).Rate("v}:meta")
@@ -1305,7 +1306,7 @@ func TestPurchaseEventQuantity(t *testing.T) {
 	psc := subscribeEvents(t, addr)
 	id := newProduct(t, eng, 5, engine.WithPerUserLimit(2))
 	res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "alice", Quantity: 2})
-	if res.Status != engine.StatusSuccess || res.Remaining != 3 || res.Quantity != 2 {
+	if res.Status != wire.StatusSuccess || res.Remaining != 3 || res.Quantity != 2 {
 		t.Fatalf("purchase = %+v", res)
 	}
 	raw := nextEvent(t, psc, id)
@@ -1331,7 +1332,7 @@ func TestRequestRecordsTakeTurns(t *testing.T) {
 	buy := func(rid string) engine.Result {
 		t.Helper()
 		res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-" + rid, RequestID: rid})
-		if res.Status != engine.StatusSuccess {
+		if res.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %s = %+v", rid, res)
 		}
 		return res
@@ -1383,7 +1384,7 @@ func TestRequestRecordsTakeTurns(t *testing.T) {
 	}
 	// A server with a shorter TTL does not shorten the turns.
 	short := engine.New(pool, engine.WithRequestTTL(100*time.Millisecond))
-	if res := short.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-r5", RequestID: "r5"}); res.Status != engine.StatusSuccess {
+	if res := short.Purchase(ctx, engine.Request{ProductID: id, UserID: "u-r5", RequestID: "r5"}); res.Status != wire.StatusSuccess {
 		t.Fatalf("purchase r5 = %+v", res)
 	}
 	if rttl, err := redis.Int64(c.Do("HGET", k.Meta, "rttl")); err != nil || rttl != ms {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flashsale/flashsale/wire"
 )
 
 // A product spread over shards ("admin init --shards K ID N") keeps its
@@ -326,7 +328,7 @@ func (e *Engine) reroute(ctx context.Context, req *Request, onShard bool, res Re
 }
 
 func needsRefill(r Result) bool {
-	return r.Status == StatusSoldOut || r.Status == StatusInsufficientStock
+	return r.Status == wire.StatusSoldOut || r.Status == wire.StatusInsufficientStock
 }
 
 // afterHome refills the home shard while it cannot serve req and units
@@ -345,9 +347,9 @@ func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home
 			if e.soldOut != nil {
 				e.soldOut.mark(req.ProductID, e.now())
 			}
-			return Result{Status: StatusSoldOut}
+			return Result{Status: wire.StatusSoldOut}
 		case !moved:
-			return Result{Status: StatusInsufficientStock, Remaining: total}
+			return Result{Status: wire.StatusInsufficientStock, Remaining: total}
 		}
 		// Not rated again: a retry within one purchase.
 		v, err := e.redis.Eval(ctx, purchaseScript, e.purchaseArgs(req, ids[home], false)...)

@@ -12,6 +12,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // homedUser is a user id whose home is shard home of k.
@@ -67,7 +68,7 @@ func shardStocks(t *testing.T, eng *engine.Engine, shards []string) []int64 {
 	return out
 }
 
-func mustBuy(t *testing.T, eng *engine.Engine, id, user string, want engine.Status) engine.Result {
+func mustBuy(t *testing.T, eng *engine.Engine, id, user string, want wire.Status) engine.Result {
 	t.Helper()
 	r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: user})
 	if r.Status != want {
@@ -90,13 +91,13 @@ func watchingEngine(t *testing.T, r engine.Redis, admin *engine.Engine) *engine.
 	if err := admin.Init(ctx, probe, 0); err != nil {
 		t.Fatal(err)
 	}
-	mustBuy(t, eng, probe, "probe", engine.StatusSoldOut)
+	mustBuy(t, eng, probe, "probe", wire.StatusSoldOut)
 	for deadline := time.Now().Add(testTimeout); ; {
 		if err := admin.Init(ctx, probe, 0); err != nil { // announces probe
 			t.Fatal(err)
 		}
 		hits := eng.Stats().SoldOutHits
-		mustBuy(t, eng, probe, "probe", engine.StatusSoldOut)
+		mustBuy(t, eng, probe, "probe", wire.StatusSoldOut)
 		if eng.Stats().SoldOutHits == hits { // asked Redis: the cache forgot
 			return eng
 		}
@@ -151,12 +152,12 @@ func TestShardedRestock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id, shards := newSharded(t, admin, 8, k, engine.WithPerUserLimit(0))
 			for i, home := range tt.sell {
-				mustBuy(t, eng, id, homedUser(fmt.Sprint("buyer", i), home, k), engine.StatusSuccess)
+				mustBuy(t, eng, id, homedUser(fmt.Sprint("buyer", i), home, k), wire.StatusSuccess)
 			}
 			left := 8 - int64(len(tt.sell))
 			if left == 0 {
-				mustBuy(t, eng, id, "late", engine.StatusSoldOut)
-				mustBuy(t, eng, id, "later", engine.StatusSoldOut) // from the cache
+				mustBuy(t, eng, id, "late", wire.StatusSoldOut)
+				mustBuy(t, eng, id, "later", wire.StatusSoldOut) // from the cache
 			}
 			remaining, initial, err := admin.Restock(ctx, id, tt.restock)
 			if err != nil || remaining != left+tt.restock || initial != 8+tt.restock {
@@ -184,16 +185,16 @@ func TestShardedRestock(t *testing.T) {
 				deadline := time.Now().Add(testTimeout)
 				for {
 					r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("again", i)})
-					if r.Status == engine.StatusSuccess {
+					if r.Status == wire.StatusSuccess {
 						break
 					}
-					if r.Status != engine.StatusSoldOut || time.Now().After(deadline) {
+					if r.Status != wire.StatusSoldOut || time.Now().After(deadline) {
 						t.Fatalf("purchase %d after the restock: %v %s", i, r.Status, r.Message)
 					}
 					time.Sleep(5 * time.Millisecond) // the announcement is on its way
 				}
 			}
-			mustBuy(t, eng, id, "last", engine.StatusSoldOut)
+			mustBuy(t, eng, id, "last", wire.StatusSoldOut)
 			mustVerify(t, admin, id, 8+tt.restock, 0)
 		})
 	}
@@ -219,7 +220,7 @@ func TestShardedRestockInterrupted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id, _ := newSharded(t, eng, 4, 4, engine.WithPerUserLimit(0))
 			for i := range 4 {
-				mustBuy(t, eng, id, fmt.Sprint("u", i), engine.StatusSuccess)
+				mustBuy(t, eng, id, fmt.Sprint("u", i), wire.StatusSuccess)
 			}
 			n := 0
 			restore := engine.SetTransferHook(func(string) error {
@@ -252,7 +253,7 @@ func TestShardedRestockInterrupted(t *testing.T) {
 				}
 				mustVerify(t, eng, id, 12, 8)
 			} else {
-				mustBuy(t, eng, id, "finder", engine.StatusSuccess)
+				mustBuy(t, eng, id, "finder", wire.StatusSuccess)
 				mustVerify(t, eng, id, 12, 7)
 			}
 			// Another restock stopped halfway, then the product re-created:
@@ -280,10 +281,10 @@ func TestShardedRelease(t *testing.T) {
 	const k = 4
 	id, shards := newSharded(t, eng, 8, k, engine.WithPerUserLimit(1))
 	ann, bob := homedUser("ann", 1, k), homedUser("bob", 2, k)
-	sale := mustBuy(t, eng, id, ann, engine.StatusSuccess)
+	sale := mustBuy(t, eng, id, ann, wire.StatusSuccess)
 	time.Sleep(2 * time.Millisecond) // bob's order id is not ann's (ids are milliseconds)
-	mustBuy(t, eng, id, bob, engine.StatusSuccess)
-	mustBuy(t, eng, id, ann, engine.StatusAlreadyPurchased)
+	mustBuy(t, eng, id, bob, wire.StatusSuccess)
+	mustBuy(t, eng, id, ann, wire.StatusAlreadyPurchased)
 
 	for _, tt := range []struct {
 		name    string
@@ -309,7 +310,7 @@ func TestShardedRelease(t *testing.T) {
 		t.Errorf("shard stocks %v after the release, want ann's unit back in shard 1", got)
 	}
 	mustVerify(t, eng, id, 8, 7)
-	mustBuy(t, eng, id, ann, engine.StatusSuccess)
+	mustBuy(t, eng, id, ann, wire.StatusSuccess)
 	mustVerify(t, eng, id, 8, 6)
 
 	// Each shard's stream makes its own ids: one id may name sales in two
@@ -344,7 +345,7 @@ func TestShardedReset(t *testing.T) {
 			id, shards := newSharded(t, eng, 8, k, engine.WithPerUserLimit(1))
 			// Customers of shard 0 only: its 2 units go, then units move.
 			for i := range 4 {
-				mustBuy(t, eng, id, homedUser(fmt.Sprint("c", i), 0, k), engine.StatusSuccess)
+				mustBuy(t, eng, id, homedUser(fmt.Sprint("c", i), 0, k), wire.StatusSuccess)
 			}
 			if tt.restock > 0 {
 				if _, _, err := eng.Restock(ctx, id, tt.restock); err != nil {
@@ -354,7 +355,7 @@ func TestShardedReset(t *testing.T) {
 			if tt.crash {
 				restore := engine.SetTransferHook(func(string) error { return errors.New("crashed") }, eng)
 				for i := 4; ; i++ {
-					if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: homedUser(fmt.Sprint("c", i), 0, k)}); r.Status == engine.StatusError {
+					if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: homedUser(fmt.Sprint("c", i), 0, k)}); r.Status == wire.StatusError {
 						break
 					}
 				}
@@ -377,7 +378,7 @@ func TestShardedReset(t *testing.T) {
 			if got := shardStocks(t, eng, shards); !slices.Equal(got, want) {
 				t.Errorf("shard stocks %v after reset, want the even spread %v", got, want)
 			}
-			mustBuy(t, eng, id, homedUser("c0", 0, k), engine.StatusSuccess) // a buyer again
+			mustBuy(t, eng, id, homedUser("c0", 0, k), wire.StatusSuccess) // a buyer again
 			mustVerify(t, eng, id, total, total-1)
 		})
 	}
@@ -395,10 +396,10 @@ func TestShardedBuyers(t *testing.T) {
 	for i, home := range []int{0, 2, 0, 3, 2, 0} {
 		u := homedUser(fmt.Sprint("b", i), home, k)
 		users = append(users, u)
-		mustBuy(t, eng, id, u, engine.StatusSuccess)
+		mustBuy(t, eng, id, u, wire.StatusSuccess)
 	}
-	mustBuy(t, eng, id, users[1], engine.StatusSuccess) // a second order
-	var want []string                                   // shard by shard
+	mustBuy(t, eng, id, users[1], wire.StatusSuccess) // a second order
+	var want []string                                 // shard by shard
 	for _, sid := range shards {
 		_, ids, err := eng.Buyers(ctx, sid, 0)
 		if err != nil {
@@ -449,7 +450,7 @@ func TestShardedRemaining(t *testing.T) {
 			eng := engine.New(pool)
 			id, _ := newSharded(t, eng, units, k, engine.WithPerUserLimit(1))
 			for i := range units {
-				r := mustBuy(t, eng, id, homedUser(fmt.Sprint("r", i), tt.home(i), k), engine.StatusSuccess)
+				r := mustBuy(t, eng, id, homedUser(fmt.Sprint("r", i), tt.home(i), k), wire.StatusSuccess)
 				// While units remain, never 0 (a figure of the others
 				// read earlier may be above the truth, never 0 wrongly).
 				if left := int64(units - 1 - i); (left > 0 && r.Remaining == 0) || r.Remaining > units {
@@ -460,9 +461,9 @@ func TestShardedRemaining(t *testing.T) {
 			other := engine.New(pool)
 			id2, _ := newSharded(t, eng, units, k, engine.WithPerUserLimit(1))
 			for i := range units - 1 {
-				mustBuy(t, eng, id2, homedUser(fmt.Sprint("s", i), tt.home(i), k), engine.StatusSuccess)
+				mustBuy(t, eng, id2, homedUser(fmt.Sprint("s", i), tt.home(i), k), wire.StatusSuccess)
 			}
-			if r := mustBuy(t, other, id2, homedUser("s-last", tt.home(units-1), k), engine.StatusSuccess); r.Remaining != 0 {
+			if r := mustBuy(t, other, id2, homedUser("s-last", tt.home(units-1), k), wire.StatusSuccess); r.Remaining != 0 {
 				t.Errorf("last unit on another server: remaining_stock %d, want 0", r.Remaining)
 			}
 		})
@@ -470,10 +471,10 @@ func TestShardedRemaining(t *testing.T) {
 	// Exact for one server selling alone once it has read the shards.
 	eng := engine.New(pool)
 	id, _ := newSharded(t, eng, 40, k, engine.WithPerUserLimit(1))
-	mustBuy(t, eng, id, homedUser("warm", 0, k), engine.StatusSuccess) // its home shard: 9 left, a reading started
+	mustBuy(t, eng, id, homedUser("warm", 0, k), wire.StatusSuccess) // its home shard: 9 left, a reading started
 	deadline := time.Now().Add(testTimeout)
 	for i := 1; ; i++ {
-		r := mustBuy(t, eng, id, homedUser(fmt.Sprint("x", i), i%k, k), engine.StatusSuccess)
+		r := mustBuy(t, eng, id, homedUser(fmt.Sprint("x", i), i%k, k), wire.StatusSuccess)
 		if r.Remaining == int64(40-1-i) {
 			break
 		}
@@ -497,9 +498,9 @@ func TestShardedAdminOnCluster(t *testing.T) {
 	for i := range 4 {
 		u := homedUser(fmt.Sprint("w", i), i, k)
 		users = append(users, u)
-		mustBuy(t, watcher, id, u, engine.StatusSuccess)
+		mustBuy(t, watcher, id, u, wire.StatusSuccess)
 	}
-	mustBuy(t, watcher, id, "late", engine.StatusSoldOut)
+	mustBuy(t, watcher, id, "late", wire.StatusSoldOut)
 	if remaining, initial, err := engs[1].Restock(ctx, id, 6); err != nil || remaining != 6 || initial != 10 {
 		t.Fatalf("restock on the cluster: %d, %d, %v", remaining, initial, err)
 	}
@@ -508,8 +509,8 @@ func TestShardedAdminOnCluster(t *testing.T) {
 	}
 	mustVerify(t, engs[0], id, 10, 6)
 	deadline := time.Now().Add(testTimeout)
-	for r := watcher.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}); r.Status != engine.StatusSuccess; r = watcher.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}) {
-		if r.Status != engine.StatusSoldOut || time.Now().After(deadline) {
+	for r := watcher.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}); r.Status != wire.StatusSuccess; r = watcher.Purchase(ctx, engine.Request{ProductID: id, UserID: "late"}) {
+		if r.Status != wire.StatusSoldOut || time.Now().After(deadline) {
 			t.Fatalf("purchase after the restock: %v %s", r.Status, r.Message)
 		}
 		time.Sleep(5 * time.Millisecond)

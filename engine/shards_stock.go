@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flashsale/flashsale/wire"
 )
 
 // The remaining_stock of a sharded SUCCESS is the product's, not its home
@@ -77,7 +79,7 @@ func (c *stockCache) took(id string, src int, units int64) {
 // res alone, when the figure would be 0 (only a reading can tell). A
 // reading older than stockTTL, or none, starts one in the background.
 func (e *Engine) quickRemaining(id string, ids []string, home int, res *Result) bool {
-	if res.Status != StatusSuccess {
+	if res.Status != wire.StatusSuccess {
 		return true
 	}
 	ent := e.stocks.entry(id)

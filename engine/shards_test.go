@@ -16,6 +16,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // shardServers returns n engines, each with its own cluster client (as n
@@ -85,20 +86,20 @@ func raceHot(t *testing.T, engs []*engine.Engine, id string, k, customers int) *
 				r := buyAsync(eng, engine.Request{ProductID: id, UserID: user, Quantity: 1, RequestID: fmt.Sprintf("%s-%d", user, attempt)})
 				mu.Lock()
 				switch r.Status {
-				case engine.StatusSuccess:
+				case wire.StatusSuccess:
 					run.sold++
 					run.perUser[user]++
-				case engine.StatusSoldOut:
+				case wire.StatusSoldOut:
 					run.soldOuts++
-				case engine.StatusError:
+				case wire.StatusError:
 					run.errs++
 					run.lastError = r.Message + ": " + fmt.Sprint(r.Err)
 				}
 				mu.Unlock()
 				switch r.Status {
-				case engine.StatusSuccess, engine.StatusError:
+				case wire.StatusSuccess, wire.StatusError:
 					continue
-				case engine.StatusSoldOut:
+				case wire.StatusSoldOut:
 					// Once sold out, nothing may remain anywhere (stock
 					// never comes back without a restock).
 					if st, err := eng.Status(ctx, id); err != nil || st.Remaining+st.InTransit != 0 {
@@ -186,7 +187,7 @@ func TestShardedHotProduct(t *testing.T) {
 
 	// A retry of an answered request gets its answer again, on any server.
 	r := engs[2].Purchase(ctx, engine.Request{ProductID: id, UserID: "cust-7", Quantity: 1, RequestID: "cust-7-0"})
-	if r.Status != engine.StatusSuccess && r.Status != engine.StatusSoldOut {
+	if r.Status != wire.StatusSuccess && r.Status != wire.StatusSoldOut {
 		t.Errorf("replay of cust-7's first attempt: %v %s", r.Status, r.Message)
 	}
 }
@@ -236,11 +237,11 @@ func TestShardedRepair(t *testing.T) {
 	buy := func() engine.Result {
 		return eng.Purchase(ctx, engine.Request{ProductID: id, UserID: user, Quantity: 1})
 	}
-	if r := buy(); r.Status != engine.StatusSuccess {
+	if r := buy(); r.Status != wire.StatusSuccess {
 		t.Fatalf("first purchase: %v %s", r.Status, r.Message)
 	}
 	restore := engine.SetTransferHook(func(string) error { return errors.New("crashed after the debit") }, eng)
-	if r := buy(); r.Status != engine.StatusError {
+	if r := buy(); r.Status != wire.StatusError {
 		t.Fatalf("purchase whose transfer crashed: %v, want ERROR", r.Status)
 	}
 	restore()
@@ -260,10 +261,10 @@ func TestShardedRepair(t *testing.T) {
 	if a, err := eng.Verify(ctx, id); err != nil || !a.OK() || a.Remaining != 1 {
 		t.Fatalf("verify after repair: %+v, %v", a, err)
 	}
-	if r := buy(); r.Status != engine.StatusSuccess {
+	if r := buy(); r.Status != wire.StatusSuccess {
 		t.Fatalf("purchase after repair: %v %s", r.Status, r.Message)
 	}
-	if r := buy(); r.Status != engine.StatusSoldOut {
+	if r := buy(); r.Status != wire.StatusSoldOut {
 		t.Fatalf("purchase of nothing left: %v %s", r.Status, r.Message)
 	}
 }
@@ -314,7 +315,7 @@ func TestShardedLoadSpread(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, eng := range engs { // each reads the shard list once
-		if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "warm-up"}); r.Status != engine.StatusSuccess && r.Status != engine.StatusAlreadyPurchased {
+		if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "warm-up"}); r.Status != wire.StatusSuccess && r.Status != wire.StatusAlreadyPurchased {
 			t.Fatalf("warm-up purchase: %v %s", r.Status, r.Message)
 		}
 	}
@@ -328,7 +329,7 @@ func TestShardedLoadSpread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if r := buyAsync(engs[i%2], engine.Request{ProductID: id, UserID: fmt.Sprintf("c%d", i)}); r.Status != engine.StatusSuccess {
+			if r := buyAsync(engs[i%2], engine.Request{ProductID: id, UserID: fmt.Sprintf("c%d", i)}); r.Status != wire.StatusSuccess {
 				t.Errorf("purchase: %v %s", r.Status, r.Message)
 			}
 		}()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // countingRedis counts the scripts that reach Redis.
@@ -60,15 +61,15 @@ func TestSoldOutFastPath(t *testing.T) {
 				go eng.WatchControl(wctx)
 				waitSubscribed(t, addr)
 			}
-			if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "first"}); r.Status != engine.StatusSuccess {
+			if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "first"}); r.Status != wire.StatusSuccess {
 				t.Fatalf("first purchase: %+v", r)
 			}
-			if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "second"}); r.Status != engine.StatusSoldOut {
+			if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "second"}); r.Status != wire.StatusSoldOut {
 				t.Fatalf("second purchase: %+v", r)
 			}
 			before := counter.count()
 			for i := range 100 {
-				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("late", i)}); r.Status != engine.StatusSoldOut {
+				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("late", i)}); r.Status != wire.StatusSoldOut {
 					t.Fatalf("late purchase: %+v", r)
 				}
 			}
@@ -87,7 +88,7 @@ func TestSoldOutFastPath(t *testing.T) {
 			deadline := restocked.Add(10 * time.Second)
 			for {
 				r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "after"})
-				if r.Status == engine.StatusSuccess {
+				if r.Status == wire.StatusSuccess {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -132,18 +133,18 @@ func TestSoldOutStaleBound(t *testing.T) {
 	eng := engine.New(pool, engine.WithSoldOutCache(ttl), engine.WithClock(clock))
 
 	eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "a"})
-	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "b"}); r.Status != engine.StatusSoldOut {
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "b"}); r.Status != wire.StatusSoldOut {
 		t.Fatalf("after the last unit: %+v", r)
 	}
 	if _, _, err := admin.Restock(ctx, id, 1); err != nil { // nobody listens on the control channel
 		t.Fatal(err)
 	}
 	advance(ttl - time.Millisecond)
-	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); r.Status != engine.StatusSoldOut {
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "c"}); r.Status != wire.StatusSoldOut {
 		t.Fatalf("within the TTL: %+v, want the cached SOLD_OUT", r)
 	}
 	advance(time.Millisecond)
-	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "d"}); r.Status != engine.StatusSuccess {
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "d"}); r.Status != wire.StatusSuccess {
 		t.Fatalf("at the TTL: %+v, want SUCCESS from Redis", r)
 	}
 }

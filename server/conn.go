@@ -266,7 +266,7 @@ func (c *conn) handle(f wire.Frame, more bool) {
 		if err := wire.DecodePurchase(sl.payload, &sl.req); err != nil {
 			c.invalid(sl, err)
 		} else if wait := c.limiter.take(c.srv.cfg.ConnRate, time.Now()); wait > 0 {
-			c.answer(sl, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
+			c.answer(sl, engine.Result{Status: wire.StatusRateLimited, RetryAfter: wait})
 		} else {
 			c.purchase(sl)
 		}
@@ -278,19 +278,19 @@ func (c *conn) handle(f wire.Frame, more bool) {
 			go c.queryStock(sl)
 		}
 	case wire.TypePing:
-		sl.resp = wire.Response{Status: engine.StatusPong.String(), Redis: "down"}
+		sl.resp = wire.Response{Status: wire.StatusPong.String(), Redis: "down"}
 		if c.srv.redisUp.Load() {
 			sl.resp.Redis = "up"
 		}
 		c.ready(sl)
 	default:
-		c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
+		c.answer(sl, engine.Result{Status: wire.StatusError, Code: engine.CodeUnknownType, Message: "unknown message type " + f.Type.String()})
 	}
 }
 
 // invalid answers a request whose payload does not decode.
 func (c *conn) invalid(sl *slot, err error) {
-	c.answer(sl, engine.Result{Status: engine.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
+	c.answer(sl, engine.Result{Status: wire.StatusError, Code: engine.CodeInvalidRequest, Message: err.Error()})
 }
 
 // take waits for a credit (backpressure at MaxInFlight), then queues a
@@ -328,7 +328,7 @@ func (c *conn) readFailed(err error) {
 		c.event(zerolog.WarnLevel).Uint32("length", tooLarge.Length).Int("max", tooLarge.Max).Msg("frame too large, closing")
 		// The reader stops here, so the connection closes once this last
 		// answer is written.
-		c.answer(c.take(tooLarge.Type, time.Now(), false), engine.Result{Status: engine.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
+		c.answer(c.take(tooLarge.Type, time.Now(), false), engine.Result{Status: wire.StatusError, Code: engine.CodeFrameTooLarge, Message: tooLarge.Error()})
 	case errors.Is(err, io.EOF), c.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.event(zerolog.DebugLevel).Msg("read timed out (idle, or a frame too slow), closing")
@@ -378,7 +378,7 @@ func (c *conn) queryStock(sl *slot) {
 // for TLV frames and HTTP bodies alike.
 func stockResponse(r *wire.Response, st engine.ProductStatus) {
 	*r = wire.Response{
-		Status:         engine.StatusOK.String(),
+		Status:         wire.StatusOK.String(),
 		Has:            wire.FieldRemaining | wire.FieldInitial | wire.FieldLimit,
 		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
 		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
@@ -402,23 +402,23 @@ func (s *Server) logFailure(event func(zerolog.Level) *zerolog.Event, res engine
 func resultResponse(r *wire.Response, res engine.Result) {
 	*r = wire.Response{Status: res.Status.String()}
 	switch res.Status {
-	case engine.StatusSuccess:
+	case wire.StatusSuccess:
 		r.Has = wire.FieldRemaining | wire.FieldQuantity
 		r.RemainingStock, r.Quantity, r.OrderID = res.Remaining, res.Quantity, res.OrderID
-	case engine.StatusInsufficientStock:
+	case wire.StatusInsufficientStock:
 		r.Has, r.RemainingStock = wire.FieldRemaining, res.Remaining
-	case engine.StatusAlreadyPurchased:
+	case wire.StatusAlreadyPurchased:
 		r.Has = wire.FieldHeld | wire.FieldLimit
 		r.Held, r.Limit = res.Held, res.Limit
-	case engine.StatusNotStarted:
+	case wire.StatusNotStarted:
 		r.Start = formatTime(res.Start)
-	case engine.StatusEnded:
+	case wire.StatusEnded:
 		r.End = formatTime(res.End)
-	case engine.StatusError:
+	case wire.StatusError:
 		r.Code, r.Error = res.Code, res.Message
-	case engine.StatusUnauthorized:
+	case wire.StatusUnauthorized:
 		r.Error = res.Message
-	case engine.StatusRateLimited:
+	case wire.StatusRateLimited:
 		r.Has, r.RetryAfterMS = wire.FieldRetryAfter, max(res.RetryAfter.Milliseconds(), 1)
 	}
 }

@@ -27,24 +27,24 @@ import (
 // httpStatus is the one table from outcomes to HTTP statuses: the wire
 // status, or for ERROR its code. An outcome missing here is a 500.
 var httpStatus = map[string]int{
-	engine.StatusSuccess.String():           http.StatusOK,
-	engine.StatusOK.String():                http.StatusOK,
-	engine.StatusPong.String():              http.StatusOK,
-	engine.StatusSoldOut.String():           http.StatusConflict,
-	engine.StatusInsufficientStock.String(): http.StatusConflict,
-	engine.StatusAlreadyPurchased.String():  http.StatusConflict,
-	engine.StatusNotStarted.String():        http.StatusTooEarly,
-	engine.StatusEnded.String():             http.StatusGone,
-	engine.StatusRateLimited.String():       http.StatusTooManyRequests,
-	engine.StatusUnauthorized.String():      http.StatusUnauthorized,
-	engine.CodeInvalidRequest:               http.StatusBadRequest,
-	engine.CodeRequestReused:                http.StatusBadRequest,
-	engine.CodeUnknownType:                  http.StatusBadRequest,
-	engine.CodeUnknownProduct:               http.StatusNotFound,
-	engine.CodeUnknownOrder:                 http.StatusNotFound,
-	engine.CodeFrameTooLarge:                http.StatusRequestEntityTooLarge,
-	engine.CodeUnavailable:                  http.StatusServiceUnavailable,
-	engine.CodeBusy:                         http.StatusServiceUnavailable,
+	wire.StatusSuccess.String():           http.StatusOK,
+	wire.StatusOK.String():                http.StatusOK,
+	wire.StatusPong.String():              http.StatusOK,
+	wire.StatusSoldOut.String():           http.StatusConflict,
+	wire.StatusInsufficientStock.String(): http.StatusConflict,
+	wire.StatusAlreadyPurchased.String():  http.StatusConflict,
+	wire.StatusNotStarted.String():        http.StatusTooEarly,
+	wire.StatusEnded.String():             http.StatusGone,
+	wire.StatusRateLimited.String():       http.StatusTooManyRequests,
+	wire.StatusUnauthorized.String():      http.StatusUnauthorized,
+	engine.CodeInvalidRequest:             http.StatusBadRequest,
+	engine.CodeRequestReused:              http.StatusBadRequest,
+	engine.CodeUnknownType:                http.StatusBadRequest,
+	engine.CodeUnknownProduct:             http.StatusNotFound,
+	engine.CodeUnknownOrder:               http.StatusNotFound,
+	engine.CodeFrameTooLarge:              http.StatusRequestEntityTooLarge,
+	engine.CodeUnavailable:                http.StatusServiceUnavailable,
+	engine.CodeBusy:                       http.StatusServiceUnavailable,
 	// The sale is recorded but not yet as durable as asked: like
 	// UNAVAILABLE, the client retries with the same request_id to learn it.
 	engine.CodeNotDurable: http.StatusServiceUnavailable,
@@ -54,7 +54,7 @@ var httpStatus = map[string]int{
 // statusOf is the HTTP status of an answer, from httpStatus.
 func statusOf(r *wire.Response) int {
 	key := r.Status
-	if key == engine.StatusError.String() {
+	if key == wire.StatusError.String() {
 		key = r.Code
 	}
 	if code, ok := httpStatus[key]; ok {
@@ -227,7 +227,7 @@ func (w *jsonErrorWriter) WriteHeader(code int) {
 	if code == http.StatusMethodNotAllowed {
 		msg = "method not allowed; see the Allow header"
 	}
-	body := wire.AppendResponse(nil, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeInvalidRequest, Error: msg})
+	body := wire.AppendResponse(nil, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeInvalidRequest, Error: msg})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -303,7 +303,7 @@ func (s *Server) httpPurchase(w http.ResponseWriter, r *http.Request) {
 // purchaseOverHTTP runs the purchase of r and sets resp to its answer.
 func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *wire.Response) {
 	fail := func(code, msg string) {
-		*resp = wire.Response{Status: engine.StatusError.String(), Code: code, Error: msg}
+		*resp = wire.Response{Status: wire.StatusError.String(), Code: code, Error: msg}
 	}
 	buf := bodyBuffers.Get().(*[]byte)
 	defer putBody(buf)
@@ -344,7 +344,7 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 	wait := hc.limiter.take(s.cfg.ConnRate, time.Now())
 	hc.mu.Unlock()
 	if wait > 0 {
-		resultResponse(resp, engine.Result{Status: engine.StatusRateLimited, RetryAfter: wait})
+		resultResponse(resp, engine.Result{Status: wire.StatusRateLimited, RetryAfter: wait})
 		return
 	}
 	done := make(chan engine.Result, 1)
@@ -402,7 +402,7 @@ func (s *Server) httpProducts(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query().Get("limit"); q != "" {
 		n, err := strconv.Atoi(q)
 		if err != nil || n < 1 {
-			writeAnswer(w, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeInvalidRequest, Error: "limit must be a positive integer"})
+			writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeInvalidRequest, Error: "limit must be a positive integer"})
 			return
 		}
 		limit = min(n, maxListed)
@@ -448,7 +448,7 @@ func (s *Server) httpProducts(w http.ResponseWriter, r *http.Request) {
 
 // httpHealthz is GET /healthz: 200 while the process serves.
 func (s *Server) httpHealthz(w http.ResponseWriter, r *http.Request) {
-	writeAnswer(w, &wire.Response{Status: engine.StatusOK.String()})
+	writeAnswer(w, &wire.Response{Status: wire.StatusOK.String()})
 }
 
 // httpReadyz is GET /readyz: 200 when Redis answers a PING now, 503
@@ -457,7 +457,7 @@ func (s *Server) httpHealthz(w http.ResponseWriter, r *http.Request) {
 // lost them, so a Redis that answers can run them.
 func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		writeAnswer(w, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeUnavailable, Error: "draining"})
+		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: "draining"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.RequestTimeout, healthInterval))
@@ -466,10 +466,10 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			s.redisUp.Store(false)
 		}
-		writeAnswer(w, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeUnavailable, Error: "redis unavailable", Redis: "down"})
+		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: "redis unavailable", Redis: "down"})
 		return
 	}
-	writeAnswer(w, &wire.Response{Status: engine.StatusOK.String(), Redis: "up"})
+	writeAnswer(w, &wire.Response{Status: wire.StatusOK.String(), Redis: "up"})
 }
 
 // httpRoot is GET /: the dashboard's page for a browser, a 405 for
@@ -480,7 +480,7 @@ func (s *Server) httpRoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Allow", http.MethodPost)
-	writeAnswerStatus(w, &wire.Response{Status: engine.StatusError.String(), Code: engine.CodeInvalidRequest,
+	writeAnswerStatus(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeInvalidRequest,
 		Error: "POST / takes a purchase; GET /v1/products lists the products"}, http.StatusMethodNotAllowed)
 }
 

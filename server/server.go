@@ -467,7 +467,7 @@ func (s *Server) newConn(pc *sniffedConn) *conn {
 }
 
 // busyResponse is the answer of a connection past MaxConns.
-var busyResponse = wire.Response{Status: engine.StatusError.String(), Code: engine.CodeBusy, Error: "server busy"}
+var busyResponse = wire.Response{Status: wire.StatusError.String(), Code: engine.CodeBusy, Error: "server busy"}
 
 // What a connection past MaxConns gets before it is closed: on a TLV (or
 // shared) port an ERROR in a frame of type 0x80, the answer to no request,

@@ -11,6 +11,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // newBatched returns an Engine whose Redis is a Batcher on the shared test
@@ -34,7 +35,7 @@ func TestBatcherConcurrentPurchases(t *testing.T) {
 			ctx := testContext(t)
 			id := newProduct(t, eng, 100, engine.WithPerUserLimit(0))
 			var mu sync.Mutex
-			counts := map[engine.Status]int{}
+			counts := map[wire.Status]int{}
 			var wg sync.WaitGroup
 			for i := range 1000 {
 				wg.Add(1)
@@ -52,7 +53,7 @@ func TestBatcherConcurrentPurchases(t *testing.T) {
 				}
 			}
 			wg.Wait()
-			if counts[engine.StatusSuccess] != 100 || counts[engine.StatusSoldOut] != 900 {
+			if counts[wire.StatusSuccess] != 100 || counts[wire.StatusSoldOut] != 900 {
 				t.Fatalf("results %v, want 100 SUCCESS and 900 SOLD_OUT", counts)
 			}
 			if a, err := eng.Verify(ctx, id); err != nil || !a.OK() {
@@ -85,9 +86,9 @@ func TestBatcherErrorReplyFailsOnlyItsCall(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range results {
-		want := engine.StatusSuccess
+		want := wire.StatusSuccess
 		if i%10 == 0 {
-			want = engine.StatusError
+			want = wire.StatusError
 		}
 		if r.Status != want {
 			t.Errorf("request %d: %+v, want %v", i, r, want)
@@ -112,7 +113,7 @@ func TestBatcherNoScript(t *testing.T) {
 			wg.Add(1)
 			eng.PurchaseAsync(engine.Request{ProductID: id, UserID: fmt.Sprint(round, "-", i)}, time.Now().Add(testTimeout),
 				func(r engine.Result) {
-					if r.Status != engine.StatusSuccess {
+					if r.Status != wire.StatusSuccess {
 						t.Errorf("after SCRIPT FLUSH: %+v", r)
 					}
 					wg.Done()

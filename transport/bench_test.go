@@ -8,6 +8,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // BenchmarkBatcherPurchase: purchases through the Batcher, many in flight
@@ -29,7 +30,7 @@ func BenchmarkBatcherPurchase(b *testing.B) {
 				done := make(chan engine.Result, 1)
 				for pb.Next() {
 					eng.PurchaseAsync(req, time.Now().Add(testTimeout), func(r engine.Result) { done <- r })
-					if r := <-done; r.Status == engine.StatusError {
+					if r := <-done; r.Status == wire.StatusError {
 						b.Errorf("purchase: %+v", r)
 						return
 					}

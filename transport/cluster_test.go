@@ -21,6 +21,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // farmServer is one flashsale server of a farm: its cluster client, its
@@ -347,7 +348,7 @@ func TestClusterReshardUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved := fs[0].cl.Stats().Moved
-	if r := fs[0].eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "after-reshard"}); r.Status != engine.StatusSuccess {
+	if r := fs[0].eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "after-reshard"}); r.Status != wire.StatusSuccess {
 		t.Errorf("purchase after a second reshard: %+v", r)
 	}
 	if fs[0].cl.Stats().Moved == moved {
@@ -514,7 +515,7 @@ func TestClusterFailoverDurability(t *testing.T) {
 	if err := fast.Init(ctx, id, 10); err != nil {
 		t.Fatal(err)
 	}
-	if r := durable.Purchase(ctx, engine.Request{ProductID: id, UserID: "kept"}); r.Status != engine.StatusSuccess {
+	if r := durable.Purchase(ctx, engine.Request{ProductID: id, UserID: "kept"}); r.Status != wire.StatusSuccess {
 		t.Fatalf("durable purchase: %+v", r)
 	}
 	master, err := c.MasterOf(ctx, engine.KeysFor(id).Stock)
@@ -544,7 +545,7 @@ func TestClusterFailoverDurability(t *testing.T) {
 	var lost []string
 	for i := range 3 {
 		r := fast.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("fast", i)})
-		if r.Status != engine.StatusSuccess {
+		if r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase without a durability wait: %+v", r)
 		}
 		lost = append(lost, r.OrderID)
@@ -554,7 +555,7 @@ func TestClusterFailoverDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	thaw()
-	if r.Status == engine.StatusSuccess {
+	if r.Status == wire.StatusSuccess {
 		t.Fatalf("purchase with replicas:1 while the replica is cut off: %+v, want NOT_DURABLE", r)
 	}
 	if r.Code != engine.CodeNotDurable {
@@ -650,7 +651,7 @@ func TestClusterRedirectInBatch(t *testing.T) {
 		}
 	}
 	for range 2 * buyers {
-		if r := <-results; r.Status != engine.StatusSuccess {
+		if r := <-results; r.Status != wire.StatusSuccess {
 			t.Errorf("purchase: %+v", r)
 		}
 	}

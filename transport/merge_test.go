@@ -15,6 +15,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/metricstest"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // mergeObserver records the purchase calls and the retries a Batcher
@@ -127,21 +128,21 @@ func TestBatcherMergesPurchases(t *testing.T) {
 	for i, r := range results {
 		req := reqs[i]
 		switch {
-		case req.ProductID == free && r.Status == engine.StatusSuccess:
+		case req.ProductID == free && r.Status == wire.StatusSuccess:
 			freeSold++
 			if want := int64(100 - freeSold); r.Remaining != want {
 				t.Errorf("free sale %d: remaining %d, want %d (arrival order)", freeSold, r.Remaining, want)
 			}
 		case req.ProductID == free:
-			if r.Status != engine.StatusSoldOut || freeSold != 100 {
+			if r.Status != wire.StatusSoldOut || freeSold != 100 {
 				t.Errorf("free purchase %d: %+v after %d sales", i, r, freeSold)
 			}
-		case r.Status == engine.StatusSuccess:
+		case r.Status == wire.StatusSuccess:
 			limitedSold[req.UserID]++
 			if i%4 == 3 && req.RequestID == "" {
 				t.Errorf("limited purchase %d %+v: %+v, want ALREADY_PURCHASED", i, req, r)
 			}
-		case r.Status != engine.StatusAlreadyPurchased || req.RequestID != "":
+		case r.Status != wire.StatusAlreadyPurchased || req.RequestID != "":
 			t.Errorf("limited purchase %d %+v: %+v", i, req, r)
 		}
 	}
@@ -180,7 +181,7 @@ func TestBatcherMergedRetryAnswers(t *testing.T) {
 	req := engine.Request{ProductID: id, UserID: "a", RequestID: "once"}
 	other := engine.Request{ProductID: id, UserID: "b", RequestID: "once"}
 	got := mergedRun(t, engine.New(b), open, []engine.Request{req, req, other, req})
-	if got[0].Status != engine.StatusSuccess || got[1] != got[0] || got[3] != got[0] ||
+	if got[0].Status != wire.StatusSuccess || got[1] != got[0] || got[3] != got[0] ||
 		got[2].Code != engine.CodeRequestReused {
 		t.Fatalf("answers %+v", got)
 	}
@@ -238,7 +239,7 @@ func TestBatcherMergeSizeMetric(t *testing.T) {
 	if c := countStatus(mergedRun(t, eng, open, reqs)); c["SUCCESS"] != 150 {
 		t.Fatalf("merged: %v", c)
 	}
-	if r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "alone"}); r.Status != engine.StatusSuccess {
+	if r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "alone"}); r.Status != wire.StatusSuccess {
 		t.Fatalf("lone purchase: %+v", r)
 	}
 	s := metricstest.Get(t, m.Handler())

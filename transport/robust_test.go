@@ -15,6 +15,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // ownRedis starts a redis-server for this test alone, with extra flags,
@@ -90,7 +91,7 @@ func TestBatcherQuietPeriod(t *testing.T) {
 	t.Parallel()
 	eng, _ := ownRedis(t, transport.PoolConfig{}, transport.BatcherConfig{}, "--timeout", "1")
 	id := newProduct(t, eng, 1000, engine.WithPerUserLimit(0))
-	if r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "first"}); r.Status != engine.StatusSuccess {
+	if r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "first"}); r.Status != wire.StatusSuccess {
 		t.Fatalf("first purchase: %+v", r)
 	}
 	time.Sleep(2500 * time.Millisecond)
@@ -235,7 +236,7 @@ func TestBatcherDeadReplica(t *testing.T) {
 	// The replica is in sync when a durable purchase succeeds.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		r := durable.Purchase(ctx, engine.Request{ProductID: id, UserID: "sync"})
-		if r.Status == engine.StatusSuccess {
+		if r.Status == wire.StatusSuccess {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -332,7 +333,7 @@ func TestBatcherFrozenRedis(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		r := eng.Purchase(testContext(t), engine.Request{ProductID: id, UserID: "after"})
-		if r.Status == engine.StatusSuccess {
+		if r.Status == wire.StatusSuccess {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -13,8 +13,10 @@
 // by 0x81). A request of an unknown type is answered by an ERROR payload in a
 // frame of its type with the high bit set.
 //
-// The package owns the byte layout, the size limits and the payload
-// encodings. It knows nothing about Redis or about what a purchase means.
+// The package owns the byte layout, the size limits, the payload
+// encodings and the statuses an answer can carry (Status: one table of
+// their wire names, which the engine, the client and the load generator
+// share). It knows nothing about Redis or about what a purchase means.
 // A Reader reuses its buffers and the Append functions write into the
 // caller's, so the steady state allocates nothing per frame; the payload
 // returned by Reader.Next is valid only until the next call.

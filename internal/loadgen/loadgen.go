@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/client"
-	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -46,12 +45,12 @@ type Config struct {
 // Result is what a load run counted.
 type Result struct {
 	Duration     time.Duration
-	Total        int64                   // requests taken: sent, or failed before
-	RateAchieved float64                 // requests written per second, first write to last
-	Statuses     map[engine.Status]int64 // answers by status; ERROR is counted in Errors
-	Units        int64                   // units in SUCCESS answers
-	Errors       int64                   // ERROR answers and requests with no answer
-	ErrorSet     map[string]int64        // error text → count
+	Total        int64                 // requests taken: sent, or failed before
+	RateAchieved float64               // requests written per second, first write to last
+	Statuses     map[wire.Status]int64 // answers by status; ERROR is counted in Errors
+	Units        int64                 // units in SUCCESS answers
+	Errors       int64                 // ERROR answers and requests with no answer
+	ErrorSet     map[string]int64      // error text → count
 	Latency      Latencies
 	OrderIDs     []string // the order ids of the SUCCESS answers
 	Samples      []Sample // with Config.Timeline, sorted by time
@@ -60,7 +59,7 @@ type Result struct {
 }
 
 // Count is how many answers had status s.
-func (r *Result) Count(s engine.Status) int64 { return r.Statuses[s] }
+func (r *Result) Count(s wire.Status) int64 { return r.Statuses[s] }
 
 // Throughput is requests per second.
 func (r *Result) Throughput() float64 {
@@ -245,7 +244,7 @@ func (g *Generator) Run(ctx context.Context) *Result {
 func (g *Generator) result(elapsed time.Duration) *Result {
 	res := &Result{
 		Duration: elapsed,
-		Statuses: map[engine.Status]int64{},
+		Statuses: map[wire.Status]int64{},
 		ErrorSet: map[string]int64{},
 	}
 	var sent int64
@@ -259,7 +258,7 @@ func (g *Generator) result(elapsed time.Duration) *Result {
 		}
 		for i, n := range w.statuses {
 			if n > 0 {
-				res.Statuses[engine.Status(i)] += n
+				res.Statuses[wire.Status(i)] += n
 			}
 		}
 		for msg, n := range w.errors {
@@ -327,7 +326,7 @@ type worker struct {
 
 	// The reader's.
 	units    int64
-	statuses []int64 // by engine.Status
+	statuses []int64 // by wire.Status
 	lat      []int64 // µs, not yet in the histogram
 	resp     wire.Response
 	timeline bool // Config.Timeline
@@ -343,7 +342,7 @@ func newWorker(g *Generator, h *histShard, addr string) *worker {
 		enc:      g.enc,
 		users:    int64(g.cfg.Users),
 		timeline: g.cfg.Timeline,
-		statuses: make([]int64, len(engine.Statuses())),
+		statuses: make([]int64, len(wire.Statuses())),
 		ring:     make([]int64, g.cfg.Pipeline),
 		stage:    make([]int64, 0, g.cfg.Pipeline),
 		lat:      make([]int64, 0, latencyBatch),
@@ -706,14 +705,14 @@ func (w *worker) answer(f wire.Frame, lat time.Duration) error {
 	}
 	a, ok := client.ScanAnswer(f.Payload)
 	s, known := statusOf(a.Status)
-	if !ok || !known || s == engine.StatusError {
+	if !ok || !known || s == wire.StatusError {
 		r := &w.resp
 		if err := wire.DecodeResponse(f.Payload, r); err != nil {
 			return err
 		}
-		s, known = engine.ParseStatus(r.Status)
-		if !known || s == engine.StatusError {
-			w.recordLatency(lat, engine.StatusError)
+		s, known = wire.ParseStatus(r.Status)
+		if !known || s == wire.StatusError {
+			w.recordLatency(lat, wire.StatusError)
 			w.count(strings.TrimSpace(r.Status+" "+r.Code+": "+r.Error), 1)
 			return nil
 		}
@@ -723,7 +722,7 @@ func (w *worker) answer(f wire.Frame, lat time.Duration) error {
 		}
 	}
 	w.recordLatency(lat, s)
-	if s == engine.StatusSuccess {
+	if s == wire.StatusSuccess {
 		w.units += a.Quantity
 		if len(a.OrderID) > 0 {
 			w.orderIDs = append(w.orderIDs, string(a.OrderID))
@@ -735,7 +734,7 @@ func (w *worker) answer(f wire.Frame, lat time.Duration) error {
 
 // statusNames are the wire strings of the statuses, by Status.
 var statusNames = func() []string {
-	all := engine.Statuses()
+	all := wire.Statuses()
 	names := make([]string, len(all))
 	for i, s := range all {
 		names[i] = s.String()
@@ -744,16 +743,16 @@ var statusNames = func() []string {
 }()
 
 // statusOf is the status named b, without allocating.
-func statusOf(b []byte) (engine.Status, bool) {
+func statusOf(b []byte) (wire.Status, bool) {
 	for s, name := range statusNames {
 		if string(b) == name {
-			return engine.Status(s), true
+			return wire.Status(s), true
 		}
 	}
 	return 0, false
 }
 
-func (w *worker) recordLatency(d time.Duration, s engine.Status) {
+func (w *worker) recordLatency(d time.Duration, s wire.Status) {
 	us := latencyUS(d)
 	if w.timeline {
 		w.samples.add(Sample{At: time.Duration(w.g.since()), LatencyUS: us, Status: s})

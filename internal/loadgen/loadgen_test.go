@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -152,7 +151,7 @@ func TestRunLoadAccounting(t *testing.T) {
 		for _, n := range rep.Statuses {
 			answered += n
 		}
-		if rep.Total != 1000 || answered+rep.Errors != 1000 || rep.Units != 2*rep.Count(engine.StatusSuccess) {
+		if rep.Total != 1000 || answered+rep.Errors != 1000 || rep.Units != 2*rep.Count(wire.StatusSuccess) {
 			t.Errorf("rate %v: total %d, answers %v, errors %v, units %d", rate, rep.Total, rep.Statuses, rep.ErrorSet, rep.Units)
 		}
 		// The dropped connections fail with EOF, or a reset or broken pipe.
@@ -216,7 +215,7 @@ func TestRunLoadStop(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		rep := New(cfg).Run(ctx)
 		cancel()
-		if rep.Total == 0 || rep.Errors != 0 || rep.Count(engine.StatusSoldOut) != rep.Total {
+		if rep.Total == 0 || rep.Errors != 0 || rep.Count(wire.StatusSoldOut) != rep.Total {
 			t.Errorf("rate %v: total %d, statuses %v, errors %v", rate, rep.Total, rep.Statuses, rep.ErrorSet)
 		}
 	}
@@ -259,8 +258,8 @@ func TestRunSpreadsAndSamples(t *testing.T) {
 	if hits[0].Load() == 0 || hits[1].Load() == 0 || hits[0].Load()+hits[1].Load() != 1000 {
 		t.Errorf("requests per server: %d, %d", hits[0].Load(), hits[1].Load())
 	}
-	if int64(len(res.OrderIDs)) != res.Count(engine.StatusSuccess) || len(res.Samples) != 1000 {
-		t.Errorf("%d order ids for %d successes, %d samples", len(res.OrderIDs), res.Count(engine.StatusSuccess), len(res.Samples))
+	if int64(len(res.OrderIDs)) != res.Count(wire.StatusSuccess) || len(res.Samples) != 1000 {
+		t.Errorf("%d order ids for %d successes, %d samples", len(res.OrderIDs), res.Count(wire.StatusSuccess), len(res.Samples))
 	}
 }
 

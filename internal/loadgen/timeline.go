@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // MaxSamples bounds the timeline of a run: past it, each connection keeps
@@ -18,7 +18,7 @@ const MaxSamples = 1 << 18
 type Sample struct {
 	At        time.Duration
 	LatencyUS int64
-	Status    engine.Status
+	Status    wire.Status
 }
 
 // sampler keeps every stride-th sample of one connection, up to its share

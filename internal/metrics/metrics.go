@@ -12,6 +12,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/transport"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // Protocols, for the protocol label.
@@ -160,9 +161,9 @@ func New(cfg Config) *Metrics {
 		}
 	}
 
-	for _, s := range engine.Statuses() {
+	for _, s := range wire.Statuses() {
 		switch s {
-		case engine.StatusError, engine.StatusOK, engine.StatusPong:
+		case wire.StatusError, wire.StatusOK, wire.StatusPong:
 			// ERROR is counted by code; OK and PONG answer no purchase.
 		default:
 			m.statusIndex[s.String()] = len(m.statusIndex)
@@ -177,7 +178,7 @@ func New(cfg Config) *Metrics {
 			m.purchases[p][i] = purchases.WithLabelValues(proto, status, "")
 		}
 		for i, code := range errorCodes {
-			m.errors[p][i] = purchases.WithLabelValues(proto, engine.StatusError.String(), code)
+			m.errors[p][i] = purchases.WithLabelValues(proto, wire.StatusError.String(), code)
 		}
 		m.latency[p] = latency.WithLabelValues(proto)
 		m.openConns[p] = openConns.WithLabelValues(proto)
@@ -297,7 +298,7 @@ func (m *Metrics) Purchase(protocol, status, code string, elapsed time.Duration)
 		return
 	}
 	i, ok := m.codeIndex[code]
-	if !ok || status != engine.StatusError.String() {
+	if !ok || status != wire.StatusError.String() {
 		i = len(errorCodes) - 1 // OtherCode
 	}
 	m.errors[p][i].Inc()

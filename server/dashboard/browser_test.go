@@ -23,6 +23,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server/dashboard"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // Environment of the browser test.
@@ -99,8 +100,8 @@ func runSale(ctx context.Context, t *testing.T, eng *engine.Engine, ids []string
 				for ; owed >= 1; owed-- {
 					r := eng.Purchase(ctx, engine.Request{ProductID: ids[i], UserID: fmt.Sprint("buyer-", buyers.Add(1))})
 					switch r.Status {
-					case engine.StatusSuccess:
-					case engine.StatusSoldOut:
+					case wire.StatusSuccess:
+					case wire.StatusSoldOut:
 						return
 					default:
 						if ctx.Err() == nil { // not the test giving up
@@ -213,10 +214,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	// the rest goes now.
 	for i := 0; ; i++ {
 		r := eng.Purchase(ctx, engine.Request{ProductID: iphone, UserID: fmt.Sprint("late-buyer-", i)})
-		if r.Status == engine.StatusSoldOut {
+		if r.Status == wire.StatusSoldOut {
 			break
 		}
-		if r.Status != engine.StatusSuccess {
+		if r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase of %s: %v %v", iphone, r.Status, r.Err)
 		}
 	}
@@ -388,7 +389,7 @@ func TestDashboardFiguresAgree(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; saleCtx.Err() == nil; i++ {
 				r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("c", (i*buyers+b)%customers), Quantity: qty})
-				if r.Status != engine.StatusSuccess {
+				if r.Status != wire.StatusSuccess {
 					t.Errorf("purchase: %v %v", r.Status, r.Err)
 					return
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server/dashboard"
+	"github.com/flashsale/flashsale/wire"
 )
 
 // countingRedis counts the subscriptions and scans made through it.
@@ -210,7 +211,7 @@ func TestEventsFanOut(t *testing.T) {
 	}
 
 	for i := range units {
-		if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)}); r.Status != engine.StatusSuccess {
+		if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)}); r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %d: %v %v", i, r.Status, r.Err)
 		}
 	}
@@ -306,7 +307,7 @@ func TestEventsReadingsAgree(t *testing.T) {
 	for b := range 4 {
 		wg.Go(func() {
 			for i := b; i < purchases; i += 4 {
-				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("c", i%customers), Quantity: qty}); r.Status != engine.StatusSuccess {
+				if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("c", i%customers), Quantity: qty}); r.Status != wire.StatusSuccess {
 					t.Errorf("purchase %d: %v %v", i, r.Status, r.Err)
 					return
 				}
@@ -395,7 +396,7 @@ func TestSnapshot(t *testing.T) {
 	upcoming := saletest.Product(t, eng, 5, engine.WithWindow(now.Add(time.Hour), time.Time{}))
 	ended := saletest.Product(t, eng, 5, engine.WithWindow(now.Add(-2*time.Hour), now.Add(-time.Hour)))
 	for _, p := range []string{open, soldOut} {
-		if r := eng.Purchase(ctx, engine.Request{ProductID: p, UserID: "u"}); r.Status != engine.StatusSuccess {
+		if r := eng.Purchase(ctx, engine.Request{ProductID: p, UserID: "u"}); r.Status != wire.StatusSuccess {
 			t.Fatalf("purchase %s: %v", p, r.Status)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
+	"github.com/flashsale/flashsale/wire"
 )
 
 func TestSaleOf(t *testing.T) {
@@ -55,7 +56,7 @@ func TestPurchaseEventsTakeTheFastPath(t *testing.T) {
 		t.Fatal("no subscription confirmation")
 	}
 	ctx := saletest.Context(t)
-	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: `a "quoted" \ user`, Quantity: 1}); r.Status != engine.StatusSuccess {
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: `a "quoted" \ user`, Quantity: 1}); r.Status != wire.StatusSuccess {
 		t.Fatalf("purchase: %v %v", r.Status, r.Err)
 	}
 	for {

@@ -1,26 +1,26 @@
-package engine_test
+package wire_test
 
 import (
 	"testing"
 
-	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/wire"
 )
 
 func TestStatusRoundTrip(t *testing.T) {
 	t.Parallel()
-	known := map[engine.Status]string{
-		engine.StatusError:   "ERROR",
-		engine.StatusSuccess: "SUCCESS",
-		engine.StatusSoldOut: "SOLD_OUT",
+	known := map[wire.Status]string{
+		wire.StatusError:   "ERROR",
+		wire.StatusSuccess: "SUCCESS",
+		wire.StatusSoldOut: "SOLD_OUT",
 	}
-	seen := make(map[string]engine.Status)
-	for _, s := range engine.Statuses() {
+	seen := make(map[string]wire.Status)
+	for _, s := range wire.Statuses() {
 		text := s.String()
 		t.Run(text, func(t *testing.T) {
 			if want, ok := known[s]; ok && text != want {
 				t.Errorf("Status(%d).String() = %q, want %q", s, text, want)
 			}
-			got, ok := engine.ParseStatus(text)
+			got, ok := wire.ParseStatus(text)
 			if !ok || got != s {
 				t.Errorf("ParseStatus(%q) = %v, %v; want %v, true", text, got, ok, s)
 			}
@@ -39,19 +39,15 @@ func TestStatusRoundTrip(t *testing.T) {
 
 func TestStatusZeroValueIsError(t *testing.T) {
 	t.Parallel()
-	var s engine.Status
-	if s != engine.StatusError || s.String() != "ERROR" {
+	var s wire.Status
+	if s != wire.StatusError || s.String() != "ERROR" {
 		t.Errorf("zero Status = %d (%q), want StatusError (\"ERROR\")", s, s.String())
-	}
-	var r engine.Result
-	if r.Status != engine.StatusError {
-		t.Errorf("zero Result.Status = %v, want ERROR", r.Status)
 	}
 }
 
 func TestStatusOutOfRangePrintsError(t *testing.T) {
 	t.Parallel()
-	for _, s := range []engine.Status{engine.Status(len(engine.Statuses())), engine.Status(len(engine.Statuses()) + 1), 127, 255} {
+	for _, s := range []wire.Status{wire.Status(len(wire.Statuses())), wire.Status(len(wire.Statuses()) + 1), 127, 255} {
 		if got := s.String(); got != "ERROR" {
 			t.Errorf("Status(%d).String() = %q, want \"ERROR\"", s, got)
 		}
@@ -61,7 +57,7 @@ func TestStatusOutOfRangePrintsError(t *testing.T) {
 func TestParseStatusUnknown(t *testing.T) {
 	t.Parallel()
 	for _, text := range []string{"", "success", "SOLDOUT", "ERROR ", "sold_out"} {
-		if got, ok := engine.ParseStatus(text); ok || got != engine.StatusError {
+		if got, ok := wire.ParseStatus(text); ok || got != wire.StatusError {
 			t.Errorf("ParseStatus(%q) = %v, %v; want ERROR, false", text, got, ok)
 		}
 	}
