@@ -35,6 +35,9 @@ func adminCommand() *cli.Command {
 			Flags:        concat(extra, flags),
 			OnUsageError: onUsageError,
 			Action: func(c *cli.Context) error {
+				if err := checkIDArgs(c, argsUsage); err != nil {
+					return &UsageError{Command: commandPath(c), Err: err}
+				}
 				a, err := newAdminCtx(c)
 				if err != nil {
 					return err
@@ -83,6 +86,33 @@ func adminCommand() *cli.Command {
 			adminTokenCommand(),
 		},
 	}
+}
+
+// checkIDArgs validates the ID and ORDER_ID arguments argsUsage names
+// ("ID N", "ID ORDER_ID", "[ID ...]") before Redis is dialled, so a
+// malformed one is a usage error whether or not Redis is up.
+func checkIDArgs(c *cli.Context, argsUsage string) error {
+	names := strings.Fields(strings.NewReplacer("[", "", "]", "").Replace(argsUsage))
+	for i, arg := range c.Args().Slice() {
+		name := names[min(i, len(names)-1)]
+		if name == "..." && len(names) > 1 {
+			name = names[len(names)-2]
+		}
+		var err error
+		switch name {
+		case "ID":
+			err = engine.ValidateProductID(arg)
+		case "ORDER_ID":
+			err = engine.ValidateOrderID(arg)
+		}
+		if err != nil {
+			return err
+		}
+		if i >= len(names)-1 && names[len(names)-1] != "..." {
+			break
+		}
+	}
+	return nil
 }
 
 // adminCtx is what every admin subcommand works with.

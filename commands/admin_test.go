@@ -175,6 +175,11 @@ func TestAdminErrors(t *testing.T) {
 		{[]string{"admin", "buyers", "--limit", "-1", missing}, "--limit must be 0 (all) or more", 2},
 		{[]string{"admin", "status", "--redis-addr", "embedded", missing}, "--redis-addr embedded only works for serve and demo", 2},
 		{[]string{"admin", "status", "--redis-addr", freeAddr(t), missing}, "redis unavailable", 1},
+		// A malformed argument is a usage error before Redis is dialled,
+		// so it says so even when Redis is down.
+		{[]string{"admin", "init", "--redis-addr", freeAddr(t), "", "10"}, "missing product_id", 2},
+		{[]string{"admin", "verify", "--redis-addr", freeAddr(t), "ok", "a{b"}, "product_id contains a forbidden character", 2},
+		{[]string{"admin", "release", "--redis-addr", freeAddr(t), missing, "12"}, `order id "12" is not of the form`, 2},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
