@@ -51,6 +51,9 @@ func adminCommand() *cli.Command {
 					err = &UsageError{Command: commandPath(c), Err: err}
 				case errors.Is(err, engine.ErrUnknownProduct) && name != "init":
 					err = fmt.Errorf("%w: create it with 'flashsale admin init %s N'", err, c.Args().First())
+				case errors.Is(err, engine.ErrProductInUse):
+					// Not a usage mistake (exit 1, as verify's findings).
+					err = fmt.Errorf("%w: add --force, or use 'flashsale admin reset %s' to put the stock back", err, c.Args().First())
 				}
 				return err
 			},
@@ -66,7 +69,8 @@ func adminCommand() *cli.Command {
 				&cli.Int64Flag{Name: "per-user-limit", Usage: "most units one customer may hold (0 = no limit)", Value: engine.DefaultPerUserLimit},
 				&cli.StringFlag{Name: "start", Usage: "the sale opens at `TIME` (RFC 3339, e.g. 2026-11-27T09:00:00Z)"},
 				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"},
-				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"}),
+				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"},
+				&cli.BoolFlag{Name: "force", Usage: "re-create the product even if it has orders, units held or orders-stream entries, clearing them (without it, init refuses such a product and says what it would clear)"}),
 			sub("status", "stock, window, limit, units held, orders, customers and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
 			sub("buyers", "list a product's orders not released, one line per order with its customer, in purchase order (a sharded product's shard by shard); the header counts orders and customers", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` orders (0 for all)", Value: 100}),
@@ -183,7 +187,11 @@ func adminInit(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
-	opts := []engine.InitOption{engine.WithPerUserLimit(limit), engine.WithWindow(start, end)}
+	var cleared engine.Cleared
+	opts := []engine.InitOption{engine.WithPerUserLimit(limit), engine.WithWindow(start, end), engine.WithCleared(&cleared)}
+	if a.Bool("force") {
+		opts = append(opts, engine.WithForce())
+	}
 	if k := a.Int("shards"); k > 1 {
 		if err := a.store.InitSharded(a.Context.Context, id, n, k, opts...); err != nil {
 			return err
@@ -192,14 +200,23 @@ func adminInit(a *adminCtx) error {
 		if err != nil {
 			return err
 		}
-		return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "shards": shards},
-			"✓ Product '%s' initialized with %d units over %d shards %s (per-user limit %s, window %s)\n", id, n, k, strings.Join(shards, ","), limitText(limit), windowText(start, end))
+		return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "shards": shards, "cleared": cleared},
+			"✓ Product '%s' initialized with %d units over %d shards %s (per-user limit %s, window %s)\n%s", id, n, k, strings.Join(shards, ","), limitText(limit), windowText(start, end), clearedLine(cleared))
 	}
 	if err := a.store.Init(a.Context.Context, id, n, opts...); err != nil {
 		return err
 	}
-	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end)},
-		"✓ Product '%s' initialized with %d units (per-user limit %s, window %s)\n", id, n, limitText(limit), windowText(start, end))
+	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "cleared": cleared},
+		"✓ Product '%s' initialized with %d units (per-user limit %s, window %s)\n%s", id, n, limitText(limit), windowText(start, end), clearedLine(cleared))
+}
+
+// clearedLine says what a forced init cleared: nothing when it cleared
+// nothing.
+func clearedLine(c engine.Cleared) string {
+	if !c.Any() {
+		return ""
+	}
+	return "  cleared " + c.String() + "\n"
 }
 
 func wireTime(t time.Time) string {
@@ -526,12 +543,12 @@ func adminReset(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
-	initial, err := a.store.Reset(a.Context.Context, as[0])
+	initial, cleared, err := a.store.Reset(a.Context.Context, as[0])
 	if err != nil {
 		return err
 	}
-	return a.print(map[string]any{"product_id": as[0], "initial": initial},
-		"✓ Product '%s' reset to %d units, buyers and orders cleared\n", as[0], initial)
+	return a.print(map[string]any{"product_id": as[0], "initial": initial, "cleared": cleared},
+		"✓ Product '%s' reset to %d units: cleared %s\n", as[0], initial, cleared)
 }
 
 func adminDelete(a *adminCtx) error {

@@ -68,7 +68,7 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("buyers --json = %+v, %v", b, err)
 	}
 
-	if out := mustRun(t, "admin", "reset", p); out != "✓ Product '"+p+"' reset to 3 units, buyers and orders cleared\n" {
+	if out := mustRun(t, "admin", "reset", p); out != "✓ Product '"+p+"' reset to 3 units: cleared 2 orders (2 units held by 2 customers, 2 stream entries)\n" {
 		t.Errorf("reset printed %q", out)
 	}
 	if stock, _ := redis.String(rc.Do("GET", k.Stock)); stock != "3" {

@@ -64,7 +64,7 @@ func TestServeUserSecret(t *testing.T) {
 	}
 
 	// A token from admin token buys, for its user only.
-	mustRun(t, "admin", "init", "--redis-addr", raddr, p, "2")
+	mustRun(t, "admin", "init", "--force", "--redis-addr", raddr, p, "2")
 	token, expires := adminTokenJSON(t, "ann", "--user-secret", testUserSecret)
 	signed := func(user string) []byte {
 		return wire.AppendFrame(nil, wire.TypePurchase, wire.AppendPurchase(nil,

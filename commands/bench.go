@@ -254,8 +254,14 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 		return err
 	}
 	if c.IsSet("init") {
-		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit"))); err != nil {
+		// Re-initialising is what --init is for: it wipes, and says what.
+		var cleared engine.Cleared
+		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit")),
+			engine.WithForce(), engine.WithCleared(&cleared)); err != nil {
 			return err
+		}
+		if !c.Bool("json") { // with --json, stdout is the report's alone
+			fmt.Fprintf(c.App.Writer, "--init %d: cleared %s\n", c.Int64("init"), cleared)
 		}
 	}
 	before, err := eng.Status(ctx, cfg.Product)

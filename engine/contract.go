@@ -83,7 +83,7 @@ func (s *spec) call(k Keys, args ...any) []any {
 // touches one product's (or shard's) keys only.
 var (
 	initScript = declare("init", lua.Init, productKeys,
-		"units", "per-user limit", "start ms", "end ms", "control channel", "product id")
+		"units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
 	resetScript  = declare("reset", lua.Reset, productKeys, "control channel", "product id")
 	deleteScript = declare("delete", lua.Delete, productKeys, "control channel", "product id")
 	statusScript = declare("status", lua.Status,

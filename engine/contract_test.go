@@ -85,7 +85,7 @@ func contractSteps(id string) []contractStep {
 		{"restock", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Restock(ctx, id, 1); return err }},
 		{"close", func(ctx context.Context, e *engine.Engine) error { return e.Close(ctx, id) }},
 		{"verify", func(ctx context.Context, e *engine.Engine) error { _, err := e.Verify(ctx, id); return err }},
-		{"reset", func(ctx context.Context, e *engine.Engine) error { _, err := e.Reset(ctx, id); return err }},
+		{"reset", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Reset(ctx, id); return err }},
 		{"delete", func(ctx context.Context, e *engine.Engine) error { return e.Delete(ctx, id) }},
 		{"init sharded", func(ctx context.Context, e *engine.Engine) error {
 			return e.InitSharded(ctx, sharded, 2, 2, engine.WithPerUserLimit(0))

@@ -451,6 +451,10 @@ type Settings struct {
 	PerUserLimit int64
 	// Start and End bound the sale window; zero means unbounded.
 	Start, End time.Time
+	// Force re-creates a product in use (see WithForce).
+	Force bool
+
+	cleared *Cleared // where to report what was cleared (WithCleared)
 }
 
 // InitOption changes the Settings of Init.
@@ -465,22 +469,48 @@ func WithWindow(start, end time.Time) InitOption {
 }
 
 // Init creates product id with units in stock, or re-creates it: buyers,
-// customers and orders are cleared and the initial stock becomes units. The
-// per-user limit defaults to DefaultPerUserLimit.
+// customers and orders are cleared and the initial stock becomes units. A
+// product in use (orders, units held, customers or orders-stream entries)
+// is re-created only WithForce: else Init changes nothing and returns a
+// *ProductInUseError (ErrProductInUse) with its counts, checked in the
+// call that would wipe it. The per-user limit defaults to
+// DefaultPerUserLimit.
 func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitOption) error {
 	s, err := initSettings(id, units, opts)
 	if err != nil {
 		return err
 	}
-	if err := e.deleteShards(ctx, id); err != nil {
+	used, err := e.prepareInit(ctx, id, s, false)
+	if err != nil {
 		return err
 	}
-	_, err = e.eval(ctx, initScript, KeysFor(id),
-		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id)
-	if err != nil {
-		return fmt.Errorf("init %s: %w", id, err)
+	c, err := e.initOf(ctx, id, id, units, s)
+	if err != nil && !errors.Is(err, ErrProductInUse) { // that one names the product
+		err = fmt.Errorf("init %s: %w", id, err)
 	}
+	if err != nil {
+		return err
+	}
+	s.report(used.plus(c))
 	return nil
+}
+
+// initOf runs init.lua on product (or shard) sid of product id, and
+// returns what it cleared.
+func (e *Engine) initOf(ctx context.Context, sid, id string, units int64, s Settings) (Cleared, error) {
+	n, err := e.evalInts(ctx, initScript, KeysFor(sid),
+		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force))
+	if err != nil {
+		return Cleared{}, err
+	}
+	c, err := clearedOf(n)
+	switch {
+	case err != nil:
+		return Cleared{}, fmt.Errorf("unexpected reply: %w", err)
+	case n[0] == replyInUse:
+		return Cleared{}, &ProductInUseError{ID: sid, Cleared: c}
+	}
+	return c, nil
 }
 
 // initSettings applies opts and checks what a product is initialised with.
@@ -638,27 +668,31 @@ func (e *Engine) buyersOf(ctx context.Context, id string, limit int) (total int6
 
 // Reset puts product id's stock back to its initial value and clears its
 // buyers, customers and orders, atomically. Earlier request ids no longer
-// replay. It returns the initial stock. A sharded product is reset shard
-// by shard (see shardedReset).
-func (e *Engine) Reset(ctx context.Context, id string) (int64, error) {
+// replay. It returns the initial stock and what it cleared. A sharded
+// product is reset shard by shard (see shardedReset).
+func (e *Engine) Reset(ctx context.Context, id string) (int64, Cleared, error) {
 	l, err := e.layoutOf(ctx, id, false)
 	if err != nil {
-		return 0, err
+		return 0, Cleared{}, err
 	}
 	return l.reset(ctx)
 }
 
 // resetOf resets product (or shard) id, announcing product on the control
 // channel.
-func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, error) {
-	initial, err := e.evalInt(ctx, resetScript, KeysFor(id), ControlChannel, product)
+func (e *Engine) resetOf(ctx context.Context, id, product string) (int64, Cleared, error) {
+	n, err := e.evalInts(ctx, resetScript, KeysFor(id), ControlChannel, product)
 	if err != nil {
-		return 0, fmt.Errorf("reset %s: %w", id, err)
+		return 0, Cleared{}, fmt.Errorf("reset %s: %w", id, err)
 	}
-	if initial < 0 {
-		return 0, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
+	if len(n) > 0 && n[0] == replyUnknownProduct {
+		return 0, Cleared{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	}
-	return initial, nil
+	c, err := clearedOf(n)
+	if err != nil {
+		return 0, Cleared{}, fmt.Errorf("reset %s: unexpected reply: %w", id, err)
+	}
+	return n[0], c, nil
 }
 
 // Delete removes every key of product id.

@@ -578,7 +578,7 @@ func TestAdminReset(t *testing.T) {
 		eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)})
 	}
 
-	initial, err := eng.Reset(ctx, id)
+	initial, _, err := eng.Reset(ctx, id)
 	if err != nil || initial != 3 {
 		t.Fatalf("Reset = %d, %v; want 3, nil", initial, err)
 	}
@@ -631,7 +631,7 @@ func TestAdminUnknownProduct(t *testing.T) {
 		op   func(ctx context.Context) error
 	}{
 		{"Status", func(ctx context.Context) error { _, err := eng.Status(ctx, id); return err }},
-		{"Reset", func(ctx context.Context) error { _, err := eng.Reset(ctx, id); return err }},
+		{"Reset", func(ctx context.Context) error { _, _, err := eng.Reset(ctx, id); return err }},
 		{"Buyers", func(ctx context.Context) error { _, _, err := eng.Buyers(ctx, id, 0); return err }},
 		{"Delete", func(ctx context.Context) error { return eng.Delete(ctx, id) }},
 	}
@@ -654,7 +654,7 @@ func TestAdminInvalidProductID(t *testing.T) {
 	}{
 		{"Init", func(ctx context.Context, id string) error { return eng.Init(ctx, id, 1) }},
 		{"Status", func(ctx context.Context, id string) error { _, err := eng.Status(ctx, id); return err }},
-		{"Reset", func(ctx context.Context, id string) error { _, err := eng.Reset(ctx, id); return err }},
+		{"Reset", func(ctx context.Context, id string) error { _, _, err := eng.Reset(ctx, id); return err }},
 		{"Buyers", func(ctx context.Context, id string) error { _, _, err := eng.Buyers(ctx, id, 0); return err }},
 		{"Delete", func(ctx context.Context, id string) error { return eng.Delete(ctx, id) }},
 	}
@@ -694,7 +694,7 @@ func TestReInitClearsBuyers(t *testing.T) {
 	eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "a"})
 	eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "b"})
 
-	if err := eng.Init(ctx, id, 7); err != nil {
+	if err := eng.Init(ctx, id, 7, engine.WithForce()); err != nil {
 		t.Fatal(err)
 	}
 	st, err := eng.Status(ctx, id)

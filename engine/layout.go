@@ -17,7 +17,7 @@ type layout interface {
 	buyers(ctx context.Context, limit int) (total int64, ids []string, err error)
 	orders(ctx context.Context, limit int) ([]Order, error)
 	verify(ctx context.Context) (Audit, error)
-	reset(ctx context.Context) (initial int64, err error)
+	reset(ctx context.Context) (initial int64, cleared Cleared, err error)
 	restock(ctx context.Context, units int64) (remaining, initial int64, err error)
 	release(ctx context.Context, orderID, user string) (Release, error)
 	window(ctx context.Context, op string) error
@@ -77,7 +77,7 @@ func (p plainProduct) orders(ctx context.Context, limit int) ([]Order, error) {
 
 func (p plainProduct) verify(ctx context.Context) (Audit, error) { return p.e.verifyOf(ctx, p.id) }
 
-func (p plainProduct) reset(ctx context.Context) (int64, error) {
+func (p plainProduct) reset(ctx context.Context) (int64, Cleared, error) {
 	return p.e.resetOf(ctx, p.id, p.id)
 }
 
@@ -122,7 +122,7 @@ func (s shardedProduct) verify(ctx context.Context) (Audit, error) {
 	return s.e.shardedVerify(ctx, s.id, s.dir)
 }
 
-func (s shardedProduct) reset(ctx context.Context) (int64, error) {
+func (s shardedProduct) reset(ctx context.Context) (int64, Cleared, error) {
 	return s.e.shardedReset(ctx, s.id, s.dir)
 }
 

@@ -363,7 +363,7 @@ func testFormerRecord(t *testing.T, format string) {
 		t.Errorf("status %+v %v: want one unit sold", s, err)
 	}
 	// After a reset the former record is stale.
-	if _, err := eng.Reset(ctx, id); err != nil {
+	if _, _, err := eng.Reset(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	if got := eng.Purchase(ctx, req); got.Status != wire.StatusSuccess || got.OrderID == first.OrderID || got.Remaining != 9 {

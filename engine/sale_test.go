@@ -528,10 +528,10 @@ func TestRequestIDAfterReset(t *testing.T) {
 	}
 	for _, op := range []string{"Reset", "Init"} {
 		if op == "Reset" {
-			if _, err := eng.Reset(ctx, id); err != nil {
+			if _, _, err := eng.Reset(ctx, id); err != nil {
 				t.Fatal(err)
 			}
-		} else if err := eng.Init(ctx, id, 10); err != nil {
+		} else if err := eng.Init(ctx, id, 10, engine.WithForce()); err != nil {
 			t.Fatal(err)
 		}
 		// A replay would answer without selling; the new epoch sells.
@@ -1117,7 +1117,7 @@ func TestVerifyBalanced(t *testing.T) {
 	}
 	want = engine.Audit{ID: id, Initial: 7, Remaining: 5, Held: 2, Sold: 4, Released: 2, Orders: 2, Customers: 2}
 	check("restocked")
-	if _, err := eng.Reset(ctx, id); err != nil {
+	if _, _, err := eng.Reset(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	want = engine.Audit{ID: id, Initial: 7, Remaining: 7}

@@ -168,7 +168,8 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 	if strings.Contains(id, ",") { // the directory lists the shards comma-separated
 		return invalidError("the id of a product spread over shards may not contain a comma")
 	}
-	if err := e.deleteShards(ctx, id); err != nil {
+	used, err := e.prepareInit(ctx, id, s, true)
+	if err != nil {
 		return err
 	}
 	ids, err := e.pickShards(ctx, id, k)
@@ -181,16 +182,18 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 		if _, err := e.eval(ctx, shardClearScript, sk); err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
-		if _, err := e.eval(ctx, initScript, sk,
-			share, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
+		c, err := e.initOf(ctx, sid, id, share, s)
+		if err != nil {
 			return fmt.Errorf("init %s: shard %s: %w", id, sid, err)
 		}
+		used = used.plus(c)
 	}
 	if _, err := e.eval(ctx, shardBaseScript, KeysFor(id),
 		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
 		return fmt.Errorf("init %s: %w", id, err)
 	}
 	e.shards.put(id, ids, e.now())
+	s.report(used)
 	return nil
 }
 

@@ -187,20 +187,23 @@ func (e *Engine) shardedRelease(ctx context.Context, id string, d shardDir, orde
 // reset finishes. Last, transfers spread the units evenly again, as init
 // does (a crash among them leaves a transfer verify --repair completes).
 // It returns the product's initial + restocks.
-func (e *Engine) shardedReset(ctx context.Context, id string, d shardDir) (int64, error) {
+func (e *Engine) shardedReset(ctx context.Context, id string, d shardDir) (int64, Cleared, error) {
 	if _, err := e.Repair(ctx, id); err != nil {
-		return 0, fmt.Errorf("reset %s: %w", id, err)
+		return 0, Cleared{}, fmt.Errorf("reset %s: %w", id, err)
 	}
+	var cleared Cleared
 	for _, sid := range d.ids {
-		if _, err := e.resetOf(ctx, sid, id); err != nil {
-			return 0, fmt.Errorf("reset %s: %w", id, err)
+		_, c, err := e.resetOf(ctx, sid, id)
+		if err != nil {
+			return 0, Cleared{}, fmt.Errorf("reset %s: %w", id, err)
 		}
+		cleared = cleared.plus(c)
 	}
 	total := d.initial + d.restocked
 	if err := e.rebalance(ctx, id, d.ids, total); err != nil {
-		return 0, fmt.Errorf("reset %s: %w", id, err)
+		return 0, Cleared{}, fmt.Errorf("reset %s: %w", id, err)
 	}
-	return total, nil
+	return total, cleared, nil
 }
 
 // rebalance moves units between the shards ids of product id, by exact

@@ -264,7 +264,7 @@ func TestShardedRestockInterrupted(t *testing.T) {
 			if err == nil {
 				t.Fatal("second restock went through its crash")
 			}
-			if err := eng.InitSharded(ctx, id, 4, 4); err != nil {
+			if err := eng.InitSharded(ctx, id, 4, 4, engine.WithForce()); err != nil {
 				t.Fatal(err)
 			}
 			mustVerify(t, eng, id, 4, 4)
@@ -362,7 +362,7 @@ func TestShardedReset(t *testing.T) {
 				restore()
 			}
 			total := 8 + tt.restock
-			initial, err := eng.Reset(ctx, id)
+			initial, _, err := eng.Reset(ctx, id)
 			if err != nil || initial != total {
 				t.Fatalf("reset: %d, %v; want %d", initial, err, total)
 			}
@@ -525,7 +525,7 @@ func TestShardedAdminOnCluster(t *testing.T) {
 	if r, err := engs[1].Release(ctx, id, mustOrder(t, engs[0], id, "late"), engine.ReleaseOfUser("late")); err != nil || r.UserID != "late" {
 		t.Fatalf("release on the cluster: %+v, %v", r, err)
 	}
-	if initial, err := engs[0].Reset(ctx, id); err != nil || initial != 10 {
+	if initial, _, err := engs[0].Reset(ctx, id); err != nil || initial != 10 {
 		t.Fatalf("reset on the cluster: %d, %v", initial, err)
 	}
 	mustVerify(t, engs[0], id, 10, 10)

@@ -46,7 +46,7 @@ func TestSoldOutFastPath(t *testing.T) {
 
 	for _, watch := range []bool{true, false} {
 		t.Run(fmt.Sprint("control channel ", watch), func(t *testing.T) {
-			if err := admin.Init(ctx, id, 1); err != nil {
+			if err := admin.Init(ctx, id, 1, engine.WithForce()); err != nil {
 				t.Fatal(err)
 			}
 			counter := &countingRedis{Redis: pool}

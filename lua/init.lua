@@ -1,12 +1,23 @@
 -- init.lua: create or re-create a product. Everything it had is wiped:
--- buyers, holders, releases, and the orders stream emptied.
+-- buyers, holders, releases, and the orders stream emptied; but a product
+-- in use (any order, unit held, customer or orders-stream entry) only when
+-- forced, checked in this same call so no sale slips between.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released
 -- ARGV[1] units  ARGV[2] per-user limit (0 = none)
 -- ARGV[3] start (ms since epoch, '' for none)  ARGV[4] end (ms, '' for none)
 -- ARGV[5] control channel  ARGV[6] product id
+-- ARGV[7] force ('1': wipe a product in use; else refuse it)
+-- Reply: {0 (initialised) or -3 (refused: in use), orders not released,
+--         units held, customers holding units, orders stream entries}:
+--         what was cleared, or would have been.
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
+local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 'held')) or 0,
+  redis.call('HLEN', KEYS[4]), redis.call('XLEN', KEYS[5])}
+if ARGV[7] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
+  return {-3, used[1], used[2], used[3], used[4]}
+end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
@@ -25,4 +36,4 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], 'end', ARGV[4])
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
-return redis.status_reply('OK')
+return {0, used[1], used[2], used[3], used[4]}

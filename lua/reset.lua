@@ -3,13 +3,18 @@
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released
 -- ARGV[1] control channel  ARGV[2] product id
--- Reply: the initial stock, or -1 when the product does not exist.
+-- Reply: {initial stock, orders not released, units held, customers
+--         holding units, orders stream entries} (what was cleared), or
+--         {-1} when the product does not exist.
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
 local initial = redis.call('HGET', KEYS[3], 'initial')
 if not initial then
-  return -1
+  return {-1}
 end
+local cleared = {tonumber(initial), redis.call('LLEN', KEYS[2]),
+  tonumber(redis.call('HGET', KEYS[3], 'held')) or 0, redis.call('HLEN', KEYS[4]),
+  redis.call('XLEN', KEYS[5])}
 redis.call('SET', KEYS[1], initial)
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
@@ -20,4 +25,4 @@ local t = redis.call('TIME')
 -- this epoch live in the hashes only (see purchase.lua).
 redis.call('HSET', KEYS[3], 'held', 0, 'epoch', t[1] .. string.format('%06d', tonumber(t[2])), 'records', 'hash')
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return tonumber(initial)
+return cleared

@@ -81,7 +81,7 @@ for p in "${ports[@]}"; do idle[$p]=$(awk -v a="${idle[$p]}" -v b="$(redis_cpu "
 # INFO cpu around its load (before its closing check).
 run() {
   local name=$1 conns=$2; shift 2
-  "$FS" admin init "$@" >/dev/null
+  "$FS" admin init --force "$@" >/dev/null
   declare -A k0 s0
   for p in "${ports[@]}"; do k0[$p]=$(calls "$p"); s0[$p]=$(sales "$p"); done
   local out

@@ -121,8 +121,8 @@ declare -a S_SUCC S_PIPE R_NULL P99 P999 CONN_RATIO RSS CPU_SEED CPU_REAL CPU_FS
 echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
 printf '%-4s %-34s %12s %12s %7s\n' run workload flashsale against ratio
 for run in $(seq "$RUNS"); do
-  "$FS" admin init --per-user-limit 0 rb-seed 1000000000000 >/dev/null
-  "$FS" admin init --per-user-limit 0 rb-real 1000000000000 >/dev/null
+  "$FS" admin init --force --per-user-limit 0 rb-seed 1000000000000 >/dev/null
+  "$FS" admin init --force --per-user-limit 0 rb-real 1000000000000 >/dev/null
   rbcpu SEED rb-seed 1; seed_p1=$RBRPS
   rbcpu SEED rb-seed 16; seed_p16=$RBRPS; CPU_SEED+=("$RBCPU")
   rbcpu REAL rb-real 16; CPU_REAL+=("$RBCPU")
@@ -202,10 +202,10 @@ if [ "${HTTP:-1}" != 0 ] && command -v hey >/dev/null; then
   echo
   printf '%-4s %-34s %12s %12s %7s\n' run "HTTP workload (hey -c 100)" flashsale against ratio
   for run in $(seq "$RUNS"); do
-    "$FS" admin init --per-user-limit 0 test 100 >/dev/null
+    "$FS" admin init --force --per-user-limit 0 test 100 >/dev/null
     http_sold=$(heyrps "http://127.0.0.1:$FP/")
     "$FS" admin verify test >/dev/null || echo "perf.sh: verify test failed after hey" >&2
-    "$FS" admin init --per-user-limit 0 test 1000000000000 >/dev/null
+    "$FS" admin init --force --per-user-limit 0 test 1000000000000 >/dev/null
     http_succ=$(heyrps "http://127.0.0.1:$FP/")
     tlv_sold=$(fs -n "$HN" -c 100 --init 100 | field throughput)
     base=$(heyrps "http://127.0.0.1:$((FP + 2))/")

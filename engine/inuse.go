@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Re-initialising a product wipes its orders. Init refuses a product in
+// use unless forced (WithForce), and says what it would have cleared; a
+// plain product's check is init.lua's own, in the call that wipes it.
+
+// ErrProductInUse: Init was asked to re-create a product that has orders,
+// units held, customers or orders-stream entries, without WithForce. The
+// error is a *ProductInUseError, which carries the counts.
+var ErrProductInUse = errors.New("product in use")
+
+// replyInUse is init.lua's refusal of a product in use.
+const replyInUse = -3
+
+// Cleared is what re-initialising or resetting a product cleared (or,
+// refused, would have cleared).
+type Cleared struct {
+	Orders    int64 `json:"orders"`         // orders not released (the buyers list)
+	Held      int64 `json:"units_held"`     // units customers held
+	Customers int64 `json:"customers"`      // customers holding units
+	Entries   int64 `json:"stream_entries"` // entries of the orders stream
+}
+
+// Any reports whether anything was (or would be) cleared.
+func (c Cleared) Any() bool { return c != Cleared{} }
+
+func (c Cleared) String() string {
+	return fmt.Sprintf("%d orders (%d units held by %d customers, %d stream entries)",
+		c.Orders, c.Held, c.Customers, c.Entries)
+}
+
+func (c Cleared) plus(d Cleared) Cleared {
+	return Cleared{c.Orders + d.Orders, c.Held + d.Held, c.Customers + d.Customers, c.Entries + d.Entries}
+}
+
+// clearedOf reads the counts of a script's reply after its first element.
+func clearedOf(n []int64) (Cleared, error) {
+	if len(n) != 5 {
+		return Cleared{}, fmt.Errorf("want 5 integers, got %d", len(n))
+	}
+	return Cleared{n[1], n[2], n[3], n[4]}, nil
+}
+
+// usage is what re-initialising a product of status s would clear.
+func (s ProductStatus) usage() Cleared {
+	return Cleared{s.Buyers, s.Held, s.Customers, s.Orders}
+}
+
+// ProductInUseError is the refusal ErrProductInUse, with what a forced
+// init would clear.
+type ProductInUseError struct {
+	ID string
+	Cleared
+}
+
+func (e *ProductInUseError) Error() string {
+	return fmt.Sprintf("product %s has %s; re-initialising would clear them", e.ID, e.Cleared)
+}
+
+// Is makes errors.Is(err, ErrProductInUse) true.
+func (e *ProductInUseError) Is(target error) bool { return target == ErrProductInUse }
+
+// WithForce lets Init and InitSharded re-create a product in use, clearing
+// its orders; without it they refuse one with a *ProductInUseError.
+func WithForce() InitOption { return func(s *Settings) { s.Force = true } }
+
+// WithCleared has Init and InitSharded store in *c what they cleared.
+func WithCleared(c *Cleared) InitOption { return func(s *Settings) { s.cleared = c } }
+
+// forceArg is init.lua's force argument.
+func forceArg(force bool) string {
+	if force {
+		return "1"
+	}
+	return "0"
+}
+
+// prepareInit readies product id to be (re)initialised with s: it drops
+// the product's shards, if it has any. First, unless s.Force, it refuses
+// a product in use when init.lua cannot check it in its own call: when
+// the product is sharded, or when precheck (the product is about to be
+// sharded). That check and the wipe are separate calls: a sale between
+// them is cleared too. It returns the usage it found.
+func (e *Engine) prepareInit(ctx context.Context, id string, s Settings, precheck bool) (Cleared, error) {
+	l, err := e.layoutOf(ctx, id, false)
+	if err != nil {
+		return Cleared{}, err
+	}
+	var used Cleared
+	if _, sharded := l.(shardedProduct); sharded || precheck {
+		st, err := l.status(ctx)
+		switch {
+		case errors.Is(err, ErrUnknownProduct):
+		case err != nil:
+			return Cleared{}, fmt.Errorf("init %s: %w", id, err)
+		case !s.Force && st.usage().Any():
+			return Cleared{}, &ProductInUseError{ID: id, Cleared: st.usage()}
+		default:
+			used = st.usage()
+		}
+	}
+	return used, l.dropShards(ctx)
+}
+
+// report stores c where WithCleared asked.
+func (s Settings) report(c Cleared) {
+	if s.cleared != nil {
+		*s.cleared = c
+	}
+}
