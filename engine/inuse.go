@@ -31,8 +31,17 @@ type Cleared struct {
 func (c Cleared) Any() bool { return c != Cleared{} }
 
 func (c Cleared) String() string {
-	return fmt.Sprintf("%d orders (%d units held by %d customers, %d stream entries)",
-		c.Orders, c.Held, c.Customers, c.Entries)
+	return fmt.Sprintf("%s (%s held by %s, %s)", count(c.Orders, "order", "orders"),
+		count(c.Held, "unit", "units"), count(c.Customers, "customer", "customers"),
+		count(c.Entries, "stream entry", "stream entries"))
+}
+
+// count is n with the noun of its number.
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (c Cleared) plus(d Cleared) Cleared {
