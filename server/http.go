@@ -255,7 +255,7 @@ func putBody(b *[]byte) {
 
 // writeAnswer writes r as the JSON answer, with its status from
 // httpStatus and, for RATE_LIMITED, a Retry-After in whole seconds
-// (rounded up).
+// (rounded up), for UNAVAILABLE one of a second.
 func writeAnswer(w http.ResponseWriter, r *wire.Response) { writeAnswerStatus(w, r, statusOf(r)) }
 
 // writeAnswerStatus is writeAnswer with the HTTP status code.
@@ -265,14 +265,21 @@ func writeAnswerStatus(w http.ResponseWriter, r *wire.Response, code int) {
 	*buf = wire.AppendResponse((*buf)[:0], r)
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	if r.Has&wire.FieldRetryAfter != 0 {
+	switch {
+	case r.Has&wire.FieldRetryAfter != 0:
 		h.Set("Retry-After", strconv.FormatInt((r.RetryAfterMS+999)/1000, 10))
+	case r.Code == engine.CodeUnavailable:
+		h["Retry-After"] = retryUnavailable
 	}
 	w.WriteHeader(code)
 	w.Write(*buf)
 }
 
 var jsonContentType = []string{"application/json"}
+
+// retryUnavailable is the Retry-After of an UNAVAILABLE answer, in
+// seconds: Redis refused or did not answer, and may in a second.
+var retryUnavailable = []string{"1"}
 
 // writeResult writes the answer for res.
 func writeResult(w http.ResponseWriter, res engine.Result) {

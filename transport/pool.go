@@ -321,14 +321,18 @@ func isNoScript(err error) bool {
 }
 
 // classify wraps errors that mean "Redis could not answer" in
-// engine.ErrUnavailable; an error reply from a working Redis stays as it is.
+// engine.ErrUnavailable, and a refusal (see refusalOf) in a *Refusal; an
+// error reply from a script that ran stays as it is.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	if r, ok := refusalOf(err); ok {
+		return r
+	}
 	var re redis.Error
 	if errors.As(err, &re) {
-		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
+		for _, p := range []string{"TRYAGAIN", "CLUSTERDOWN"} {
 			if strings.HasPrefix(string(re), p) {
 				return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 			}
