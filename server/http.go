@@ -459,7 +459,8 @@ func (s *Server) httpHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // httpReadyz is GET /readyz: 200 when Redis answers a PING now, 503
-// while it does not or while the server drains. The scripts are loaded
+// while it does not, while it refuses purchases (out of memory, loading, a
+// replica: the reason is the answer's error), or while the server drains. The scripts are loaded
 // before the server starts, and again by the transport whenever Redis
 // lost them, so a Redis that answers can run them.
 func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
@@ -470,10 +471,14 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.RequestTimeout, healthInterval))
 	defer cancel()
 	if err := s.eng.Ping(ctx); err != nil || !s.redisUp.Load() {
+		reason := "redis unavailable"
 		if err != nil {
 			s.redisUp.Store(false)
+			if errors.Is(err, engine.ErrRefused) {
+				reason = err.Error() // the cause and the operator's next step
+			}
 		}
-		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: "redis unavailable", Redis: "down"})
+		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: reason, Redis: "down"})
 		return
 	}
 	writeAnswer(w, &wire.Response{Status: wire.StatusOK.String(), Redis: "up"})

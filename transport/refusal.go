@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
 )
@@ -136,4 +138,67 @@ func causeOf(reply string) (Cause, bool) {
 		}
 	}
 	return 0, false
+}
+
+// refusalMemory is how long a refusal of a node (not of one connection)
+// keeps Ping failing while no call has succeeded since: readiness learns
+// from the calls, since a PING succeeds under OOM, READONLY or MISCONF.
+const refusalMemory = 2 * time.Second
+
+// refusalSeen is the last refusal of a node and when it came.
+type refusalSeen struct {
+	r  *Refusal
+	at time.Time
+}
+
+// refusalLogs logs each cause at most once a second, with its next step.
+type refusalLogs [numCauses]zerolog.Logger
+
+func newRefusalLogs(log zerolog.Logger) *refusalLogs {
+	var l refusalLogs
+	for c := range l {
+		l[c] = everySecond(log)
+	}
+	return &l
+}
+
+// refused logs r (NOSCRIPT, which is retried at once, is not) and, when
+// it is a refusal of the whole node, keeps it for Ping.
+func (p *Pool) refused(r *Refusal) {
+	if r.Cause == CauseNoScript {
+		return
+	}
+	p.refusalLog[r.Cause].Warn().Str("cause", r.Cause.String()).Str("next_step", r.Cause.Err().Error()).
+		Str("reply", string(r.Reply)).Msg("redis refused a call: it did not run")
+	if r.Cause != CauseMaxClients {
+		p.lastRefusal.Store(&refusalSeen{r: r, at: time.Now()})
+	}
+}
+
+// served notes that a script call succeeded: the node serves.
+func (p *Pool) served() {
+	if p.lastRefusal.Load() != nil {
+		p.lastRefusal.Store(nil)
+	}
+}
+
+// recentRefusal is the node's refusal seen within refusalMemory with no
+// call served since, or nil.
+func (p *Pool) recentRefusal() error {
+	if s := p.lastRefusal.Load(); s != nil && time.Since(s.at) < refusalMemory {
+		return s.r
+	}
+	return nil
+}
+
+// hello checks a new connection with PING: a Redis at maxclients accepts
+// the TCP connection, answers its first command with a refusal and
+// closes it, so such a connection is refused here, before it carries a
+// call. Other error replies (LOADING) leave the connection usable.
+func hello(c redis.Conn, timeout time.Duration) error {
+	_, err := redis.DoWithTimeout(c, timeout, "PING")
+	if r, ok := refusalOf(err); ok && r.Cause != CauseMaxClients {
+		return nil
+	}
+	return classify(err)
 }
