@@ -128,7 +128,14 @@ func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOp
 	if err != nil {
 		return nil, err
 	}
-	if err := hello(c, p.dialTimeout); err != nil {
+	// The check is bounded like a command, and by the dial's deadline: a
+	// frozen Redis whose kernel still accepts connections must not hold
+	// a lane longer than a failed dial would.
+	d := p.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if err := hello(c, max(d, time.Millisecond)); err != nil {
 		c.Close()
 		return nil, err
 	}
