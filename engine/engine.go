@@ -187,6 +187,9 @@ type Result struct {
 	Err        error         // what the operator is told (ERROR)
 }
 
+// msgRefused is the client's message for a call Redis refused.
+const msgRefused = "redis unavailable: the request did not run (nothing was sold); it can be retried"
+
 // Fail returns the ERROR result for err: its client message and code come
 // from the error's kind, and Redis internals stay in Err.
 func Fail(err error) Result {
@@ -204,6 +207,8 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
 		r.Code, r.Message = CodeUnavailable, "redis unavailable: outcome unknown; retry with the same request_id to learn it"
+	case errors.Is(err, ErrRefused):
+		r.Code, r.Message = CodeUnavailable, msgRefused
 	case errors.Is(err, ErrUnavailable):
 		r.Code, r.Message = CodeUnavailable, ErrUnavailable.Error()
 	default:

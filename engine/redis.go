@@ -18,6 +18,10 @@ var (
 	// sent but no answer came back: Redis may have run it. A purchase with a
 	// request_id can be retried to learn the outcome.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrRefused is wrapped (with ErrUnavailable) when Redis answered with
+	// an error reply that proves the script did not run (out of memory,
+	// loading, a replica, too many clients): the call can be sent again.
+	ErrRefused = errors.New("refused by redis")
 	// ErrNotDurable is wrapped when a script ran but the durability wait
 	// (WAIT, WAITAOF) fell short.
 	ErrNotDurable = errors.New("not confirmed durable")

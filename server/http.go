@@ -255,7 +255,7 @@ func putBody(b *[]byte) {
 
 // writeAnswer writes r as the JSON answer, with its status from
 // httpStatus and, for RATE_LIMITED, a Retry-After in whole seconds
-// (rounded up).
+// (rounded up), for UNAVAILABLE one of a second.
 func writeAnswer(w http.ResponseWriter, r *wire.Response) { writeAnswerStatus(w, r, statusOf(r)) }
 
 // writeAnswerStatus is writeAnswer with the HTTP status code.
@@ -265,14 +265,21 @@ func writeAnswerStatus(w http.ResponseWriter, r *wire.Response, code int) {
 	*buf = wire.AppendResponse((*buf)[:0], r)
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	if r.Has&wire.FieldRetryAfter != 0 {
+	switch {
+	case r.Has&wire.FieldRetryAfter != 0:
 		h.Set("Retry-After", strconv.FormatInt((r.RetryAfterMS+999)/1000, 10))
+	case r.Code == engine.CodeUnavailable:
+		h["Retry-After"] = retryUnavailable
 	}
 	w.WriteHeader(code)
 	w.Write(*buf)
 }
 
 var jsonContentType = []string{"application/json"}
+
+// retryUnavailable is the Retry-After of an UNAVAILABLE answer, in
+// seconds: Redis refused or did not answer, and may in a second.
+var retryUnavailable = []string{"1"}
 
 // writeResult writes the answer for res.
 func writeResult(w http.ResponseWriter, res engine.Result) {
@@ -452,7 +459,8 @@ func (s *Server) httpHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // httpReadyz is GET /readyz: 200 when Redis answers a PING now, 503
-// while it does not or while the server drains. The scripts are loaded
+// while it does not, while it refuses purchases (out of memory, loading, a
+// replica: the reason is the answer's error), or while the server drains. The scripts are loaded
 // before the server starts, and again by the transport whenever Redis
 // lost them, so a Redis that answers can run them.
 func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
@@ -463,10 +471,14 @@ func (s *Server) httpReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.RequestTimeout, healthInterval))
 	defer cancel()
 	if err := s.eng.Ping(ctx); err != nil || !s.redisUp.Load() {
+		reason := "redis unavailable"
 		if err != nil {
 			s.redisUp.Store(false)
+			if errors.Is(err, engine.ErrRefused) {
+				reason = err.Error() // the cause and the operator's next step
+			}
 		}
-		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: "redis unavailable", Redis: "down"})
+		writeAnswer(w, &wire.Response{Status: wire.StatusError.String(), Code: engine.CodeUnavailable, Error: reason, Redis: "down"})
 		return
 	}
 	writeAnswer(w, &wire.Response{Status: wire.StatusOK.String(), Redis: "up"})

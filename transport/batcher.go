@@ -65,10 +65,11 @@ type Batcher struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	calls  sync.Pool
-	// merges and retries are cfg.Observer as a MergeObserver and as a
-	// RetryObserver, or nil.
-	merges  MergeObserver
-	retries RetryObserver
+	// merges, retries and refusals are cfg.Observer as a MergeObserver,
+	// a RetryObserver and a RefusalObserver, or nil.
+	merges   MergeObserver
+	retries  RetryObserver
+	refusals RefusalObserver
 	// dialLog and lostLog log, each at most once a second, the lanes that
 	// could not dial and the connections lost (see PoolConfig.Logger).
 	dialLog, lostLog zerolog.Logger
@@ -95,7 +96,8 @@ type BatcherConfig struct {
 	Dial DialFunc
 	// Observer, if set, hears of every batch read back (for metrics);
 	// if it is a MergeObserver, of every purchase call, and if it is a
-	// RetryObserver, of every call sent again after NOSCRIPT.
+	// RetryObserver, of every call sent again after NOSCRIPT; if it is a
+	// RefusalObserver, of every refusal (see Cause).
 	Observer Observer
 }
 
@@ -184,6 +186,7 @@ func NewBatcher(pool *Pool, cfg BatcherConfig) *Batcher {
 	b := &Batcher{pool: pool, cfg: cfg, stop: make(chan struct{}), dialLog: everySecond(pool.log), lostLog: everySecond(pool.log)}
 	b.merges, _ = cfg.Observer.(MergeObserver)
 	b.retries, _ = cfg.Observer.(RetryObserver)
+	b.refusals, _ = cfg.Observer.(RefusalObserver)
 	b.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
 	if pool.durability.Enabled() {
 		b.writes = b.newGroup(cfg.Conns, true)
@@ -205,8 +208,22 @@ func (b *Batcher) Close() error {
 	return nil
 }
 
-// Ping implements Redis through the pool.
-func (b *Batcher) Ping(ctx context.Context) error { return b.pool.Ping(ctx) }
+// Ping implements Redis through the pool (see Pool.Ping), and fails too
+// while every lane that runs writes is out.
+func (b *Batcher) Ping(ctx context.Context) error {
+	if err := b.writes.out(); err != nil {
+		return err
+	}
+	return b.pool.Ping(ctx)
+}
+
+// refused counts and logs r.
+func (b *Batcher) refused(r *Refusal) {
+	b.pool.refused(r)
+	if b.refusals != nil {
+		b.refusals.Refused(r.Cause)
+	}
+}
 
 // Scan implements Redis through the pool.
 func (b *Batcher) Scan(ctx context.Context, match string, fn func(string) error) error {

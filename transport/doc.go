@@ -5,8 +5,9 @@
 // of its slot. It implements engine.Redis (Pool) and engine.AsyncRedis
 // (Batcher, Cluster), and knows nothing of what a purchase means: it runs
 // the scripts engine gives it, and says how each failed: ErrUnavailable
-// (did not run), ErrOutcomeUnknown (sent, no reply), ErrNotDurable (ran,
-// not yet durable).
+// (did not run), ErrRefused with it (an error reply that proves the script
+// did not run: a *Refusal, by Cause), ErrOutcomeUnknown (sent, no reply),
+// ErrNotDurable (ran, not yet durable).
 //
 // A Batcher serves one Redis node and holds everything per node: its
 // lanes (connections), their health, their deadlines. A Cluster keeps a
@@ -31,6 +32,9 @@
 //   - durability.go: WAIT and WAITAOF after writes.
 //   - script.go: the one place a script is sent or loaded.
 //   - observer.go: what observers (metrics) hear; why calls are retried.
+//   - refusal.go: the table of refusals (error replies that prove a call
+//     did not run), their causes, logs and the readiness they imply; the
+//     PING that checks a new connection.
 //   - cpu.go: the CPU time of the Redis processes.
 //   - log.go: the rate-limited logging.
 package transport

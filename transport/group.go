@@ -18,6 +18,7 @@ type group struct {
 	up       int           // lanes with a connection
 	failing  int           // lanes whose last dial failed
 	refusing chan struct{} // non-nil while refuse runs: no lane is up, every lane's last dial failed
+	dialErr  error         // the last dial failure
 }
 
 func (b *Batcher) newGroup(lanes int, durable bool) *group {
@@ -72,9 +73,10 @@ func (g *group) disconnected() {
 // group is up and every lane's last dial failed, Redis is down: callers
 // hear so at once rather than waiting out dials and backoffs. While one
 // lane is up, or still dialling, it serves them and nothing is refused.
-func (g *group) dialFailed(l *lane) {
+func (g *group) dialFailed(l *lane, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.dialErr = err
 	if !l.failing {
 		l.failing = true
 		g.failing++
@@ -83,6 +85,17 @@ func (g *group) dialFailed(l *lane) {
 		g.refusing = make(chan struct{})
 		go g.refuse(g.refusing)
 	}
+}
+
+// out returns why the group serves nothing, while no lane is up and
+// every lane's last dial failed; nil while it serves.
+func (g *group) out() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refusing == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: every batch connection is out: %w", engine.ErrUnavailable, g.dialErr)
 }
 
 // refuse fails every call that arrives until done closes or the batcher

@@ -45,8 +45,12 @@ func (l *lane) run() {
 		if err != nil {
 			failAll(carry, errUnsent)
 			carry = nil
-			l.g.dialFailed(l)
-			b.dialLog.Warn().Err(err).Msg("redis: batch connection could not dial")
+			l.g.dialFailed(l, err)
+			if r, ok := err.(*Refusal); ok {
+				b.refused(r) // (logged as its cause)
+			} else {
+				b.dialLog.Warn().Err(err).Msg("redis: batch connection could not dial")
+			}
 			select {
 			case <-b.stop:
 			case <-time.After(backoff):

@@ -71,3 +71,13 @@ type ClusterObserver interface {
 	// after a failure), with how many masters serve slots in it.
 	SlotMap(masters int)
 }
+
+// RefusalObserver is an Observer that also hears of refusals: error
+// replies that prove a call did not run (see Cause). A Batcher reports
+// each call answered with one, and each lane's connection refused on
+// dial.
+type RefusalObserver interface {
+	Observer
+	// Refused is called once per refusal, with its cause.
+	Refused(cause Cause)
+}

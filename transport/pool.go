@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -69,6 +70,9 @@ type Pool struct {
 	addr        string
 	netDial     DialFunc
 	log         zerolog.Logger // PoolConfig.Logger, with the address
+	refusalLog  *refusalLogs
+	// lastRefusal is the node's last refusal, until a call succeeds.
+	lastRefusal atomic.Pointer[refusalSeen]
 }
 
 var _ engine.Redis = (*Pool)(nil)
@@ -85,6 +89,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		netDial:     cfg.Dial,
 		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.Addr)).Logger(),
 	}
+	p.refusalLog = newRefusalLogs(p.log)
 	if p.netDial == nil {
 		p.netDial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: KeepAlive}).DialContext
 	}
@@ -110,13 +115,31 @@ func NewPool(cfg PoolConfig) *Pool {
 }
 
 // dial opens one Redis connection through netDial (AUTH and SELECT of a
-// redis:// address included).
+// redis:// address included) and checks it with hello.
 func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOption) (redis.Conn, error) {
 	opts := append([]redis.DialOption{redis.DialConnectTimeout(p.dialTimeout), redis.DialContextFunc(netDial)}, extra...)
+	var c redis.Conn
+	var err error
 	if strings.HasPrefix(p.addr, "redis://") || strings.HasPrefix(p.addr, "rediss://") {
-		return redis.DialURLContext(ctx, p.addr, opts...)
+		c, err = redis.DialURLContext(ctx, p.addr, opts...)
+	} else {
+		c, err = redis.DialContext(ctx, "tcp", p.addr, opts...)
 	}
-	return redis.DialContext(ctx, "tcp", p.addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	// The check is bounded like a command, and by the dial's deadline: a
+	// frozen Redis whose kernel still accepts connections must not hold
+	// a lane longer than a failed dial would.
+	d := p.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	if err := hello(c, max(d, time.Millisecond)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -130,12 +153,17 @@ func (c PoolConfig) withDefaults() PoolConfig {
 // Close closes the pool's connections.
 func (p *Pool) Close() error { return p.pool.Close() }
 
-// Ping checks that Redis answers within the pool's timeout.
+// Ping checks that Redis answers within the pool's timeout, and that it
+// has refused no script call of late (see refusalMemory): a node out of
+// memory, or a replica, answers PING but serves no purchase.
 func (p *Pool) Ping(ctx context.Context) error {
 	_, err := p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		return redis.DoWithTimeout(c, d, "PING")
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return p.recentRefusal()
 }
 
 // Scan implements Redis with SCAN MATCH, one page per pooled call.
@@ -241,6 +269,15 @@ func (p *Pool) Load(ctx context.Context, scripts ...*engine.Script) error {
 // same connection, by WAIT (or WAITAOF); when that falls short the script's
 // reply is returned with an error wrapping engine.ErrNotDurable.
 func (p *Pool) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (any, error) {
+	v, err := p.eval(ctx, s, keysAndArgs)
+	if err == nil {
+		p.served()
+	}
+	return v, err
+}
+
+// eval is Eval without the note of a call served.
+func (p *Pool) eval(ctx context.Context, s *engine.Script, keysAndArgs []any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
 		v, err := p.evalSHA(c, d, sendScript, s, keysAndArgs, wait)
@@ -307,7 +344,11 @@ func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, 
 	}
 	defer c.Close()
 	v, err := fn(c, max(time.Until(deadlineOf(ctx)), time.Millisecond))
-	return v, classify(err)
+	err = classify(err)
+	if r, ok := err.(*Refusal); ok {
+		p.refused(r)
+	}
+	return v, err
 }
 
 func deadlineOf(ctx context.Context) time.Time {
@@ -321,14 +362,18 @@ func isNoScript(err error) bool {
 }
 
 // classify wraps errors that mean "Redis could not answer" in
-// engine.ErrUnavailable; an error reply from a working Redis stays as it is.
+// engine.ErrUnavailable, and a refusal (see refusalOf) in a *Refusal; an
+// error reply from a script that ran stays as it is.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	if r, ok := refusalOf(err); ok {
+		return r
+	}
 	var re redis.Error
 	if errors.As(err, &re) {
-		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"} {
+		for _, p := range []string{"TRYAGAIN", "CLUSTERDOWN"} {
 			if strings.HasPrefix(string(re), p) {
 				return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 			}

@@ -194,15 +194,28 @@ func (b *Batcher) answer(calls []*call, v any, err, waitErr error) {
 			if b.retries != nil {
 				b.retries.Retried(RetryNoScript)
 			}
+			if b.refusals != nil {
+				b.refusals.Refused(CauseNoScript)
+			}
 			go b.retry(c)
 		case err != nil:
-			c.finish(nil, classify(err))
+			c.finish(nil, b.classify(err))
 		case waitErr != nil && !c.s.ReadOnly:
 			c.finish(v, waitErr)
 		default:
+			b.pool.served()
 			c.finish(v, nil)
 		}
 	}
+}
+
+// classify is classify, counting and logging a refusal.
+func (b *Batcher) classify(err error) error {
+	err = classify(err)
+	if r, ok := err.(*Refusal); ok {
+		b.refused(r)
+	}
+	return err
 }
 
 // retry runs c again through the pool, which loads its script first (after

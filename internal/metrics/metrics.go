@@ -82,7 +82,9 @@ type Metrics struct {
 	mergeSize   prometheus.Histogram
 	// retries[r] counts transport.Retry r: the redirects family for
 	// MOVED and ASK, the retries family for the rest.
-	retries       []prometheus.Counter
+	retries []prometheus.Counter
+	// refusals[c] counts transport.Cause c.
+	refusals      []prometheus.Counter
 	slotRefreshes prometheus.Counter
 	masters       prometheus.Gauge
 	handler       http.Handler
@@ -91,6 +93,7 @@ type Metrics struct {
 var (
 	_ transport.MergeObserver   = (*Metrics)(nil)
 	_ transport.ClusterObserver = (*Metrics)(nil)
+	_ transport.RefusalObserver = (*Metrics)(nil)
 )
 
 // New returns the collectors of one server on a registry of their own,
@@ -145,6 +148,13 @@ func New(cfg Config) *Metrics {
 		Name: "flashsale_redis_retries_total",
 		Help: "Script calls sent again because the reply proved they had not run, by reason: tryagain, clusterdown, node_down (a master not reached, or not serving yet), noscript (the node had to load the script).",
 	}, []string{"reason"})
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_redis_refusals_total",
+		Help: "Error replies from Redis that proved a call did not run, by cause: maxclients (a connection refused), loading, readonly (the node is a replica), masterdown, oom (maxmemory reached), misconf (Redis cannot persist), busy (a script is busy), noscript.",
+	}, []string{"cause"})
+	for _, c := range transport.Causes() {
+		m.refusals = append(m.refusals, refusals.WithLabelValues(c.String()))
+	}
 	m.slotRefreshes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "flashsale_redis_slot_refreshes_total",
 		Help: "Redis Cluster slot maps read (CLUSTER SLOTS): at start, after MOVED, after a failure. 0 when not on a cluster.",
@@ -201,7 +211,7 @@ func New(cfg Config) *Metrics {
 
 	m.reg.MustRegister(
 		purchases, latency, openConns, conns, m.batchSize, m.redisRTT, build,
-		m.mergeSize, redirects, retries, m.slotRefreshes, m.masters,
+		m.mergeSize, redirects, retries, refusals, m.slotRefreshes, m.masters,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -351,6 +361,15 @@ func (m *Metrics) Retried(why transport.Retry) {
 		return
 	}
 	m.retries[why].Inc()
+}
+
+// Refused records one refusal by Redis: it implements
+// transport.RefusalObserver. An unknown cause is not recorded.
+func (m *Metrics) Refused(cause transport.Cause) {
+	if m == nil || cause < 0 || int(cause) >= len(m.refusals) {
+		return
+	}
+	m.refusals[cause].Inc()
 }
 
 // SlotMap records one Redis Cluster slot map read, with its masters: it

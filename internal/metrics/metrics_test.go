@@ -64,6 +64,10 @@ func recorded(t *testing.T) *metrics.Metrics {
 	m.Retried(transport.RetryTryAgain)
 	m.Retried(transport.RetryNoScript)
 	m.Retried(transport.Retry(-1)) // not recorded
+	m.Refused(transport.CauseOOM)
+	m.Refused(transport.CauseOOM)
+	m.Refused(transport.CauseMaxClients)
+	m.Refused(transport.Cause(-1)) // not recorded
 	m.SlotMap(3)
 	m.SlotMap(2)
 	return m
@@ -94,6 +98,9 @@ func TestScrape(t *testing.T) {
 		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "clusterdown"}, Want: 0},
 		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "node_down"}, Want: 0},
 		{Name: "flashsale_redis_retries_total", Labels: []string{"reason", "noscript"}, Want: 1},
+		{Name: "flashsale_redis_refusals_total", Labels: []string{"cause", "oom"}, Want: 2},
+		{Name: "flashsale_redis_refusals_total", Labels: []string{"cause", "maxclients"}, Want: 1},
+		{Name: "flashsale_redis_refusals_total", Labels: []string{"cause", "loading"}, Want: 0},
 		{Name: "flashsale_redis_slot_refreshes_total", Want: 2},
 		{Name: "flashsale_redis_cluster_masters", Want: 2},
 		{Name: "flashsale_soldout_cache_hits_total", Want: 7},
@@ -169,6 +176,7 @@ func TestNil(t *testing.T) {
 	m.Batch(1, time.Millisecond)
 	m.Merged(2)
 	m.Retried(transport.RetryMoved)
+	m.Refused(transport.CauseOOM)
 	m.SlotMap(3)
 	m.WatchEngine(stats{})
 	m.WatchBatcher(queue(0))
@@ -191,6 +199,7 @@ func TestNoAllocs(t *testing.T) {
 		{"Batch", func() { m.Batch(64, time.Millisecond) }},
 		{"Merged", func() { m.Merged(64) }},
 		{"Retried", func() { m.Retried(transport.RetryAsk) }},
+		{"Refused", func() { m.Refused(transport.CauseOOM) }},
 		{"SlotMap", func() { m.SlotMap(3) }},
 	}
 	for _, tt := range tests {
