@@ -127,38 +127,24 @@ func TestConnConcurrent(t *testing.T) {
 // answering; pings counts the PING frames it read.
 func silentServer(t *testing.T) (addr string, conns <-chan net.Conn, pings <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	cc, pc := make(chan net.Conn, 16), make(chan struct{}, 1024)
-	go func() {
+	addr = saletest.Loopback(t, func(nc net.Conn) {
+		cc <- nc
+		rd := wire.NewReader(nc, 0)
 		for {
-			nc, err := ln.Accept()
+			f, err := rd.Next()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { nc.Close() })
-			cc <- nc
-			go func() {
-				rd := wire.NewReader(nc, 0)
-				for {
-					f, err := rd.Next()
-					if err != nil {
-						return
-					}
-					if f.Type == wire.TypePing {
-						select {
-						case pc <- struct{}{}:
-						default:
-						}
-					}
+			if f.Type == wire.TypePing {
+				select {
+				case pc <- struct{}{}:
+				default:
 				}
-			}()
+			}
 		}
-	}()
-	return ln.Addr().String(), cc, pc
+	})
+	return addr, cc, pc
 }
 
 // TestConnDeadline: a call's context bounds its wait for an answer that

@@ -32,22 +32,7 @@ func (o *refusalCounter) Refused(cause transport.Cause) { o.n[cause].Add(1) }
 // or one out of memory answers a script.
 func refusingRedis(t *testing.T, reply string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { nc.Close() })
-			go answerEvery(nc, "-"+reply+"\r\n")
-		}
-	}()
-	return ln.Addr().String()
+	return saletest.Loopback(t, func(nc net.Conn) { answerEvery(nc, "-"+reply+"\r\n") })
 }
 
 // answerEvery reads RESP commands from nc and answers each with reply.

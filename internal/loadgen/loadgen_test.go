@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -79,47 +80,31 @@ func TestLatencyUS(t *testing.T) {
 	}
 }
 
-// TestPurchaseEncoder: the frames bench writes are those wire.AppendPurchase
-// writes.
 // fakeServer answers purchases in order without Redis: SOLD_OUT, or what
 // answer says for the n-th frame of a connection (close: drop it).
 func fakeServer(t *testing.T, answer func(n int) (payload string, close bool)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
+	return saletest.Loopback(t, func(nc net.Conn) {
+		defer nc.Close()
+		rd := wire.NewReader(nc, 0)
+		bw := bufio.NewWriter(nc)
+		for n := 0; ; n++ {
+			if _, err := rd.Next(); err != nil {
 				return
 			}
-			go func() {
-				defer nc.Close()
-				rd := wire.NewReader(nc, 0)
-				bw := bufio.NewWriter(nc)
-				for n := 0; ; n++ {
-					if _, err := rd.Next(); err != nil {
-						return
-					}
-					p, drop := answer(n)
-					if drop {
-						bw.Flush()
-						return
-					}
-					bw.Write(wire.AppendFrame(nil, wire.TypePurchaseResponse, []byte(p)))
-					if rd.Buffered() == 0 {
-						if bw.Flush() != nil {
-							return
-						}
-					}
+			p, drop := answer(n)
+			if drop {
+				bw.Flush()
+				return
+			}
+			bw.Write(wire.AppendFrame(nil, wire.TypePurchaseResponse, []byte(p)))
+			if rd.Buffered() == 0 {
+				if bw.Flush() != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func testLoadConfig(addr string) Config {
