@@ -23,11 +23,16 @@
 // at the end without -race: go test -count=1 -run '^(Names)$' packages,
 // with none of the other arguments.
 //
+// The race detector needs cgo, which go turns off when it finds no C
+// compiler: on such a machine gotest drops -race, says so in its first
+// line, and runs the rest as asked.
+//
 // The exit code is go test's (go run turns any failure into 1). Flags of
 // its own, before go test's:
 //
 //	-strict  fail also when a test skipped for want of Redis or a browser,
-//	         or ran on the embedded store (CI sets it)
+//	         or ran on the embedded store, or -race had to be dropped
+//	         (CI sets it)
 //
 // Its report is tested on the canned streams in testdata/gotest.
 package main

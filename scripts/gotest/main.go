@@ -16,6 +16,11 @@ func main() {
 	if len(args) > 0 && (args[0] == "-strict" || args[0] == "--strict") {
 		strict, args = true, args[1:]
 	}
+	raceDropped := hasRace(args) && !cgoEnabled()
+	if raceDropped {
+		args = slices.DeleteFunc(slices.Clone(args), isRace)
+		fmt.Fprintln(os.Stdout, "gotest: running without -race: the race detector needs cgo, and go env CGO_ENABLED is not 1 (no C compiler found); install gcc (apt-get install gcc / xcode-select --install) to run with it")
+	}
 	r := newReport(os.Stdout, slices.Contains(args, "-v") || slices.Contains(args, "--v"),
 		os.Getenv(envRedis) == envEmbedded)
 	code := goTest(r, args)
@@ -25,6 +30,10 @@ func main() {
 	fmt.Fprintln(os.Stdout, r.summary())
 	if code == 0 && strict && r.missing() > 0 {
 		fmt.Fprintln(os.Stderr, "gotest: -strict: tests were skipped or ran on the embedded store (see the line above)")
+		code = 1
+	}
+	if code == 0 && strict && raceDropped {
+		fmt.Fprintln(os.Stderr, "gotest: -strict: -race was asked for but cannot run here (see the first line)")
 		code = 1
 	}
 	os.Exit(code)
@@ -61,11 +70,19 @@ func goTest(r *report, args []string) int {
 }
 
 // hasRace reports whether args turn the race detector on.
-func hasRace(args []string) bool {
-	return slices.ContainsFunc(args, func(a string) bool {
-		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
-		return a == "race" || a == "race=true"
-	})
+func hasRace(args []string) bool { return slices.ContainsFunc(args, isRace) }
+
+// isRace reports whether the argument a turns the race detector on.
+func isRace(a string) bool {
+	a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	return a == "race" || a == "race=true"
+}
+
+// cgoEnabled reports whether go builds with cgo here, which -race needs:
+// go turns cgo off by default when it finds no C compiler.
+func cgoEnabled() bool {
+	out, err := exec.Command("go", "env", "CGO_ENABLED").Output()
+	return err != nil || strings.TrimSpace(string(out)) == "1"
 }
 
 // rerunNoRace runs the tests that skipped under -race again without it.

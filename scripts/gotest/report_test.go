@@ -137,3 +137,14 @@ func TestMarkersAgree(t *testing.T) {
 		t.Errorf("KindEmbedded %q does not start with %q, which tally tells the embedded store by", redistest.KindEmbedded, embeddedKind)
 	}
 }
+
+func TestIsRace(t *testing.T) {
+	for a, want := range map[string]bool{
+		"-race": true, "--race": true, "-race=true": true,
+		"-race=false": false, "-count=1": false, "./...": false, "race": true,
+	} {
+		if got := isRace(a); got != want {
+			t.Errorf("isRace(%q) = %v, want %v", a, got, want)
+		}
+	}
+}
