@@ -141,7 +141,7 @@ func TestMarkersAgree(t *testing.T) {
 func TestIsRace(t *testing.T) {
 	for a, want := range map[string]bool{
 		"-race": true, "--race": true, "-race=true": true,
-		"-race=false": false, "-count=1": false, "./...": false, "race": true,
+		"-race=false": false, "-count=1": false, "./...": false,
 	} {
 		if got := isRace(a); got != want {
 			t.Errorf("isRace(%q) = %v, want %v", a, got, want)
