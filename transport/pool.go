@@ -356,9 +356,14 @@ func deadlineOf(ctx context.Context) time.Time {
 	return dl
 }
 
+// isNoScript reports whether err is the NOSCRIPT refusal (see refusals).
 func isNoScript(err error) bool {
 	var re redis.Error
-	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT")
+	if !errors.As(err, &re) {
+		return false
+	}
+	c, ok := causeOf(string(re))
+	return ok && c == CauseNoScript
 }
 
 // classify wraps errors that mean "Redis could not answer" in
