@@ -63,6 +63,9 @@ func (c *argsCache) get(id string) *productArgs {
 	return p.(*productArgs)
 }
 
+// controlChannel is ControlChannel, boxed once.
+var controlChannel any = ControlChannel
+
 // scriptSettings are the engine's settings in the purchase script's
 // arguments, boxed once.
 type scriptSettings struct {
@@ -101,6 +104,6 @@ func (e *Engine) purchaseArgs(req *Request, id string, rated bool) []any {
 		args = append(args, p.keys.Rate(req.UserID))
 	}
 	// Shared, then own.
-	return append(args, p.id, s.ttl, s.channel, interval, burst,
+	return append(args, p.id, s.ttl, s.channel, interval, burst, controlChannel,
 		req.UserID, req.Quantity, req.RequestID)
 }

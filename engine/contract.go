@@ -32,6 +32,8 @@ var (
 	keyHolders      = key{"holders", func(k Keys) string { return k.Holders }}
 	keyOrders       = key{"orders", func(k Keys) string { return k.Orders }}
 	keyReleased     = key{"released", func(k Keys) string { return k.Released }}
+	keyHolds        = key{"holds", func(k Keys) string { return k.Holds }}
+	keyReservations = key{"reservations", func(k Keys) string { return k.Reservations }}
 	keyRequests0    = key{"requests:0", func(k Keys) string { return k.Requests[0] }}
 	keyRequests1    = key{"requests:1", func(k Keys) string { return k.Requests[1] }}
 	keyTransfersOut = key{"transfers out", Keys.TransfersOut}
@@ -40,7 +42,8 @@ var (
 
 // productKeys are every key of a product's state, in the order of the
 // scripts that create, reset, release or remove it.
-var productKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased}
+var productKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
+	keyHolds, keyReservations}
 
 // variadic, last in a spec's arguments, stands for any number more.
 const variadic = "..."
@@ -83,7 +86,7 @@ func (s *spec) call(k Keys, args ...any) []any {
 // touches one product's (or shard's) keys only.
 var (
 	initScript = declare("init", lua.Init, productKeys,
-		"units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
+		"units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force", "hold ms")
 	resetScript  = declare("reset", lua.Reset, productKeys, "control channel", "product id")
 	deleteScript = declare("delete", lua.Delete, productKeys, "control channel", "product id")
 	statusScript = declare("status", lua.Status,
@@ -92,9 +95,15 @@ var (
 	windowScript  = declare("window", lua.Window, []key{keyStock, keyMeta}, "op", "control channel", "product id")
 	restockScript = declare("restock", lua.Restock, []key{keyStock, keyMeta, keyOrders},
 		"units", "control channel", "product id")
-	releaseScript = declare("release", lua.Release, productKeys, "order id", "control channel", "product id")
-	verifyScript  = declare("verify", lua.Verify,
-		[]key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders}).readOnly()
+	releaseScript = declare("release", lua.Release, productKeys, "order id", "control channel", "product id",
+		"event channel")
+	verifyScript = declare("verify", lua.Verify,
+		[]key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyHolds, keyReservations}).readOnly()
+	sweepScript = declare("sweep", lua.Sweep, productKeys,
+		"limit", "event channel", "control channel", "product id")
+	orderScript = declare("order", lua.Order, productKeys,
+		"op", "order id", "user id", "event channel", "control channel", "product id")
+	holdScript   = declare("hold", lua.Hold, []key{keyStock, keyMeta}, "hold ms")
 	ordersScript = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
 
 	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
@@ -131,7 +140,7 @@ func specs() []*spec {
 	return []*spec{initScript, resetScript, deleteScript, statusScript, buyersScript, windowScript,
 		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
 		shardPeekScript, shardClearScript, debitScript, creditScript, settleScript,
-		shardRestockScript, orderUserScript, readOutScript}
+		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript}
 }
 
 // eval runs s on the keys k with args.
@@ -161,7 +170,9 @@ func (e *Engine) evalInts(ctx context.Context, s *spec, k Keys, args ...any) ([]
 // array reply (or the whole integer reply).
 const (
 	replyUnknownProduct = -1 // the product (or shard) does not exist
-	replyUnknownOrder   = -2 // release.lua: no sale has that order id
+	replyUnknownOrder   = -2 // release.lua, order.lua: no sale (or reservation) has that order id
+	replyForbidden      = -4 // order.lua: the order is another customer's
+	replyPaid           = -5 // release.lua: the order is a paid reservation
 )
 
 // The purchase script. Its keys and arguments are a purchase's shared
@@ -170,12 +181,13 @@ const (
 // own (see MergeSpec).
 var (
 	purchaseShared = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
-		keyRequests0, keyRequests1}
+		keyRequests0, keyRequests1, keyHolds, keyReservations}
 	// A purchase's own keys: its request record of the former formats and
 	// its customer's rate limiter (see productArgs).
 	purchaseOwnKeys    = []string{"request", "rate"}
-	purchaseSharedArgs = []string{"product id", "request ttl ms", "event channel", "rate interval ms", "rate burst"}
-	purchaseOwnArgs    = []string{"user id", "quantity", "request id"}
+	purchaseSharedArgs = []string{"product id", "request ttl ms", "event channel", "rate interval ms", "rate burst",
+		"control channel"}
+	purchaseOwnArgs = []string{"user id", "quantity", "request id"}
 )
 
 // purchaseKeys is the key count of one purchase.
@@ -221,6 +233,7 @@ const (
 	outRequestReused
 	outRateLimited
 	outReleased
+	outReserved
 )
 
 // outcomes are the purchase outcomes, by kind + 1: the constant
@@ -241,6 +254,7 @@ var outcomes = [...]struct {
 	outRequestReused + 1:  {"REQUEST_REUSED", 0},
 	outRateLimited + 1:    {"RATE_LIMITED", 1}, // retry after ms
 	outReleased + 1:       {"RELEASED", 1},     // order id
+	outReserved + 1:       {"RESERVED", 3},     // remaining, order id, expires ms
 }
 
 // answerLen is the elements of one purchase's answer in the purchase

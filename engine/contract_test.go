@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -82,6 +83,19 @@ func contractSteps(id string) []contractStep {
 		{"buyers", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Buyers(ctx, id, 0); return err }},
 		{"orders", func(ctx context.Context, e *engine.Engine) error { _, err := e.Orders(ctx, id, 0); return err }},
 		{"release", func(ctx context.Context, e *engine.Engine) error { _, err := e.Release(ctx, id, order); return err }},
+		{"hold", func(ctx context.Context, e *engine.Engine) error {
+			_, err := e.SetHold(ctx, id, time.Minute)
+			return err
+		}},
+		{"reserve", func(ctx context.Context, e *engine.Engine) error {
+			r := e.Purchase(ctx, engine.Request{ProductID: id, UserID: "u", Quantity: 1})
+			order = r.OrderID
+			return r.Err
+		}},
+		{"confirm", func(ctx context.Context, e *engine.Engine) error {
+			return e.Confirm(ctx, engine.OrderRequest{ProductID: id, UserID: "u", OrderID: order}).Err
+		}},
+		{"sweep", func(ctx context.Context, e *engine.Engine) error { _, err := e.Sweep(ctx, id); return err }},
 		{"restock", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Restock(ctx, id, 1); return err }},
 		{"close", func(ctx context.Context, e *engine.Engine) error { return e.Close(ctx, id) }},
 		{"verify", func(ctx context.Context, e *engine.Engine) error { _, err := e.Verify(ctx, id); return err }},

@@ -54,6 +54,10 @@ type Engine struct {
 	stocks     stockCache     // shard stocks of sharded products, by id
 	args       argsCache      // the fixed parts of purchase calls, by id
 	settings   scriptSettings // set by New, after the options
+	// holdObserver hears of reservations (nil: no one); sweeper, when
+	// set, is told of every reservation made (see Sweeper).
+	holdObserver HoldObserver
+	sweeper      atomic.Pointer[Sweeper]
 	// transferHook, when set (by tests, see export_test.go), runs after a
 	// transfer's debit, and before the credit of each part of a restock;
 	// an error stops the transfer (or the restock) there, as a crash would.
@@ -175,8 +179,9 @@ type Request struct {
 type Result struct {
 	Status     wire.Status
 	Remaining  int64         // units left (SUCCESS, INSUFFICIENT_STOCK)
-	OrderID    string        // SUCCESS
-	Quantity   int64         // units sold (SUCCESS)
+	OrderID    string        // SUCCESS, RESERVED
+	Quantity   int64         // units sold (SUCCESS) or reserved (RESERVED)
+	ExpiresAt  time.Time     // RESERVED: when the reservation lapses unless paid (Redis's clock)
 	Held       int64         // units the customer already holds (ALREADY_PURCHASED)
 	Limit      int64         // the per-customer limit (ALREADY_PURCHASED)
 	RetryAfter time.Duration // RATE_LIMITED
@@ -203,6 +208,10 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeRequestReused, ErrRequestReused.Error()
 	case errors.Is(err, ErrOrderReleased):
 		r.Code = CodeOrderReleased
+	case errors.Is(err, ErrUnknownOrder):
+		r.Code = CodeUnknownOrder
+	case errors.Is(err, ErrForbidden):
+		r.Code = CodeForbidden
 	case errors.Is(err, ErrNotDurable):
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
@@ -371,7 +380,11 @@ func (e *Engine) decodeOutcome(req *Request, v any, err error) Result {
 	if perr != nil {
 		return Fail(fmt.Errorf("purchase %s: %w", req.ProductID, perr))
 	}
-	if notDurable && res.Status == wire.StatusSuccess {
+	if res.Status == wire.StatusReserved {
+		res.Quantity = req.Quantity // the reply has the expiry in its place
+		e.reserved(req.ProductID, res.ExpiresAt)
+	}
+	if notDurable && (res.Status == wire.StatusSuccess || res.Status == wire.StatusReserved) {
 		return Fail(fmt.Errorf("purchase %s: order %s: %w", req.ProductID, res.OrderID, err))
 	}
 	return res
@@ -422,6 +435,15 @@ func purchaseResult(v any) (Result, error) {
 			return bad(err)
 		}
 		return Fail(fmt.Errorf("%w: order %s", ErrOrderReleased, oid)), nil
+	case outReserved:
+		remaining, err1 := replyInt(reply[1])
+		oid, err2 := replyString(reply[2])
+		expires, err3 := replyInt(reply[3])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return bad(err)
+		}
+		return Result{Status: wire.StatusReserved, Remaining: remaining, OrderID: oid,
+			ExpiresAt: time.UnixMilli(expires).UTC()}, nil
 	}
 	var n [2]int64
 	for i := range values {
@@ -458,6 +480,9 @@ type Settings struct {
 	Start, End time.Time
 	// Force re-creates a product in use (see WithForce).
 	Force bool
+	// Hold makes purchases reservations that last this long unless paid
+	// (see WithHold); zero sells outright.
+	Hold time.Duration
 
 	cleared *Cleared // where to report what was cleared (WithCleared)
 }
@@ -504,7 +529,8 @@ func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitO
 // returns what it cleared.
 func (e *Engine) initOf(ctx context.Context, sid, id string, units int64, s Settings) (Cleared, error) {
 	n, err := e.evalInts(ctx, initScript, KeysFor(sid),
-		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force))
+		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force),
+		s.Hold.Milliseconds())
 	if err != nil {
 		return Cleared{}, err
 	}
@@ -533,6 +559,8 @@ func initSettings(id string, units int64, opts []InitOption) (Settings, error) {
 		return s, invalidError("the per-user limit must be 0 (none) or more")
 	case !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start):
 		return s, ErrInvalidWindow
+	case s.Hold < 0 || s.Hold > MaxHold || s.Hold > 0 && s.Hold < time.Millisecond:
+		return s, ErrInvalidHold
 	}
 	return s, nil
 }
@@ -559,6 +587,12 @@ type ProductStatus struct {
 	Now       time.Time // Redis's clock at the reading
 	Shards    int       // shards of a sharded product (0: not sharded)
 	InTransit int64     // units debited from a shard and not yet credited to another
+	// Hold is how long a purchase's reservation lasts (0: purchases sell
+	// outright); Reserved, Paid, Expired and Cancelled count the units of
+	// reservations not yet settled, paid, released on expiry, and
+	// cancelled (by their customer or an admin).
+	Hold                               time.Duration
+	Reserved, Paid, Expired, Cancelled int64
 }
 
 // Sold is how many units the product has sold (net of releases) since it
@@ -612,6 +646,8 @@ func (e *Engine) statusOf(ctx context.Context, id string) (ProductStatus, error)
 		ID: id, Remaining: r.remaining, Initial: r.initial, Held: r.held, Buyers: r.buyers,
 		Limit: r.limit, Start: msTime(r.startMS), End: msTime(r.endMS),
 		Now: time.UnixMilli(r.nowMS).UTC(), Orders: r.orders, Customers: r.customers,
+		Hold: time.Duration(r.holdMS) * time.Millisecond, Reserved: r.reserved, Paid: r.paid,
+		Expired: r.expired, Cancelled: r.cancelled,
 	}, nil
 }
 
@@ -621,6 +657,7 @@ type statusReply struct {
 	exists, remaining, initial, held, buyers, limit int64
 	startMS, endMS                                  int64 // -1: none
 	nowMS, orders, customers                        int64
+	holdMS, reserved, paid, expired, cancelled      int64
 }
 
 func decodeStatus(v any) (r statusReply, err error) {
@@ -631,7 +668,8 @@ func decodeStatus(v any) (r statusReply, err error) {
 		return r, nil
 	}
 	return r, scanReply(v, &r.exists, &r.remaining, &r.initial, &r.held, &r.buyers, &r.limit,
-		&r.startMS, &r.endMS, &r.nowMS, &r.orders, &r.customers)
+		&r.startMS, &r.endMS, &r.nowMS, &r.orders, &r.customers,
+		&r.holdMS, &r.reserved, &r.paid, &r.expired, &r.cancelled)
 }
 
 // msTime is the time of a millisecond timestamp, zero for -1 (none).
@@ -815,7 +853,7 @@ func (e *Engine) Release(ctx context.Context, id, orderID string, opts ...Releas
 // releaseOf releases order orderID of product (or shard) id, announcing
 // product on the control channel.
 func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Release, error) {
-	v, err := e.eval(ctx, releaseScript, KeysFor(id), orderID, ControlChannel, product)
+	v, err := e.eval(ctx, releaseScript, KeysFor(id), orderID, ControlChannel, product, e.channel)
 	if err != nil {
 		return Release{}, fmt.Errorf("release %s %s: %w", id, orderID, err)
 	}
@@ -824,6 +862,8 @@ func (e *Engine) releaseOf(ctx context.Context, id, product, orderID string) (Re
 		return Release{}, fmt.Errorf("%s: %w", id, ErrUnknownProduct)
 	case replyUnknownOrder:
 		return Release{}, fmt.Errorf("%s: order %s: %w", id, orderID, ErrUnknownOrder)
+	case replyPaid:
+		return Release{}, fmt.Errorf("%s: order %s: %w", id, orderID, ErrAlreadyPaid)
 	}
 	var kind int64
 	var r Release

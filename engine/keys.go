@@ -14,8 +14,14 @@ const MaxIDLen = 128
 // EventChannel is the pub/sub channel every sale is announced on.
 const EventChannel = "flashsale_events"
 
-// Event is what a sale publishes on EventChannel.
+// Event is what a sale publishes on EventChannel. A sale sells outright
+// with no Type; a product sold with a hold publishes a "reserved" event
+// (with ExpiresAt, Unix ms) for each reservation, then "paid" or
+// "released" (with Reason: expired, cancelled or admin) for it.
 type Event struct {
+	Type      string `json:"type,omitempty"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 	ProductID string `json:"product_id"`
 	Buyer     string `json:"buyer"`
 	Remaining int64  `json:"remaining"`
@@ -36,8 +42,12 @@ type Keys struct {
 	Buyers   string // list: the user id of every order not released, in purchase order
 	Meta     string // hash: initial, limit, held, start, end (ms), epoch
 	Holders  string // hash: user id → units held
-	Orders   string // stream: sale, release and restock entries; a sale's entry id is its order id
+	Orders   string // stream: sale, reserved, paid, release(d) and restock entries; a sale's or reservation's entry id is its order id
 	Released string // hash: order id → id of its release entry
+	// Holds is a sorted set: the order id of every reservation not yet
+	// paid or released, scored by its expiry (ms). Reservations is a hash:
+	// order id → the reservation's record (see lua/reservation.lua).
+	Holds, Reservations string
 	// Requests are two hashes, request id → record, that take turns (see
 	// lua/purchase.lua).
 	Requests [2]string
@@ -51,6 +61,7 @@ func KeysFor(id string) Keys {
 	return Keys{
 		Stock: p + "stock", Buyers: p + "buyers", Meta: p + "meta",
 		Holders: p + "holders", Orders: p + "orders", Released: p + "released",
+		Holds: p + "holds", Reservations: p + "reservations",
 		Requests: [2]string{p + "requests:0", p + "requests:1"},
 		prefix:   p,
 	}

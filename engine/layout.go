@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // The product router. A product is laid out plain (its own key set, see
@@ -21,6 +22,11 @@ type layout interface {
 	restock(ctx context.Context, units int64) (remaining, initial int64, err error)
 	release(ctx context.Context, orderID, user string) (Release, error)
 	window(ctx context.Context, op string) error
+	setHold(ctx context.Context, d time.Duration) (was time.Duration, err error)
+	// settle confirms or cancels (op) the reservation orderID of
+	// customer user.
+	settle(ctx context.Context, op, orderID, user string) (settled, error)
+	sweep(ctx context.Context) (Swept, error)
 	// dropShards removes the shards of a product about to be re-created
 	// or deleted (nothing, for a plain one).
 	dropShards(ctx context.Context) error
@@ -93,6 +99,18 @@ func (p plainProduct) window(ctx context.Context, op string) error {
 	return p.e.windowOf(ctx, p.id, op)
 }
 
+func (p plainProduct) setHold(ctx context.Context, d time.Duration) (time.Duration, error) {
+	return p.e.setHoldOf(ctx, p.id, d)
+}
+
+func (p plainProduct) settle(ctx context.Context, op, orderID, user string) (settled, error) {
+	return p.e.settleOf(ctx, p.id, p.id, op, orderID, user)
+}
+
+func (p plainProduct) sweep(ctx context.Context) (Swept, error) {
+	return p.e.sweepOf(ctx, p.id, p.id)
+}
+
 func (p plainProduct) dropShards(context.Context) error {
 	p.e.forgetShards(p.id)
 	return nil
@@ -143,6 +161,34 @@ func (s shardedProduct) window(ctx context.Context, op string) error {
 		}
 	}
 	return nil
+}
+
+// setHold sets the hold of every shard, where the reservations live.
+func (s shardedProduct) setHold(ctx context.Context, d time.Duration) (was time.Duration, err error) {
+	for _, sid := range s.dir.ids {
+		if was, err = s.e.setHoldOf(ctx, sid, d); err != nil {
+			return 0, err
+		}
+	}
+	return was, nil
+}
+
+// settle settles the reservation in its customer's home shard, where
+// their purchases reserve.
+func (s shardedProduct) settle(ctx context.Context, op, orderID, user string) (settled, error) {
+	return s.e.settleOf(ctx, s.dir.ids[HomeShard(user, len(s.dir.ids))], s.id, op, orderID, user)
+}
+
+func (s shardedProduct) sweep(ctx context.Context) (Swept, error) {
+	var all Swept
+	for _, sid := range s.dir.ids {
+		sw, err := s.e.sweepOf(ctx, sid, s.id)
+		if err != nil {
+			return Swept{}, err
+		}
+		all = all.plus(sw)
+	}
+	return all, nil
 }
 
 func (s shardedProduct) dropShards(ctx context.Context) error {

@@ -606,8 +606,12 @@ func (e *Engine) shardedStatus(ctx context.Context, id string, d shardDir) (Prod
 		st.Buyers += s.Buyers
 		st.Customers += s.Customers // a customer's orders are all in their home shard
 		st.Orders += s.Orders
+		st.Reserved += s.Reserved
+		st.Paid += s.Paid
+		st.Expired += s.Expired
+		st.Cancelled += s.Cancelled
 		if i == 0 {
-			st.Limit, st.Start, st.End, st.Now = s.Limit, s.Start, s.End, s.Now
+			st.Limit, st.Start, st.End, st.Now, st.Hold = s.Limit, s.Start, s.End, s.Now, s.Hold
 		}
 	}
 	pend, err := e.pendingTransfers(ctx, id, d.ids)
@@ -642,6 +646,8 @@ func (e *Engine) shardedVerify(ctx context.Context, id string, d shardDir) (Audi
 		a.Released += s.Released
 		a.Orders += s.Orders
 		a.Customers += s.Customers
+		a.Reserved += s.Reserved
+		a.Paid += s.Paid
 	}
 	pend, err := e.pendingTransfers(ctx, id, d.ids)
 	if err != nil {

@@ -21,6 +21,7 @@ const (
 	CodeRequestReused  = "REQUEST_ID_REUSED" // a request_id came back with a different payload
 	CodeOrderReleased  = "ORDER_RELEASED"    // a request_id came back after its order was released
 	CodeUnknownOrder   = "UNKNOWN_ORDER"     // no sale has that order id
+	CodeForbidden      = "FORBIDDEN"         // the order is another customer's
 	CodeBusy           = "BUSY"              // the server is at its connection cap; the connection closes
 	CodeNotDurable     = "NOT_DURABLE"       // the sale ran but --durability was not reached in time
 	CodeUnavailable    = "UNAVAILABLE"       // Redis did not answer in time; the outcome is unknown only if the script may have run

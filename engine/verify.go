@@ -18,10 +18,12 @@ type Audit struct {
 	Initial   int64    `json:"initial"`
 	Remaining int64    `json:"remaining"`
 	Held      int64    `json:"held"`                 // units held by customers
-	Sold      int64    `json:"sold"`                 // units in sale entries of the orders stream
-	Released  int64    `json:"released"`             // units in release entries
+	Sold      int64    `json:"sold"`                 // units in sale and reserved entries of the orders stream
+	Released  int64    `json:"released"`             // units in release and released entries
 	Orders    int64    `json:"orders"`               // sales not released
 	Customers int64    `json:"customers"`            // customers holding units
+	Reserved  int64    `json:"reserved"`             // units of reservations not yet paid or released
+	Paid      int64    `json:"paid"`                 // units of reservations paid
 	Shards    int      `json:"shards,omitempty"`     // shards of a sharded product
 	InTransit int64    `json:"in_transit,omitempty"` // units debited from a shard, not yet credited
 }
@@ -65,11 +67,11 @@ func (e *Engine) verifyOf(ctx context.Context, id string) (Audit, error) {
 	if err := scanReply(v, &kind, &a.Problems, &sums); err != nil {
 		return Audit{}, fmt.Errorf("verify %s: unexpected reply: %w", id, err)
 	}
-	if len(sums) != 7 {
+	if len(sums) != 9 {
 		return Audit{}, fmt.Errorf("verify %s: unexpected reply %v", id, v)
 	}
-	a.Initial, a.Remaining, a.Held, a.Sold, a.Released, a.Orders, a.Customers =
-		sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6]
+	a.Initial, a.Remaining, a.Held, a.Sold, a.Released, a.Orders, a.Customers, a.Reserved, a.Paid =
+		sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7], sums[8]
 	return a, nil
 }
 

@@ -10,17 +10,69 @@
 // tests. purchase.lua names its outcomes by constants on its first line,
 // which the engine checks is the line it generates from its reply
 // decoder's table (engine/contract.go, purchasePrelude).
+//
+// A script whose source has the line `--#include reservation.lua` gets
+// reservation.lua's functions there (see include): the one way a
+// reservation is released, shared by every script that releases one.
 package lua
 
-import _ "embed"
+import (
+	_ "embed"
+	"strings"
+)
+
+// reservation is the library of reservation.lua.
+//
+//go:embed reservation.lua
+var reservation string
+
+// includeLine is where a script takes reservation.lua's functions.
+const includeLine = "--#include reservation.lua\n"
+
+// include returns src with reservation.lua in place of its include line.
+func include(src string) string {
+	if !strings.Contains(src, includeLine) {
+		panic("lua: no include line in a script that needs reservation.lua")
+	}
+	return strings.Replace(src, includeLine, reservation, 1)
+}
+
+// The sources of the scripts that include reservation.lua.
+var (
+	//go:embed purchase.lua
+	purchase string
+	//go:embed release.lua
+	release string
+	//go:embed sweep.lua
+	sweep string
+	//go:embed order.lua
+	order string
+)
+
+// The scripts that release reservations.
+var (
+	// Purchase judges M >= 1 purchases of one product in order (window,
+	// stock, per-user limit, rate, retries), then sells or reserves:
+	// stock, holders, buyers, orders stream, request records,
+	// reservations, events. It first releases the product's expired
+	// reservations.
+	Purchase = include(purchase)
+
+	// Release returns an order's units to stock, once.
+	Release = include(release)
+
+	// Sweep releases a product's expired reservations.
+	Sweep = include(sweep)
+
+	// Order confirms (pays) or cancels a reservation, once.
+	Order = include(order)
+)
 
 // The scripts, by what they do.
 var (
-	// Purchase judges M >= 1 purchases of one product in order (window,
-	// stock, per-user limit, rate, retries), then sells: stock, holders,
-	// buyers, orders stream, request records, events.
-	//go:embed purchase.lua
-	Purchase string
+	// Hold changes how long a live product's reservations last.
+	//go:embed hold.lua
+	Hold string
 
 	// Init creates or re-creates a product.
 	//go:embed init.lua
@@ -49,10 +101,6 @@ var (
 	// Restock adds units to a live product.
 	//go:embed restock.lua
 	Restock string
-
-	// Release returns an order's units to stock, once.
-	//go:embed release.lua
-	Release string
 
 	// Orders lists a product's orders stream.
 	//go:embed orders.lua

@@ -3,11 +3,12 @@
 -- in use (any order, unit held, customer or orders-stream entry) only when
 -- forced, checked in this same call so no sale slips between.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
--- KEYS[5] orders KEYS[6] released
+-- KEYS[5] orders KEYS[6] released  KEYS[7] holds  KEYS[8] reservations
 -- ARGV[1] units  ARGV[2] per-user limit (0 = none)
 -- ARGV[3] start (ms since epoch, '' for none)  ARGV[4] end (ms, '' for none)
 -- ARGV[5] control channel  ARGV[6] product id
 -- ARGV[7] force ('1': wipe a product in use; else refuse it)
+-- ARGV[8] hold (ms a reservation lasts; '' or 0: sell outright)
 -- Reply: {0 (initialised) or -3 (refused: in use), orders not released,
 --         units held, customers holding units, orders stream entries}:
 --         what was cleared, or would have been.
@@ -18,7 +19,7 @@ local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 
 if ARGV[7] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
   return {-3, used[1], used[2], used[3], used[4]}
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)
@@ -34,6 +35,9 @@ if ARGV[3] ~= '' then
 end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], 'end', ARGV[4])
+end
+if (tonumber(ARGV[8]) or 0) > 0 then
+  redis.call('HSET', KEYS[3], 'hold', ARGV[8])
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return {0, used[1], used[2], used[3], used[4]}

@@ -1,4 +1,4 @@
-local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, ENDED, REQUEST_REUSED, RATE_LIMITED, RELEASED = -1, 0, 1, 2, 3, 4, 5, 6, 7, 8
+local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, ENDED, REQUEST_REUSED, RATE_LIMITED, RELEASED, RESERVED = -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 -- purchase.lua: M purchase attempts of one product (M >= 1), judged one
 -- after the other in the order given, atomically. Each attempt gets
 -- exactly the checks and answer it would get alone, in a call of its own,
@@ -20,15 +20,17 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders  KEYS[6] released orders
 -- KEYS[7], KEYS[8] the request records (two hashes, see below)
+-- KEYS[9] holds  KEYS[10] reservations (see reservation.lua)
 -- then per attempt i = 1..M:
---   KEYS[7+2i] its request record of the former formats
+--   KEYS[9+2i] its request record of the former formats
 --              (product:{ID}:req:<request_id>), read only for a product
 --              created before records went into KEYS[7..8]
---   KEYS[8+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
+--   KEYS[10+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
 -- ARGV[1] product id   ARGV[2] request record TTL (ms)   ARGV[3] event channel
 -- ARGV[4] rate limit: ms between attempts (0 = no limit)   ARGV[5] burst
--- then per attempt i: ARGV[3+3i] user id   ARGV[4+3i] quantity (>= 1)
---   ARGV[5+3i] request id ('' for none)
+-- ARGV[6] control channel
+-- then per attempt i: ARGV[4+3i] user id   ARGV[5+3i] quantity (>= 1)
+--   ARGV[6+3i] request id ('' for none)
 -- Request records: a hash field per request id, its value
 -- epoch|expires_ms|remaining|order_id|fingerprint, in one of two hashes
 -- that take turns (meta's rgen says which is being written since rgen_at,
@@ -38,6 +40,11 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- emptied and written from then on. So a record lives at most two TTLs,
 -- and a call writes its records with one HSET, where a key per record
 -- needed one SET ... PX each.
+-- Holds: a product whose meta has a hold (ms) reserves instead of selling
+-- (RESERVED; see reservation.lua), and before it judges anything the call
+-- releases the product's reservations whose hold has expired, so no buyer
+-- is told SOLD_OUT while expired reservations hold the last units, even
+-- with no server sweeping.
 -- Reply: one flat array of 4 elements per attempt, elements 4i-3 .. 4i for
 -- attempt i: its outcome, then up to three values, 0 in the places an
 -- outcome has no value for (a flat array because Redis turns each nested
@@ -54,7 +61,9 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   REQUEST_REUSED, 0, 0, 0           request id reused with a different payload
 --   RATE_LIMITED, retry_after_ms, 0, 0  the customer is over the rate limit
 --   RELEASED, order_id, 0, 0          the replayed request's order was released since
-local m = (#KEYS - 8) / 2
+--   RESERVED, remaining, order_id, expires_ms  reserved (or the replay of an earlier reservation)
+--#include reservation.lua
+local m = (#KEYS - 10) / 2
 local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
@@ -67,7 +76,8 @@ local left = tonumber(stock)
 if left == nil then
   return redis.error_reply('ERR stock of ' .. ARGV[1] .. ' is not a number')
 end
-local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch', 'records', 'rgen', 'rgen_at', 'rttl')
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch', 'records', 'rgen', 'rgen_at', 'rttl',
+  'hold', 'reserved', 'paid')
 local limit = tonumber(meta[1] or '0')
 local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
 local epoch = meta[4] or ''
@@ -78,6 +88,18 @@ local rgen, rgen_at, rttl = tonumber(meta[6] or '0'), tonumber(meta[7] or ''), t
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
+local hold = tonumber(meta[9] or '0')
+-- reserving: the product has (or had) reservations, which a replay may name.
+local reserving = hold > 0 or meta[10] or meta[11]
+if reserving and tonumber(meta[10] or '0') > 0 then
+  local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
+    released = KEYS[6], holds = KEYS[9], reservations = KEYS[10], events = ARGV[3], product = ARGV[1]}
+  local units = res_sweep(K, now, 100)
+  if units > 0 then
+    left = left + units
+    redis.call('PUBLISH', ARGV[6], ARGV[1])
+  end
+end
 
 -- What this call has learnt or decided so far, by key: the writes to make.
 local held = {}    -- user -> units held (read once, then this call's sales added)
@@ -143,17 +165,17 @@ end
 -- units are left the customers' holdings (HMGET).
 do
   if interval > 0 then
-    local lkeys = distinct(KEYS, 8, 2)
+    local lkeys = distinct(KEYS, 10, 2)
     local got = redis.call('MGET', unpack(lkeys))
     for j, lkey in ipairs(lkeys) do
       tat[lkey] = tonumber(got[j] or '0')
     end
   end
   local function has_rid(i)
-    return ARGV[5 + 3 * i] ~= ''
+    return ARGV[6 + 3 * i] ~= ''
   end
   -- A request id and its former key go together: the two lists match.
-  local rids, rkeys = distinct(ARGV, 5, 3, has_rid), distinct(KEYS, 7, 2, has_rid)
+  local rids, rkeys = distinct(ARGV, 6, 3, has_rid), distinct(KEYS, 9, 2, has_rid)
   if #rkeys > 0 then
     local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
     local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
@@ -184,7 +206,7 @@ do
     end
   end
   if left > 0 then
-    local users = distinct(ARGV, 3, 3)
+    local users = distinct(ARGV, 4, 3)
     local h = redis.call('HMGET', KEYS[4], unpack(users))
     for j, user in ipairs(users) do
       held[user] = tonumber(h[j] or '0')
@@ -196,8 +218,8 @@ end
 -- sale's writes; b is the answer's place in out, where a sale's order id
 -- goes once the writes give it.
 local function judge(i, b)
-  local rkey, lkey = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
-  local user, q, rid = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
+  local rkey, lkey = KEYS[9 + 2 * i], KEYS[10 + 2 * i]
+  local user, q, rid = ARGV[4 + 3 * i], ARGV[5 + 3 * i], ARGV[6 + 3 * i]
   local qty = tonumber(q)
   local fingerprint
   if rid ~= '' then
@@ -214,7 +236,16 @@ local function judge(i, b)
       if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
         sale[8] = sale[8] or {}
         table.insert(sale[8], b)
+        if hold > 0 then
+          return RESERVED, rec[2], 0, now + hold
+        end
         return SOLD, rec[2], 0, qty
+      end
+      if reserving then
+        local r = redis.call('HGET', KEYS[10], sale)
+        if r then
+          return RESERVED, rec[2], sale, (res_parse(r))
+        end
       end
       return SOLD, rec[2], sale, qty
     end
@@ -261,6 +292,9 @@ local function judge(i, b)
     sale[5] = fingerprint
     records[rkey] = {fingerprint, left, sale, false}
   end
+  if hold > 0 then
+    return RESERVED, left, 0, now + hold
+  end
   return SOLD, left, 0, qty
 end
 
@@ -296,10 +330,27 @@ end
 redis.call('HSET', KEYS[4], unpack(fields))
 local recs, expires, at = {}, int(now + tonumber(ARGV[2])), int(now)
 local event = '{"product_id":' .. cjson.encode(ARGV[1]) .. ',"buyer":'
+-- A reservation: its entry says when it expires, and its record and
+-- place in holds are written with one HSET and one ZADD for the call.
+local kind, until_ms, hset, zadd = 'sale', '', {}, {}
+if hold > 0 then
+  until_ms = int(now + hold)
+  kind, event = 'reserved', '{"type":"reserved","expires_at":' .. until_ms .. ',"product_id":' ..
+    cjson.encode(ARGV[1]) .. ',"buyer":'
+end
 for _, s in ipairs(sales) do
   local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
-  local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-    'quantity', q, 'remaining', remaining, 'time', at)
+  local oid
+  if hold > 0 then
+    oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
+      'quantity', q, 'remaining', remaining, 'expires', until_ms, 'time', at)
+    local n = #hset
+    hset[n + 1], hset[n + 2] = oid, res_record(now + hold, tonumber(q), 'R', user)
+    zadd[n + 1], zadd[n + 2] = until_ms, oid
+  else
+    oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
+      'quantity', q, 'remaining', remaining, 'time', at)
+  end
   out[s[6] + 2] = oid
   for _, b in ipairs(s[8] or {}) do
     out[b + 2] = oid
@@ -312,6 +363,11 @@ for _, s in ipairs(sales) do
     ',"remaining":' .. remaining ..
     ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
+end
+if hold > 0 then
+  redis.call('HSET', KEYS[10], unpack(hset))
+  redis.call('ZADD', KEYS[9], unpack(zadd))
+  redis.call('HINCRBY', KEYS[3], 'reserved', int(sold))
 end
 if #recs > 0 then
   local ttl = tonumber(ARGV[2])

@@ -1,15 +1,35 @@
--- release.lua: an unpaid order expired. Its units go back to stock, the
+-- release.lua: an admin releases an order. Its units go back to stock, the
 -- customer's allowance is freed, and the release is recorded in the orders
--- stream. Releasing an order twice changes nothing the second time.
+-- stream. Releasing an order twice changes nothing the second time. A
+-- reservation is released as its customer's cancel would (see
+-- reservation.lua), unless it is paid.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
--- KEYS[5] orders KEYS[6] released
+-- KEYS[5] orders KEYS[6] released  KEYS[7] holds  KEYS[8] reservations
 -- ARGV[1] order id (a stream entry id)  ARGV[2] control channel  ARGV[3] product id
+-- ARGV[4] event channel
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
--- Reply: {-1} unknown product, {-2} no such sale, else
+-- Reply: {-1} unknown product, {-2} no such sale, {-5} a paid reservation, else
 --        {1 released now | 0 released before, remaining, quantity, user id}
+--#include reservation.lua
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-1}
+end
+local res = redis.call('HGET', KEYS[8], ARGV[1])
+if res then
+  local exp, qty, state, user = res_parse(res)
+  if state == 'P' then
+    return {-5}
+  elseif state ~= 'R' then
+    return {0, tonumber(redis.call('GET', KEYS[1])), qty, user}
+  end
+  local t = redis.call('TIME')
+  local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
+    released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[4], product = ARGV[3]}
+  local remaining = res_release(K, ARGV[1], exp, qty, user, 'A',
+    tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return {1, remaining, qty, user}
 end
 local e = redis.call('XRANGE', KEYS[5], ARGV[1], ARGV[1])
 if #e == 0 then

@@ -1,7 +1,8 @@
 -- reset.lua: stock back to its initial value; buyers, holders, orders and
--- releases cleared; earlier request ids forgotten. Limit and window stay.
+-- releases cleared, and reservations; earlier request ids forgotten.
+-- Limit, window and hold stay.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
--- KEYS[5] orders KEYS[6] released
+-- KEYS[5] orders KEYS[6] released  KEYS[7] holds  KEYS[8] reservations
 -- ARGV[1] control channel  ARGV[2] product id
 -- Reply: {initial stock, orders not released, units held, customers
 --         holding units, orders stream entries} (what was cleared), or
@@ -16,7 +17,8 @@ local cleared = {tonumber(initial), redis.call('LLEN', KEYS[2]),
   tonumber(redis.call('HGET', KEYS[3], 'held')) or 0, redis.call('HLEN', KEYS[4]),
   redis.call('XLEN', KEYS[5])}
 redis.call('SET', KEYS[1], initial)
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[6])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
+redis.call('HDEL', KEYS[3], 'reserved', 'paid', 'expired', 'cancelled')
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)

@@ -3,9 +3,11 @@
 -- Reply: {exists (0|1), remaining, initial, held, orders not released
 --         (buyers list length), limit, start_ms (-1 none), end_ms (-1 none),
 --         now_ms, orders stream length, customers holding units (holders
---         hash length)}
+--         hash length), hold (ms, 0 none), units reserved, paid, released
+--         on expiry, cancelled}
 local stock = redis.call('GET', KEYS[1])
-local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit', 'start', 'end')
+local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit', 'start', 'end', 'hold', 'reserved',
+  'paid', 'expired', 'cancelled')
 if not stock and not m[1] then
   return {0}
 end
@@ -14,4 +16,5 @@ return {1, tonumber(stock) or 0, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
   redis.call('LLEN', KEYS[2]), tonumber(m[3]) or 0,
   tonumber(m[4]) or -1, tonumber(m[5]) or -1,
   tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
-  redis.call('XLEN', KEYS[4]), redis.call('HLEN', KEYS[5])}
+  redis.call('XLEN', KEYS[4]), redis.call('HLEN', KEYS[5]),
+  tonumber(m[6]) or 0, tonumber(m[7]) or 0, tonumber(m[8]) or 0, tonumber(m[9]) or 0, tonumber(m[10]) or 0}

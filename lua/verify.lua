@@ -2,8 +2,15 @@
 -- customer and buyer, so it costs O(orders) and blocks Redis meanwhile
 -- (roughly a second per million orders): run it when the sale is quiet.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders  KEYS[5] orders
+-- KEYS[6] holds  KEYS[7] reservations
 -- Reply: {-1} unknown product, else
---   {1, {discrepancy, ...}, {initial, remaining, held, units sold, units released, orders, customers}}
+--   {1, {discrepancy, ...}, {initial, remaining, held, units sold, units released, orders, customers,
+--    units reserved, units paid}}
+-- Reservations (see reservation.lua) balance too: initial = remaining +
+-- reserved + paid + units sold outright; each reservation is in exactly one
+-- state, the orders stream agrees (one 'paid' entry for a paid one, one
+-- 'released' for a released one, never both), and holds lists exactly the
+-- reserved ones.
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   return {-1}
@@ -48,6 +55,7 @@ end
 -- The orders stream: sales minus releases, per customer.
 local units, orders = {}, {}
 local sold, released, active = 0, 0, 0
+local settled = {} -- reservation order id -> 'p' and 'r' for its paid and released entries
 local from = '-'
 while true do
   local page = redis.call('XRANGE', KEYS[5], from, '+', 'COUNT', 1000)
@@ -57,14 +65,19 @@ while true do
       f[e[2][i]] = e[2][i + 1]
     end
     local u, q = f['user_id'], tonumber(f['quantity'])
-    if f['type'] == 'sale' then
+    local kind = f['type']
+    if kind == 'sale' or kind == 'reserved' then
       units[u] = (units[u] or 0) + q
       orders[u] = (orders[u] or 0) + 1
       sold, active = sold + q, active + 1
-    elseif f['type'] == 'release' then
+    elseif kind == 'release' or kind == 'released' then
       units[u] = (units[u] or 0) - q
       orders[u] = (orders[u] or 0) - 1
       released, active = released + q, active - 1
+    end
+    if kind == 'paid' or kind == 'released' then
+      local oid = f['order_id']
+      settled[oid] = (settled[oid] or '') .. kind:sub(1, 1)
     end
   end
   if #page < 1000 then
@@ -109,4 +122,49 @@ for u, c in pairs(orders) do
     bad('customer ' .. u .. ' has ' .. c .. ' orders but is not in the buyers list')
   end
 end
-return {1, problems, {initial, remaining, held_sum, sold, released, active, customers}}
+-- Reservations.
+local mr = redis.call('HMGET', KEYS[3], 'reserved', 'paid')
+local reserved_counter, paid_counter = tonumber(mr[1]) or 0, tonumber(mr[2]) or 0
+local want = {R = '', P = 'p', E = 'r', C = 'r', A = 'r'}
+local units_in = {R = 0, P = 0}
+local open, cursor = 0, '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[7], cursor, 'COUNT', 1000)
+  cursor = page[1]
+  for i = 1, #page[2], 2 do
+    local oid, rec = page[2][i], page[2][i + 1]
+    local exp, q, state = string.match(rec, '^(%d+)|(%d+)|(%u)|')
+    if not want[state] then
+      bad('reservation ' .. oid .. ' has a malformed record: ' .. rec)
+    else
+      if (settled[oid] or '') ~= want[state] then
+        bad('reservation ' .. oid .. ' is ' .. state .. ' but the orders stream has "' ..
+          (settled[oid] or '') .. '" (p paid, r released) for it')
+      end
+      units_in[state] = (units_in[state] or 0) + tonumber(q)
+      if state == 'R' then
+        open = open + 1
+        if tonumber(redis.call('ZSCORE', KEYS[6], oid) or '-1') ~= tonumber(exp) then
+          bad('reservation ' .. oid .. ' is reserved but not in holds at its expiry')
+        end
+      end
+    end
+    settled[oid] = nil
+  end
+until cursor == '0'
+for oid, s in pairs(settled) do
+  bad('order ' .. oid .. ' has "' .. s .. '" entries (p paid, r released) but no reservation')
+end
+if redis.call('ZCARD', KEYS[6]) ~= open then
+  bad('holds lists ' .. redis.call('ZCARD', KEYS[6]) .. ' reservations for ' .. open .. ' reserved')
+end
+if reserved_counter ~= units_in.R then
+  bad('reserved counter ' .. reserved_counter .. ' != units of reservations reserved ' .. units_in.R)
+end
+if paid_counter ~= units_in.P then
+  bad('paid counter ' .. paid_counter .. ' != units of reservations paid ' .. units_in.P)
+end
+if units_in.R + units_in.P > held_sum then
+  bad('units reserved ' .. units_in.R .. ' + paid ' .. units_in.P .. ' > units held ' .. held_sum)
+end
+return {1, problems, {initial, remaining, held_sum, sold, released, active, customers, units_in.R, units_in.P}}

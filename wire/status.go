@@ -20,6 +20,11 @@ const (
 	StatusPong                     // a PING's answer
 	StatusUnauthorized             // the customer token is missing, expired or forged; Message says which
 	StatusRateLimited              // too many attempts; retry after RetryAfter
+	StatusReserved                 // reserved until ExpiresAt; Remaining, OrderID, Quantity
+	StatusPaid                     // a reservation confirmed (now, or by an earlier confirm)
+	StatusExpired                  // the reservation lapsed before it was confirmed; its units went back
+	StatusReleased                 // the reservation was cancelled; its units went back
+	StatusAlreadyPaid              // a cancel of a reservation already paid: nothing changed
 )
 
 // statusText is the one table between statuses and their wire strings.
@@ -35,6 +40,11 @@ var statusText = [...]string{
 	StatusPong:              "PONG",
 	StatusUnauthorized:      "UNAUTHORIZED",
 	StatusRateLimited:       "RATE_LIMITED",
+	StatusReserved:          "RESERVED",
+	StatusPaid:              "PAID",
+	StatusExpired:           "EXPIRED",
+	StatusReleased:          "RELEASED",
+	StatusAlreadyPaid:       "ALREADY_PAID",
 }
 
 // Statuses lists every status, for reports.
