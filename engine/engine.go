@@ -190,6 +190,10 @@ type Result struct {
 // msgRefused is the client's message for a call Redis refused.
 const msgRefused = "redis unavailable: the request did not run (nothing was sold); it can be retried"
 
+// msgStoreFull is the client's message for a call Redis refused for want
+// of memory.
+const msgStoreFull = "the sale's store is full: the request did not run (nothing was recorded); retry later"
+
 // Fail returns the ERROR result for err: its client message and code come
 // from the error's kind, and Redis internals stay in Err.
 func Fail(err error) Result {
@@ -207,6 +211,8 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
 		r.Code, r.Message = CodeUnavailable, "redis unavailable: outcome unknown; retry with the same request_id to learn it"
+	case errors.Is(err, ErrStoreFull):
+		r.Code, r.Message = CodeStoreFull, msgStoreFull
 	case errors.Is(err, ErrRefused):
 		r.Code, r.Message = CodeUnavailable, msgRefused
 	case errors.Is(err, ErrUnavailable):

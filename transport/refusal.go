@@ -43,7 +43,7 @@ const (
 )
 
 // Sentinels of the causes: a refusal wraps its cause's (and
-// engine.ErrRefused, and engine.ErrUnavailable). Each says what the
+// engine.ErrRefused, and engine.ErrUnavailable; CauseOOM engine.ErrStoreFull). Each says what the
 // operator does next.
 var (
 	ErrMaxClients = errors.New("redis refused the connection: raise maxclients")
@@ -100,8 +100,8 @@ func Causes() []Cause {
 }
 
 // Refusal is an error reply that proves the call did not run. It wraps
-// its cause's sentinel, engine.ErrRefused and engine.ErrUnavailable, never
-// engine.ErrOutcomeUnknown.
+// its cause's sentinel, engine.ErrRefused and engine.ErrUnavailable (and,
+// for CauseOOM, engine.ErrStoreFull), never engine.ErrOutcomeUnknown.
 type Refusal struct {
 	Cause Cause
 	Reply redis.Error // what Redis said
@@ -112,9 +112,14 @@ func (r *Refusal) Error() string {
 }
 
 // Unwrap is the cause's sentinel, engine.ErrRefused, engine.ErrUnavailable
-// and the reply.
+// and the reply; for CauseOOM engine.ErrStoreFull too, so the buyer is
+// told STORE_FULL.
 func (r *Refusal) Unwrap() []error {
-	return []error{r.Cause.Err(), engine.ErrRefused, engine.ErrUnavailable, r.Reply}
+	errs := []error{r.Cause.Err(), engine.ErrRefused, engine.ErrUnavailable, r.Reply}
+	if r.Cause == CauseOOM {
+		errs = append(errs, engine.ErrStoreFull)
+	}
+	return errs
 }
 
 // refusalOf returns the refusal err is, if err is an error reply that

@@ -72,21 +72,23 @@ func respHeader(r *bufio.Reader, kind byte) (int, error) {
 }
 
 // TestRefusedPurchase: a Redis that refuses every script (loading, a
-// replica, out of memory…) gets purchases answered UNAVAILABLE saying
-// nothing was sold, never INTERNAL and never "outcome unknown"; the
+// replica, out of memory…) gets purchases answered UNAVAILABLE (out of
+// memory: STORE_FULL) saying nothing was sold, never INTERNAL and never
+// "outcome unknown"; the
 // refusal is counted by cause, and Ping fails with the operator's next
 // step although the connection answers.
 func TestRefusedPurchase(t *testing.T) {
 	for _, tc := range []struct {
 		reply string
 		cause transport.Cause
+		code  string
 	}{
-		{"LOADING Redis is loading the dataset in memory", transport.CauseLoading},
-		{"READONLY You can't write against a read only replica.", transport.CauseReadOnly},
-		{"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", transport.CauseMasterDown},
-		{"OOM command not allowed when used memory > 'maxmemory'.", transport.CauseOOM},
-		{"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", transport.CauseMisconf},
-		{"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", transport.CauseBusy},
+		{"LOADING Redis is loading the dataset in memory", transport.CauseLoading, engine.CodeUnavailable},
+		{"READONLY You can't write against a read only replica.", transport.CauseReadOnly, engine.CodeUnavailable},
+		{"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", transport.CauseMasterDown, engine.CodeUnavailable},
+		{"OOM command not allowed when used memory > 'maxmemory'.", transport.CauseOOM, engine.CodeStoreFull},
+		{"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", transport.CauseMisconf, engine.CodeUnavailable},
+		{"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", transport.CauseBusy, engine.CodeUnavailable},
 	} {
 		t.Run(tc.cause.String(), func(t *testing.T) {
 			obs := &refusalCounter{}
@@ -97,9 +99,9 @@ func TestRefusedPurchase(t *testing.T) {
 			eng := engine.New(b)
 			start := time.Now()
 			res := eng.Purchase(saletest.Context(t), engine.Request{ProductID: "p", UserID: "u"})
-			if res.Status != wire.StatusError || res.Code != engine.CodeUnavailable ||
+			if res.Status != wire.StatusError || res.Code != tc.code ||
 				strings.Contains(res.Message, "outcome unknown") || !strings.Contains(res.Message, "did not run") {
-				t.Fatalf("purchase = %s %s %q (%v), want UNAVAILABLE saying it did not run", res.Status, res.Code, res.Message, res.Err)
+				t.Fatalf("purchase = %s %s %q (%v), want %s saying it did not run", res.Status, res.Code, res.Message, res.Err, tc.code)
 			}
 			if !errors.Is(res.Err, tc.cause.Err()) || errors.Is(res.Err, engine.ErrOutcomeUnknown) {
 				t.Errorf("purchase error %v, want %v and not outcome unknown", res.Err, tc.cause.Err())
