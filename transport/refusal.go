@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,16 +169,65 @@ func newRefusalLogs(log zerolog.Logger) *refusalLogs {
 }
 
 // refused logs r (NOSCRIPT, which is retried at once, is not) and, when
-// it is a refusal of the whole node, keeps it for Ping.
+// it is a refusal of the whole node, keeps it for Ping. A maxclients line
+// says the current maxclients, which a goroutine reads first (see
+// logMaxClients).
 func (p *Pool) refused(r *Refusal) {
 	if r.Cause == CauseNoScript {
 		return
 	}
-	p.refusalLog[r.Cause].Warn().Str("cause", r.Cause.String()).Str("next_step", r.Cause.Err().Error()).
-		Str("reply", string(r.Reply)).Msg("redis refused a call: it did not run")
+	e := p.refusalLog[r.Cause].Warn() // nil when the line is sampled out
+	if e != nil {
+		e = e.Str("cause", r.Cause.String()).Str("reply", string(r.Reply))
+		if r.Cause == CauseMaxClients && p.maxClientsLogging.CompareAndSwap(false, true) {
+			go p.logMaxClients(e)
+		} else {
+			e.Str("next_step", r.Cause.Err().Error()).Msg(msgRefusedCall)
+		}
+	}
 	if r.Cause != CauseMaxClients {
 		p.lastRefusal.Store(&refusalSeen{r: r, at: time.Now()})
 	}
+}
+
+// msgRefusedCall is the message of a refusal's log line.
+const msgRefusedCall = "redis refused a call: it did not run"
+
+// maxClientsTimeout bounds the CONFIG GET of a maxclients log line.
+const maxClientsTimeout = 200 * time.Millisecond
+
+// logMaxClients sends e, a maxclients refusal's line, with the next step
+// "raise maxclients (now N)", N read with CONFIG GET on a pooled
+// connection within maxClientsTimeout; without N when that fails. Only
+// one runs at a time (maxClientsLogging), off the caller's path.
+func (p *Pool) logMaxClients(e *zerolog.Event) {
+	defer p.maxClientsLogging.Store(false)
+	next := ErrMaxClients.Error()
+	if n, err := p.maxClients(); err == nil {
+		next += " (now " + n + ")"
+	}
+	e.Str("next_step", next).Msg(msgRefusedCall)
+}
+
+// maxClients is Redis's maxclients, read on a pooled connection (an idle
+// one if there is: Redis at maxclients refuses a new one).
+func (p *Pool) maxClients() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), maxClientsTimeout)
+	defer cancel()
+	c, err := p.pool.GetContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	kv, err := redis.StringMap(redis.DoWithTimeout(c, maxClientsTimeout, "CONFIG", "GET", "maxclients"))
+	if err != nil {
+		return "", err
+	}
+	n, ok := kv["maxclients"]
+	if !ok {
+		return "", errors.New("CONFIG GET maxclients: no value")
+	}
+	return n, nil
 }
 
 // served notes that a script call succeeded: the node serves.
