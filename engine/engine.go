@@ -509,19 +509,8 @@ func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitO
 // initOf runs init.lua on product (or shard) sid of product id, and
 // returns what it cleared.
 func (e *Engine) initOf(ctx context.Context, sid, id string, units int64, s Settings) (Cleared, error) {
-	n, err := e.evalInts(ctx, initScript, KeysFor(sid),
+	return e.evalChecked(ctx, initScript, sid,
 		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force))
-	if err != nil {
-		return Cleared{}, err
-	}
-	c, err := clearedOf(n)
-	switch {
-	case err != nil:
-		return Cleared{}, fmt.Errorf("unexpected reply: %w", err)
-	case n[0] == replyInUse:
-		return Cleared{}, &ProductInUseError{ID: sid, Cleared: c}
-	}
-	return c, nil
 }
 
 // initSettings applies opts and checks what a product is initialised with.
@@ -712,7 +701,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.dropShards(ctx); err != nil {
+	if _, err := l.dropShards(ctx, true); err != nil {
 		return err
 	}
 	n, err := e.evalInt(ctx, deleteScript, KeysFor(id), ControlChannel, id)
