@@ -1,10 +1,10 @@
 package transport
 
 import (
-	"bytes"
+	"context"
+	"errors"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,22 +13,12 @@ import (
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 )
 
-// lockedBuffer is a log sink safe for the goroutine that writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logLines is a log sink that hands each line to the test.
+type logLines chan string
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (l logLines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
 }
 
 // TestMaxClientsLogSaysNow: a maxclients refusal is logged with the next
@@ -36,21 +26,18 @@ func (b *lockedBuffer) String() string {
 // path; without N when Redis cannot be asked. Refusals within the second
 // add no line.
 func TestMaxClientsLogSaysNow(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	noDial := func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no dial") }
 	for _, tc := range []struct {
-		name, addr, want, not string
+		name, addr string
+		dial       DialFunc
+		want, not  string
 	}{
-		{"redis answers", redistest.StartTestServer(t, "--maxclients", "321").Addr, `"next_step":"redis refused the connection: raise maxclients (now 321)"`, ""},
-		{"redis cannot be asked", closed, `"next_step":"redis refused the connection: raise maxclients"`, "(now"},
+		{"redis answers", redistest.StartTestServer(t, "--maxclients", "321").Addr, nil, `"next_step":"redis refused the connection: raise maxclients (now 321)"`, ""},
+		{"redis cannot be asked", "127.0.0.1:6379", noDial, `"next_step":"redis refused the connection: raise maxclients"`, "(now"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var log lockedBuffer
-			p := NewPool(PoolConfig{Addr: tc.addr, Logger: zerolog.New(&log)})
+			log := make(logLines, 10)
+			p := NewPool(PoolConfig{Addr: tc.addr, Dial: tc.dial, Logger: zerolog.New(log)})
 			defer p.Close()
 			r := &Refusal{Cause: CauseMaxClients, Reply: "ERR max number of clients reached"}
 			start := time.Now()
@@ -60,16 +47,19 @@ func TestMaxClientsLogSaysNow(t *testing.T) {
 			if took := time.Since(start); took > 50*time.Millisecond {
 				t.Errorf("refused took %s, want no wait for Redis", took)
 			}
-			for end := time.Now().Add(3 * time.Second); !strings.Contains(log.String(), "\n") && time.Now().Before(end); {
-				time.Sleep(10 * time.Millisecond)
+			var got string
+			select {
+			case got = <-log:
+			case <-time.After(3 * time.Second):
+				t.Fatal("no log line")
 			}
-			time.Sleep(maxClientsTimeout) // no second line comes
-			got := log.String()
 			if !strings.Contains(got, tc.want) || (tc.not != "" && strings.Contains(got, tc.not)) {
 				t.Errorf("log %q, want %s", got, tc.want)
 			}
-			if n := strings.Count(got, "\n"); n != 1 {
-				t.Errorf("%d lines, want 1: %q", n, got)
+			select {
+			case more := <-log:
+				t.Errorf("a second line: %q", more)
+			case <-time.After(maxClientsTimeout):
 			}
 		})
 	}
