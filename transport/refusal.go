@@ -123,6 +123,13 @@ func (r *Refusal) Unwrap() []error {
 	return errs
 }
 
+// isMaxClients reports whether err is the maxclients refusal, which is
+// of one connection, not of the node.
+func isMaxClients(err error) bool {
+	r, ok := refusalOf(err)
+	return ok && r.Cause == CauseMaxClients
+}
+
 // refusalOf returns the refusal err is, if err is an error reply that
 // proves the call did not run.
 func refusalOf(err error) (*Refusal, bool) {

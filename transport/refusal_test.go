@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -168,5 +169,72 @@ func TestMaxClientsLane(t *testing.T) {
 	}
 	if err := eng.Ping(ctx); err != nil {
 		t.Errorf("Ping with one lane serving: %v", err)
+	}
+}
+
+// refusingAfterPing is a fake Redis connection that answers PING (so it
+// passes the check of a new connection) and refuses the next command as a
+// Redis at maxclients does, then closes.
+func refusingAfterPing(nc net.Conn) {
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	for {
+		n, err := respHeader(r, '*')
+		if err != nil {
+			return
+		}
+		var cmd string
+		for i := range n {
+			size, err := respHeader(r, '$')
+			if err != nil {
+				return
+			}
+			arg := make([]byte, size+2)
+			if _, err := io.ReadFull(r, arg); err != nil {
+				return
+			}
+			if i == 0 {
+				cmd = strings.ToUpper(string(arg[:size]))
+			}
+		}
+		if cmd != "PING" {
+			io.WriteString(nc, "-ERR max number of clients reached\r\n")
+			return
+		}
+		if _, err := io.WriteString(nc, "+PONG\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// TestMaxClientsRefusalRetried: a call a batch connection carried and
+// Redis refused with maxclients (a refusal of that connection: the call
+// did not run) is sent again on another connection within its deadline,
+// and sells, once.
+func TestMaxClientsRefusalRetried(t *testing.T) {
+	srv := redistest.StartTestServer(t)
+	pool := transport.NewPool(transport.PoolConfig{Addr: srv.Addr, Timeout: time.Second})
+	t.Cleanup(func() { pool.Close() })
+	refusing := saletest.Loopback(t, refusingAfterPing)
+	obs := &refusalCounter{}
+	b := transport.NewBatcher(pool, transport.BatcherConfig{Conns: 1, Observer: obs,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", refusing)
+		}})
+	t.Cleanup(func() { b.Close() })
+	ctx := saletest.Context(t)
+	id := saletest.Product(t, engine.New(pool), 10)
+	eng := engine.New(b)
+	for i := range 3 {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)}); res.Status != wire.StatusSuccess {
+			t.Fatalf("purchase %d: %s %s %v, want SUCCESS on another connection", i, res.Status, res.Code, res.Err)
+		}
+	}
+	if n := obs.n[transport.CauseMaxClients].Load(); n == 0 {
+		t.Error("no maxclients refusal counted")
+	}
+	st, err := eng.Status(ctx, id)
+	if err != nil || st.Remaining != 7 || st.Buyers != 3 {
+		t.Errorf("status %+v, %v; want 3 sold once each", st, err)
 	}
 }
