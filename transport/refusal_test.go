@@ -38,6 +38,12 @@ func refusingRedis(t *testing.T, reply string) string {
 
 // answerEvery reads RESP commands from nc and answers each with reply.
 func answerEvery(nc net.Conn, reply string) {
+	serveCommands(nc, func(string) (string, bool) { return reply, true })
+}
+
+// serveCommands reads RESP commands from nc and writes what answer says
+// of each command's name (upper case), until answer says not to go on.
+func serveCommands(nc net.Conn, answer func(cmd string) (reply string, more bool)) {
 	defer nc.Close()
 	r := bufio.NewReader(nc)
 	for {
@@ -45,16 +51,22 @@ func answerEvery(nc net.Conn, reply string) {
 		if err != nil {
 			return
 		}
-		for range n {
+		var cmd string
+		for i := range n {
 			size, err := respHeader(r, '$')
 			if err != nil {
 				return
 			}
-			if _, err := io.CopyN(io.Discard, r, int64(size)+2); err != nil {
+			arg := make([]byte, size+2)
+			if _, err := io.ReadFull(r, arg); err != nil {
 				return
 			}
+			if i == 0 {
+				cmd = strings.ToUpper(string(arg[:size]))
+			}
 		}
-		if _, err := io.WriteString(nc, reply); err != nil {
+		reply, more := answer(cmd)
+		if _, err := io.WriteString(nc, reply); err != nil || !more {
 			return
 		}
 	}
@@ -176,35 +188,12 @@ func TestMaxClientsLane(t *testing.T) {
 // passes the check of a new connection) and refuses the next command as a
 // Redis at maxclients does, then closes.
 func refusingAfterPing(nc net.Conn) {
-	defer nc.Close()
-	r := bufio.NewReader(nc)
-	for {
-		n, err := respHeader(r, '*')
-		if err != nil {
-			return
+	serveCommands(nc, func(cmd string) (string, bool) {
+		if cmd == "PING" {
+			return "+PONG\r\n", true
 		}
-		var cmd string
-		for i := range n {
-			size, err := respHeader(r, '$')
-			if err != nil {
-				return
-			}
-			arg := make([]byte, size+2)
-			if _, err := io.ReadFull(r, arg); err != nil {
-				return
-			}
-			if i == 0 {
-				cmd = strings.ToUpper(string(arg[:size]))
-			}
-		}
-		if cmd != "PING" {
-			io.WriteString(nc, "-ERR max number of clients reached\r\n")
-			return
-		}
-		if _, err := io.WriteString(nc, "+PONG\r\n"); err != nil {
-			return
-		}
-	}
+		return "-ERR max number of clients reached\r\n", false
+	})
 }
 
 // TestMaxClientsRefusalRetried: a call a batch connection carried and
