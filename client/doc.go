@@ -44,7 +44,9 @@
 // answers with the original answer (the same OrderID) and never takes
 // stock twice. The same RequestID with another UserID or Quantity is an
 // ERROR REQUEST_ID_REUSED; after admin release of its order the retry is
-// an ERROR ORDER_RELEASED.
+// an ERROR ORDER_RELEASED. An ERROR UNAVAILABLE saying the request did
+// not run, or an ERROR STORE_FULL (Redis is out of memory), sold nothing:
+// retry it later.
 //
 // # TLS
 //

@@ -75,7 +75,7 @@ func TestAdminInitForceJSON(t *testing.T) {
 }
 
 // bench --init wipes a used product, as it always did, and says what it
-// cleared.
+// cleared (with --json, as init_cleared).
 func TestBenchInitClears(t *testing.T) {
 	raddr := redistest.Addr(t)
 	addr := startServe(t, raddr)
@@ -87,7 +87,15 @@ func TestBenchInitClears(t *testing.T) {
 	if out := run(); !strings.Contains(out, "--init 5: cleared 0 orders") {
 		t.Errorf("first bench:\n%s", out)
 	}
-	out := run()
+	var rep struct {
+		Cleared *engine.Cleared `json:"init_cleared"`
+	}
+	out := mustRun(t, "bench", "--addr", addr, "--redis-addr", raddr, "--product", product,
+		"-n", "20", "-c", "4", "--init", "5", "--json")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Cleared == nil || *rep.Cleared != (engine.Cleared{Orders: 5, Held: 5, Customers: 5, Entries: 5}) {
+		t.Errorf("bench --json on a used product = %s (%v), want init_cleared of 5 orders", out, err)
+	}
+	out = run()
 	for _, want := range []string{"--init 5: cleared 5 orders (5 units held by 5 customers, 5 stream entries)\n", "Successful:        5\n", "✓ PASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench on a used product lacks %q:\n%s", want, out)

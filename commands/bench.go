@@ -253,15 +253,16 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 	if err := reachServers(ctx, cfg); err != nil {
 		return err
 	}
+	var cleared *engine.Cleared // what --init cleared
 	if c.IsSet("init") {
 		// Re-initialising is what --init is for: it wipes, and says what.
-		var cleared engine.Cleared
+		cleared = &engine.Cleared{}
 		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit")),
-			engine.WithForce(), engine.WithCleared(&cleared)); err != nil {
+			engine.WithForce(), engine.WithCleared(cleared)); err != nil {
 			return err
 		}
 		if !c.Bool("json") { // with --json, stdout is the report's alone
-			fmt.Fprintf(c.App.Writer, "--init %d: cleared %s\n", c.Int64("init"), cleared)
+			fmt.Fprintf(c.App.Writer, "--init %d: cleared %s\n", c.Int64("init"), *cleared)
 		}
 	}
 	before, err := eng.Status(ctx, cfg.Product)
@@ -285,6 +286,7 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 		stopProgress()
 	}
 	rep := newReport(cfg, res, c.Bool("allow-errors"))
+	rep.Cleared = cleared
 	if cpuErr == nil {
 		cpu1, err := st.cpu(context.WithoutCancel(ctx))
 		rep.RedisCPU = redisCPU(cpu0, cpu1, err)
@@ -406,6 +408,8 @@ type Report struct {
 	// (before the check), nil when Redis cannot say (the embedded store).
 	RedisCPU *RedisCPU
 	Check    *Check
+	// Cleared is what --init cleared before the run, nil without --init.
+	Cleared *engine.Cleared
 }
 
 // RedisCPU is the CPU time (user + sys) Redis used during a run: with
@@ -601,6 +605,7 @@ type jsonReport struct {
 	LatencyUS    jsonLatency      `json:"latency_us"`
 	RedisCPU     *jsonRedisCPU    `json:"redis_cpu,omitempty"`
 	Check        *jsonCheck       `json:"oversell_check"`
+	InitCleared  *engine.Cleared  `json:"init_cleared,omitempty"` // what --init cleared; absent without --init
 	Interrupted  bool             `json:"interrupted"`
 	Pass         bool             `json:"pass"` // the verdict: check passed, no failed request (or --allow-errors), not interrupted
 }
@@ -679,6 +684,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		Units:        r.Units,
 		Errors:       r.Errors,
 		ErrorSet:     map[string]int64{},
+		InitCleared:  r.Cleared,
 		LatencyUS: jsonLatency{
 			Count: l.Count, Min: l.Min.Microseconds(), Mean: round3(float64(l.Mean) / 1e3),
 			P50: l.P50.Microseconds(), P90: l.P90.Microseconds(), P95: l.P95.Microseconds(),

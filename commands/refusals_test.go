@@ -48,8 +48,8 @@ func httpGetOrPost(t *testing.T, url, body string) httpAnswer {
 }
 
 // TestFaultRedisOutOfMemory: Redis reaches maxmemory (noeviction) in the
-// middle of a sale. Purchases answer 503 UNAVAILABLE with Retry-After,
-// saying nothing was sold (never 500 INTERNAL, never "outcome unknown"),
+// middle of a sale. Purchases answer 503 STORE_FULL with Retry-After,
+// saying nothing was recorded (never 500 INTERNAL, never "outcome unknown"),
 // and /readyz answers 503 with the reason. Once memory is freed the server
 // sells again by itself and the books balance.
 func TestFaultRedisOutOfMemory(t *testing.T) {
@@ -71,9 +71,9 @@ func TestFaultRedisOutOfMemory(t *testing.T) {
 	saletest.Do(t, rc, "CONFIG", "SET", "maxmemory", "1")
 	for i := 100; i < 120; i++ {
 		a := buy(i)
-		if a.code != http.StatusServiceUnavailable || a.resp.Code != engine.CodeUnavailable || a.retryAfter == "" ||
-			strings.Contains(a.body, "outcome unknown") {
-			t.Fatalf("out of memory: %d (Retry-After %q) %s, want 503 UNAVAILABLE with Retry-After, not outcome unknown", a.code, a.retryAfter, a.body)
+		if a.code != http.StatusServiceUnavailable || a.resp.Code != engine.CodeStoreFull || a.retryAfter == "" ||
+			strings.Contains(a.body, "outcome unknown") || !strings.Contains(a.resp.Error, "store is full") {
+			t.Fatalf("out of memory: %d (Retry-After %q) %s, want 503 STORE_FULL with Retry-After, not outcome unknown", a.code, a.retryAfter, a.body)
 		}
 	}
 	if a := httpGetOrPost(t, "http://"+addr+"/readyz", ""); a.code != http.StatusServiceUnavailable || !strings.Contains(a.resp.Error, "maxmemory") {

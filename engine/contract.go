@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -107,11 +108,13 @@ var (
 	ordersScript = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
 
 	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
-		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id")
+		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
 	shardDirScript   = declare("shard_dir", lua.ShardDir, []key{keyMeta}).readOnly()
 	shardPeekScript  = declare("shard_peek", lua.ShardPeek, []key{keyStock, keyTransfersOut, keyTransfersIn}).readOnly()
 	shardClearScript = declare("shard_clear", lua.ShardClear, []key{keyTransfersOut, keyTransfersIn})
-	debitScript      = declare("transfer_debit", lua.TransferDebit, []key{keyStock, keyMeta, keyTransfersOut},
+	shardDropScript  = declare("shard_drop", lua.ShardDrop,
+		append(slices.Clip(productKeys), keyTransfersOut, keyTransfersIn), "control channel", "product id", "force")
+	debitScript = declare("transfer_debit", lua.TransferDebit, []key{keyStock, keyMeta, keyTransfersOut},
 		"transfer id", "target shard id", "units", "mode")
 	creditScript = declare("transfer_credit", lua.TransferCredit,
 		[]key{keyStock, keyMeta, keyTransfersIn, keyOrders},
@@ -139,7 +142,7 @@ func Scripts() []*Script {
 func specs() []*spec {
 	return []*spec{initScript, resetScript, deleteScript, statusScript, buyersScript, windowScript,
 		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
-		shardPeekScript, shardClearScript, debitScript, creditScript, settleScript,
+		shardPeekScript, shardClearScript, shardDropScript, debitScript, creditScript, settleScript,
 		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript}
 }
 

@@ -195,6 +195,10 @@ type Result struct {
 // msgRefused is the client's message for a call Redis refused.
 const msgRefused = "redis unavailable: the request did not run (nothing was sold); it can be retried"
 
+// msgStoreFull is the client's message for a call Redis refused for want
+// of memory.
+const msgStoreFull = "the sale's store is full: the request did not run (nothing was recorded); retry later"
+
 // Fail returns the ERROR result for err: its client message and code come
 // from the error's kind, and Redis internals stay in Err.
 func Fail(err error) Result {
@@ -216,6 +220,8 @@ func Fail(err error) Result {
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
 		r.Code, r.Message = CodeUnavailable, "redis unavailable: outcome unknown; retry with the same request_id to learn it"
+	case errors.Is(err, ErrStoreFull):
+		r.Code, r.Message = CodeStoreFull, msgStoreFull
 	case errors.Is(err, ErrRefused):
 		r.Code, r.Message = CodeUnavailable, msgRefused
 	case errors.Is(err, ErrUnavailable):
@@ -528,20 +534,9 @@ func (e *Engine) Init(ctx context.Context, id string, units int64, opts ...InitO
 // initOf runs init.lua on product (or shard) sid of product id, and
 // returns what it cleared.
 func (e *Engine) initOf(ctx context.Context, sid, id string, units int64, s Settings) (Cleared, error) {
-	n, err := e.evalInts(ctx, initScript, KeysFor(sid),
+	return e.evalChecked(ctx, initScript, sid,
 		units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force),
 		s.Hold.Milliseconds())
-	if err != nil {
-		return Cleared{}, err
-	}
-	c, err := clearedOf(n)
-	switch {
-	case err != nil:
-		return Cleared{}, fmt.Errorf("unexpected reply: %w", err)
-	case n[0] == replyInUse:
-		return Cleared{}, &ProductInUseError{ID: sid, Cleared: c}
-	}
-	return c, nil
 }
 
 // initSettings applies opts and checks what a product is initialised with.
@@ -744,7 +739,7 @@ func (e *Engine) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.dropShards(ctx); err != nil {
+	if _, err := l.dropShards(ctx, true); err != nil {
 		return err
 	}
 	n, err := e.evalInt(ctx, deleteScript, KeysFor(id), ControlChannel, id)

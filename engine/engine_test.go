@@ -793,6 +793,8 @@ func TestFailCodes(t *testing.T) {
 		{"invalid", engine.ValidateUserID(""), engine.CodeInvalidRequest, "missing user_id"},
 		{"unknown product", fmt.Errorf("x: %w", engine.ErrUnknownProduct), engine.CodeUnknownProduct, "unknown product"},
 		{"unavailable hides details", fmt.Errorf("dial 10.0.0.1: %w", engine.ErrUnavailable), engine.CodeUnavailable, "redis unavailable"},
+		{"refused", fmt.Errorf("eval: %w", engine.ErrRefused), engine.CodeUnavailable, "redis unavailable: the request did not run (nothing was sold); it can be retried"},
+		{"store full before refused", fmt.Errorf("eval: %w: %w", engine.ErrRefused, engine.ErrStoreFull), engine.CodeStoreFull, "the sale's store is full: the request did not run (nothing was recorded); retry later"},
 		{"internal hides details", errors.New("ERR stock of p is not a number"), engine.CodeInternal, "internal error"},
 	}
 	for _, tt := range tests {

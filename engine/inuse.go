@@ -7,8 +7,13 @@ import (
 )
 
 // Re-initialising a product wipes its orders. Init refuses a product in
-// use unless forced (WithForce), and says what it would have cleared; a
-// plain product's check is init.lua's own, in the call that wipes it.
+// use unless forced (WithForce), and says what it would have cleared.
+// Every wipe is checked in the call that makes it, so no sale that lands
+// before it is cleared: init.lua for a plain product (or one shard),
+// shard_drop.lua for each old shard of a sharded product, shard_base.lua
+// for a plain product's own keys turned into a sharded one's directory.
+// A sharded product's shards are on distinct slots, which no one script
+// can check together: see prepareInit for what that leaves.
 
 // ErrProductInUse: Init was asked to re-create a product that has orders,
 // units held, customers or orders-stream entries, without WithForce. The
@@ -91,30 +96,55 @@ func forceArg(force bool) string {
 }
 
 // prepareInit readies product id to be (re)initialised with s: it drops
-// the product's shards, if it has any. First, unless s.Force, it refuses
-// a product in use when init.lua cannot check it in its own call: when
-// the product is sharded, or when precheck (the product is about to be
-// sharded). That check and the wipe are separate calls: a sale between
-// them is cleared too. It returns the usage it found.
+// the product's shards, if it has any, and returns what they held.
+//
+// Unless s.Force, it first refuses a product in use, reading its status,
+// when more than one call will wipe it: when it is sharded, or when
+// precheck (it is about to be sharded). That read changes nothing, so the
+// usual refusal leaves the product as it was. The wipes check again, each
+// in its own call (see dropShards and shard_base.lua), so a sale that
+// lands after the read is never cleared. What remains: such a sale's
+// shard refuses its drop and init fails with ErrProductInUse, but the
+// shards dropped before it (which held no sale) are gone, and the
+// product sells only on the shards left until it is initialised again.
 func (e *Engine) prepareInit(ctx context.Context, id string, s Settings, precheck bool) (Cleared, error) {
 	l, err := e.layoutOf(ctx, id, false)
 	if err != nil {
 		return Cleared{}, err
 	}
-	var used Cleared
-	if _, sharded := l.(shardedProduct); sharded || precheck {
+	if _, sharded := l.(shardedProduct); (sharded || precheck) && !s.Force {
 		st, err := l.status(ctx)
 		switch {
 		case errors.Is(err, ErrUnknownProduct):
 		case err != nil:
 			return Cleared{}, fmt.Errorf("init %s: %w", id, err)
-		case !s.Force && st.usage().Any():
+		case st.usage().Any():
 			return Cleared{}, &ProductInUseError{ID: id, Cleared: st.usage()}
-		default:
-			used = st.usage()
 		}
 	}
-	return used, l.dropShards(ctx)
+	used, err := l.dropShards(ctx, s.Force)
+	if errors.Is(err, ErrProductInUse) {
+		err = fmt.Errorf("init %s: a sale landed while it was checked; it is kept, but the shards before it were removed: initialise %s again: %w", id, id, err)
+	}
+	return used, err
+}
+
+// evalChecked runs s, a script that refuses a key set in use unless
+// forced (init, shard_base, shard_drop), on the keys of sid and reads
+// its reply: what it cleared, or a *ProductInUseError naming sid.
+func (e *Engine) evalChecked(ctx context.Context, s *spec, sid string, args ...any) (Cleared, error) {
+	n, err := e.evalInts(ctx, s, KeysFor(sid), args...)
+	if err != nil {
+		return Cleared{}, err
+	}
+	c, err := clearedOf(n)
+	switch {
+	case err != nil:
+		return Cleared{}, fmt.Errorf("unexpected reply: %w", err)
+	case n[0] == replyInUse:
+		return Cleared{}, &ProductInUseError{ID: sid, Cleared: c}
+	}
+	return c, nil
 }
 
 // report stores c where WithCleared asked.

@@ -28,8 +28,10 @@ type layout interface {
 	settle(ctx context.Context, op, orderID, user string) (settled, error)
 	sweep(ctx context.Context) (Swept, error)
 	// dropShards removes the shards of a product about to be re-created
-	// or deleted (nothing, for a plain one).
-	dropShards(ctx context.Context) error
+	// or deleted (nothing, for a plain one), and returns what they held.
+	// Unless force, a shard in use is refused (ErrProductInUse), checked
+	// in the call that removes it; the shards before it are removed.
+	dropShards(ctx context.Context, force bool) (Cleared, error)
 }
 
 // layoutOf resolves the layout of product id. A shard's id (ID#j) is
@@ -59,7 +61,8 @@ func (e *Engine) deleteShards(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return l.dropShards(ctx)
+	_, err = l.dropShards(ctx, true)
+	return err
 }
 
 // plainProduct is a product (or shard) of one key set: every operation is
@@ -111,9 +114,9 @@ func (p plainProduct) sweep(ctx context.Context) (Swept, error) {
 	return p.e.sweepOf(ctx, p.id, p.id)
 }
 
-func (p plainProduct) dropShards(context.Context) error {
+func (p plainProduct) dropShards(context.Context, bool) (Cleared, error) {
 	p.e.forgetShards(p.id)
-	return nil
+	return Cleared{}, nil
 }
 
 // shardedProduct is a product spread over shards, as its directory dir
@@ -191,22 +194,21 @@ func (s shardedProduct) sweep(ctx context.Context) (Swept, error) {
 	return all, nil
 }
 
-func (s shardedProduct) dropShards(ctx context.Context) error {
+func (s shardedProduct) dropShards(ctx context.Context, force bool) (Cleared, error) {
+	defer s.e.forgetShards(s.id)
+	var cleared Cleared
 	for _, sid := range s.dir.ids {
-		sk := KeysFor(sid)
-		if _, err := s.e.eval(ctx, shardClearScript, sk); err != nil {
-			return fmt.Errorf("delete shard %s: %w", sid, err)
+		c, err := s.e.evalChecked(ctx, shardDropScript, sid, ControlChannel, s.id, forceArg(force))
+		if err != nil {
+			return cleared, fmt.Errorf("delete shard %s: %w", sid, err)
 		}
-		if _, err := s.e.eval(ctx, deleteScript, sk, ControlChannel, s.id); err != nil {
-			return fmt.Errorf("delete shard %s: %w", sid, err)
-		}
+		cleared = cleared.plus(c)
 	}
 	// The restock parts a crash left in the directory.
 	if _, err := s.e.eval(ctx, shardClearScript, KeysFor(s.id)); err != nil {
-		return fmt.Errorf("delete %s: %w", s.id, err)
+		return cleared, fmt.Errorf("delete %s: %w", s.id, err)
 	}
-	s.e.forgetShards(s.id)
-	return nil
+	return cleared, nil
 }
 
 // forgetShards drops what this server cached of product id's shards.

@@ -22,6 +22,11 @@ var (
 	// an error reply that proves the script did not run (out of memory,
 	// loading, a replica, too many clients): the call can be sent again.
 	ErrRefused = errors.New("refused by redis")
+	// ErrStoreFull is wrapped (with ErrRefused) when Redis refused a
+	// call for want of memory (OOM, maxmemory reached under noeviction):
+	// nothing was written, and the call can be sent again once memory is
+	// freed.
+	ErrStoreFull = errors.New("the sale's store is full")
 	// ErrNotDurable is wrapped when a script ran but the durability wait
 	// (WAIT, WAITAOF) fell short.
 	ErrNotDurable = errors.New("not confirmed durable")

@@ -188,10 +188,18 @@ func (e *Engine) InitSharded(ctx context.Context, id string, units int64, k int,
 		}
 		used = used.plus(c)
 	}
-	if _, err := e.eval(ctx, shardBaseScript, KeysFor(id),
-		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id); err != nil {
+	c, err := e.evalChecked(ctx, shardBaseScript, id,
+		strings.Join(ids, ","), units, s.PerUserLimit, msOrEmpty(s.Start), msOrEmpty(s.End), ControlChannel, id, forceArg(s.Force))
+	if err != nil {
+		// A sale landed on the plain product since prepareInit read it:
+		// it stays plain, and the new shards, which no directory names,
+		// go.
+		if _, derr := (shardedProduct{e, id, shardDir{ids: ids}}).dropShards(ctx, true); derr != nil {
+			err = errors.Join(err, derr)
+		}
 		return fmt.Errorf("init %s: %w", id, err)
 	}
+	used = used.plus(c)
 	e.shards.put(id, ids, e.now())
 	s.report(used)
 	return nil

@@ -25,5 +25,6 @@ const (
 	CodeBusy           = "BUSY"              // the server is at its connection cap; the connection closes
 	CodeNotDurable     = "NOT_DURABLE"       // the sale ran but --durability was not reached in time
 	CodeUnavailable    = "UNAVAILABLE"       // Redis did not answer in time; the outcome is unknown only if the script may have run
+	CodeStoreFull      = "STORE_FULL"        // Redis is out of memory; nothing was recorded; retry later
 	CodeInternal       = "INTERNAL"          // a bug or a corrupt product; see the server log
 )

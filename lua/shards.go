@@ -21,6 +21,10 @@ var (
 	//go:embed shard_clear.lua
 	ShardClear string
 
+	// ShardDrop removes a shard, refusing one in use unless forced.
+	//go:embed shard_drop.lua
+	ShardDrop string
+
 	// TransferDebit takes units out of a shard under a transfer id.
 	//go:embed transfer_debit.lua
 	TransferDebit string

@@ -389,7 +389,7 @@ func stockResponse(r *wire.Response, st engine.ProductStatus) {
 // client's, to an event that event starts, and notes whether Redis
 // answered.
 func (s *Server) logFailure(event func(zerolog.Level) *zerolog.Event, res engine.Result, product string) {
-	if res.Code == engine.CodeUnavailable {
+	if res.Code == engine.CodeUnavailable || res.Code == engine.CodeStoreFull {
 		s.redisUp.Store(false)
 	}
 	if res.Err != nil && res.Code != engine.CodeInvalidRequest && res.Code != engine.CodeUnknownProduct && res.Code != engine.CodeRequestReused {

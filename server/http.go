@@ -44,6 +44,7 @@ var httpStatus = map[string]int{
 	engine.CodeUnknownOrder:               http.StatusNotFound,
 	engine.CodeFrameTooLarge:              http.StatusRequestEntityTooLarge,
 	engine.CodeUnavailable:                http.StatusServiceUnavailable,
+	engine.CodeStoreFull:                  http.StatusServiceUnavailable,
 	engine.CodeBusy:                       http.StatusServiceUnavailable,
 	// The sale is recorded but not yet as durable as asked: like
 	// UNAVAILABLE, the client retries with the same request_id to learn it.
@@ -255,7 +256,7 @@ func putBody(b *[]byte) {
 
 // writeAnswer writes r as the JSON answer, with its status from
 // httpStatus and, for RATE_LIMITED, a Retry-After in whole seconds
-// (rounded up), for UNAVAILABLE one of a second.
+// (rounded up), for UNAVAILABLE and STORE_FULL one of a second.
 func writeAnswer(w http.ResponseWriter, r *wire.Response) { writeAnswerStatus(w, r, statusOf(r)) }
 
 // writeAnswerStatus is writeAnswer with the HTTP status code.
@@ -268,7 +269,7 @@ func writeAnswerStatus(w http.ResponseWriter, r *wire.Response, code int) {
 	switch {
 	case r.Has&wire.FieldRetryAfter != 0:
 		h.Set("Retry-After", strconv.FormatInt((r.RetryAfterMS+999)/1000, 10))
-	case r.Code == engine.CodeUnavailable:
+	case r.Code == engine.CodeUnavailable, r.Code == engine.CodeStoreFull:
 		h["Retry-After"] = retryUnavailable
 	}
 	w.WriteHeader(code)
@@ -277,8 +278,8 @@ func writeAnswerStatus(w http.ResponseWriter, r *wire.Response, code int) {
 
 var jsonContentType = []string{"application/json"}
 
-// retryUnavailable is the Retry-After of an UNAVAILABLE answer, in
-// seconds: Redis refused or did not answer, and may in a second.
+// retryUnavailable is the Retry-After of an UNAVAILABLE or STORE_FULL
+// answer, in seconds: Redis refused or did not answer, and may in a second.
 var retryUnavailable = []string{"1"}
 
 // writeResult writes the answer for res.

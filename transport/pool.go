@@ -73,6 +73,8 @@ type Pool struct {
 	refusalLog  *refusalLogs
 	// lastRefusal is the node's last refusal, until a call succeeds.
 	lastRefusal atomic.Pointer[refusalSeen]
+	// maxClientsLogging is set while logMaxClients runs.
+	maxClientsLogging atomic.Bool
 }
 
 var _ engine.Redis = (*Pool)(nil)

@@ -92,8 +92,24 @@ func (r *reader) batch(bt batch) error {
 		}
 		b.answer(calls, r.replies[i], r.errs[i], waitErr)
 	}
+	if lostErr == nil && r.connRefused() {
+		// Redis closes a connection it refused: the lane dials again
+		// now rather than send the next batch to a closed connection.
+		lostErr = fmt.Errorf("%w: %w: %w", engine.ErrUnavailable, engine.ErrOutcomeUnknown, ErrMaxClients)
+	}
 	clear(r.replies)
 	return lostErr
+}
+
+// connRefused reports whether a reply of the last batch refused the
+// connection itself (maxclients).
+func (r *reader) connRefused() bool {
+	for _, err := range r.errs {
+		if isMaxClients(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadlines sets r.by for bt. A reply is waited for no longer than the
@@ -198,6 +214,12 @@ func (b *Batcher) answer(calls []*call, v any, err, waitErr error) {
 				b.refusals.Refused(CauseNoScript)
 			}
 			go b.retry(c)
+		case isMaxClients(err):
+			// Redis refused this connection, not the node: the call
+			// did not run, so it goes on another connection (the
+			// pool's) within its deadline, and cannot sell twice.
+			b.classify(err) // counted and logged
+			go b.retry(c)
 		case err != nil:
 			c.finish(nil, b.classify(err))
 		case waitErr != nil && !c.s.ReadOnly:
@@ -218,8 +240,9 @@ func (b *Batcher) classify(err error) error {
 	return err
 }
 
-// retry runs c again through the pool, which loads its script first (after
-// NOSCRIPT), within c's deadline.
+// retry runs c again through the pool, within c's deadline: on another
+// connection (after a maxclients refusal), loading its script first
+// (after NOSCRIPT).
 func (b *Batcher) retry(c *call) {
 	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, c.deadline))
 	defer cancel()

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,7 +44,7 @@ const (
 )
 
 // Sentinels of the causes: a refusal wraps its cause's (and
-// engine.ErrRefused, and engine.ErrUnavailable). Each says what the
+// engine.ErrRefused, and engine.ErrUnavailable; CauseOOM engine.ErrStoreFull). Each says what the
 // operator does next.
 var (
 	ErrMaxClients = errors.New("redis refused the connection: raise maxclients")
@@ -100,8 +101,8 @@ func Causes() []Cause {
 }
 
 // Refusal is an error reply that proves the call did not run. It wraps
-// its cause's sentinel, engine.ErrRefused and engine.ErrUnavailable, never
-// engine.ErrOutcomeUnknown.
+// its cause's sentinel, engine.ErrRefused and engine.ErrUnavailable (and,
+// for CauseOOM, engine.ErrStoreFull), never engine.ErrOutcomeUnknown.
 type Refusal struct {
 	Cause Cause
 	Reply redis.Error // what Redis said
@@ -112,9 +113,21 @@ func (r *Refusal) Error() string {
 }
 
 // Unwrap is the cause's sentinel, engine.ErrRefused, engine.ErrUnavailable
-// and the reply.
+// and the reply; for CauseOOM engine.ErrStoreFull too, so the buyer is
+// told STORE_FULL.
 func (r *Refusal) Unwrap() []error {
-	return []error{r.Cause.Err(), engine.ErrRefused, engine.ErrUnavailable, r.Reply}
+	errs := []error{r.Cause.Err(), engine.ErrRefused, engine.ErrUnavailable, r.Reply}
+	if r.Cause == CauseOOM {
+		errs = append(errs, engine.ErrStoreFull)
+	}
+	return errs
+}
+
+// isMaxClients reports whether err is the maxclients refusal, which is
+// of one connection, not of the node.
+func isMaxClients(err error) bool {
+	r, ok := refusalOf(err)
+	return ok && r.Cause == CauseMaxClients
 }
 
 // refusalOf returns the refusal err is, if err is an error reply that
@@ -163,16 +176,65 @@ func newRefusalLogs(log zerolog.Logger) *refusalLogs {
 }
 
 // refused logs r (NOSCRIPT, which is retried at once, is not) and, when
-// it is a refusal of the whole node, keeps it for Ping.
+// it is a refusal of the whole node, keeps it for Ping. A maxclients line
+// says the current maxclients, which a goroutine reads first (see
+// logMaxClients).
 func (p *Pool) refused(r *Refusal) {
 	if r.Cause == CauseNoScript {
 		return
 	}
-	p.refusalLog[r.Cause].Warn().Str("cause", r.Cause.String()).Str("next_step", r.Cause.Err().Error()).
-		Str("reply", string(r.Reply)).Msg("redis refused a call: it did not run")
+	e := p.refusalLog[r.Cause].Warn() // nil when the line is sampled out
+	if e != nil {
+		e = e.Str("cause", r.Cause.String()).Str("reply", string(r.Reply))
+		if r.Cause == CauseMaxClients && p.maxClientsLogging.CompareAndSwap(false, true) {
+			go p.logMaxClients(e)
+		} else {
+			e.Str("next_step", r.Cause.Err().Error()).Msg(msgRefusedCall)
+		}
+	}
 	if r.Cause != CauseMaxClients {
 		p.lastRefusal.Store(&refusalSeen{r: r, at: time.Now()})
 	}
+}
+
+// msgRefusedCall is the message of a refusal's log line.
+const msgRefusedCall = "redis refused a call: it did not run"
+
+// maxClientsTimeout bounds the CONFIG GET of a maxclients log line.
+const maxClientsTimeout = 200 * time.Millisecond
+
+// logMaxClients sends e, a maxclients refusal's line, with the next step
+// "raise maxclients (now N)", N read with CONFIG GET on a pooled
+// connection within maxClientsTimeout; without N when that fails. Only
+// one runs at a time (maxClientsLogging), off the caller's path.
+func (p *Pool) logMaxClients(e *zerolog.Event) {
+	defer p.maxClientsLogging.Store(false)
+	next := ErrMaxClients.Error()
+	if n, err := p.maxClients(); err == nil {
+		next += " (now " + n + ")"
+	}
+	e.Str("next_step", next).Msg(msgRefusedCall)
+}
+
+// maxClients is Redis's maxclients, read on a pooled connection (an idle
+// one if there is: Redis at maxclients refuses a new one).
+func (p *Pool) maxClients() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), maxClientsTimeout)
+	defer cancel()
+	c, err := p.pool.GetContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	kv, err := redis.StringMap(redis.DoWithTimeout(c, maxClientsTimeout, "CONFIG", "GET", "maxclients"))
+	if err != nil {
+		return "", err
+	}
+	n, ok := kv["maxclients"]
+	if !ok {
+		return "", errors.New("CONFIG GET maxclients: no value")
+	}
+	return n, nil
 }
 
 // served notes that a script call succeeded: the node serves.

@@ -53,11 +53,23 @@ func TestClassifyRefusals(t *testing.T) {
 			if r.Cause != tc.cause || !errors.Is(err, tc.cause.Err()) || !errors.Is(err, engine.ErrRefused) || !errors.Is(err, engine.ErrUnavailable) {
 				t.Errorf("classify(%q) = %v (cause %v), want cause %v wrapping ErrRefused and ErrUnavailable", tc.reply, err, r.Cause, tc.cause)
 			}
-			if res := engine.Fail(err); res.Code != engine.CodeUnavailable {
-				t.Errorf("Fail(%v).Code = %s, want %s", err, res.Code, engine.CodeUnavailable)
+			if res, want := engine.Fail(err), wantCode(tc.cause); res.Code != want {
+				t.Errorf("Fail(%v).Code = %s, want %s", err, res.Code, want)
+			}
+			if full := errors.Is(err, engine.ErrStoreFull); full != (tc.cause == CauseOOM) {
+				t.Errorf("classify(%q) = %v: store full %v, want %v", tc.reply, err, full, tc.cause == CauseOOM)
 			}
 		})
 	}
+}
+
+// wantCode is the code a purchase refused for cause c is answered:
+// STORE_FULL for out of memory, UNAVAILABLE for the rest.
+func wantCode(c Cause) string {
+	if c == CauseOOM {
+		return engine.CodeStoreFull
+	}
+	return engine.CodeUnavailable
 }
 
 // TestCauseLabels checks every cause has a label and a sentinel.

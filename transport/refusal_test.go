@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,12 @@ func refusingRedis(t *testing.T, reply string) string {
 
 // answerEvery reads RESP commands from nc and answers each with reply.
 func answerEvery(nc net.Conn, reply string) {
+	serveCommands(nc, func(string) (string, bool) { return reply, true })
+}
+
+// serveCommands reads RESP commands from nc and writes what answer says
+// of each command's name (upper case), until answer says not to go on.
+func serveCommands(nc net.Conn, answer func(cmd string) (reply string, more bool)) {
 	defer nc.Close()
 	r := bufio.NewReader(nc)
 	for {
@@ -44,16 +51,22 @@ func answerEvery(nc net.Conn, reply string) {
 		if err != nil {
 			return
 		}
-		for range n {
+		var cmd string
+		for i := range n {
 			size, err := respHeader(r, '$')
 			if err != nil {
 				return
 			}
-			if _, err := io.CopyN(io.Discard, r, int64(size)+2); err != nil {
+			arg := make([]byte, size+2)
+			if _, err := io.ReadFull(r, arg); err != nil {
 				return
 			}
+			if i == 0 {
+				cmd = strings.ToUpper(string(arg[:size]))
+			}
 		}
-		if _, err := io.WriteString(nc, reply); err != nil {
+		reply, more := answer(cmd)
+		if _, err := io.WriteString(nc, reply); err != nil || !more {
 			return
 		}
 	}
@@ -72,21 +85,23 @@ func respHeader(r *bufio.Reader, kind byte) (int, error) {
 }
 
 // TestRefusedPurchase: a Redis that refuses every script (loading, a
-// replica, out of memory…) gets purchases answered UNAVAILABLE saying
-// nothing was sold, never INTERNAL and never "outcome unknown"; the
+// replica, out of memory…) gets purchases answered UNAVAILABLE (out of
+// memory: STORE_FULL) saying nothing was sold, never INTERNAL and never
+// "outcome unknown"; the
 // refusal is counted by cause, and Ping fails with the operator's next
 // step although the connection answers.
 func TestRefusedPurchase(t *testing.T) {
 	for _, tc := range []struct {
 		reply string
 		cause transport.Cause
+		code  string
 	}{
-		{"LOADING Redis is loading the dataset in memory", transport.CauseLoading},
-		{"READONLY You can't write against a read only replica.", transport.CauseReadOnly},
-		{"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", transport.CauseMasterDown},
-		{"OOM command not allowed when used memory > 'maxmemory'.", transport.CauseOOM},
-		{"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", transport.CauseMisconf},
-		{"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", transport.CauseBusy},
+		{"LOADING Redis is loading the dataset in memory", transport.CauseLoading, engine.CodeUnavailable},
+		{"READONLY You can't write against a read only replica.", transport.CauseReadOnly, engine.CodeUnavailable},
+		{"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", transport.CauseMasterDown, engine.CodeUnavailable},
+		{"OOM command not allowed when used memory > 'maxmemory'.", transport.CauseOOM, engine.CodeStoreFull},
+		{"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", transport.CauseMisconf, engine.CodeUnavailable},
+		{"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", transport.CauseBusy, engine.CodeUnavailable},
 	} {
 		t.Run(tc.cause.String(), func(t *testing.T) {
 			obs := &refusalCounter{}
@@ -97,9 +112,9 @@ func TestRefusedPurchase(t *testing.T) {
 			eng := engine.New(b)
 			start := time.Now()
 			res := eng.Purchase(saletest.Context(t), engine.Request{ProductID: "p", UserID: "u"})
-			if res.Status != wire.StatusError || res.Code != engine.CodeUnavailable ||
+			if res.Status != wire.StatusError || res.Code != tc.code ||
 				strings.Contains(res.Message, "outcome unknown") || !strings.Contains(res.Message, "did not run") {
-				t.Fatalf("purchase = %s %s %q (%v), want UNAVAILABLE saying it did not run", res.Status, res.Code, res.Message, res.Err)
+				t.Fatalf("purchase = %s %s %q (%v), want %s saying it did not run", res.Status, res.Code, res.Message, res.Err, tc.code)
 			}
 			if !errors.Is(res.Err, tc.cause.Err()) || errors.Is(res.Err, engine.ErrOutcomeUnknown) {
 				t.Errorf("purchase error %v, want %v and not outcome unknown", res.Err, tc.cause.Err())
@@ -166,5 +181,49 @@ func TestMaxClientsLane(t *testing.T) {
 	}
 	if err := eng.Ping(ctx); err != nil {
 		t.Errorf("Ping with one lane serving: %v", err)
+	}
+}
+
+// refusingAfterPing is a fake Redis connection that answers PING (so it
+// passes the check of a new connection) and refuses the next command as a
+// Redis at maxclients does, then closes.
+func refusingAfterPing(nc net.Conn) {
+	serveCommands(nc, func(cmd string) (string, bool) {
+		if cmd == "PING" {
+			return "+PONG\r\n", true
+		}
+		return "-ERR max number of clients reached\r\n", false
+	})
+}
+
+// TestMaxClientsRefusalRetried: a call a batch connection carried and
+// Redis refused with maxclients (a refusal of that connection: the call
+// did not run) is sent again on another connection within its deadline,
+// and sells, once.
+func TestMaxClientsRefusalRetried(t *testing.T) {
+	srv := redistest.StartTestServer(t)
+	pool := transport.NewPool(transport.PoolConfig{Addr: srv.Addr, Timeout: time.Second})
+	t.Cleanup(func() { pool.Close() })
+	refusing := saletest.Loopback(t, refusingAfterPing)
+	obs := &refusalCounter{}
+	b := transport.NewBatcher(pool, transport.BatcherConfig{Conns: 1, Observer: obs,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", refusing)
+		}})
+	t.Cleanup(func() { b.Close() })
+	ctx := saletest.Context(t)
+	id := saletest.Product(t, engine.New(pool), 10)
+	eng := engine.New(b)
+	for i := range 3 {
+		if res := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)}); res.Status != wire.StatusSuccess {
+			t.Fatalf("purchase %d: %s %s %v, want SUCCESS on another connection", i, res.Status, res.Code, res.Err)
+		}
+	}
+	if n := obs.n[transport.CauseMaxClients].Load(); n == 0 {
+		t.Error("no maxclients refusal counted")
+	}
+	st, err := eng.Status(ctx, id)
+	if err != nil || st.Remaining != 7 || st.Buyers != 3 {
+		t.Errorf("status %+v, %v; want 3 sold once each", st, err)
 	}
 }

@@ -33,7 +33,7 @@ const OtherCode = "OTHER"
 var errorCodes = [...]string{
 	engine.CodeInvalidRequest, engine.CodeUnknownProduct, engine.CodeUnknownType,
 	engine.CodeFrameTooLarge, engine.CodeRequestReused, engine.CodeUnknownOrder,
-	engine.CodeBusy, engine.CodeNotDurable, engine.CodeUnavailable,
+	engine.CodeBusy, engine.CodeNotDurable, engine.CodeUnavailable, engine.CodeStoreFull,
 	engine.CodeInternal, OtherCode,
 }
 
