@@ -76,6 +76,7 @@ type slot struct {
 	payload   []byte // the request's payload; req and query point into it
 	req       wire.PurchaseRequest
 	query     wire.QueryRequest
+	order     wire.OrderRequest
 	resp      wire.Response
 	ready     bool      // resp is set (guarded by conn.mu)
 	arrived   time.Time // when the request was read, for the latency metric
@@ -277,6 +278,13 @@ func (c *conn) handle(f wire.Frame, more bool) {
 		} else {
 			go c.queryStock(sl)
 		}
+	case wire.TypeConfirm, wire.TypeCancel:
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodeOrder(sl.payload, &sl.order); err != nil {
+			c.invalid(sl, err)
+		} else {
+			go c.settleOrder(sl)
+		}
 	case wire.TypePing:
 		sl.resp = wire.Response{Status: wire.StatusPong.String(), Redis: "down"}
 		if c.srv.redisUp.Load() {
@@ -383,6 +391,10 @@ func stockResponse(r *wire.Response, st engine.ProductStatus) {
 		RemainingStock: st.Remaining, Initial: st.Initial, Limit: st.Limit,
 		State: string(st.State()), Start: formatTime(st.Start), End: formatTime(st.End),
 	}
+	if st.Hold > 0 || st.Reserved+st.Paid+st.Expired+st.Cancelled > 0 {
+		r.Has |= wire.FieldReserved | wire.FieldPaid | wire.FieldReleased
+		r.Reserved, r.Paid, r.Released = st.Reserved, st.Paid, st.Expired+st.Cancelled
+	}
 }
 
 // logFailure logs the errors that are the server's problem, not the
@@ -402,9 +414,13 @@ func (s *Server) logFailure(event func(zerolog.Level) *zerolog.Event, res engine
 func resultResponse(r *wire.Response, res engine.Result) {
 	*r = wire.Response{Status: res.Status.String()}
 	switch res.Status {
-	case wire.StatusSuccess:
+	case wire.StatusSuccess, wire.StatusPaid, wire.StatusExpired, wire.StatusReleased, wire.StatusAlreadyPaid:
 		r.Has = wire.FieldRemaining | wire.FieldQuantity
 		r.RemainingStock, r.Quantity, r.OrderID = res.Remaining, res.Quantity, res.OrderID
+	case wire.StatusReserved:
+		r.Has = wire.FieldRemaining | wire.FieldQuantity | wire.FieldExpiresAt
+		r.RemainingStock, r.Quantity, r.OrderID = res.Remaining, res.Quantity, res.OrderID
+		r.ExpiresAt = res.ExpiresAt.UnixMilli()
 	case wire.StatusInsufficientStock:
 		r.Has, r.RemainingStock = wire.FieldRemaining, res.Remaining
 	case wire.StatusAlreadyPurchased:

@@ -37,15 +37,23 @@ var httpStatus = map[string]int{
 	wire.StatusEnded.String():             http.StatusGone,
 	wire.StatusRateLimited.String():       http.StatusTooManyRequests,
 	wire.StatusUnauthorized.String():      http.StatusUnauthorized,
-	engine.CodeInvalidRequest:             http.StatusBadRequest,
-	engine.CodeRequestReused:              http.StatusBadRequest,
-	engine.CodeUnknownType:                http.StatusBadRequest,
-	engine.CodeUnknownProduct:             http.StatusNotFound,
-	engine.CodeUnknownOrder:               http.StatusNotFound,
-	engine.CodeFrameTooLarge:              http.StatusRequestEntityTooLarge,
-	engine.CodeUnavailable:                http.StatusServiceUnavailable,
-	engine.CodeStoreFull:                  http.StatusServiceUnavailable,
-	engine.CodeBusy:                       http.StatusServiceUnavailable,
+	wire.StatusReserved.String():          http.StatusOK,
+	wire.StatusPaid.String():              http.StatusOK,
+	// RELEASED is 200 for a cancel; a confirm of a cancelled reservation
+	// answers 409 (see confirmStatus).
+	wire.StatusReleased.String():    http.StatusOK,
+	wire.StatusExpired.String():     http.StatusConflict,
+	wire.StatusAlreadyPaid.String(): http.StatusConflict,
+	engine.CodeForbidden:            http.StatusForbidden,
+	engine.CodeInvalidRequest:       http.StatusBadRequest,
+	engine.CodeRequestReused:        http.StatusBadRequest,
+	engine.CodeUnknownType:          http.StatusBadRequest,
+	engine.CodeUnknownProduct:       http.StatusNotFound,
+	engine.CodeUnknownOrder:         http.StatusNotFound,
+	engine.CodeFrameTooLarge:        http.StatusRequestEntityTooLarge,
+	engine.CodeUnavailable:          http.StatusServiceUnavailable,
+	engine.CodeStoreFull:            http.StatusServiceUnavailable,
+	engine.CodeBusy:                 http.StatusServiceUnavailable,
 	// The sale is recorded but not yet as durable as asked: like
 	// UNAVAILABLE, the client retries with the same request_id to learn it.
 	engine.CodeNotDurable: http.StatusServiceUnavailable,
@@ -185,6 +193,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("POST /{$}", s.httpPurchase)
 	mux.HandleFunc("GET /{$}", s.httpRoot)
 	mux.HandleFunc("POST /v1/purchase", s.httpPurchase)
+	mux.HandleFunc("POST /v1/orders/confirm", s.httpOrder(wire.TypeConfirm))
+	mux.HandleFunc("POST /v1/orders/cancel", s.httpOrder(wire.TypeCancel))
 	mux.HandleFunc("GET /v1/products", s.httpProducts)
 	mux.HandleFunc("GET /v1/products/{id}", s.httpProduct)
 	mux.HandleFunc("GET /healthz", s.httpHealthz)
@@ -315,15 +325,8 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 	}
 	buf := bodyBuffers.Get().(*[]byte)
 	defer putBody(buf)
-	body, err := readBody(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxPayload)), *buf)
-	*buf = body
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(engine.CodeFrameTooLarge, "body too large: limit "+strconv.Itoa(s.cfg.MaxPayload)+" bytes")
-			return
-		}
-		fail(engine.CodeInvalidRequest, "reading the body: "+err.Error())
+	body, ok := s.readRequestBody(w, r, buf, resp)
+	if !ok {
 		return
 	}
 	var pr wire.PurchaseRequest
@@ -339,13 +342,10 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 		}
 		req.RequestID = key
 	}
-	if auth := r.Header.Get("Authorization"); len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
-		bearer := auth[len("Bearer "):]
-		if req.JWT != "" && req.JWT != bearer {
-			fail(engine.CodeInvalidRequest, "Authorization and jwt differ")
-			return
-		}
-		req.JWT = bearer
+	var err error
+	if req.JWT, err = bearerJWT(r, req.JWT); err != nil {
+		fail(engine.CodeInvalidRequest, err.Error())
+		return
 	}
 	hc := connOf(r)
 	hc.mu.Lock()
@@ -362,6 +362,22 @@ func (s *Server) purchaseOverHTTP(w http.ResponseWriter, r *http.Request, resp *
 	res := <-done
 	s.logFailure(hc.log.WithLevel, res, req.ProductID)
 	resultResponse(resp, res)
+}
+
+// readRequestBody reads r's body, at most MaxPayload bytes, into *buf, or
+// sets resp to the ERROR that says why it could not.
+func (s *Server) readRequestBody(w http.ResponseWriter, r *http.Request, buf *[]byte, resp *wire.Response) ([]byte, bool) {
+	body, err := readBody(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxPayload)), *buf)
+	*buf = body
+	if err == nil {
+		return body, true
+	}
+	*resp = wire.Response{Status: wire.StatusError.String(), Code: engine.CodeInvalidRequest, Error: "reading the body: " + err.Error()}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		resp.Code, resp.Error = engine.CodeFrameTooLarge, "body too large: limit "+strconv.Itoa(s.cfg.MaxPayload)+" bytes"
+	}
+	return nil, false
 }
 
 // readBody appends all of rd to buf.

@@ -16,6 +16,8 @@ const (
 	TypePurchase Type = 0x01 // ATTEMPT_PURCHASE: PurchaseRequest → Response
 	TypeQuery    Type = 0x02 // QUERY_STOCK: QueryRequest → Response
 	TypePing     Type = 0x03 // PING: any payload → Response {"status":"PONG"}
+	TypeConfirm  Type = 0x10 // CONFIRM_ORDER: OrderRequest → Response (PAID, EXPIRED, RELEASED, ERROR)
+	TypeCancel   Type = 0x11 // CANCEL_ORDER: OrderRequest → Response (RELEASED, ALREADY_PAID, ERROR)
 
 	// ResponseBit marks a frame as a response.
 	ResponseBit Type = 0x80
@@ -45,6 +47,8 @@ var typeNames = map[Type]string{
 	TypePurchase: "ATTEMPT_PURCHASE",
 	TypeQuery:    "QUERY_STOCK",
 	TypePing:     "PING",
+	TypeConfirm:  "CONFIRM_ORDER",
+	TypeCancel:   "CANCEL_ORDER",
 }
 
 const (

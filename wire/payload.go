@@ -35,6 +35,75 @@ type PurchaseRequest struct {
 	JWT       string `json:"jwt"`
 }
 
+// OrderRequest is the payload of CONFIRM_ORDER and CANCEL_ORDER: the
+// reservation a purchase answered RESERVED, named by its order id, and
+// its customer, with the same proofs as a purchase:
+//
+//	{"product_id":"iphone15","user_id":"user_123","order_id":"1764108000123-0"}
+type OrderRequest struct {
+	ProductID string `json:"product_id"`
+	UserID    string `json:"user_id"`
+	OrderID   string `json:"order_id"`
+	Token     string `json:"token"`
+	Expires   int64  `json:"expires"`
+	JWT       string `json:"jwt"`
+}
+
+// DecodeOrder parses a CONFIRM_ORDER or CANCEL_ORDER payload into req, like
+// DecodePurchase.
+func DecodeOrder(p []byte, req *OrderRequest) error {
+	*req = OrderRequest{}
+	return scanObject(p, func(name []byte, v jsonValue) error {
+		switch string(name) {
+		case "product_id":
+			return setString(&req.ProductID, "product_id", v)
+		case "user_id":
+			return setString(&req.UserID, "user_id", v)
+		case "order_id":
+			return setString(&req.OrderID, "order_id", v)
+		case "token":
+			return setString(&req.Token, "token", v)
+		case "jwt":
+			return setString(&req.JWT, "jwt", v)
+		case "expires":
+			return setInt(&req.Expires, "expires", v)
+		}
+		return &FieldError{Field: string(name), Known: orderFields}
+	})
+}
+
+// orderFields are the members of an OrderRequest, for FieldError.
+var orderFields = []string{"product_id", "user_id", "order_id", "token", "expires", "jwt"}
+
+// AppendOrder appends the JSON payload of req; zero fields are omitted.
+func AppendOrder(dst []byte, req OrderRequest) []byte {
+	dst = append(dst, `{"product_id":`...)
+	dst = AppendString(dst, req.ProductID)
+	dst = append(dst, `,"user_id":`...)
+	dst = AppendString(dst, req.UserID)
+	dst = append(dst, `,"order_id":`...)
+	dst = AppendString(dst, req.OrderID)
+	return appendProof(dst, req.Token, req.Expires, req.JWT)
+}
+
+// appendProof appends a request's proofs of its user id (those set) and
+// closes the object.
+func appendProof(dst []byte, token string, expires int64, jwt string) []byte {
+	if token != "" {
+		dst = append(dst, `,"token":`...)
+		dst = AppendString(dst, token)
+	}
+	if expires != 0 {
+		dst = append(dst, `,"expires":`...)
+		dst = strconv.AppendInt(dst, expires, 10)
+	}
+	if jwt != "" {
+		dst = append(dst, `,"jwt":`...)
+		dst = AppendString(dst, jwt)
+	}
+	return append(dst, '}')
+}
+
 // QueryRequest is the payload of QUERY_STOCK: {"product_id":"iphone15"}.
 type QueryRequest struct {
 	ProductID string `json:"product_id"`
@@ -168,19 +237,7 @@ func AppendPurchase(dst []byte, req PurchaseRequest) []byte {
 		dst = append(dst, `,"request_id":`...)
 		dst = AppendString(dst, req.RequestID)
 	}
-	if req.Token != "" {
-		dst = append(dst, `,"token":`...)
-		dst = AppendString(dst, req.Token)
-	}
-	if req.Expires != 0 {
-		dst = append(dst, `,"expires":`...)
-		dst = strconv.AppendInt(dst, req.Expires, 10)
-	}
-	if req.JWT != "" {
-		dst = append(dst, `,"jwt":`...)
-		dst = AppendString(dst, req.JWT)
-	}
-	return append(dst, '}')
+	return appendProof(dst, req.Token, req.Expires, req.JWT)
 }
 
 // AppendQuery appends the JSON payload of req.
@@ -192,7 +249,7 @@ func AppendQuery(dst []byte, req QueryRequest) []byte {
 
 // Field marks which numeric fields of a Response are present; a present
 // zero (remaining_stock 0) differs from an absent field.
-type Field uint8
+type Field uint16
 
 // Numeric response fields.
 const (
@@ -202,11 +259,16 @@ const (
 	FieldHeld                         // held
 	FieldLimit                        // limit
 	FieldRetryAfter                   // retry_after_ms
+	FieldExpiresAt                    // expires_at
+	FieldReserved                     // reserved
+	FieldPaid                         // paid
+	FieldReleased                     // released
 )
 
 // Response is the payload of every response frame, for example:
 //
 //	{"status":"SUCCESS","remaining_stock":42,"quantity":1,"order_id":"1764108000123-0"}
+//	{"status":"RESERVED","remaining_stock":41,"quantity":1,"order_id":"1764108000124-0","expires_at":1764108600124}
 //	{"status":"SOLD_OUT"}
 //	{"status":"ERROR","code":"INVALID_REQUEST","error":"invalid json"}
 //
@@ -221,6 +283,10 @@ type Response struct {
 	Held           int64
 	Limit          int64
 	RetryAfterMS   int64
+	ExpiresAt      int64 // RESERVED: Unix ms, Redis's clock
+	Reserved       int64 // a stock query of a product with reservations: units reserved
+	Paid           int64 // units of reservations paid
+	Released       int64 // units of reservations released (expired or cancelled)
 	OrderID        string
 	State          string
 	Start          string // RFC 3339
@@ -241,6 +307,10 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	dst = appendInt(dst, r.Has&FieldHeld != 0, `,"held":`, r.Held)
 	dst = appendInt(dst, r.Has&FieldLimit != 0, `,"limit":`, r.Limit)
 	dst = appendInt(dst, r.Has&FieldRetryAfter != 0, `,"retry_after_ms":`, r.RetryAfterMS)
+	dst = appendInt(dst, r.Has&FieldExpiresAt != 0, `,"expires_at":`, r.ExpiresAt)
+	dst = appendInt(dst, r.Has&FieldReserved != 0, `,"reserved":`, r.Reserved)
+	dst = appendInt(dst, r.Has&FieldPaid != 0, `,"paid":`, r.Paid)
+	dst = appendInt(dst, r.Has&FieldReleased != 0, `,"released":`, r.Released)
 	dst = appendStr(dst, `,"state":`, r.State)
 	dst = appendStr(dst, `,"start":`, r.Start)
 	dst = appendStr(dst, `,"end":`, r.End)
@@ -283,6 +353,10 @@ func DecodeResponse(p []byte, r *Response) error {
 		Held           *int64 `json:"held"`
 		Limit          *int64 `json:"limit"`
 		RetryAfterMS   *int64 `json:"retry_after_ms"`
+		ExpiresAt      *int64 `json:"expires_at"`
+		Reserved       *int64 `json:"reserved"`
+		Paid           *int64 `json:"paid"`
+		Released       *int64 `json:"released"`
 		OrderID        string `json:"order_id"`
 		State          string `json:"state"`
 		Start          string `json:"start"`
@@ -307,6 +381,10 @@ func DecodeResponse(p []byte, r *Response) error {
 		{raw.Held, &r.Held, FieldHeld},
 		{raw.Limit, &r.Limit, FieldLimit},
 		{raw.RetryAfterMS, &r.RetryAfterMS, FieldRetryAfter},
+		{raw.ExpiresAt, &r.ExpiresAt, FieldExpiresAt},
+		{raw.Reserved, &r.Reserved, FieldReserved},
+		{raw.Paid, &r.Paid, FieldPaid},
+		{raw.Released, &r.Released, FieldReleased},
 	} {
 		if f.v != nil {
 			*f.dst, r.Has = *f.v, r.Has|f.bit
