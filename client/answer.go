@@ -44,7 +44,7 @@ func ScanAnswer(p []byte) (a Answer, ok bool) {
 			isString = true
 		case "quantity":
 			field = fieldQuantity
-		case "remaining_stock", "initial", "held", "limit", "retry_after_ms":
+		case "remaining_stock", "initial", "held", "limit", "retry_after_ms", "expires_at", "reserved", "paid", "released":
 		default:
 			// Unknown, or only matching case-insensitively as encoding/json does.
 			return Answer{}, false

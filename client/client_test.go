@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/client"
+	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
@@ -19,7 +20,7 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 // serve runs a real server on the test Redis until the test ends.
-func serve(t *testing.T) (addr string, product func(units int64) string) {
+func serve(t *testing.T) (addr string, product func(units int64, opts ...engine.InitOption) string) {
 	t.Helper()
 	return serveOn(t, func(ln net.Listener) net.Listener { return ln })
 }
@@ -27,7 +28,7 @@ func serve(t *testing.T) (addr string, product func(units int64) string) {
 // serveOn runs a real server on the test Redis, on a loopback listener
 // wrapped by wrap (with TLS, say), until tb ends, and returns its address
 // and a maker of fresh products.
-func serveOn(tb testing.TB, wrap func(net.Listener) net.Listener) (addr string, product func(units int64) string) {
+func serveOn(tb testing.TB, wrap func(net.Listener) net.Listener) (addr string, product func(units int64, opts ...engine.InitOption) string) {
 	tb.Helper()
 	eng, _ := saletest.Engine(tb)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,7 +39,9 @@ func serveOn(tb testing.TB, wrap func(net.Listener) net.Listener) (addr string, 
 	done := make(chan error, 1)
 	go func() { done <- server.New(eng, server.Config{}).Serve(ctx, wrap(ln)) }()
 	tb.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), func(units int64) string { return saletest.Product(tb, eng, units) }
+	return ln.Addr().String(), func(units int64, opts ...engine.InitOption) string {
+		return saletest.Product(tb, eng, units, opts...)
+	}
 }
 
 func dial(t *testing.T, addr string, opts client.Options) *client.Conn {
@@ -84,6 +87,34 @@ func TestConn(t *testing.T) {
 	}
 	if r, _ := c.Ping(ctx); r.Redis != "up" {
 		t.Errorf("PONG says redis %q", r.Redis)
+	}
+}
+
+// TestConnOrders reserves, confirms and cancels.
+func TestConnOrders(t *testing.T) {
+	addr, product := serve(t)
+	ctx := saletest.Context(t)
+	id := product(2, engine.WithHold(time.Minute))
+	c := dial(t, addr, client.Options{})
+	a, err := c.Purchase(ctx, client.Request{ProductID: id, UserID: "u1"})
+	if err != nil || a.Status != "RESERVED" || a.ExpiresAt == 0 {
+		t.Fatalf("purchase = %+v, %v; want RESERVED", a, err)
+	}
+	b, _ := c.Purchase(ctx, client.Request{ProductID: id, UserID: "u2"})
+	for _, tc := range []struct {
+		name string
+		call func(context.Context, client.OrderRequest) (client.Response, error)
+		req  client.OrderRequest
+		want string
+	}{
+		{"confirm", c.Confirm, client.OrderRequest{ProductID: id, UserID: "u1", OrderID: a.OrderID}, "PAID"},
+		{"cancel paid", c.Cancel, client.OrderRequest{ProductID: id, UserID: "u1", OrderID: a.OrderID}, "ALREADY_PAID"},
+		{"cancel", c.Cancel, client.OrderRequest{ProductID: id, UserID: "u2", OrderID: b.OrderID}, "RELEASED"},
+		{"confirm cancelled", c.Confirm, client.OrderRequest{ProductID: id, UserID: "u2", OrderID: b.OrderID}, "RELEASED"},
+	} {
+		if r, err := tc.call(ctx, tc.req); err != nil || r.Status != tc.want {
+			t.Errorf("%s: %+v, %v; want %s", tc.name, r, err, tc.want)
+		}
 	}
 }
 

@@ -66,6 +66,24 @@ func (c *Conn) Purchase(ctx context.Context, req Request) (Response, error) {
 	return c.roundTrip(ctx, wire.TypePurchase, func(b []byte) []byte { return wire.AppendPurchase(b, req) })
 }
 
+// OrderRequest names a reservation (a purchase answered RESERVED) by its
+// product, customer and order id, with the customer's proof as a purchase
+// carries it.
+type OrderRequest = wire.OrderRequest
+
+// Confirm marks the reservation paid: PAID (also when retried), EXPIRED
+// after its expiry, RELEASED once cancelled.
+func (c *Conn) Confirm(ctx context.Context, req OrderRequest) (Response, error) {
+	return c.roundTrip(ctx, wire.TypeConfirm, func(b []byte) []byte { return wire.AppendOrder(b, req) })
+}
+
+// Cancel releases the reservation, its units back on sale at once:
+// RELEASED (also when retried, or after its expiry), ALREADY_PAID once
+// paid.
+func (c *Conn) Cancel(ctx context.Context, req OrderRequest) (Response, error) {
+	return c.roundTrip(ctx, wire.TypeCancel, func(b []byte) []byte { return wire.AppendOrder(b, req) })
+}
+
 // QueryStock asks for product id's state and stock (status OK).
 func (c *Conn) QueryStock(ctx context.Context, id string) (Response, error) {
 	return c.roundTrip(ctx, wire.TypeQuery, func(b []byte) []byte {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/client"
+	"github.com/flashsale/flashsale/engine"
 )
 
 // Example dials a server, buys one unit and reads the answer.
@@ -44,6 +45,35 @@ func Example() {
 		fmt.Println("not sold:", r.Status, r.Code, r.Error)
 	}
 	// Output: SUCCESS quantity 1 remaining 99
+}
+
+// ExampleConn_Confirm reserves a unit of a product sold with a hold
+// (admin init --hold), then pays for it: the reservation would otherwise
+// go back on sale at its expires_at.
+func ExampleConn_Confirm() {
+	addr, product := exampleSale(10, engine.WithHold(10*time.Minute))
+	ctx := context.Background()
+	conn, err := client.Dial(ctx, addr, client.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+
+	r, err := conn.Purchase(ctx, client.Request{ProductID: product, UserID: "user_123", RequestID: "c0ffee-2"})
+	if err != nil || r.Status != "RESERVED" {
+		log.Fatalf("purchase: %+v %v", r, err)
+	}
+	fmt.Println(r.Status, "until", time.UnixMilli(r.ExpiresAt).Sub(time.Now()).Round(time.Minute))
+	// ... the customer pays; then, retried with the same order id until
+	// an answer comes:
+	paid, err := conn.Confirm(ctx, client.OrderRequest{ProductID: product, UserID: "user_123", OrderID: r.OrderID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(paid.Status)
+	// Output:
+	// RESERVED until 10m0s
+	// PAID
 }
 
 // ExampleConn_Purchase_retry retries a purchase with its RequestID, as a
@@ -173,15 +203,15 @@ func (exampleTB) Cleanup(func())               {}
 func (exampleTB) Fatal(args ...any)            { log.Fatal(args...) }
 func (exampleTB) Fatalf(f string, args ...any) { log.Fatalf(f, args...) }
 
-var examplePlain = sync.OnceValues(func() (string, func(int64) string) {
+var examplePlain = sync.OnceValues(func() (string, func(int64, ...engine.InitOption) string) {
 	return serveOn(exampleTB{}, func(ln net.Listener) net.Listener { return ln })
 })
 
 // exampleSale returns the address of a server on the test Redis and a
 // fresh product with units in stock (per-customer limit 1).
-func exampleSale(units int64) (addr, product string) {
+func exampleSale(units int64, opts ...engine.InitOption) (addr, product string) {
 	addr, newProduct := examplePlain()
-	return addr, newProduct(units)
+	return addr, newProduct(units, opts...)
 }
 
 // exampleTLSServer starts a TLS server on the test Redis, with
