@@ -70,7 +70,9 @@ func adminCommand() *cli.Command {
 				&cli.StringFlag{Name: "start", Usage: "the sale opens at `TIME` (RFC 3339, e.g. 2026-11-27T09:00:00Z)"},
 				&cli.StringFlag{Name: "end", Usage: "the sale closes at `TIME` (RFC 3339)"},
 				&cli.IntFlag{Name: "shards", Usage: "spread the units over `K` shards (2 or more; on a cluster, over its masters) for a product too hot for one Redis core"},
-				&cli.BoolFlag{Name: "force", Usage: "re-create the product even if it has orders, units held or orders-stream entries, clearing them (without it, init refuses such a product and says what it would clear)"}),
+				&cli.BoolFlag{Name: "force", Usage: "re-create the product even if it has orders, units held or orders-stream entries, clearing them (without it, init refuses such a product and says what it would clear)"},
+				&cli.DurationFlag{Name: "hold", Usage: "purchases reserve the units for `DURATION` (e.g. 10m) until the customer confirms (pays); unpaid ones go back on sale by themselves (0: sell outright)"}),
+			sub("hold", "change how long a live product's new reservations last (0s: sell outright); reservations already made keep their expiry", "ID DURATION", adminHold),
 			sub("status", "stock, window, limit, units held, orders, customers and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
 			sub("buyers", "list a product's orders not released, one line per order with its customer, in purchase order (a sharded product's shard by shard); the header counts orders and customers", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` orders (0 for all)", Value: 100}),
@@ -187,8 +189,9 @@ func adminInit(a *adminCtx) error {
 	if err != nil {
 		return err
 	}
+	hold := a.Duration("hold")
 	var cleared engine.Cleared
-	opts := []engine.InitOption{engine.WithPerUserLimit(limit), engine.WithWindow(start, end), engine.WithCleared(&cleared)}
+	opts := []engine.InitOption{engine.WithPerUserLimit(limit), engine.WithWindow(start, end), engine.WithCleared(&cleared), engine.WithHold(hold)}
 	if a.Bool("force") {
 		opts = append(opts, engine.WithForce())
 	}
@@ -200,14 +203,44 @@ func adminInit(a *adminCtx) error {
 		if err != nil {
 			return err
 		}
-		return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "shards": shards, "cleared": cleared},
-			"✓ Product '%s' initialized with %d units over %d shards %s (per-user limit %s, window %s)\n%s", id, n, k, strings.Join(shards, ","), limitText(limit), windowText(start, end), clearedLine(cleared))
+		return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "shards": shards, "cleared": cleared, "hold_ms": hold.Milliseconds()},
+			"✓ Product '%s' initialized with %d units over %d shards %s (per-user limit %s, window %s%s)\n%s", id, n, k, strings.Join(shards, ","), limitText(limit), windowText(start, end), holdText(hold), clearedLine(cleared))
 	}
 	if err := a.store.Init(a.Context.Context, id, n, opts...); err != nil {
 		return err
 	}
-	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "cleared": cleared},
-		"✓ Product '%s' initialized with %d units (per-user limit %s, window %s)\n%s", id, n, limitText(limit), windowText(start, end), clearedLine(cleared))
+	return a.print(map[string]any{"product_id": id, "initial": n, "per_user_limit": limit, "start": wireTime(start), "end": wireTime(end), "cleared": cleared, "hold_ms": hold.Milliseconds()},
+		"✓ Product '%s' initialized with %d units (per-user limit %s, window %s%s)\n%s", id, n, limitText(limit), windowText(start, end), holdText(hold), clearedLine(cleared))
+}
+
+// holdText is how init describes a hold: nothing when purchases sell
+// outright.
+func holdText(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return ", reservations held " + d.String() + " until paid"
+}
+
+func adminHold(a *adminCtx) error {
+	as, err := args(a.Context, "ID", "DURATION")
+	if err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(as[1])
+	if err != nil {
+		return usageErrorf(a.Context, "DURATION must be a duration such as 10m or 0s, got %q", as[1])
+	}
+	was, err := a.store.SetHold(a.Context.Context, as[0], d)
+	if err != nil {
+		return err
+	}
+	now := "sell outright"
+	if d > 0 {
+		now = "reserve for " + d.String()
+	}
+	return a.print(map[string]any{"product_id": as[0], "hold_ms": d.Milliseconds(), "was_ms": was.Milliseconds()},
+		"✓ Purchases of '%s' now %s (the hold was %s); reservations already made keep their expiry\n", as[0], now, was)
 }
 
 // clearedLine says what a forced init cleared: nothing when it cleared
@@ -283,6 +316,8 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 			// orders (active_orders), orders counted stream entries.
 			"buyers": st.Buyers, "orders": st.Orders,
 			"invariant": okText(st.Consistent()), "shards": st.Shards, "in_transit": st.InTransit,
+			"hold_ms": st.Hold.Milliseconds(), "reserved": st.Reserved, "paid": st.Paid,
+			"expired": st.Expired, "cancelled": st.Cancelled,
 		})
 	}
 	var b strings.Builder
@@ -297,6 +332,10 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 	fmt.Fprintf(&b, "Customers:         %d (holding units)\n", st.Customers)
 	if st.Shards > 0 {
 		fmt.Fprintf(&b, "Shards:            %d (%d units in transit)\n", st.Shards, st.InTransit)
+	}
+	if st.Hold > 0 || st.Reserved+st.Paid+st.Expired+st.Cancelled > 0 {
+		fmt.Fprintf(&b, "Hold:              %s (0s: sells outright)\n", st.Hold)
+		fmt.Fprintf(&b, "Reservations:      %d units reserved, %d paid, %d expired, %d cancelled\n", st.Reserved, st.Paid, st.Expired, st.Cancelled)
 	}
 	fmt.Fprintf(&b, "Invariant:         %s (remaining %d + held %d, initial %d)\n", okText(st.Consistent()), st.Remaining, st.Held, st.Initial)
 	_, err := io.WriteString(w, b.String())

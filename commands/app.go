@@ -21,6 +21,8 @@ func NewApp(version string) *cli.App {
 			benchCommand(),
 			demoCommand(),
 			buyCommand(),
+			confirmCommand(),
+			cancelCommand(),
 			stockCommand(),
 			pingCommand(),
 			completionCommand(),

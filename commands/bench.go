@@ -508,6 +508,12 @@ var statusLabels = [...]string{
 	wire.StatusPong:              "",
 	wire.StatusUnauthorized:      "Unauthorized",
 	wire.StatusRateLimited:       "Rate Limited",
+	wire.StatusReserved:          "Reserved",
+	// Answers to confirms and cancels, which bench does not send.
+	wire.StatusPaid:        "",
+	wire.StatusExpired:     "",
+	wire.StatusReleased:    "",
+	wire.StatusAlreadyPaid: "",
 }
 
 // WriteText prints the report for people.

@@ -15,7 +15,7 @@ import (
 func buyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "buy",
-		Usage:     "attempt one purchase of product ID for customer USER (exit 0 only when sold)",
+		Usage:     "attempt one purchase of product ID for customer USER (exit 0 only when sold, or reserved)",
 		ArgsUsage: "ID USER",
 		Flags: concat([]cli.Flag{
 			&cli.Int64Flag{Name: "quantity", Aliases: []string{"q"}, Usage: "units, all or nothing", Value: 1},
@@ -54,7 +54,7 @@ func runBuy(c *cli.Context) error {
 		if err := answerError(r, req.ProductID); err != nil {
 			return err
 		}
-		if r.Status != "SUCCESS" {
+		if r.Status != "SUCCESS" && r.Status != "RESERVED" {
 			return fmt.Errorf("%w: %s", ErrNotSold, r.Status)
 		}
 		return nil
@@ -68,6 +68,10 @@ func printPurchase(w io.Writer, req client.Request, r *client.Response) error {
 	switch r.Status {
 	case "SUCCESS":
 		line = fmt.Sprintf("SUCCESS: %s bought %d of %s, order %s; %d left", req.UserID, max(r.Quantity, units), req.ProductID, r.OrderID, r.RemainingStock)
+	case "RESERVED":
+		line = fmt.Sprintf("RESERVED: %s holds %d of %s, order %s, until %s unless paid ('flashsale confirm %s %s %s'); %d left",
+			req.UserID, max(r.Quantity, units), req.ProductID, r.OrderID, wireTime(time.UnixMilli(r.ExpiresAt)),
+			req.ProductID, req.UserID, r.OrderID, r.RemainingStock)
 	case "SOLD_OUT":
 		line = fmt.Sprintf("SOLD_OUT: %s has no unit left", req.ProductID)
 	case "INSUFFICIENT_STOCK":

@@ -1,11 +1,14 @@
 package commands
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/flashsale/flashsale/engine"
@@ -151,6 +154,23 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// startSweeper runs eng's Sweeper, which releases expired reservations on
+// time (see engine.Sweeper), until the returned stop is called; its
+// failures are logged at most once a second.
+func startSweeper(ctx context.Context, eng *engine.Engine, log zerolog.Logger) (stop func()) {
+	failures := log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Second})
+	sw := eng.NewSweeper(engine.SweeperConfig{OnError: func(err error) {
+		failures.Warn().Err(err).Msg("sweeping expired reservations failed; retrying (purchases still release them)")
+	}})
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sw.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
 func runServe(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf(c, "serve takes no arguments, got %q", c.Args().Slice())
@@ -243,6 +263,7 @@ func runServe(c *cli.Context) error {
 	log.Info().Str("listen", ln.Addr().String()).Str("redis_addr", st.addr).Bool("user_tokens", signer != nil).Bool("jwt", jwtVerifier != nil).
 		Stringer("durability", durability).
 		Msg("flashsale serving")
+	defer startSweeper(c.Context, st.Engine, log)()
 	if err := srv.ServeListeners(c.Context, ln, httpLn); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
