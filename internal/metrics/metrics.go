@@ -87,6 +87,7 @@ type Metrics struct {
 	refusals      []prometheus.Counter
 	slotRefreshes prometheus.Counter
 	masters       prometheus.Gauge
+	hold          holdMetrics
 	handler       http.Handler
 }
 
@@ -101,7 +102,8 @@ var (
 // engine with WatchEngine and the batcher with WatchBatcher (and pass the
 // Metrics as the batcher's Observer; on a cluster, as the Observer of
 // transport.ClusterConfig.Batch, which reports merges, retries and slot
-// maps too).
+// maps too), and give it to the engine as its HoldObserver
+// (engine.WithHoldObserver) for the reservation counters.
 func New(cfg Config) *Metrics {
 	m := &Metrics{
 		reg:         prometheus.NewRegistry(),
@@ -215,6 +217,7 @@ func New(cfg Config) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.hold = newHoldMetrics(m.reg)
 	// promhttp registers its own counters (scrapes served, encoding
 	// errors) on reg, so the handler is made once.
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -247,9 +250,11 @@ type StatsSource interface{ Stats() engine.Stats }
 type QueueSource interface{ QueueDepth() int }
 
 // WatchEngine exports the engine's counters (sold-out cache hits,
-// control-channel reconnects), read at each scrape. Call it at most once,
-// with a non-nil engine (a nil interface is ignored; a typed nil pointer
-// would panic at the scrape).
+// control-channel reconnects), read at each scrape, and, when e is also a
+// ProductSource (engine.Engine is), the units reserved and paid of each
+// product with a hold, read from its status at each scrape. Call it at
+// most once, with a non-nil engine (a nil interface is ignored; a typed
+// nil pointer would panic at the scrape).
 func (m *Metrics) WatchEngine(e StatsSource) {
 	if m == nil || e == nil {
 		return
@@ -264,6 +269,9 @@ func (m *Metrics) WatchEngine(e StatsSource) {
 			Help: "Times the control-channel subscription (admin changes, sold-out cache invalidation) failed and was made again.",
 		}, func() float64 { return float64(e.Stats().ControlReconnects) }),
 	)
+	if src, ok := e.(ProductSource); ok {
+		m.reg.MustRegister(newReservationCollector(src))
+	}
 }
 
 // WatchBatcher exports the batcher's queue depth, read at each scrape.

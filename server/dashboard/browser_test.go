@@ -438,3 +438,103 @@ func TestDashboardFiguresAgree(t *testing.T) {
 		t.Errorf("the page threw: %q", errs)
 	}
 }
+
+// holdFigures is what a card shows of its reservations, read in one
+// evaluation: whether the part is shown, its figures, and how many pixels
+// its chart of reserved and paid units has drawn.
+type holdFigures struct {
+	Shown    bool  `json:"shown"`
+	Reserved int64 `json:"reserved"`
+	Paid     int64 `json:"paid"`
+	Released int64 `json:"released"`
+	Drawn    bool  `json:"drawn"`
+}
+
+func readHold(t *testing.T, ctx context.Context, id string) holdFigures {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const c = document.querySelector('[data-product=%q]');
+		if (!c) return {};
+		const n = (sel) => Number(c.querySelector(sel).textContent.replaceAll(',', ''));
+		const s = c.querySelector('.spark');
+		const px = s.width && s.height ? s.getContext('2d').getImageData(0, 0, s.width, s.height).data : [];
+		let drawn = false;
+		for (let i = 3; i < px.length; i += 4) if (px[i]) { drawn = true; break; }
+		return { shown: !c.querySelector('.hold').hidden, reserved: n('.reserved'), paid: n('.paid'), released: n('.released'), drawn }; })()`, id)
+	f, err := chromedp.Run(ctx, chromedp.Evaluate[holdFigures](js))
+	if err != nil {
+		t.Fatalf("reading the reservations of %s: %v", id, err)
+	}
+	return f
+}
+
+// A product sold with a hold shows its reserved, paid and released units
+// and draws them, from the snapshot and as they change; a product
+// without a hold shows none of it.
+func TestDashboardHeldProduct(t *testing.T) {
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	eng, addr := saletest.Engine(t)
+	heldID := saletest.Product(t, eng, 20, engine.WithHold(time.Minute))
+	plain := saletest.Product(t, eng, 20)
+	var orders []string
+	reserve := func(n int) {
+		t.Helper()
+		for range n {
+			r := eng.Purchase(ctx, engine.Request{ProductID: heldID, UserID: fmt.Sprint("u", len(orders))})
+			if r.Status != wire.StatusReserved {
+				t.Fatalf("purchase: %v %v", r.Status, r.Err)
+			}
+			orders = append(orders, r.OrderID)
+		}
+	}
+	settle := func(op func(context.Context, engine.OrderRequest) engine.Result, i int, want wire.Status) {
+		t.Helper()
+		if r := op(ctx, engine.OrderRequest{ProductID: heldID, UserID: fmt.Sprint("u", i), OrderID: orders[i]}); r.Status != want {
+			t.Fatalf("order %d: %v %v, want %v", i, r.Status, r.Err, want)
+		}
+	}
+	reserve(4)
+	settle(eng.Confirm, 0, wire.StatusPaid)
+	settle(eng.Cancel, 1, wire.StatusReleased)
+
+	srv := httptest.NewServer(dashboard.New(eng, dashboard.Config{}))
+	t.Cleanup(srv.Close)
+	bctx, pageErrors := startBrowser(t, ctx, bin)
+	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product=%q] .remaining`, plain))),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-live="open"]`)),
+	); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	waitHold := func(what string, want holdFigures) {
+		t.Helper()
+		var f holdFigures
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if f = readHold(t, bctx, heldID); f == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the card shows %+v, want %+v", what, f, want)
+			}
+		}
+	}
+	waitHold("from the snapshot", holdFigures{Shown: true, Reserved: 2, Paid: 1, Released: 1, Drawn: true})
+	if f := readHold(t, bctx, plain); f.Shown {
+		t.Errorf("a product without a hold shows reservations: %+v", f)
+	}
+	waitSubscribed(t, ctx, addr)
+	reserve(3)
+	settle(eng.Confirm, 2, wire.StatusPaid)
+	waitHold("after more reservations and a confirm", holdFigures{Shown: true, Reserved: 4, Paid: 2, Released: 1, Drawn: true})
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	writeArtifact(t, "dashboard-hold.png", png)
+	if errs := pageErrors(); len(errs) > 0 {
+		t.Errorf("the page threw: %q", errs)
+	}
+}

@@ -172,6 +172,14 @@ type Product struct {
 	Start         int64        `json:"start,omitempty"` // Unix ms, 0: none
 	End           int64        `json:"end,omitempty"`   // Unix ms, 0: none
 	At            int64        `json:"at"`              // Redis's clock at the reading, Unix ms
+	// A product sold with a hold (engine.WithHold): how long a reservation
+	// lasts, and the units reserved now, paid, and released on expiry or
+	// cancelled. All absent for a product that never had a hold.
+	HoldMs    int64 `json:"hold_ms,omitempty"`
+	Reserved  int64 `json:"reserved,omitempty"`
+	Paid      int64 `json:"paid,omitempty"`
+	Expired   int64 `json:"expired,omitempty"`
+	Cancelled int64 `json:"cancelled,omitempty"`
 	// Deprecated: Buyers is ActiveOrders (it counted orders, not
 	// customers), and Orders is StreamEntries; kept for existing clients.
 	Buyers int64 `json:"buyers"`
@@ -184,6 +192,7 @@ func productOf(s engine.ProductStatus) Product {
 		ActiveOrders: s.Buyers, Customers: s.Customers, StreamEntries: s.Orders,
 		Limit: s.Limit, Start: unixMs(s.Start), End: unixMs(s.End), At: s.Now.UnixMilli(),
 		Buyers: s.Buyers, Orders: s.Orders,
+		HoldMs: s.Hold.Milliseconds(), Reserved: s.Reserved, Paid: s.Paid, Expired: s.Expired, Cancelled: s.Cancelled,
 	}
 }
 

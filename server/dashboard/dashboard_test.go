@@ -556,3 +556,63 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// A product sold with a hold shows its reservations: in the snapshot, and
+// in a product message after a confirm (its paid event sells nothing, but
+// the figures changed); a product without a hold carries none of them.
+func TestHeldProduct(t *testing.T) {
+	eng, _, srv, addr := setup(t, dashboard.Config{Interval: 20 * time.Millisecond})
+	ctx := saletest.Context(t)
+	heldID := saletest.Product(t, eng, 10, engine.WithHold(time.Minute))
+	plain := saletest.Product(t, eng, 10)
+	var orders []string
+	for i := range 3 {
+		r := eng.Purchase(ctx, engine.Request{ProductID: heldID, UserID: fmt.Sprint("u", i)})
+		if r.Status != wire.StatusReserved {
+			t.Fatalf("purchase %d: %v %v", i, r.Status, r.Err)
+		}
+		orders = append(orders, r.OrderID)
+	}
+	if r := eng.Cancel(ctx, engine.OrderRequest{ProductID: heldID, UserID: "u0", OrderID: orders[0]}); r.Status != wire.StatusReleased {
+		t.Fatalf("cancel: %v %v", r.Status, r.Err)
+	}
+	got := map[string]dashboard.Product{}
+	for _, p := range getSnapshot(t, srv.URL).Products {
+		got[p.ID] = p
+	}
+	tests := []struct {
+		id   string
+		want [5]int64 // hold (ms), reserved, paid, expired, cancelled
+	}{
+		{heldID, [5]int64{time.Minute.Milliseconds(), 2, 0, 0, 1}},
+		{plain, [5]int64{}},
+	}
+	for _, tt := range tests {
+		p := got[tt.id]
+		if g := [5]int64{p.HoldMs, p.Reserved, p.Paid, p.Expired, p.Cancelled}; g != tt.want {
+			t.Errorf("%s: hold, reserved, paid, expired, cancelled %v, want %v", tt.id, g, tt.want)
+		}
+	}
+	s := openStream(t, ctx, srv.URL)
+	waitEvent(t, ctx, s, "hello", named("hello"))
+	waitSubscribed(t, ctx, addr)
+	if r := eng.Confirm(ctx, engine.OrderRequest{ProductID: heldID, UserID: "u1", OrderID: orders[1]}); r.Status != wire.StatusPaid {
+		t.Fatalf("confirm: %v %v", r.Status, r.Err)
+	}
+	waitEvent(t, ctx, s, "the product after its confirm", func(ev sseEvent) bool {
+		if _, sold, ok := salesOf(t, ev, heldID); ok && sold > 0 {
+			t.Errorf("a confirm counted as %d units sold", sold)
+		}
+		var p dashboard.Product
+		return ev.name == "product" && json.Unmarshal([]byte(ev.data), &p) == nil && p.ID == heldID && p.Paid == 1 && p.Reserved == 1
+	})
+	b, err := json.Marshal(got[plain])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"hold_ms", "reserved", "paid", "expired", "cancelled"} {
+		if strings.Contains(string(b), `"`+field+`"`) {
+			t.Errorf("a product without a hold carries %q: %s", field, b)
+		}
+	}
+}

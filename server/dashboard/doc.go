@@ -12,11 +12,12 @@
 // browser is connected. Sales are added up per product and sent a few times
 // per second, so 100,000 sales a second cost a browser four small messages
 // a second, not 100,000. Those messages carry rates only: the figures a
-// card shows (stock, units sold, orders, customers) are the product's
-// status, read once a tick while it sells, so that they always come from
-// one reading and agree with each other and with the snapshot. A browser that reads too slowly loses messages
-// (its buffer is bounded) and is told to resync from the snapshot instead
-// of holding the others back.
+// card shows (stock, units sold, orders, customers, a held product's
+// reservations) are the product's status, read once a tick while it sells
+// and after a reservation is paid or released, so that they always come
+// from one reading and agree with each other and with the snapshot. A
+// browser that reads too slowly loses messages (its buffer is bounded) and
+// is told to resync from the snapshot instead of holding the others back.
 //
 // The handler answers under /dashboard (the page at /dashboard/, the
 // snapshot at /dashboard/api/products, the stream at /dashboard/events) and

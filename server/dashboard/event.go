@@ -9,27 +9,46 @@ import (
 )
 
 // saleOf reads the fields the tally needs from a sale event: the product,
-// the stock after the sale, and the units sold. A sale flood runs this on
-// the subscription's goroutine for every sale, so the layout purchase.lua
-// writes is read by hand, without reflection (about ten times cheaper
-// than encoding/json); anything else, such as an id that JSON had to
-// escape, falls back to encoding/json.
-func saleOf(b []byte) (id []byte, remaining, quantity int64, ok bool) {
+// the stock after the sale, and the units sold. settles reports an event
+// that settles a reservation ("paid" or "released"): it sold nothing, but
+// the product's figures changed. A sale flood runs this on the
+// subscription's goroutine for every sale, so the layouts purchase.lua
+// writes (a sale, a reservation) are read by hand, without reflection
+// (about ten times cheaper than encoding/json); anything else, such as an
+// id that JSON had to escape, falls back to encoding/json.
+func saleOf(b []byte) (id []byte, remaining, quantity int64, settles, ok bool) {
 	if id, remaining, quantity, ok = parseSale(b); ok {
-		return id, remaining, quantity, true
+		return id, remaining, quantity, false, true
 	}
 	var ev engine.Event
 	if json.Unmarshal(b, &ev) != nil || ev.ProductID == "" {
-		return nil, 0, 0, false
+		return nil, 0, 0, false, false
 	}
-	return []byte(ev.ProductID), ev.Remaining, ev.Quantity, true
+	return []byte(ev.ProductID), ev.Remaining, ev.Quantity, ev.Type == eventPaid || ev.Type == eventReleased, true
 }
+
+// The types of the events that settle a reservation (engine.Event.Type).
+const (
+	eventPaid     = "paid"
+	eventReleased = "released"
+)
+
+// reservedPrefix starts a reservation's event, before its product id.
+const reservedPrefix = `{"type":"reserved","expires_at":`
 
 // parseSale reads an event laid out exactly as purchase.lua publishes it:
 // {"product_id":…,"buyer":…,"remaining":N,"timestamp":N,"order_id":…,"quantity":N}
+// for a sale, and the same after {"type":"reserved","expires_at":N, for a
+// reservation.
 func parseSale(b []byte) (id []byte, remaining, quantity int64, ok bool) {
 	p := eventParser{b: b, ok: true}
-	p.lit(`{"product_id":"`)
+	if bytes.HasPrefix(b, []byte(reservedPrefix)) {
+		p.lit(reservedPrefix)
+		p.int()
+		p.lit(`,"product_id":"`)
+	} else {
+		p.lit(`{"product_id":"`)
+	}
 	id = p.plainString()
 	p.lit(`,"buyer":`)
 	p.skipString()

@@ -315,11 +315,17 @@ func newTally(maxProducts int) *tally {
 	return &tally{max: maxProducts, sales: make(map[string]*sale), dirty: make(map[string]struct{})}
 }
 
-// sale adds one sale event (engine.Event as JSON). Unreadable events are
+// sale adds one sale event (engine.Event as JSON); a reservation counts
+// as a sale (its units left the stock), and one paid or released marks
+// its product to be read again, selling nothing. Unreadable events are
 // ignored: nothing on the page depends on one event.
 func (t *tally) sale(payload []byte) {
-	id, remaining, quantity, ok := saleOf(payload)
+	id, remaining, quantity, settles, ok := saleOf(payload)
 	if !ok {
+		return
+	}
+	if settles {
+		t.control(id)
 		return
 	}
 	t.mu.Lock()

@@ -164,6 +164,9 @@
     '<div class="stats"><div><b class="rate"></b><span>units/s</span></div>' +
     '<div><b class="sold"></b><span>units sold</span></div>' +
     '<div><b class="orders"></b><span>orders</span></div><div><b class="customers"></b><span>customers</span></div></div>' +
+    '<div class="hold" hidden><div class="stats hold-stats"><div><b class="reserved"></b><span>reserved</span></div>' +
+    '<div><b class="paid"></b><span>paid</span></div><div><b class="released"></b><span>released</span></div></div>' +
+    '<canvas class="spark" role="img" aria-label="Units reserved and paid over time"></canvas></div>' +
     '<div class="when"></div>';
 
   function makeCard(id) {
@@ -195,7 +198,64 @@
       case 'ENDED': return 'ended ' + duration(now - p.end) + ' ago';
       default:
         if (p.end) return 'ends in ' + duration(p.end - now);
-        return p.limit ? 'limit ' + p.limit + ' per customer' : 'no per-customer limit';
+        return (p.hold_ms ? 'pay within ' + duration(p.hold_ms) + ' · ' : '') +
+          (p.limit ? 'limit ' + p.limit + ' per customer' : 'no per-customer limit');
+    }
+  }
+
+  // A product sold with a hold, or that had one: its card shows its
+  // reservations, and a line of reserved and paid units over time.
+  const held = (p) => !!(p.hold_ms || p.reserved || p.paid || p.expired || p.cancelled);
+  const RESERVED_COLOR = '#fbbf24', PAID_COLOR = '#22c55e';
+
+  function renderHold(e) {
+    const p = e.p, box = e.el.querySelector('.hold');
+    const on = held(p);
+    if (box.hidden === on) box.hidden = !on;
+    if (!on) return;
+    setText(e.el, '.reserved', num.format(p.reserved || 0));
+    setText(e.el, '.paid', num.format(p.paid || 0));
+    setText(e.el, '.released', num.format((p.expired || 0) + (p.cancelled || 0)));
+  }
+
+  // The reserved and paid units of each held product, one point per sample.
+  function sampleHolds(t) {
+    for (const e of products.values()) {
+      if (!held(e.p)) continue;
+      const h = e.hist || (e.hist = []);
+      h.push({ t, reserved: e.p.reserved || 0, paid: e.p.paid || 0 });
+      while (h.length && h[0].t < t - HISTORY_MS - 2000) h.shift();
+      drawSpark(e, t);
+    }
+  }
+
+  // drawSpark draws a card's reserved and paid units over the chart's span.
+  function drawSpark(e, now) {
+    const c = e.el.querySelector('.spark');
+    const g = c.getContext('2d');
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth, h = c.clientHeight;
+    if (!w || !h) return;
+    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+      c.width = Math.round(w * dpr);
+      c.height = Math.round(h * dpr);
+    }
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    const [span] = chartSpan(now);
+    const pts = e.hist.filter((s) => s.t >= now - span - SAMPLE_MS);
+    let top = 1;
+    for (const s of pts) top = Math.max(top, s.reserved, s.paid);
+    const x = (t) => ((t - (now - span)) / span) * w;
+    const y = (v) => h - 2 - (v / (top * 1.1)) * (h - 4);
+    for (const [key, color] of [['reserved', RESERVED_COLOR], ['paid', PAID_COLOR]]) {
+      g.beginPath();
+      pts.forEach((s, i) => (i ? g.lineTo(x(s.t), y(s[key])) : g.moveTo(x(s.t), y(s[key]))));
+      if (pts.length === 1) g.lineTo(w, y(pts[0][key]));
+      g.strokeStyle = color;
+      g.lineWidth = 1.5;
+      g.lineJoin = 'round';
+      g.stroke();
     }
   }
 
@@ -211,6 +271,7 @@
     setText(e.el, '.orders', num.format(p.active_orders));
     setText(e.el, '.customers', num.format(p.customers));
     setText(e.el, '.when', when(p, state, now));
+    renderHold(e);
     const pct = p.initial > 0 ? Math.max(0, Math.min(100, (100 * p.remaining) / p.initial)) : 0;
     e.el.querySelector('.bar > div').style.width = pct.toFixed(2) + '%';
     return state;
@@ -268,6 +329,7 @@
     samples.push({ t, total, per });
     while (samples.length && samples[0].t < t - HISTORY_MS - 2000) samples.shift();
     render();
+    sampleHolds(t);
   }
 
   function niceStep(max, ticks) {
@@ -292,7 +354,7 @@
     const L = 56, R = 12, T = 10, B = 24;
     const pw = w - L - R, ph = h - T - B;
     const now = Date.now();
-    const [span, tickStep] = SPANS.find(([sp]) => sp >= now - openedAt) || SPANS[SPANS.length - 1];
+    const [span, tickStep] = chartSpan(now);
     const t0 = now - span;
     const x = (t) => L + ((t - t0) / span) * pw;
     setText(document, '#span', spanText(span));
@@ -353,6 +415,11 @@
     }
     ctx.restore();
     requestAnimationFrame(drawChart);
+  }
+
+  // chartSpan is the span the charts show now, and its tick step.
+  function chartSpan(now) {
+    return SPANS.find(([sp]) => sp >= now - openedAt) || SPANS[SPANS.length - 1];
   }
 
   function ago(s) {
