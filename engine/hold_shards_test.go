@@ -162,3 +162,18 @@ func TestShardedReleaseClearsSoldOutCache(t *testing.T) {
 		t.Errorf("sweep = %+v, %v: want shard 1's expired unit", sw, err)
 	}
 }
+
+// TestShardedReservationRemaining: a RESERVED answer of a sharded product
+// carries the product's remaining stock, as a SUCCESS does: never 0 while
+// another shard holds units.
+func TestShardedReservationRemaining(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	id, _ := newSharded(t, eng, 2, 2, engine.WithHold(time.Minute), engine.WithPerUserLimit(0))
+	user := homedUser("a", 0, 2)
+	r := reserve(t, eng, id, user)
+	if r.Remaining != 1 {
+		t.Errorf("reservation = %+v, want remaining 1 (the other shard's unit)", r)
+	}
+	cancelOpen(t, eng, id, user, r.OrderID)
+}
