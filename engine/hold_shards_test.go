@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -176,4 +177,70 @@ func TestShardedReservationRemaining(t *testing.T) {
 		t.Errorf("reservation = %+v, want remaining 1 (the other shard's unit)", r)
 	}
 	cancelOpen(t, eng, id, user, r.OrderID)
+}
+
+// TestSweeperSweepsShards: a server's sweeper releases the expired
+// reservations of every shard of a sharded product on time (not parallel:
+// see TestSweeperReleasesOnTime).
+func TestSweeperSweepsShards(t *testing.T) {
+	pool, _ := newPool(t)
+	eng := engine.New(pool)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	id, _ := newSharded(t, eng, 4, 2, engine.WithHold(150*time.Millisecond), engine.WithPerUserLimit(0))
+	go eng.NewSweeper(engine.SweeperConfig{}).Run(ctx)
+	var last time.Time
+	for i, home := range []int{0, 0, 1, 1} {
+		last = reserve(t, eng, id, homedUser(fmt.Sprint("s", i), home, 2)).ExpiresAt
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := eng.Status(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Remaining == 4 && st.Expired == 4 {
+			if late := time.Since(last); late > time.Second {
+				t.Errorf("released %s after the last expiry", late)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status = %+v: reservations not released", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustVerify(t, eng, id, 4, 4)
+}
+
+// TestTransferLeavesReservations: a transfer out of a shard moves its
+// stock only; the reservations there stay, and are confirmed and counted
+// there.
+func TestTransferLeavesReservations(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id, shards := newSharded(t, eng, 4, 2, engine.WithHold(time.Minute), engine.WithPerUserLimit(0))
+	kept := homedUser("k", 1, 2)
+	k := reserve(t, eng, id, kept)
+	var open []engine.Result
+	for i := range 3 { // the third moves shard 1's last unit to shard 0
+		open = append(open, reserve(t, eng, id, homedUser(fmt.Sprint("m", i), 0, 2)))
+	}
+	if st, err := eng.Status(ctx, shards[1]); err != nil || st.Remaining != 0 || st.Reserved != 1 || st.Initial != 1 {
+		t.Errorf("shard 1 after the transfer = %+v, %v: want its reservation there, its stock gone", st, err)
+	}
+	if r := eng.Confirm(ctx, order(id, kept, k.OrderID)); r.Status != wire.StatusPaid {
+		t.Errorf("confirm in the transfer's source = %+v", r)
+	}
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: homedUser("late", 0, 2)}); r.Status != wire.StatusSoldOut {
+		t.Errorf("purchase with every unit reserved or paid = %+v, want SOLD_OUT", r)
+	}
+	a := mustVerify(t, eng, id, 4, 0)
+	if a.Paid != 1 || a.Reserved != 3 {
+		t.Errorf("audit = %+v, want 1 paid, 3 reserved", a)
+	}
+	for i, r := range open {
+		cancelOpen(t, eng, id, homedUser(fmt.Sprint("m", i), 0, 2), r.OrderID)
+	}
 }
