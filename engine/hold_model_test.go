@@ -170,6 +170,11 @@ func modelStep(t *testing.T, eng *engine.Engine, id string, ids []string, run *m
 		if _, err := eng.Sweep(ctx, id); err != nil {
 			run.fail("sweep: %v", err)
 		}
+		// A plain product's status is one script: its books balance at
+		// every moment (a sharded one's are read shard by shard).
+		if st, err := eng.Status(ctx, id); ids == nil && (err != nil || st.Remaining+st.Reserved+st.Paid != modelUnits) {
+			run.fail("status mid-run = %+v, %v: stock + reserved + paid != %d", st, err, modelUnits)
+		}
 	}
 	// Now and then wait for holds to run out.
 	if rng.IntN(10) == 0 {
