@@ -205,10 +205,17 @@ func (e *Engine) Sweep(ctx context.Context, id string) (Swept, error) {
 		return Swept{}, err
 	}
 	sw, err := l.sweep(ctx)
-	if err == nil && len(sw.Lags) > 0 && e.holdObserver != nil {
-		e.holdObserver.Expired(sw.Lags)
+	if err == nil {
+		e.heardSwept(sw)
 	}
 	return sw, err
+}
+
+// heardSwept tells the observer, if any, of what a sweep released.
+func (e *Engine) heardSwept(sw Swept) {
+	if len(sw.Lags) > 0 && e.holdObserver != nil {
+		e.holdObserver.Expired(sw.Lags)
+	}
 }
 
 // sweepOf sweeps product (or shard) id of product.

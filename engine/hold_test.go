@@ -214,8 +214,10 @@ func TestSweeperReleasesOnTime(t *testing.T) {
 	verified(t, eng, id)
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	if obs.reserved != 5 || len(obs.lags) != 5 {
-		t.Errorf("observer heard %d reservations and %d lags, want 5 and 5", obs.reserved, len(obs.lags))
+	// The sweeper sweeps every product of the shared test Redis: other
+	// tests' expired reservations may add lags.
+	if obs.reserved != 5 || len(obs.lags) < 5 {
+		t.Errorf("observer heard %d reservations and %d lags, want 5 and at least 5", obs.reserved, len(obs.lags))
 	}
 	t.Logf("release lags %v", obs.lags)
 }

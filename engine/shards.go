@@ -372,10 +372,11 @@ func (e *Engine) afterHome(ctx context.Context, req *Request, ids []string, home
 	return Fail(fmt.Errorf("purchase %s: home shard not refilled after %d rounds: %w", req.ProductID, maxRefills, ErrUnavailable))
 }
 
-// peek is one shard's stock, pending transfers out and credits.
+// peek is one shard's stock, pending transfers out, credits, and
+// reservations expired but not yet released.
 type peek struct {
-	stock, pending, credits int64
-	err                     error
+	stock, pending, credits, expired int64
+	err                              error
 }
 
 func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
@@ -388,7 +389,7 @@ func (e *Engine) peekAll(ctx context.Context, ids []string) ([]peek, error) {
 			v, err := e.eval(ctx, shardPeekScript, KeysFor(sid))
 			if err == nil {
 				p := &out[i]
-				err = scanReply(v, &p.stock, &p.pending, &p.credits)
+				err = scanReply(v, &p.stock, &p.pending, &p.credits, &p.expired)
 			}
 			if err != nil {
 				out[i].err = fmt.Errorf("shard %s: %w", sid, err)
@@ -416,10 +417,11 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 		return 0, false, err
 	}
 	e.stocks.note(id, peeks[:len(ids)], e.now())
-	src, pending := -1, int64(0)
+	src, pending, expired := -1, int64(0), int64(0)
 	for i, p := range peeks {
 		total += max(p.stock, 0)
 		pending += p.pending
+		expired += p.expired
 		if i != home && p.stock > 0 && (src < 0 || p.stock > peeks[src].stock) {
 			src = i
 		}
@@ -437,6 +439,16 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 		// look again.
 		_, err := e.finishTransfers(ctx, id, ids)
 		return total, true, err
+	case expired > 0:
+		// Units held by expired reservations, in shards whose purchases
+		// have not released them (a shard's purchase releases its own
+		// before it judges stock, but units elsewhere reach this customer
+		// only by a transfer, which takes stock alone). Sweep those shards
+		// and look again: SOLD_OUT is never answered while an expired
+		// reservation holds units anywhere. The peek stays read-only and
+		// the sweep runs only on this path, the one that would otherwise
+		// answer SOLD_OUT or INSUFFICIENT_STOCK.
+		return total, true, e.sweepExpired(ctx, id, ids, peeks)
 	}
 	// Too little left, by a reading of the shards one by one. A unit moved
 	// while they were read could have been missed (read in its target
@@ -453,6 +465,24 @@ func (e *Engine) refill(ctx context.Context, id string, ids []string, home int, 
 		}
 	}
 	return total, false, nil
+}
+
+// sweepExpired sweeps the shards ids of product id whose peek found
+// expired reservations.
+func (e *Engine) sweepExpired(ctx context.Context, id string, ids []string, peeks []peek) error {
+	var all Swept
+	for i, sid := range ids {
+		if peeks[i].expired == 0 {
+			continue
+		}
+		sw, err := e.sweepOf(ctx, sid, id)
+		if err != nil {
+			return err
+		}
+		all = all.plus(sw)
+	}
+	e.heardSwept(all)
+	return nil
 }
 
 // transfer moves units from shard src to shard dst (see transfer_debit.lua:

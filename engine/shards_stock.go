@@ -10,8 +10,8 @@ import (
 	"github.com/flashsale/flashsale/wire"
 )
 
-// The remaining_stock of a sharded SUCCESS is the product's, not its home
-// shard's, at no extra round trip in the common case: the home shard's
+// The remaining_stock of a sharded SUCCESS (or RESERVED) is the product's,
+// not its home shard's, at no extra round trip in the common case: the home shard's
 // stock just after the sale (the purchase script's reply, exact) plus the
 // other shards' stock as this server last read it, updated by its own
 // later sales there and the units its transfers took out. A server reads every
@@ -74,12 +74,12 @@ func (c *stockCache) took(id string, src int, units int64) {
 	}
 }
 
-// quickRemaining adds to res, a SUCCESS of product id in shard home of
-// ids, the other shards' stock as last read, and reports false, leaving
+// quickRemaining adds to res, a SUCCESS (or RESERVED) of product id in
+// shard home of ids, the other shards' stock as last read, and reports false, leaving
 // res alone, when the figure would be 0 (only a reading can tell). A
 // reading older than stockTTL, or none, starts one in the background.
 func (e *Engine) quickRemaining(id string, ids []string, home int, res *Result) bool {
-	if res.Status != wire.StatusSuccess {
+	if res.Status != wire.StatusSuccess && res.Status != wire.StatusReserved {
 		return true
 	}
 	ent := e.stocks.entry(id)

@@ -36,6 +36,17 @@ func (s *soldOut) forget(id string) { s.m.Delete(id) }
 
 func (s *soldOut) clear() { s.m.Clear() }
 
+// forgetAnnounced drops the cached answers an announcement of id ends:
+// id's own and, when id has the form of a shard's (ID#j), its product's.
+// A purchase in a shard that releases expired reservations announces the
+// shard, the only id its script knows; the cached answer is the product's.
+func (s *soldOut) forgetAnnounced(id string) {
+	s.forget(id)
+	if isShardID(id) {
+		s.forget(id[:strings.LastIndexByte(id, '#')])
+	}
+}
+
 // DefaultSoldOutTTL bounds a cached SOLD_OUT when the control channel is
 // silent.
 const DefaultSoldOutTTL = time.Second
@@ -64,7 +75,7 @@ func (e *Engine) WatchControl(ctx context.Context) {
 		e.soldOut.clear()
 		start := time.Now()
 		err := e.redis.Subscribe(ctx, ControlChannel, func(id []byte) {
-			e.soldOut.forget(string(id))
+			e.soldOut.forgetAnnounced(string(id))
 		})
 		if err == nil || ctx.Err() != nil {
 			return
