@@ -70,8 +70,10 @@ func Bandwidth(stream string, kbPerSec int64) Toxic {
 	return toxic("bandwidth", stream, map[string]int64{"rate": kbPerSec})
 }
 
-// ResetPeer resets (TCP RST) every connection after after of its first data
-// on stream; that data and all after it are dropped.
+// ResetPeer closes every connection after after of its first data on
+// stream, dropping that data and all after it: with a TCP RST for
+// connections opened while the toxic is in place (toxiproxy sets their
+// linger to 0), a plain close for those already open.
 func ResetPeer(stream string, after time.Duration) Toxic {
 	return toxic("reset_peer", stream, map[string]int64{"timeout": after.Milliseconds()})
 }
