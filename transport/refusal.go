@@ -163,7 +163,8 @@ func newRefusalLogs(log zerolog.Logger) *refusalLogs {
 }
 
 // refused logs r (NOSCRIPT, which is retried at once, is not) and, when
-// it is a refusal of the whole node, keeps it for Ping.
+// it is a refusal of the whole node, keeps it for Ping; with sentinels, a
+// node that refuses as a replica sends the pool to ask them again.
 func (p *Pool) refused(r *Refusal) {
 	if r.Cause == CauseNoScript {
 		return
@@ -172,6 +173,9 @@ func (p *Pool) refused(r *Refusal) {
 		Str("reply", string(r.Reply)).Msg("redis refused a call: it did not run")
 	if r.Cause != CauseMaxClients {
 		p.lastRefusal.Store(&refusalSeen{r: r, at: time.Now()})
+	}
+	if p.sentinel != nil && r.Cause.notPrimary() {
+		p.refusedAsReplica()
 	}
 }
 
