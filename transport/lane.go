@@ -39,6 +39,7 @@ func (l *lane) run() {
 		default:
 		}
 		nc := &countingConn{}
+		moved := b.pool.target.Load().moved // a new primary ends the backoff
 		ctx, cancel := context.WithTimeout(context.Background(), min(b.pool.dialTimeout, laneDialTimeout))
 		conn, t, err := b.pool.dial(ctx, nc.dialWith(b.cfg.Dial), redis.DialWriteTimeout(b.pool.timeout))
 		cancel()
@@ -53,6 +54,8 @@ func (l *lane) run() {
 			}
 			select {
 			case <-b.stop:
+			case <-moved:
+				backoff = 10 * time.Millisecond
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Second)
