@@ -103,3 +103,28 @@ func TestFaultSentinelFailoverLoss(t *testing.T) {
 	t.Logf("without --durability: %d SUCCESS acknowledged, %d of them on the new primary, %d lost; resumed %s after the kill",
 		acked, acked-lost, lost, run.resumed.Round(time.Millisecond))
 }
+
+// TestSentinelFlagsUsage: --redis-sentinel and --redis-master go together,
+// and not with --redis-cluster; each mistake is a usage error (exit 2)
+// that says what to add or drop, for every command that reaches Redis.
+func TestSentinelFlagsUsage(t *testing.T) {
+	for _, tt := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--redis-sentinel", "127.0.0.1:1"}, "add --redis-master NAME"},
+		{[]string{"--redis-master", "mymaster"}, "add --redis-sentinel"},
+		{[]string{"--redis-sentinel", "127.0.0.1:1", "--redis-master", "m", "--redis-cluster", "127.0.0.1:2"}, "exclude each other"},
+	} {
+		for _, cmd := range [][]string{{"serve", "--listen", "127.0.0.1:0"}, {"admin", "status"}, {"bench", "--init", "10"}} {
+			args := append(append(append([]string{}, cmd...), tt.flags...), "x")
+			if cmd[0] != "admin" {
+				args = args[:len(args)-1]
+			}
+			out, err := runApp(t, args...)
+			if ExitCode(err) != 2 || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("flashsale %s: exit %d, %v, want exit 2 saying %q\n%s", strings.Join(args, " "), ExitCode(err), err, tt.want, out)
+			}
+		}
+	}
+}
