@@ -97,7 +97,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		durability:  cfg.Durability,
 		addr:        cfg.Addr,
 		netDial:     cfg.Dial,
-		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.Addr)).Logger(),
+		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.logAddr())).Logger(),
 	}
 	p.refusalLog = newRefusalLogs(p.log)
 	if p.netDial == nil {
@@ -180,6 +180,15 @@ func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOp
 		return nil, nil, err
 	}
 	return c, t, nil
+}
+
+// logAddr is the address the pool's logs name: Addr, or the sentinels'
+// master.
+func (c PoolConfig) logAddr() string {
+	if c.Sentinel.Enabled() {
+		return "sentinel:" + c.Sentinel.Master
+	}
+	return c.Addr
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {

@@ -71,6 +71,7 @@ type sentinel struct {
 	first atomic.Int32  // the sentinel asked first: the last that answered
 	reask chan struct{} // a question asked on demand (cap 1)
 	stop  chan struct{}
+	once  sync.Once // of close
 	wg    sync.WaitGroup
 
 	mu      sync.Mutex // serialises the questions and the moves
@@ -95,7 +96,7 @@ func newSentinel(cfg SentinelConfig, netDial DialFunc, log zerolog.Logger, move 
 
 // close stops the sentinel's goroutines.
 func (s *sentinel) close() {
-	close(s.stop)
+	s.once.Do(func() { close(s.stop) })
 	s.wg.Wait()
 }
 
