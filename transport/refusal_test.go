@@ -37,6 +37,12 @@ func refusingRedis(t *testing.T, reply string) string {
 
 // answerEvery reads RESP commands from nc and answers each with reply.
 func answerEvery(nc net.Conn, reply string) {
+	answerWith(nc, func([]string) string { return reply })
+}
+
+// answerWith reads RESP commands from nc and answers each with what
+// reply returns for its words.
+func answerWith(nc net.Conn, reply func(args []string) string) {
 	defer nc.Close()
 	r := bufio.NewReader(nc)
 	for {
@@ -44,16 +50,19 @@ func answerEvery(nc net.Conn, reply string) {
 		if err != nil {
 			return
 		}
-		for range n {
+		args := make([]string, n)
+		for i := range n {
 			size, err := respHeader(r, '$')
 			if err != nil {
 				return
 			}
-			if _, err := io.CopyN(io.Discard, r, int64(size)+2); err != nil {
+			b := make([]byte, size+2)
+			if _, err := io.ReadFull(r, b); err != nil {
 				return
 			}
+			args[i] = string(b[:size])
 		}
-		if _, err := io.WriteString(nc, reply); err != nil {
+		if _, err := io.WriteString(nc, reply(args)); err != nil {
 			return
 		}
 	}

@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
@@ -130,5 +134,108 @@ func TestSentinelNoneAnswers(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %s", took)
+	}
+}
+
+// fakeSentinel is a sentinel on loopback that names the primary the test
+// sets, in the config epoch it sets.
+type fakeSentinel struct {
+	named atomic.Pointer[[2]string] // host, port
+	epoch atomic.Int64
+}
+
+func (f *fakeSentinel) name(addr string, epoch int64) {
+	host, port, _ := net.SplitHostPort(addr)
+	f.named.Store(&[2]string{host, port})
+	f.epoch.Store(epoch)
+}
+
+// reply answers what a sentinel client sends.
+func (f *fakeSentinel) reply(args []string) string {
+	bulk := func(ss ...string) string {
+		out := fmt.Sprintf("*%d\r\n", len(ss))
+		for _, s := range ss {
+			out += fmt.Sprintf("$%d\r\n%s\r\n", len(s), s)
+		}
+		return out
+	}
+	n := f.named.Load()
+	switch strings.ToUpper(strings.Join(args[:min(2, len(args))], " ")) {
+	case "SENTINEL GET-MASTER-ADDR-BY-NAME":
+		return bulk(n[0], n[1])
+	case "SENTINEL MASTER":
+		return bulk("name", args[2], "ip", n[0], "port", n[1], "config-epoch", strconv.FormatInt(f.epoch.Load(), 10))
+	case "SUBSCRIBE " + strings.ToUpper(args[min(1, len(args)-1)]):
+		return "*3\r\n$9\r\nsubscribe\r\n" + fmt.Sprintf("$%d\r\n%s\r\n", len(args[1]), args[1]) + ":1\r\n"
+	}
+	return "+PONG\r\n"
+}
+
+// TestSentinelReplicaRefusedAsked: a node that has become a replica
+// behind the sentinels' back refuses every purchase as not run (READONLY,
+// never "outcome unknown"), new connections to it are refused after ROLE,
+// and once the sentinels name the new primary every purchase succeeds
+// there.
+func TestSentinelReplicaRefusedAsked(t *testing.T) {
+	a := redistest.StartTestServer(t, "--repl-diskless-sync-delay", "0")
+	b := redistest.StartTestServer(t, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", a.Port())
+	fs := &fakeSentinel{}
+	fs.name(a.Addr, 0)
+	sentinelAddr := saletest.Loopback(t, func(nc net.Conn) { answerWith(nc, fs.reply) })
+	ctx := testContext(t)
+	pool := transport.NewPool(transport.PoolConfig{
+		Timeout:  time.Second,
+		Sentinel: transport.SentinelConfig{Addrs: []string{sentinelAddr}, Master: "m"},
+	})
+	t.Cleanup(func() { pool.Close() })
+	if err := pool.Load(ctx, engine.Scripts()...); err != nil {
+		t.Fatal(err)
+	}
+	bat := transport.NewBatcher(pool, transport.BatcherConfig{})
+	t.Cleanup(func() { bat.Close() })
+	eng := engine.New(bat)
+	id := newProduct(t, eng, 1000, engine.WithPerUserLimit(0))
+	buy := func(user string) engine.Result {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return eng.Purchase(cctx, engine.Request{ProductID: id, UserID: user})
+	}
+	if r := buy("before"); r.Status != wire.StatusSuccess {
+		t.Fatalf("purchase on the primary: %+v", r)
+	}
+	// The sale reaches b; then b is promoted and a follows it, while the
+	// sentinel still names a.
+	rb := redistest.Conn(t, b.Addr)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := redis.Int(rb.Do("XLEN", engine.KeysFor(id).Orders)); n > 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the sale did not reach the replica")
+		}
+	}
+	rawDo(t, rb, "REPLICAOF", "NO", "ONE")
+	rawDo(t, redistest.Conn(t, a.Addr), "REPLICAOF", "127.0.0.1", b.Port())
+	for i := range 5 {
+		r := buy(fmt.Sprint("between-", i))
+		if r.Status != wire.StatusError || r.Code != engine.CodeUnavailable || errors.Is(r.Err, engine.ErrOutcomeUnknown) {
+			t.Fatalf("purchase on the demoted node: %+v, want UNAVAILABLE, not run", r)
+		}
+	}
+	fs.name(b.Addr, 1)
+	var r engine.Result
+	for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(20 * time.Millisecond) {
+		if r = buy("after"); r.Status == wire.StatusSuccess {
+			break
+		}
+	}
+	if r.Status != wire.StatusSuccess {
+		t.Fatalf("5s after the sentinel named the new primary: %+v", r)
+	}
+	if got := primaryOf(t, pool); got != b.Addr {
+		t.Errorf("the pool reaches %s, want %s", got, b.Addr)
+	}
+	if a, err := eng.Verify(ctx, id); err != nil || !a.OK() || a.Sold != 2 {
+		t.Fatalf("verify on the new primary: %+v %v, want 2 sold", a, err)
 	}
 }
