@@ -142,7 +142,9 @@ func (s *sentinel) set(addr string, epoch int64) {
 	}
 	old := s.primary
 	s.primary, s.epoch = addr, epoch
-	if old != "" {
+	if old == "" {
+		s.log.Info().Str("primary", addr).Int64("config_epoch", epoch).Msg("redis: the sentinels name the primary")
+	} else {
 		s.log.Info().Str("old_primary", old).Str("new_primary", addr).Int64("config_epoch", epoch).
 			Msg("redis: the primary moved; reconnecting to the new one")
 	}
