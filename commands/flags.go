@@ -33,6 +33,16 @@ func redisFlags() []cli.Flag {
 			Value:   "localhost:6379",
 		},
 		clusterFlag(),
+		&cli.StringFlag{
+			Name:    "redis-sentinel",
+			Usage:   "Redis Sentinel `addresses` (host:port,…): find the primary through them and follow its failovers (with --redis-master)",
+			EnvVars: []string{"FLASHSALE_REDIS_SENTINEL"},
+		},
+		&cli.StringFlag{
+			Name:    "redis-master",
+			Usage:   "with --redis-sentinel: the `name` the sentinels monitor the primary by",
+			EnvVars: []string{"FLASHSALE_REDIS_MASTER"},
+		},
 		&cli.DurationFlag{
 			Name:    "redis-timeout",
 			Usage:   "bound on one Redis call",
@@ -52,14 +62,31 @@ func clusterFlag() cli.Flag {
 }
 
 // clusterSeeds reads --redis-cluster.
-func clusterSeeds(c *cli.Context) []string {
-	var seeds []string
-	for _, a := range strings.Split(c.String("redis-cluster"), ",") {
+func clusterSeeds(c *cli.Context) []string { return addrList(c.String("redis-cluster")) }
+
+// addrList reads a comma-separated list of addresses.
+func addrList(s string) []string {
+	var addrs []string
+	for _, a := range strings.Split(s, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			seeds = append(seeds, a)
+			addrs = append(addrs, a)
 		}
 	}
-	return seeds
+	return addrs
+}
+
+// sentinelConfig reads --redis-sentinel and --redis-master.
+func sentinelConfig(c *cli.Context) (transport.SentinelConfig, error) {
+	cfg := transport.SentinelConfig{Addrs: addrList(c.String("redis-sentinel")), Master: c.String("redis-master")}
+	switch {
+	case cfg.Enabled() && cfg.Master == "":
+		return cfg, usageErrorf(c, "--redis-sentinel needs the name the sentinels monitor the primary by: add --redis-master NAME (FLASHSALE_REDIS_MASTER), e.g. --redis-master mymaster")
+	case !cfg.Enabled() && cfg.Master != "":
+		return cfg, usageErrorf(c, "--redis-master %q needs the sentinels to ask: add --redis-sentinel host:port,… (FLASHSALE_REDIS_SENTINEL)", cfg.Master)
+	case cfg.Enabled() && c.String("redis-cluster") != "":
+		return cfg, usageErrorf(c, "--redis-sentinel and --redis-cluster exclude each other: a cluster fails over by itself")
+	}
+	return cfg, nil
 }
 
 // poolFlags size the Redis connection pool of a long-running command.
@@ -171,6 +198,13 @@ type store struct {
 func redisConfig(c *cli.Context, pool redisSetup, allowEmbedded bool) (redisSetup, error) {
 	pool.Addr, pool.Timeout = c.String("redis-addr"), c.Duration("redis-timeout")
 	pool.Cluster = clusterSeeds(c)
+	var err error
+	if pool.Sentinel, err = sentinelConfig(c); err != nil {
+		return pool, err
+	}
+	if pool.Sentinel.Enabled() && strings.EqualFold(pool.Addr, embeddedAddr) {
+		return pool, usageErrorf(c, "--redis-sentinel finds a Redis primary; it cannot be used with --redis-addr embedded")
+	}
 	if !allowEmbedded && strings.EqualFold(pool.Addr, embeddedAddr) {
 		return pool, usageErrorf(c, "--redis-addr embedded only works for serve and demo; use the address that 'serve --redis-addr embedded' logged")
 	}
@@ -209,6 +243,9 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 	if err != nil {
 		p.Close()
 		closeEmbedded()
+		if pool.Sentinel.Enabled() {
+			return nil, sentinelError(pool.Sentinel, err)
+		}
 		return nil, redisError(pool.Addr, err)
 	}
 	if isCluster {
@@ -216,9 +253,13 @@ func openStore(ctx context.Context, log zerolog.Logger, pool redisSetup, opts ..
 		pool.Cluster = []string{pool.Addr}
 		return openCluster(ctx, pool, opts...)
 	}
+	addr := pool.Addr
+	if pool.Sentinel.Enabled() {
+		addr = "sentinel:" + pool.Sentinel.Master
+	}
 	st := &store{
 		Engine: engine.New(p, opts...),
-		addr:   pool.Addr,
+		addr:   addr,
 		close:  func() { p.Close(); closeEmbedded() },
 		cpu:    p.CPU,
 	}
@@ -271,6 +312,13 @@ func redisError(addr string, err error) error {
 		return fmt.Errorf("redis at %s: %w: is Redis running at %s? start it with `redis-server`, or set REDIS_ADDR (--redis-addr)", addr, err, addr)
 	}
 	return fmt.Errorf("redis at %s: %w", addr, err)
+}
+
+// sentinelError says what to do when the primary the sentinels name does
+// not answer.
+func sentinelError(cfg transport.SentinelConfig, err error) error {
+	return fmt.Errorf("redis master %q of sentinels %s: %w: are the sentinels up and monitoring %q (SENTINEL MASTERS), and is its primary up? check --redis-sentinel and --redis-master",
+		cfg.Master, strings.Join(cfg.Addrs, ","), err, cfg.Master)
 }
 
 // openStoreFlags opens the store that c's Redis flags name.

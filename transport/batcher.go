@@ -165,6 +165,9 @@ type call struct {
 	cb func(any, error)
 	// deadline (Unix ns) bounds the whole call: queued, sent, and read.
 	deadline int64
+	// expiry, for EvalAsync, fails the call at its deadline if it is
+	// still queued then (see expire).
+	expiry *time.Timer
 }
 
 const (
@@ -279,19 +282,36 @@ func (b *Batcher) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any
 // EvalAsync implements engine.AsyncRedis: the script joins the next batch
 // and done gets its reply from the batcher by deadline. A call that cannot
 // be queued (the queue is full: it fails at once, the caller does not
-// wait), or is still unsent at deadline, fails with engine.ErrUnavailable:
-// it did not run. A call sent whose reply has not come by deadline fails
+// wait), or is still unsent at deadline, fails with engine.ErrUnavailable
+// (at the deadline, whatever the lanes are doing): it did not run. A call sent whose reply has not come by deadline fails
 // with engine.ErrOutcomeUnknown.
 func (b *Batcher) EvalAsync(deadline time.Time, s *engine.Script, done func(any, error), keysAndArgs ...any) {
 	c := &call{s: s, args: keysAndArgs, cb: done, deadline: deadline.UnixNano()}
+	c.expiry = time.AfterFunc(time.Until(deadline), c.expire)
 	select {
 	case b.route(s).queue <- c:
 	default:
-		c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", engine.ErrUnavailable))
+		if c.state.CompareAndSwap(callQueued, callSent) {
+			c.finish(nil, fmt.Errorf("%w: too many requests waiting for Redis", engine.ErrUnavailable))
+		}
+	}
+}
+
+// expire fails an EvalAsync call that no lane has taken by its deadline,
+// as not run. The lanes check deadlines only as they take calls, and
+// while every lane is stuck (a connection that stopped answering, then a
+// dial that hangs in the handshake) none takes any: without this a call
+// queued behind a hung batch is answered late, when the dial fails.
+func (c *call) expire() {
+	if c.state.CompareAndSwap(callQueued, callAbandoned) {
+		c.cb(nil, errUnsent)
 	}
 }
 
 func (c *call) finish(v any, err error) {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	if c.cb != nil {
 		c.cb(v, err)
 		return

@@ -192,6 +192,7 @@ func (c *Cluster) nodeLocked(addr string) *clusterNode {
 	}
 	cfg := c.cfg.Pool
 	cfg.Addr = nodeAddr(cfg.Addr, addr)
+	cfg.Sentinel = SentinelConfig{} // a cluster finds its masters itself
 	n := &clusterNode{addr: addr, pool: NewPool(cfg)}
 	if c.cfg.Batch != nil && !c.closed {
 		n.batcher = NewBatcher(n.pool, *c.cfg.Batch)

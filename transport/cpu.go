@@ -31,9 +31,9 @@ func (p *Pool) CPU(ctx context.Context) ([]NodeCPU, error) {
 	}
 	s, err := parseCPU(v.(string))
 	if err != nil {
-		return nil, fmt.Errorf("redis at %s: %w", p.addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", p.target.Load().addr, err)
 	}
-	return []NodeCPU{{Addr: p.addr, Seconds: s}}, nil
+	return []NodeCPU{{Addr: p.target.Load().addr, Seconds: s}}, nil
 }
 
 // CPU reads the CPU time of every master of the cluster.

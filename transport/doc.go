@@ -9,6 +9,9 @@
 // did not run: a *Refusal, by Cause), ErrOutcomeUnknown (sent, no reply),
 // ErrNotDurable (ran, not yet durable).
 //
+// With PoolConfig.Sentinel a Pool finds its primary through Redis Sentinel
+// and follows failovers; without, it dials PoolConfig.Addr.
+//
 // A Batcher serves one Redis node and holds everything per node: its
 // lanes (connections), their health, their deadlines. A Cluster keeps a
 // Pool, and for a server a Batcher, per master, and follows redirects.
@@ -30,6 +33,9 @@
 //     to calls, splits merged replies, and retries NOSCRIPT.
 //   - cluster.go: Cluster, the slot map, routing and redirects.
 //   - durability.go: WAIT and WAITAOF after writes.
+//   - sentinel.go: Redis Sentinel: asking the sentinels for the primary,
+//     following +switch-master, moving a Pool (and its batcher's lanes)
+//     to a new primary, the ROLE check of a new connection.
 //   - script.go: the one place a script is sent or loaded.
 //   - observer.go: what observers (metrics) hear; why calls are retried.
 //   - refusal.go: the table of refusals (error replies that prove a call

@@ -39,8 +39,9 @@ func (l *lane) run() {
 		default:
 		}
 		nc := &countingConn{}
+		moved := b.pool.target.Load().moved // a new primary ends the backoff
 		ctx, cancel := context.WithTimeout(context.Background(), min(b.pool.dialTimeout, laneDialTimeout))
-		conn, err := b.pool.dial(ctx, nc.dialWith(b.cfg.Dial), redis.DialWriteTimeout(b.pool.timeout))
+		conn, t, err := b.pool.dial(ctx, nc.dialWith(b.cfg.Dial), redis.DialWriteTimeout(b.pool.timeout))
 		cancel()
 		if err != nil {
 			failAll(carry, errUnsent)
@@ -53,6 +54,8 @@ func (l *lane) run() {
 			}
 			select {
 			case <-b.stop:
+			case <-moved:
+				backoff = 10 * time.Millisecond
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Second)
@@ -60,7 +63,7 @@ func (l *lane) run() {
 		}
 		backoff = 10 * time.Millisecond
 		l.g.connected(l)
-		carry = l.serve(conn, nc, carry)
+		carry = l.serve(conn, nc, t.moved, carry)
 		conn.Close()
 		l.g.disconnected()
 	}
@@ -110,12 +113,15 @@ type batch struct {
 	waitBy int64     // Unix ns: the reader's deadline for the wait's reply
 }
 
-// serve writes batches on conn until Close or until the connection fails.
-// It returns the calls it took that provably never reached Redis, for the
+// serve writes batches on conn until Close, until the connection fails,
+// or, with sentinels, until the primary moves (moved closes: what is in
+// flight fails as outcome unknown, as on a lost connection) or the node
+// refuses a call as a replica (once what is in flight is read). It
+// returns the calls it took that provably never reached Redis, for the
 // next connection.
-func (l *lane) serve(conn redis.Conn, nc *countingConn, carry []*call) []*call {
+func (l *lane) serve(conn redis.Conn, nc *countingConn, moved <-chan struct{}, carry []*call) []*call {
 	b := l.g.b
-	p := l.open(conn, nc)
+	p := l.open(conn, nc, moved)
 	defer p.close()
 	for {
 		// A durable lane waits here for its last wait to end, and calls
@@ -123,6 +129,11 @@ func (l *lane) serve(conn redis.Conn, nc *countingConn, carry []*call) []*call {
 		select {
 		case <-p.free:
 		case <-p.broken:
+			return carry
+		case <-p.moved:
+			return carry
+		case <-p.stale:
+			p.settle()
 			return carry
 		case <-b.stop:
 			failAll(carry, fmt.Errorf("%w: batcher closed", engine.ErrUnavailable))
@@ -152,11 +163,15 @@ type pipe struct {
 	free     chan struct{}
 	inflight chan batch // to the reader
 	broken   chan struct{}
-	idle     *time.Timer // when to probe the connection, if idle
+	moved    <-chan struct{} // the target's: the primary moved away
+	// stale is closed by the reader when the node refused a call as a
+	// replica (with sentinels): the lane dials the primary again.
+	stale chan struct{}
+	idle  *time.Timer // when to probe the connection, if idle
 }
 
 // open starts serving conn: its reader, and its idle timer.
-func (l *lane) open(conn redis.Conn, nc *countingConn) *pipe {
+func (l *lane) open(conn redis.Conn, nc *countingConn, moved <-chan struct{}) *pipe {
 	depth := maxInflightBatches
 	if l.g.durable {
 		depth = 1
@@ -166,15 +181,31 @@ func (l *lane) open(conn redis.Conn, nc *countingConn) *pipe {
 		free:     make(chan struct{}, depth),
 		inflight: make(chan batch, depth),
 		broken:   make(chan struct{}),
+		moved:    moved,
+		stale:    make(chan struct{}),
 	}
 	for range depth {
 		p.free <- struct{}{}
 	}
 	l.lastReply.Store(time.Now().UnixNano()) // the dial's handshake just succeeded
 	l.inflight.Store(0)
-	go l.read(conn, p.inflight, p.broken, p.free)
+	go l.read(conn, p)
 	p.idle = time.NewTimer(l.g.b.cfg.IdleProbe / 2)
 	return p
+}
+
+// settle waits until the reader has read every batch in flight (it holds
+// every token), or found the connection broken. The writer holds no token.
+func (p *pipe) settle() {
+	for range cap(p.free) {
+		select {
+		case <-p.free:
+		case <-p.broken:
+			return
+		case <-p.l.g.b.stop:
+			return
+		}
+	}
 }
 
 // close stops the idle timer and, once what is in flight is read, the
@@ -231,6 +262,12 @@ func (p *pipe) first() (*call, bool) {
 	case <-p.broken:
 		return nil, false
 	case <-b.stop:
+		return nil, false
+	case <-p.moved:
+		return nil, false
+	case <-p.stale:
+		p.free <- struct{}{}
+		p.settle()
 		return nil, false
 	case <-p.idle.C:
 		// Keep an idle connection known alive (and Redis's idle

@@ -31,6 +31,10 @@ type PoolConfig struct {
 	Timeout time.Duration
 	// Durability is what a write waits for before it is acknowledged.
 	Durability Durability
+	// Sentinel, when it names sentinels, finds the primary through them
+	// and follows its failovers (see SentinelConfig); Addr then gives only
+	// the credentials of a redis:// URL.
+	Sentinel SentinelConfig
 	// Dial opens the TCP connections (nil: a net.Dialer with DialTimeout
 	// and TCP keep-alive every KeepAlive). Tests inject failures with it.
 	Dial DialFunc
@@ -63,11 +67,17 @@ const (
 
 // Pool is a Redis reached through a redigo connection pool.
 type Pool struct {
-	pool        *redis.Pool
+	// pool is the connections to the current target; a move to another
+	// primary replaces it (see dropConns).
+	pool        atomic.Pointer[redis.Pool]
+	newPool     func() *redis.Pool
 	timeout     time.Duration
 	dialTimeout time.Duration
 	durability  Durability
-	addr        string
+	addr        string // PoolConfig.Addr
+	target      atomic.Pointer[target]
+	sentinel    *sentinel // nil without sentinels
+	lastDrop    atomic.Int64
 	netDial     DialFunc
 	log         zerolog.Logger // PoolConfig.Logger, with the address
 	refusalLog  *refusalLogs
@@ -89,19 +99,32 @@ func NewPool(cfg PoolConfig) *Pool {
 		durability:  cfg.Durability,
 		addr:        cfg.Addr,
 		netDial:     cfg.Dial,
-		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.Addr)).Logger(),
+		log:         cfg.Logger.With().Str("redis_addr", logAddr(cfg.logAddr())).Logger(),
 	}
 	p.refusalLog = newRefusalLogs(p.log)
 	if p.netDial == nil {
 		p.netDial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: KeepAlive}).DialContext
 	}
-	p.pool = &redis.Pool{
+	p.newPool = func() *redis.Pool { return p.redisPool(cfg) }
+	p.pool.Store(p.newPool())
+	p.target.Store(&target{addr: cfg.Addr})
+	if cfg.Sentinel.Enabled() {
+		p.target.Store(&target{moved: make(chan struct{})}) // no primary named yet
+		p.sentinel = newSentinel(cfg.Sentinel, p.netDial, p.log, p.moveTo)
+	}
+	return p
+}
+
+// redisPool is a redigo pool of connections to the pool's target.
+func (p *Pool) redisPool(cfg PoolConfig) *redis.Pool {
+	return &redis.Pool{
 		MaxActive:   cfg.MaxActive,
 		MaxIdle:     cfg.MaxIdle,
 		IdleTimeout: 4 * time.Minute,
 		Wait:        true,
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
-			return p.dial(ctx, p.netDial, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
+			c, _, err := p.dial(ctx, p.netDial, redis.DialWriteTimeout(cfg.Timeout), redis.DialReadTimeout(cfg.Timeout))
+			return c, err
 		},
 		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
 			// Redis's `timeout` (1 s at the least) may have closed a
@@ -113,22 +136,32 @@ func NewPool(cfg PoolConfig) *Pool {
 			return err
 		},
 	}
-	return p
 }
 
-// dial opens one Redis connection through netDial (AUTH and SELECT of a
-// redis:// address included) and checks it with hello.
-func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOption) (redis.Conn, error) {
+// dropConns closes the pooled connections: idle ones now, those in use
+// when their call returns them. New calls dial the current target.
+func (p *Pool) dropConns() { p.pool.Swap(p.newPool()).Close() }
+
+// dial opens one Redis connection to the current target through netDial
+// (AUTH and SELECT of a redis:// address included) and checks it with
+// hello and, with sentinels, checkPrimary. It returns the target dialled.
+func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOption) (redis.Conn, *target, error) {
+	t, err := p.currentTarget(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := append([]redis.DialOption{redis.DialConnectTimeout(p.dialTimeout), redis.DialContextFunc(netDial)}, extra...)
 	var c redis.Conn
-	var err error
-	if strings.HasPrefix(p.addr, "redis://") || strings.HasPrefix(p.addr, "rediss://") {
-		c, err = redis.DialURLContext(ctx, p.addr, opts...)
+	if strings.HasPrefix(t.addr, "redis://") || strings.HasPrefix(t.addr, "rediss://") {
+		c, err = redis.DialURLContext(ctx, t.addr, opts...)
 	} else {
-		c, err = redis.DialContext(ctx, "tcp", p.addr, opts...)
+		c, err = redis.DialContext(ctx, "tcp", t.addr, opts...)
 	}
 	if err != nil {
-		return nil, err
+		if p.sentinel != nil {
+			p.sentinel.again() // a primary that died may have been replaced
+		}
+		return nil, nil, err
 	}
 	// The check is bounded like a command, and by the dial's deadline: a
 	// frozen Redis whose kernel still accepts connections must not hold
@@ -137,11 +170,27 @@ func (p *Pool) dial(ctx context.Context, netDial DialFunc, extra ...redis.DialOp
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
 	}
-	if err := hello(c, max(d, time.Millisecond)); err != nil {
-		c.Close()
-		return nil, err
+	d = max(d, time.Millisecond)
+	err = hello(c, d)
+	if err == nil && p.sentinel != nil {
+		if err = checkPrimary(c, d, t.addr); err != nil {
+			p.sentinel.again()
+		}
 	}
-	return c, nil
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, t, nil
+}
+
+// logAddr is the address the pool's logs name: Addr, or the sentinels'
+// master.
+func (c PoolConfig) logAddr() string {
+	if c.Sentinel.Enabled() {
+		return "sentinel:" + c.Sentinel.Master
+	}
+	return c.Addr
 }
 
 func (c PoolConfig) withDefaults() PoolConfig {
@@ -152,8 +201,14 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	return c
 }
 
-// Close closes the pool's connections.
-func (p *Pool) Close() error { return p.pool.Close() }
+// Close closes the pool's connections, and stops following the
+// sentinels.
+func (p *Pool) Close() error {
+	if p.sentinel != nil {
+		p.sentinel.close()
+	}
+	return p.pool.Load().Close()
+}
 
 // Ping checks that Redis answers within the pool's timeout, and that it
 // has refused no script call of late (see refusalMemory): a node out of
@@ -200,12 +255,19 @@ const subscribeHealth = 15 * time.Second
 
 // Subscribe implements Redis on a dedicated connection (a subscribed
 // connection cannot go back to the pool). It pings Redis periodically, so
-// a dead connection is noticed within a few health intervals.
+// a dead connection is noticed within a few health intervals; with
+// sentinels it ends when the primary moves.
 func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []byte)) error {
-	c, err := p.dial(ctx, p.netDial, redis.DialWriteTimeout(p.timeout))
+	c, t, err := p.dial(ctx, p.netDial, redis.DialWriteTimeout(p.timeout))
 	if err != nil {
 		return fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 	}
+	return subscribe(ctx, c, channel, t.moved, fn)
+}
+
+// subscribe receives the messages of channel on c and hands them to fn
+// until ctx ends (nil), moved closes or c fails. It closes c.
+func subscribe(ctx context.Context, c redis.Conn, channel string, moved <-chan struct{}, fn func(payload []byte)) error {
 	psc := redis.PubSubConn{Conn: c}
 	defer psc.Close()
 	if err := psc.Subscribe(channel); err != nil {
@@ -224,6 +286,9 @@ func (p *Pool) Subscribe(ctx context.Context, channel string, fn func(payload []
 			case <-done:
 				return
 			case <-ctx.Done():
+				c.Close()
+				return
+			case <-moved:
 				c.Close()
 				return
 			case <-t.C:
@@ -340,7 +405,11 @@ func (p *Pool) do(ctx context.Context, fn func(redis.Conn, time.Duration) (any, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	c, err := p.pool.GetContext(ctx)
+	rp := p.pool.Load()
+	c, err := rp.GetContext(ctx)
+	if err != nil && p.pool.Load() != rp {
+		c, err = p.pool.Load().GetContext(ctx) // the primary moved meanwhile
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", engine.ErrUnavailable, err)
 	}

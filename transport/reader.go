@@ -13,26 +13,32 @@ import (
 	"github.com/flashsale/flashsale/engine"
 )
 
-// read matches replies to calls, batch by batch. On a broken connection,
-// or a reply not in by its call's deadline, it fails what is in flight,
-// closes broken and the connection; the writer then stops and the lane
-// dials again.
-func (l *lane) read(conn redis.Conn, inflight <-chan batch, broken chan<- struct{}, free chan<- struct{}) {
+// read matches replies to calls, batch by batch, on p's connection. On a
+// broken connection, or a reply not in by its call's deadline, it fails
+// what is in flight, closes p.broken and the connection; the writer then
+// stops and the lane dials again. When the node refused a call as a
+// replica (with sentinels) it closes p.stale: the writer sends no more.
+func (l *lane) read(conn redis.Conn, p *pipe) {
 	r := reader{lane: l, conn: conn}
 	var lost error
-	for bt := range inflight {
+	stale := false
+	for bt := range p.inflight {
 		if lost == nil {
 			lost = r.batch(bt)
 			if lost != nil {
 				l.g.b.connLost(lost)
-				close(broken)
+				close(p.broken)
 				conn.Close()
 			}
 		} else {
 			bt.fail(lost)
 		}
+		if r.asReplica && !stale && l.g.b.pool.sentinel != nil {
+			stale = true
+			close(p.stale)
+		}
 		l.inflight.Add(-1)
-		free <- struct{}{}
+		p.free <- struct{}{}
 	}
 }
 
@@ -43,6 +49,8 @@ type reader struct {
 	replies []any
 	errs    []error
 	by      []int64 // by[i]: the earliest deadline of calls i and after
+	// asReplica: a call was refused because the node is no primary.
+	asReplica bool
 }
 
 // receive reads one reply, waiting until by (Unix ns) at most. A
@@ -90,7 +98,9 @@ func (r *reader) batch(bt batch) error {
 			failAll(calls, lostErr)
 			continue
 		}
-		b.answer(calls, r.replies[i], r.errs[i], waitErr)
+		if b.answer(calls, r.replies[i], r.errs[i], waitErr) {
+			r.asReplica = true
+		}
 	}
 	if lostErr == nil && r.connRefused() {
 		// Redis closes a connection it refused: the lane dials again
@@ -183,8 +193,9 @@ func (b *Batcher) observe(bt batch) {
 
 // answer finishes calls, which went as one script call (a merged one if
 // more than one), with its reply v or error reply err; waitErr is the
-// batch's durability failure, if any.
-func (b *Batcher) answer(calls []*call, v any, err, waitErr error) {
+// batch's durability failure, if any. It reports whether err refused
+// them because the node is no primary.
+func (b *Batcher) answer(calls []*call, v any, err, waitErr error) (asReplica bool) {
 	k := len(calls)
 	var parts []any
 	var bad error // the merged call ran, but its reply is not Stride elements per call
@@ -221,7 +232,11 @@ func (b *Batcher) answer(calls []*call, v any, err, waitErr error) {
 			b.classify(err) // counted and logged
 			go b.retry(c)
 		case err != nil:
-			c.finish(nil, b.classify(err))
+			cerr := b.classify(err)
+			if r, ok := cerr.(*Refusal); ok && r.Cause.notPrimary() {
+				asReplica = true
+			}
+			c.finish(nil, cerr)
 		case waitErr != nil && !c.s.ReadOnly:
 			c.finish(v, waitErr)
 		default:
@@ -229,6 +244,7 @@ func (b *Batcher) answer(calls []*call, v any, err, waitErr error) {
 			c.finish(v, nil)
 		}
 	}
+	return asReplica
 }
 
 // classify is classify, counting and logging a refusal.

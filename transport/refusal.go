@@ -176,9 +176,10 @@ func newRefusalLogs(log zerolog.Logger) *refusalLogs {
 }
 
 // refused logs r (NOSCRIPT, which is retried at once, is not) and, when
-// it is a refusal of the whole node, keeps it for Ping. A maxclients line
-// says the current maxclients, which a goroutine reads first (see
-// logMaxClients).
+// it is a refusal of the whole node, keeps it for Ping; with sentinels, a
+// node that refuses as a replica sends the pool to ask them again. A
+// maxclients line says the current maxclients, which a goroutine reads
+// first (see logMaxClients).
 func (p *Pool) refused(r *Refusal) {
 	if r.Cause == CauseNoScript {
 		return
@@ -194,6 +195,9 @@ func (p *Pool) refused(r *Refusal) {
 	}
 	if r.Cause != CauseMaxClients {
 		p.lastRefusal.Store(&refusalSeen{r: r, at: time.Now()})
+	}
+	if p.sentinel != nil && r.Cause.notPrimary() {
+		p.refusedAsReplica()
 	}
 }
 
@@ -221,7 +225,7 @@ func (p *Pool) logMaxClients(e *zerolog.Event) {
 func (p *Pool) maxClients() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), maxClientsTimeout)
 	defer cancel()
-	c, err := p.pool.GetContext(ctx)
+	c, err := p.pool.Load().GetContext(ctx)
 	if err != nil {
 		return "", err
 	}

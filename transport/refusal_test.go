@@ -38,12 +38,12 @@ func refusingRedis(t *testing.T, reply string) string {
 
 // answerEvery reads RESP commands from nc and answers each with reply.
 func answerEvery(nc net.Conn, reply string) {
-	serveCommands(nc, func(string) (string, bool) { return reply, true })
+	answerWith(nc, func([]string) (string, bool) { return reply, true })
 }
 
-// serveCommands reads RESP commands from nc and writes what answer says
-// of each command's name (upper case), until answer says not to go on.
-func serveCommands(nc net.Conn, answer func(cmd string) (reply string, more bool)) {
+// answerWith reads RESP commands from nc and writes what reply says of
+// each command's words, until it says not to go on.
+func answerWith(nc net.Conn, reply func(args []string) (string, bool)) {
 	defer nc.Close()
 	r := bufio.NewReader(nc)
 	for {
@@ -51,22 +51,20 @@ func serveCommands(nc net.Conn, answer func(cmd string) (reply string, more bool
 		if err != nil {
 			return
 		}
-		var cmd string
+		args := make([]string, n)
 		for i := range n {
 			size, err := respHeader(r, '$')
 			if err != nil {
 				return
 			}
-			arg := make([]byte, size+2)
-			if _, err := io.ReadFull(r, arg); err != nil {
+			b := make([]byte, size+2)
+			if _, err := io.ReadFull(r, b); err != nil {
 				return
 			}
-			if i == 0 {
-				cmd = strings.ToUpper(string(arg[:size]))
-			}
+			args[i] = string(b[:size])
 		}
-		reply, more := answer(cmd)
-		if _, err := io.WriteString(nc, reply); err != nil || !more {
+		out, more := reply(args)
+		if _, err := io.WriteString(nc, out); err != nil || !more {
 			return
 		}
 	}
@@ -188,8 +186,8 @@ func TestMaxClientsLane(t *testing.T) {
 // passes the check of a new connection) and refuses the next command as a
 // Redis at maxclients does, then closes.
 func refusingAfterPing(nc net.Conn) {
-	serveCommands(nc, func(cmd string) (string, bool) {
-		if cmd == "PING" {
+	answerWith(nc, func(args []string) (string, bool) {
+		if strings.EqualFold(args[0], "PING") {
 			return "+PONG\r\n", true
 		}
 		return "-ERR max number of clients reached\r\n", false

@@ -128,7 +128,7 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 		"--repl-diskless-sync-delay", "0",
 	}, c.cfg.Extra...)
 	for range n {
-		s, err := startServer(bin, freeClusterPort, args...)
+		s, err := startServer(bin, freeClusterPort, "", args...)
 		if err != nil {
 			return err
 		}
@@ -222,14 +222,23 @@ func (c *Cluster) stop() {
 
 // logs returns the tail of every node's log, for a failure message.
 func (c *Cluster) logs() string {
+	servers := make([]*Server, len(c.nodes))
+	for i, n := range c.nodes {
+		servers[i] = n.srv
+	}
+	return logTails(servers)
+}
+
+// logTails returns the tail of each server's log, for a failure message.
+func logTails(servers []*Server) string {
 	var b strings.Builder
-	for _, n := range c.nodes {
-		log, _ := os.ReadFile(filepath.Join(n.srv.Dir(), "redis.log"))
+	for _, s := range servers {
+		log, _ := os.ReadFile(filepath.Join(s.Dir(), "redis.log"))
 		lines := strings.Split(strings.TrimSpace(string(log)), "\n")
 		if len(lines) > 10 {
 			lines = lines[len(lines)-10:]
 		}
-		fmt.Fprintf(&b, "\n--- %s log:\n%s", n.Addr, strings.Join(lines, "\n"))
+		fmt.Fprintf(&b, "\n--- %s log:\n%s", s.Addr, strings.Join(lines, "\n"))
 	}
 	return b.String()
 }
@@ -238,19 +247,25 @@ func (c *Cluster) logs() string {
 // reply: a test's probe of one particular node (a node answers MOVED or
 // ASK for a key it does not serve). ctx's deadline, at most 5s, bounds it.
 func (c *Cluster) Do(ctx context.Context, n *Node, cmd string, args ...any) (any, error) {
+	return do(ctx, n.Addr, cmd, args...)
+}
+
+// do runs one command at addr on a connection of its own, bounded by
+// ctx's deadline and at most 5s.
+func do(ctx context.Context, addr, cmd string, args ...any) (any, error) {
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = max(time.Until(d), time.Millisecond)
 	}
-	conn, err := redis.Dial("tcp", n.Addr,
+	conn, err := redis.Dial("tcp", addr,
 		redis.DialConnectTimeout(timeout), redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", n.Addr, err)
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	defer conn.Close()
 	v, err := conn.Do(cmd, args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s %v: %w", n.Addr, cmd, args, err)
+		return nil, fmt.Errorf("%s %s %v: %w", addr, cmd, args, err)
 	}
 	return v, nil
 }
@@ -559,6 +574,11 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 }
 
 func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.Context) error) error {
+	return waitFor(ctx, what, check)
+}
+
+// waitFor runs check every 20ms until it succeeds or ctx ends.
+func waitFor(ctx context.Context, what string, check func(context.Context) error) error {
 	for {
 		err := check(ctx)
 		if err == nil {

@@ -26,5 +26,7 @@
 // StartCluster gives a test a Redis Cluster of its own, built from the same
 // redis-server: masters, replicas, and the moves a cluster test needs
 // (reshard a slot, leave it mid-migration, fail over, kill a master). Slot
-// computes a key's hash slot as Redis does.
+// computes a key's hash slot as Redis does. StartSentinels gives a test a
+// primary, its replicas and the Redis Sentinels that watch them, and the
+// failovers a Sentinel test needs.
 package redistest

@@ -171,16 +171,27 @@ type Server struct {
 // persistence, plus any extra configuration arguments (such as
 // "--appendonly", "yes"), and waits until it answers.
 func StartServer(bin string, extra ...string) (*Server, error) {
-	return startServer(bin, freePort, extra...)
+	return startServer(bin, freePort, "", extra...)
 }
 
 // startServer is StartServer with the port chosen by pick, tried up to
 // three times (another process may take a free port before redis-server
-// binds it).
-func startServer(bin string, pick func() (int, error), extra ...string) (*Server, error) {
+// binds it). A conf that is not empty is written to the server's
+// directory and given as its configuration file (a sentinel's, which
+// Sentinel rewrites).
+func startServer(bin string, pick func() (int, error), conf string, extra ...string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, err
+	}
+	var first []string
+	if conf != "" {
+		file := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		first = []string{file}
 	}
 	var last error
 	for range 3 {
@@ -193,12 +204,12 @@ func startServer(bin string, pick func() (int, error), extra ...string) (*Server
 			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			bin:  bin,
 			dir:  dir,
-			args: append([]string{
+			args: append(append(first,
 				"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 				"--save", "", "--appendonly", "no", "--dir", dir,
 				"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
 				"--logfile", filepath.Join(dir, "redis.log"),
-			}, extra...),
+			), extra...),
 		}
 		if last = s.Start(); last == nil {
 			return s, nil
