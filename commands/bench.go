@@ -514,6 +514,9 @@ var statusLabels = [...]string{
 	wire.StatusExpired:     "",
 	wire.StatusReleased:    "",
 	wire.StatusAlreadyPaid: "",
+	// Answers to waiting-room joins and polls.
+	wire.StatusWaiting:  "",
+	wire.StatusAdmitted: "",
 }
 
 // WriteText prints the report for people.

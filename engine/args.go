@@ -105,5 +105,5 @@ func (e *Engine) purchaseArgs(req *Request, id string, rated bool) []any {
 	}
 	// Shared, then own.
 	return append(args, p.id, s.ttl, s.channel, interval, burst, controlChannel,
-		req.UserID, req.Quantity, req.RequestID)
+		req.UserID, req.Quantity, req.RequestID, req.admission)
 }

@@ -35,6 +35,10 @@ var (
 	keyReleased     = key{"released", func(k Keys) string { return k.Released }}
 	keyHolds        = key{"holds", func(k Keys) string { return k.Holds }}
 	keyReservations = key{"reservations", func(k Keys) string { return k.Reservations }}
+	keyRoom         = key{"room", func(k Keys) string { return k.Room }}
+	keyTickets      = key{"tickets", func(k Keys) string { return k.Tickets }}
+	keyLine         = key{"line", func(k Keys) string { return k.Line }}
+	keyAdmitted     = key{"admitted", func(k Keys) string { return k.Admitted }}
 	keyRequests0    = key{"requests:0", func(k Keys) string { return k.Requests[0] }}
 	keyRequests1    = key{"requests:1", func(k Keys) string { return k.Requests[1] }}
 	keyTransfersOut = key{"transfers out", Keys.TransfersOut}
@@ -45,6 +49,13 @@ var (
 // scripts that create, reset, release or remove it.
 var productKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
 	keyHolds, keyReservations}
+
+// allProductKeys are productKeys and the waiting room's, which init and
+// delete remove too.
+var allProductKeys = append(slices.Clip(productKeys), keyRoom, keyTickets, keyLine, keyAdmitted)
+
+// roomKeys are the keys of a product's waiting room scripts.
+var roomKeys = []key{keyStock, keyMeta, keyRoom, keyTickets, keyLine, keyAdmitted}
 
 // variadic, last in a spec's arguments, stands for any number more.
 const variadic = "..."
@@ -86,10 +97,10 @@ func (s *spec) call(k Keys, args ...any) []any {
 // for a product spread over shards, one per shard), so each is atomic and
 // touches one product's (or shard's) keys only.
 var (
-	initScript = declare("init", lua.Init, productKeys,
+	initScript = declare("init", lua.Init, allProductKeys,
 		"units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force", "hold ms")
 	resetScript  = declare("reset", lua.Reset, productKeys, "control channel", "product id")
-	deleteScript = declare("delete", lua.Delete, productKeys, "control channel", "product id")
+	deleteScript = declare("delete", lua.Delete, allProductKeys, "control channel", "product id")
 	statusScript = declare("status", lua.Status,
 		[]key{keyStock, keyBuyers, keyMeta, keyOrders, keyHolders}).readOnly()
 	buyersScript  = declare("buyers", lua.Buyers, []key{keyStock, keyBuyers}, "limit").readOnly()
@@ -104,8 +115,11 @@ var (
 		"limit", "event channel", "control channel", "product id")
 	orderScript = declare("order", lua.Order, productKeys,
 		"op", "order id", "user id", "event channel", "control channel", "product id")
-	holdScript   = declare("hold", lua.Hold, []key{keyStock, keyMeta}, "hold ms")
-	ordersScript = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
+	holdScript     = declare("hold", lua.Hold, []key{keyStock, keyMeta}, "hold ms")
+	roomSetScript  = declare("room_set", lua.RoomSet, roomKeys, "opens ms", "rate", "control channel", "product id")
+	roomJoinScript = declare("room_join", lua.RoomJoin, roomKeys, "user id", "score", "nonce")
+	roomPollScript = declare("room_poll", lua.RoomPoll, roomKeys, "user id", "ticket nonce", "nonce", "admission ms")
+	ordersScript   = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
 
 	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
 		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
@@ -144,7 +158,8 @@ func specs() []*spec {
 	return []*spec{initScript, resetScript, deleteScript, statusScript, buyersScript, windowScript,
 		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
 		shardPeekScript, shardClearScript, shardDropScript, debitScript, creditScript, settleScript,
-		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript}
+		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript,
+		roomSetScript, roomJoinScript, roomPollScript}
 }
 
 // eval runs s on the keys k with args.
@@ -185,13 +200,13 @@ const (
 // own (see MergeSpec).
 var (
 	purchaseShared = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
-		keyRequests0, keyRequests1, keyHolds, keyReservations}
+		keyRequests0, keyRequests1, keyHolds, keyReservations, keyAdmitted}
 	// A purchase's own keys: its request record of the former formats and
 	// its customer's rate limiter (see productArgs).
 	purchaseOwnKeys    = []string{"request", "rate"}
 	purchaseSharedArgs = []string{"product id", "request ttl ms", "event channel", "rate interval ms", "rate burst",
 		"control channel"}
-	purchaseOwnArgs = []string{"user id", "quantity", "request id"}
+	purchaseOwnArgs = []string{"user id", "quantity", "request id", "admission nonce"}
 )
 
 // purchaseKeys is the key count of one purchase.
@@ -238,6 +253,7 @@ const (
 	outRateLimited
 	outReleased
 	outReserved
+	outNotAdmitted
 )
 
 // outcomes are the purchase outcomes, by kind + 1: the constant
@@ -259,6 +275,7 @@ var outcomes = [...]struct {
 	outRateLimited + 1:    {"RATE_LIMITED", 1}, // retry after ms
 	outReleased + 1:       {"RELEASED", 1},     // order id
 	outReserved + 1:       {"RESERVED", 3},     // remaining, order id, expires ms
+	outNotAdmitted + 1:    {"NOT_ADMITTED", 1}, // why: 1 none, 2 not the one issued, 3 expired
 }
 
 // answerLen is the elements of one purchase's answer in the purchase

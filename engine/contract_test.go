@@ -69,7 +69,7 @@ type contractStep struct {
 // between them run every script, each finding what it needs.
 func contractSteps(id string) []contractStep {
 	sharded := id + "-s"
-	var order string
+	var order, ticket string
 	return []contractStep{
 		{"init", func(ctx context.Context, e *engine.Engine) error {
 			return e.Init(ctx, id, 5, engine.WithPerUserLimit(0))
@@ -97,6 +97,13 @@ func contractSteps(id string) []contractStep {
 		}},
 		{"sweep", func(ctx context.Context, e *engine.Engine) error { _, err := e.Sweep(ctx, id); return err }},
 		{"restock", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Restock(ctx, id, 1); return err }},
+		{"room", func(ctx context.Context, e *engine.Engine) error { _, err := e.SetRoom(ctx, id, engine.Room{Rate: 1000}); return err }},
+		{"join", func(ctx context.Context, e *engine.Engine) error {
+			a := e.Join(ctx, engine.JoinRequest{ProductID: id, UserID: "w"})
+			ticket = a.Ticket
+			return a.Err
+		}},
+		{"poll", func(ctx context.Context, e *engine.Engine) error { return e.Poll(ctx, id, ticket).Err }},
 		{"close", func(ctx context.Context, e *engine.Engine) error { return e.Close(ctx, id) }},
 		{"verify", func(ctx context.Context, e *engine.Engine) error { _, err := e.Verify(ctx, id); return err }},
 		{"reset", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Reset(ctx, id); return err }},

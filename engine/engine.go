@@ -173,6 +173,11 @@ type Request struct {
 	Token     string // the customer token, checked when the engine has a TokenVerifier
 	Expires   int64  // the token's expiry, Unix seconds
 	JWT       string // a JSON Web Token proving UserID (its sub), checked when the engine has a JWT verifier
+	// Admission is the token a product's waiting room gave the customer
+	// (see Poll); a product with a room sells only with it.
+	Admission string
+
+	admission string // the nonce of Admission, checked by the purchase script
 }
 
 // Result is the outcome of a purchase attempt.
@@ -216,6 +221,12 @@ func Fail(err error) Result {
 		r.Code = CodeUnknownOrder
 	case errors.Is(err, ErrForbidden):
 		r.Code = CodeForbidden
+	case errors.Is(err, ErrNotAdmitted):
+		r.Code = CodeNotAdmitted
+	case errors.Is(err, ErrNoRoom):
+		r.Code = CodeNoRoom
+	case errors.Is(err, ErrUnknownTicket):
+		r.Code = CodeUnknownTicket
 	case errors.Is(err, ErrNotDurable):
 		r.Code, r.Message = CodeNotDurable, "sale recorded but not confirmed durable in time; retry with the same request_id to learn its outcome"
 	case errors.Is(err, ErrOutcomeUnknown):
@@ -338,6 +349,9 @@ func (e *Engine) preparePurchase(req *Request) (args []any, res Result, ok bool)
 			return nil, Fail(err), false
 		}
 	}
+	if err := e.checkAdmission(req); err != nil {
+		return nil, Fail(err), false
+	}
 	// Sold out is final until the control channel says otherwise; a retry
 	// with a request_id still goes to Redis, which may hold its SUCCESS.
 	if e.soldOut != nil && req.RequestID == "" && e.soldOut.is(req.ProductID, e.now()) {
@@ -441,6 +455,12 @@ func purchaseResult(v any) (Result, error) {
 			return bad(err)
 		}
 		return Fail(fmt.Errorf("%w: order %s", ErrOrderReleased, oid)), nil
+	case outNotAdmitted:
+		why, err := replyInt(reply[1])
+		if err != nil {
+			return bad(err)
+		}
+		return Fail(notAdmitted(why)), nil
 	case outReserved:
 		remaining, err1 := replyInt(reply[1])
 		oid, err2 := replyString(reply[2])

@@ -48,6 +48,11 @@ type Keys struct {
 	// paid or released, scored by its expiry (ms). Reservations is a hash:
 	// order id → the reservation's record (see lua/reservation.lua).
 	Holds, Reservations string
+	// The waiting room (see lua/room.lua): Room is a hash of its settings
+	// and cursor, Tickets a hash user id → place|joined|nonce, Line a
+	// sorted set of those who joined before the opening (random scores),
+	// Admitted a hash user id → expires|nonce of their admission.
+	Room, Tickets, Line, Admitted string
 	// Requests are two hashes, request id → record, that take turns (see
 	// lua/purchase.lua).
 	Requests [2]string
@@ -62,6 +67,7 @@ func KeysFor(id string) Keys {
 		Stock: p + "stock", Buyers: p + "buyers", Meta: p + "meta",
 		Holders: p + "holders", Orders: p + "orders", Released: p + "released",
 		Holds: p + "holds", Reservations: p + "reservations",
+		Room: p + "room", Tickets: p + "room:tickets", Line: p + "room:line", Admitted: p + "room:admitted",
 		Requests: [2]string{p + "requests:0", p + "requests:1"},
 		prefix:   p,
 	}

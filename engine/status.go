@@ -22,6 +22,9 @@ const (
 	CodeOrderReleased  = "ORDER_RELEASED"    // a request_id came back after its order was released
 	CodeUnknownOrder   = "UNKNOWN_ORDER"     // no sale has that order id
 	CodeForbidden      = "FORBIDDEN"         // the order is another customer's
+	CodeNotAdmitted    = "NOT_ADMITTED"      // the product has a waiting room and the purchase no valid admission
+	CodeNoRoom         = "NO_ROOM"           // the product has no waiting room
+	CodeUnknownTicket  = "UNKNOWN_TICKET"    // the waiting-room ticket is not one this room issued
 	CodeBusy           = "BUSY"              // the server is at its connection cap; the connection closes
 	CodeNotDurable     = "NOT_DURABLE"       // the sale ran but --durability was not reached in time
 	CodeUnavailable    = "UNAVAILABLE"       // Redis did not answer in time; the outcome is unknown only if the script may have run

@@ -11,9 +11,10 @@
 // which the engine checks is the line it generates from its reply
 // decoder's table (engine/contract.go, purchasePrelude).
 //
-// A script whose source has the line `--#include reservation.lua` gets
-// reservation.lua's functions there (see include): the one way a
-// reservation is released, shared by every script that releases one.
+// A script whose source has a line `--#include NAME.lua` gets that
+// library's functions there (see include): reservation.lua, the one way a
+// reservation is released, shared by every script that releases one; and
+// room.lua, the cursor of a waiting room, shared by its scripts.
 package lua
 
 import (
@@ -21,21 +22,28 @@ import (
 	"strings"
 )
 
-// reservation is the library of reservation.lua.
-//
-//go:embed reservation.lua
-var reservation string
+// The libraries scripts include.
+var (
+	//go:embed reservation.lua
+	reservation string
+	//go:embed room.lua
+	room string
+)
 
-// includeLine is where a script takes reservation.lua's functions.
-const includeLine = "--#include reservation.lua\n"
-
-// include returns src with reservation.lua in place of its include line.
-func include(src string) string {
-	if !strings.Contains(src, includeLine) {
-		panic("lua: no include line in a script that needs reservation.lua")
+// include returns src with lib (named name) in place of its include line.
+func include(name, lib, src string) string {
+	line := "--#include " + name + "\n"
+	if !strings.Contains(src, line) {
+		panic("lua: no line " + line + " in a script that needs it")
 	}
-	return strings.Replace(src, includeLine, reservation, 1)
+	return strings.Replace(src, line, lib, 1)
 }
+
+// withReservations is src with reservation.lua included.
+func withReservations(src string) string { return include("reservation.lua", reservation, src) }
+
+// withRoom is src with room.lua included.
+func withRoom(src string) string { return include("room.lua", room, src) }
 
 // The sources of the scripts that include reservation.lua.
 var (
@@ -49,6 +57,23 @@ var (
 	order string
 )
 
+// The scripts of waiting rooms.
+var (
+	//go:embed room_join.lua
+	roomJoin string
+	//go:embed room_poll.lua
+	roomPoll string
+
+	// RoomJoin puts a customer in a product's waiting room, once.
+	RoomJoin = withRoom(roomJoin)
+	// RoomPoll tells a customer in the room where they stand, and admits
+	// them in their turn.
+	RoomPoll = withRoom(roomPoll)
+	// RoomSet creates or changes a product's waiting room.
+	//go:embed room_set.lua
+	RoomSet string
+)
+
 // The scripts that release reservations.
 var (
 	// Purchase judges M >= 1 purchases of one product in order (window,
@@ -56,16 +81,16 @@ var (
 	// stock, holders, buyers, orders stream, request records,
 	// reservations, events. It first releases the product's expired
 	// reservations.
-	Purchase = include(purchase)
+	Purchase = withReservations(purchase)
 
 	// Release returns an order's units to stock, once.
-	Release = include(release)
+	Release = withReservations(release)
 
 	// Sweep releases a product's expired reservations.
-	Sweep = include(sweep)
+	Sweep = withReservations(sweep)
 
 	// Order confirms (pays) or cancels a reservation, once.
-	Order = include(order)
+	Order = withReservations(order)
 )
 
 // The scripts, by what they do.

@@ -4,6 +4,7 @@
 -- forced, checked in this same call so no sale slips between.
 -- KEYS[1] stock  KEYS[2] buyers  KEYS[3] meta  KEYS[4] holders
 -- KEYS[5] orders KEYS[6] released  KEYS[7] holds  KEYS[8] reservations
+-- KEYS[9..12] the waiting room: room, tickets, line, admitted (removed)
 -- ARGV[1] units  ARGV[2] per-user limit (0 = none)
 -- ARGV[3] start (ms since epoch, '' for none)  ARGV[4] end (ms, '' for none)
 -- ARGV[5] control channel  ARGV[6] product id
@@ -19,7 +20,7 @@ local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 
 if ARGV[7] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
   return {-3, used[1], used[2], used[3], used[4]}
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)

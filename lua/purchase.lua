@@ -1,4 +1,4 @@
-local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, ENDED, REQUEST_REUSED, RATE_LIMITED, RELEASED, RESERVED = -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, ENDED, REQUEST_REUSED, RATE_LIMITED, RELEASED, RESERVED, NOT_ADMITTED = -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 -- purchase.lua: M purchase attempts of one product (M >= 1), judged one
 -- after the other in the order given, atomically. Each attempt gets
 -- exactly the checks and answer it would get alone, in a call of its own,
@@ -21,16 +21,18 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- KEYS[5] orders  KEYS[6] released orders
 -- KEYS[7], KEYS[8] the request records (two hashes, see below)
 -- KEYS[9] holds  KEYS[10] reservations (see reservation.lua)
+-- KEYS[11] the waiting room's admissions (see room.lua)
 -- then per attempt i = 1..M:
---   KEYS[9+2i] its request record of the former formats
+--   KEYS[10+2i] its request record of the former formats
 --              (product:{ID}:req:<request_id>), read only for a product
 --              created before records went into KEYS[7..8]
---   KEYS[10+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
+--   KEYS[11+2i] its customer's rate limiter (product:{ID}:rate:<user id>)
 -- ARGV[1] product id   ARGV[2] request record TTL (ms)   ARGV[3] event channel
 -- ARGV[4] rate limit: ms between attempts (0 = no limit)   ARGV[5] burst
 -- ARGV[6] control channel
--- then per attempt i: ARGV[4+3i] user id   ARGV[5+3i] quantity (>= 1)
---   ARGV[6+3i] request id ('' for none)
+-- then per attempt i: ARGV[3+4i] user id   ARGV[4+4i] quantity (>= 1)
+--   ARGV[5+4i] request id ('' for none)
+--   ARGV[6+4i] the nonce of its waiting-room admission ('' for none)
 -- Request records: a hash field per request id, its value
 -- epoch|expires_ms|remaining|order_id|fingerprint, in one of two hashes
 -- that take turns (meta's rgen says which is being written since rgen_at,
@@ -45,6 +47,9 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- releases the product's reservations whose hold has expired, so no buyer
 -- is told SOLD_OUT while expired reservations hold the last units, even
 -- with no server sweeping.
+-- Waiting room: a product whose meta has room sells only to an attempt
+-- whose admission nonce is the one its room issued the customer (the
+-- admitted hash), before that admission expires (NOT_ADMITTED else).
 -- Reply: one flat array of 4 elements per attempt, elements 4i-3 .. 4i for
 -- attempt i: its outcome, then up to three values, 0 in the places an
 -- outcome has no value for (a flat array because Redis turns each nested
@@ -62,8 +67,10 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   RATE_LIMITED, retry_after_ms, 0, 0  the customer is over the rate limit
 --   RELEASED, order_id, 0, 0          the replayed request's order was released since
 --   RESERVED, remaining, order_id, expires_ms  reserved (or the replay of an earlier reservation)
+--   NOT_ADMITTED, why, 0, 0           a waiting room's product without a valid admission:
+--                                     why is 1 none given, 2 not the one issued, 3 expired
 --#include reservation.lua
-local m = (#KEYS - 10) / 2
+local m = (#KEYS - 11) / 2
 local out = {}
 local stock = redis.call('GET', KEYS[1])
 if not stock then
@@ -77,7 +84,7 @@ if left == nil then
   return redis.error_reply('ERR stock of ' .. ARGV[1] .. ' is not a number')
 end
 local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch', 'records', 'rgen', 'rgen_at', 'rttl',
-  'hold', 'reserved', 'paid')
+  'hold', 'reserved', 'paid', 'room')
 local limit = tonumber(meta[1] or '0')
 local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
 local epoch = meta[4] or ''
@@ -103,6 +110,8 @@ end
 
 -- What this call has learnt or decided so far, by key: the writes to make.
 local held = {}    -- user -> units held (read once, then this call's sales added)
+local room = meta[12] == '1'
+local admissions = {} -- user -> {expires_ms, nonce} of their admission (with a room)
 local added = {}   -- user -> units this call sells them
 local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once an attempt was admitted
 if interval > 0 then
@@ -165,17 +174,17 @@ end
 -- units are left the customers' holdings (HMGET).
 do
   if interval > 0 then
-    local lkeys = distinct(KEYS, 10, 2)
+    local lkeys = distinct(KEYS, 11, 2)
     local got = redis.call('MGET', unpack(lkeys))
     for j, lkey in ipairs(lkeys) do
       tat[lkey] = tonumber(got[j] or '0')
     end
   end
   local function has_rid(i)
-    return ARGV[6 + 3 * i] ~= ''
+    return ARGV[5 + 4 * i] ~= ''
   end
   -- A request id and its former key go together: the two lists match.
-  local rids, rkeys = distinct(ARGV, 6, 3, has_rid), distinct(KEYS, 9, 2, has_rid)
+  local rids, rkeys = distinct(ARGV, 5, 4, has_rid), distinct(KEYS, 10, 2, has_rid)
   if #rkeys > 0 then
     local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
     local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
@@ -205,11 +214,22 @@ do
       end
     end
   end
-  if left > 0 then
-    local users = distinct(ARGV, 4, 3)
-    local h = redis.call('HMGET', KEYS[4], unpack(users))
-    for j, user in ipairs(users) do
-      held[user] = tonumber(h[j] or '0')
+  if left > 0 or room then
+    local users = distinct(ARGV, 3, 4)
+    if left > 0 then
+      local h = redis.call('HMGET', KEYS[4], unpack(users))
+      for j, user in ipairs(users) do
+        held[user] = tonumber(h[j] or '0')
+      end
+    end
+    if room then
+      local a = redis.call('HMGET', KEYS[11], unpack(users))
+      for j, user in ipairs(users) do
+        if a[j] then
+          local exp, nonce = string.match(a[j], '^([^|]*)|(.*)$')
+          admissions[user] = {tonumber(exp), nonce}
+        end
+      end
     end
   end
 end
@@ -218,8 +238,8 @@ end
 -- sale's writes; b is the answer's place in out, where a sale's order id
 -- goes once the writes give it.
 local function judge(i, b)
-  local rkey, lkey = KEYS[9 + 2 * i], KEYS[10 + 2 * i]
-  local user, q, rid = ARGV[4 + 3 * i], ARGV[5 + 3 * i], ARGV[6 + 3 * i]
+  local rkey, lkey = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
+  local user, q, rid = ARGV[3 + 4 * i], ARGV[4 + 4 * i], ARGV[5 + 4 * i]
   local qty = tonumber(q)
   local fingerprint
   if rid ~= '' then
@@ -248,6 +268,16 @@ local function judge(i, b)
         end
       end
       return SOLD, rec[2], sale, qty
+    end
+  end
+  if room then
+    local adm, given = admissions[user], ARGV[6 + 4 * i]
+    if given == '' then
+      return NOT_ADMITTED, 1, 0, 0
+    elseif not adm or adm[2] ~= given then
+      return NOT_ADMITTED, 2, 0, 0
+    elseif adm[1] <= now then
+      return NOT_ADMITTED, 3, 0, 0
     end
   end
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival

@@ -25,6 +25,8 @@ const (
 	StatusExpired                  // the reservation lapsed before it was confirmed; its units went back
 	StatusReleased                 // the reservation was cancelled; its units went back
 	StatusAlreadyPaid              // a cancel of a reservation already paid: nothing changed
+	StatusWaiting                  // in a waiting room, not yet admitted; Ticket, Position
+	StatusAdmitted                 // admitted by a waiting room; Admission
 )
 
 // statusText is the one table between statuses and their wire strings.
@@ -45,6 +47,8 @@ var statusText = [...]string{
 	StatusExpired:           "EXPIRED",
 	StatusReleased:          "RELEASED",
 	StatusAlreadyPaid:       "ALREADY_PAID",
+	StatusWaiting:           "WAITING",
+	StatusAdmitted:          "ADMITTED",
 }
 
 // Statuses lists every status, for reports.
