@@ -97,7 +97,10 @@ func contractSteps(id string) []contractStep {
 		}},
 		{"sweep", func(ctx context.Context, e *engine.Engine) error { _, err := e.Sweep(ctx, id); return err }},
 		{"restock", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Restock(ctx, id, 1); return err }},
-		{"room", func(ctx context.Context, e *engine.Engine) error { _, err := e.SetRoom(ctx, id, engine.Room{Rate: 1000}); return err }},
+		{"room", func(ctx context.Context, e *engine.Engine) error {
+			_, err := e.SetRoom(ctx, id, engine.Room{Rate: 1000})
+			return err
+		}},
 		{"join", func(ctx context.Context, e *engine.Engine) error {
 			a := e.Join(ctx, engine.JoinRequest{ProductID: id, UserID: "w"})
 			ticket = a.Ticket
