@@ -359,11 +359,7 @@ func check(ctx context.Context, eng *engine.Engine, product string, rep *Report,
 	}
 	ch := newCheck(rep, before, after, audit, missingOrders(rep.OrderIDs, orders))
 	if rep.Hold != nil {
-		ch.Hold = newHoldCheck(rep.Hold, before, after, orders)
-		ch.Pass = ch.Pass && ch.Hold.Pass
-		// Reservations come and go: other buyers are those who paid
-		// what this bench's payers did not.
-		ch.OtherUnits = max(after.Paid-before.Paid-rep.Hold.PaidUnits, 0)
+		ch.addHold(rep.Hold, before, after, orders)
 	}
 	return ch, nil
 }

@@ -394,6 +394,15 @@ func newHoldCheck(h *HoldReport, before, after engine.ProductStatus, orders []en
 	return hc
 }
 
+// addHold adds the check of the reservations h counted to ch.
+func (ch *Check) addHold(h *HoldReport, before, after engine.ProductStatus, orders []engine.Order) {
+	ch.Hold = newHoldCheck(h, before, after, orders)
+	ch.Pass = ch.Pass && ch.Hold.Pass
+	// Reservations come and go: other buyers are those who paid what this
+	// bench's payers did not.
+	ch.OtherUnits = max(after.Paid-before.Paid-h.PaidUnits, 0)
+}
+
 // missingFrom are the ids not in set.
 func missingFrom(ids []string, set map[string]bool) []string {
 	var missing []string
@@ -533,5 +542,19 @@ func (hc *HoldCheck) json() *jsonHoldCheck {
 		Available: hc.Available, Reserved: hc.Reserved, Paid: hc.Paid, Outright: hc.Outright, Initial: hc.Initial,
 		PaidOK: hc.PaidOK, UnitsOK: hc.UnitsOK,
 		PaidAndReleased: append([]string{}, hc.BothPaidReleased...), UnrecordedOrders: append([]string{}, hc.Unrecorded...),
+	}
+}
+
+// htmlRows are the reservations' lines of the HTML report's check table
+// (none without a hold).
+func (h *HoldReport) htmlRows(hc *HoldCheck) []htmlRow {
+	if h == nil || hc == nil {
+		return nil
+	}
+	return []htmlRow{
+		{"reservations", h.Reservations}, {"re-sold units", h.Resold}, {"paid (confirms answered PAID)", h.Paid},
+		{"confirms answered EXPIRED", h.ConfirmExpired}, {"abandoned", h.Abandoned}, {"expired units", hc.Expired},
+		{"release lag p50 (ms)", msOf(h.Lag.P50)}, {"release lag p99 (ms)", msOf(h.Lag.P99)},
+		{"reservation check", okText(hc.Pass)},
 	}
 }

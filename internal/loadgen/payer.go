@@ -50,8 +50,8 @@ const (
 type Settled struct {
 	Reservation
 	Fate Fate
-	// Status answered the confirm or cancel (0 for Abandon, or when it got
-	// no answer: then Err says why).
+	// Status answered the confirm or cancel: StatusError (the zero
+	// Status) for Abandon, and when it got no good answer (Err says why).
 	Status wire.Status
 	Err    string
 }
