@@ -61,7 +61,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-errors", Usage: "exit 0 even when requests failed, if the oversell check passes"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write a self-contained HTML report (latency over time, status counts) to `FILE`", TakesFile: true},
 			&cli.BoolFlag{Name: "request-ids", Usage: "give each purchase the request_id rid_N of its customer N (unique per request with --users 0; with --users, a customer's later attempts are retries)"},
-		}, loadFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
+		}, loadFlags(), holdFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
 }
@@ -202,6 +202,10 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	h, err := holdConfigFrom(c)
+	if err != nil {
+		return err
+	}
 	if signer, err := signerFrom(c); err != nil {
 		return err
 	} else if signer != nil {
@@ -215,7 +219,7 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer st.close()
-	return benchAndCheck(c, st, cfg)
+	return benchHeld(c, st, cfg, h)
 }
 
 // reachServers pings every server once, so that a server that is not
@@ -247,8 +251,15 @@ func serverError(addr string, withTLS bool, err error) error {
 }
 
 // benchAndCheck initialises the product if asked, runs the load, checks for
-// oversell and prints the report: text, or JSON with bench --json.
+// oversell and prints the report: text, or JSON with bench --json. On a
+// product with a hold, its winners abandon their reservations.
 func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
+	return benchHeld(c, st, cfg, holdConfig{})
+}
+
+// benchHeld is benchAndCheck with h saying what the winners of a product
+// with a hold do (and, with --init, its hold).
+func benchHeld(c *cli.Context, st *store, cfg loadgen.Config, h holdConfig) error {
 	ctx, eng := c.Context, st.Engine
 	if err := reachServers(ctx, cfg); err != nil {
 		return err
@@ -258,7 +269,7 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 		// Re-initialising is what --init is for: it wipes, and says what.
 		cleared = &engine.Cleared{}
 		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit")),
-			engine.WithForce(), engine.WithCleared(cleared)); err != nil {
+			engine.WithHold(h.hold), engine.WithForce(), engine.WithCleared(cleared)); err != nil {
 			return err
 		}
 		if !c.Bool("json") { // with --json, stdout is the report's alone
@@ -271,6 +282,16 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 	}
 	if err != nil {
 		return err
+	}
+	var hb *holdBench
+	switch {
+	case before.Hold > 0:
+		if hb, err = startHoldBench(ctx, st, &cfg, h, before); err != nil {
+			return err
+		}
+	case h.shareSet || h.delaySet:
+		return usageErrorf(c, "product %s has no hold, so its purchases sell outright and no one pays: "+
+			"give it one with --init N --hold D, or 'flashsale admin hold %s D'", cfg.Product, cfg.Product)
 	}
 	asJSON := c.Bool("json")
 	output := c.String("output")
@@ -290,6 +311,10 @@ func benchAndCheck(c *cli.Context, st *store, cfg loadgen.Config) error {
 	if cpuErr == nil {
 		cpu1, err := st.cpu(context.WithoutCancel(ctx))
 		rep.RedisCPU = redisCPU(cpu0, cpu1, err)
+	}
+	if hb != nil {
+		// The last confirms, then the last holds' expiry: before the check.
+		rep.Hold = hb.finish(ctx)
 	}
 	// The check runs even after Ctrl-C: it is the point of the run.
 	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -326,15 +351,17 @@ func check(ctx context.Context, eng *engine.Engine, product string, rep *Report,
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	if len(rep.OrderIDs) > 0 {
-		orders, err := eng.Orders(ctx, product, 0)
-		if err != nil {
+	var orders []engine.Order
+	if len(rep.OrderIDs) > 0 || rep.Hold != nil {
+		if orders, err = eng.Orders(ctx, product, 0); err != nil {
 			return nil, err
 		}
-		missing = missingOrders(rep.OrderIDs, orders)
 	}
-	return newCheck(rep, before, after, audit, missing), nil
+	ch := newCheck(rep, before, after, audit, missingOrders(rep.OrderIDs, orders))
+	if rep.Hold != nil {
+		ch.addHold(rep.Hold, before, after, orders)
+	}
+	return ch, nil
 }
 
 // missingOrders are the order ids that are not sales in orders.
@@ -367,6 +394,7 @@ type Check struct {
 	Missing    []string             // SUCCESS order ids not in the orders stream
 	After      engine.ProductStatus // the product at the end
 	Audit      engine.Audit         // admin verify at the end
+	Hold       *HoldCheck           // the reservations' part, for a product with a hold
 	Pass       bool
 }
 
@@ -410,6 +438,8 @@ type Report struct {
 	Check    *Check
 	// Cleared is what --init cleared before the run, nil without --init.
 	Cleared *engine.Cleared
+	// Hold is what became of the reservations, for a product with a hold.
+	Hold *HoldReport
 }
 
 // RedisCPU is the CPU time (user + sys) Redis used during a run: with
@@ -472,10 +502,27 @@ func (r *Report) Err() error {
 		return ErrCheckFailed
 	case r.Interrupted:
 		return ErrInterrupted
-	case r.Errors > 0 && !r.AllowErrors:
-		return fmt.Errorf("%w: %d of %d (pass --allow-errors to accept them)", ErrRequestsFailed, r.Errors, r.Total)
+	case r.failures() > 0 && !r.AllowErrors:
+		return fmt.Errorf("%w: %d of %d (pass --allow-errors to accept them)", ErrRequestsFailed, r.failures(), r.Total+r.settles())
 	}
 	return nil
+}
+
+// failures counts the requests that failed: purchases, and the payers'
+// confirms and cancels.
+func (r *Report) failures() int64 {
+	if r.Hold != nil {
+		return r.Errors + r.Hold.SettleErrors
+	}
+	return r.Errors
+}
+
+// settles counts the confirms and cancels sent.
+func (r *Report) settles() int64 {
+	if r.Hold != nil {
+		return r.Hold.Reservations - r.Hold.Abandoned
+	}
+	return 0
 }
 
 // verdict is the report's last word, for people.
@@ -483,14 +530,14 @@ func (r *Report) verdict() string {
 	switch err := r.Err(); {
 	case errors.Is(err, ErrCheckFailed):
 		return "✗ FAIL (oversell check)"
-	case errors.Is(err, ErrInterrupted) && r.Errors > 0 && !r.AllowErrors:
-		return fmt.Sprintf("✗ FAIL, interrupted (Ctrl-C): %d requests failed before the run was stopped", r.Errors)
+	case errors.Is(err, ErrInterrupted) && r.failures() > 0 && !r.AllowErrors:
+		return fmt.Sprintf("✗ FAIL, interrupted (Ctrl-C): %d requests failed before the run was stopped", r.failures())
 	case errors.Is(err, ErrInterrupted):
 		return "interrupted (Ctrl-C): the run stopped early; the check above covers what was sent"
 	case errors.Is(err, ErrRequestsFailed):
-		return fmt.Sprintf("✗ FAIL (%d requests failed; --allow-errors accepts them)", r.Errors)
-	case r.Errors > 0:
-		return fmt.Sprintf("✓ PASS (%d requests failed, allowed by --allow-errors)", r.Errors)
+		return fmt.Sprintf("✗ FAIL (%d requests failed; --allow-errors accepts them)", r.failures())
+	case r.failures() > 0:
+		return fmt.Sprintf("✓ PASS (%d requests failed, allowed by --allow-errors)", r.failures())
 	}
 	return "✓ PASS"
 }
@@ -562,6 +609,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	if r.Hold != nil {
+		r.Hold.writeText(&b)
+	}
 	if ch := r.Check; ch != nil {
 		verdict := "✓ PASS"
 		if !ch.Pass {
@@ -576,25 +626,35 @@ func (r *Report) WriteText(w io.Writer) error {
 		if n := len(ch.Missing); n > 0 {
 			fmt.Fprintf(&b, "  ✗ %d SUCCESS answers not in the orders stream, e.g. order %s\n", n, ch.Missing[0])
 		}
-		if ch.OtherUnits > 0 {
+		if ch.Hold != nil {
+			ch.Hold.writeText(&b)
+		}
+		if ch.OtherUnits > 0 && ch.Hold != nil {
+			fmt.Fprintf(&b, "Other Buyers:      %d units paid by other clients during the run (not this bench's)\n", ch.OtherUnits)
+		} else if ch.OtherUnits > 0 {
 			fmt.Fprintf(&b, "Other Buyers:      %d units, %d orders sold to other clients during the run (not this bench's)\n",
 				ch.OtherUnits, max(ch.NewOrders-ch.Orders, 0))
 		}
 	}
 	if len(r.ErrorSet) > 0 {
 		fmt.Fprintf(&b, "Error Set:\n")
-		msgs := make([]string, 0, len(r.ErrorSet))
-		for m := range r.ErrorSet {
-			msgs = append(msgs, m)
-		}
-		sort.Strings(msgs)
-		for _, m := range msgs {
-			fmt.Fprintf(&b, "  %6d × %s\n", r.ErrorSet[m], m)
-		}
+		writeErrorSet(&b, r.ErrorSet)
 	}
 	fmt.Fprintf(&b, "Verdict:           %s\n", r.verdict())
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeErrorSet writes each error text with its count, by text.
+func writeErrorSet(b *strings.Builder, set map[string]int64) {
+	msgs := make([]string, 0, len(set))
+	for m := range set {
+		msgs = append(msgs, m)
+	}
+	sort.Strings(msgs)
+	for _, m := range msgs {
+		fmt.Fprintf(b, "  %6d × %s\n", set[m], m)
+	}
 }
 
 // jsonReport is the report as bench --json prints it. The field names are
@@ -615,6 +675,7 @@ type jsonReport struct {
 	RedisCPU     *jsonRedisCPU    `json:"redis_cpu,omitempty"`
 	Check        *jsonCheck       `json:"oversell_check"`
 	InitCleared  *engine.Cleared  `json:"init_cleared,omitempty"` // what --init cleared; absent without --init
+	Hold         *jsonHold        `json:"reservations,omitempty"` // a product with a hold: what became of the reservations
 	Interrupted  bool             `json:"interrupted"`
 	Pass         bool             `json:"pass"` // the verdict: check passed, no failed request (or --allow-errors), not interrupted
 }
@@ -666,6 +727,8 @@ type jsonCheck struct {
 	Problems     []string `json:"problems"`
 	OtherUnits   int64    `json:"other_buyers_units"`
 	Missing      []string `json:"missing_orders"`
+	// Hold is the check of the reservations, for a product with a hold.
+	Hold *jsonHoldCheck `json:"reservations,omitempty"`
 }
 
 // round3 keeps three decimals, so JSON numbers stay short.
@@ -722,8 +785,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			InvariantOK: ch.After.Consistent(), VerifyOK: ch.Audit.OK(),
 			Problems:   append([]string{}, ch.Audit.Problems...),
 			OtherUnits: ch.OtherUnits, Missing: append([]string{}, ch.Missing...),
+			Hold: ch.Hold.json(),
 		}
 	}
+	j.Hold = r.Hold.json()
 	j.Interrupted, j.Pass = r.Interrupted, r.Err() == nil
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

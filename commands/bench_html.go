@@ -82,6 +82,7 @@ func (r *Report) WriteHTML(w *bytes.Buffer) error {
 			{"invariant", okText(ch.After.Consistent())}, {"verify", okText(ch.Audit.OK())},
 			{"orders stream", okText(len(ch.Missing) == 0)},
 		}
+		d.Check = append(d.Check, r.Hold.htmlRows(ch.Hold)...)
 	}
 	d.T, d.L, d.S = make([]float64, len(r.Samples)), make([]int64, len(r.Samples)), make([]int, len(r.Samples))
 	for i, s := range r.Samples {

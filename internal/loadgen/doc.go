@@ -4,7 +4,10 @@
 // counted from when each was due, so a stalled server shows in the latency
 // instead of slowing the load), over one or several servers, with
 // latency histograms, the order ids of every SUCCESS, and an optional
-// timeline of answers for a plot.
+// timeline of answers for a plot. Against a product with a hold, a
+// Payer settles the reservations the load makes (Config.OnReserved): a
+// share of the winners confirm after a delay, a share cancel, the rest
+// abandon theirs.
 //
 // It speaks the protocol through package client's raw pieces (Stream,
 // PurchaseEncoder, ScanAnswer): one writer and one reader per connection,

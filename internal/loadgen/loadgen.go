@@ -40,6 +40,18 @@ type Config struct {
 	// Timeline keeps a sample of the answers (time, latency, status) for
 	// a plot; memory stays bounded by MaxSamples.
 	Timeline bool
+	// OnReserved, when set, is called with every purchase answered
+	// RESERVED, from the connection's reader: it must not block.
+	OnReserved func(Reservation)
+}
+
+// Reservation is a purchase answered RESERVED, as OnReserved hears it.
+type Reservation struct {
+	User      int64  // the customer number (user id UserPrefix_User)
+	OrderID   string // the reservation's order id
+	Quantity  int64
+	ExpiresAt int64     // Unix ms, Redis's clock
+	At        time.Time // when the answer came, bench's clock
 }
 
 // Result is what a load run counted.
@@ -303,12 +315,12 @@ type worker struct {
 	g    *Generator
 	addr string
 	hist *histShard
-	ring []int64 // send (closed loop) or due (open loop) times of outstanding requests, ns since start
+	ring []slot // the outstanding requests
 
 	// The writer's.
 	enc        *client.PurchaseEncoder
-	users      int64   // Config.Users
-	stage      []int64 // times of the batch being written
+	users      int64  // Config.Users
+	stage      []slot // the batch being written
 	wbuf       []byte
 	sleep      *sleeper // the open loop's, or for pauses; nil until needed
 	pending    int64    // an open loop's request taken but not yet due
@@ -343,8 +355,8 @@ func newWorker(g *Generator, h *histShard, addr string) *worker {
 		users:    int64(g.cfg.Users),
 		timeline: g.cfg.Timeline,
 		statuses: make([]int64, len(wire.Statuses())),
-		ring:     make([]int64, g.cfg.Pipeline),
-		stage:    make([]int64, 0, g.cfg.Pipeline),
+		ring:     make([]slot, g.cfg.Pipeline),
+		stage:    make([]slot, 0, g.cfg.Pipeline),
 		lat:      make([]int64, 0, latencyBatch),
 	}
 	if g.interval > 0 {
@@ -512,16 +524,16 @@ func (s *session) free() int {
 
 // push makes the staged requests outstanding; false when the session
 // failed (they then count as its errors).
-func (s *session) push(times []int64) bool {
+func (s *session) push(slots []slot) bool {
 	ring := s.w.ring
 	s.mu.Lock()
 	if s.err != nil {
 		// Counted, not stored: the reader may still be reading the ring.
-		s.tail += len(times)
+		s.tail += len(slots)
 		s.mu.Unlock()
 		return false
 	}
-	for _, t := range times {
+	for _, t := range slots {
 		ring[s.tail%len(ring)] = t
 		s.tail++
 	}
@@ -534,6 +546,17 @@ func (s *session) push(times []int64) bool {
 	return true
 }
 
+// slot is an outstanding request: when it was sent (closed loop) or due
+// (open loop), in ns since the start, and its customer number.
+type slot struct{ at, user int64 }
+
+// appendRequest appends the frame of request k, due then, to buf and its
+// slot to stage.
+func (w *worker) appendRequest(buf []byte, stage []slot, k, due int64) ([]byte, []slot) {
+	u := w.user(k)
+	return w.enc.AppendFrame(buf, u), append(stage, slot{at: due, user: u})
+}
+
 // write is the writer: it fills free slots with requests and writes each
 // batch with one Write.
 func (w *worker) write(s *session, k, due int64) {
@@ -542,8 +565,7 @@ func (w *worker) write(s *session, k, due int64) {
 	var deadline int64
 	defer func() { w.wbuf = buf[:0] }()
 	// The request taken before the connection was dialled.
-	buf = w.enc.AppendFrame(buf, w.user(k))
-	stage = append(stage, due)
+	buf, stage = w.appendRequest(buf, stage, k, due)
 	for {
 		free := s.free()
 		if free == 0 {
@@ -557,9 +579,8 @@ func (w *worker) write(s *session, k, due int64) {
 			if len(stage) < free {
 				k0, n := g.claim(free - len(stage))
 				for i := range n {
-					buf = w.enc.AppendFrame(buf, w.user(k0+int64(i)))
+					buf, stage = w.appendRequest(buf, stage, k0+int64(i), 0)
 				}
-				stage = stage[:len(stage)+n]
 				over = n == 0
 			}
 		} else {
@@ -585,8 +606,7 @@ func (w *worker) write(s *session, k, due int64) {
 						break
 					}
 				}
-				buf = w.enc.AppendFrame(buf, w.user(k))
-				stage = append(stage, due)
+				buf, stage = w.appendRequest(buf, stage, k, due)
 			}
 		}
 		if len(stage) == 0 {
@@ -595,7 +615,7 @@ func (w *worker) write(s *session, k, due int64) {
 		now := g.since()
 		if g.interval == 0 {
 			for i := range stage {
-				stage[i] = now
+				stage[i].at = now
 			}
 		}
 		w.total += int64(len(stage))
@@ -679,7 +699,7 @@ func (s *session) read() {
 			now = g.since()
 			if err == nil {
 				sent := w.ring[(head+popped)%len(w.ring)]
-				err = w.answer(f, time.Duration(now-sent))
+				err = w.answer(f, time.Duration(now-sent.at), sent.user)
 			}
 			if err != nil {
 				// This request and those after it count as the session's errors.
@@ -699,7 +719,7 @@ func (s *session) read() {
 }
 
 // answer counts one answer that took lat.
-func (w *worker) answer(f wire.Frame, lat time.Duration) error {
+func (w *worker) answer(f wire.Frame, lat time.Duration, user int64) error {
 	if f.Type != wire.TypePurchaseResponse {
 		return fmt.Errorf("answer of type %s", f.Type)
 	}
@@ -722,13 +742,31 @@ func (w *worker) answer(f wire.Frame, lat time.Duration) error {
 		}
 	}
 	w.recordLatency(lat, s)
-	if s == wire.StatusSuccess {
+	switch {
+	case s == wire.StatusSuccess:
 		w.units += a.Quantity
 		if len(a.OrderID) > 0 {
 			w.orderIDs = append(w.orderIDs, string(a.OrderID))
 		}
+	case s == wire.StatusReserved && w.g.cfg.OnReserved != nil:
+		if err := w.reserved(f.Payload, user); err != nil {
+			return err
+		}
 	}
 	w.statuses[s]++
+	return nil
+}
+
+// reserved hands a RESERVED answer of customer user to OnReserved. It
+// decodes the whole answer (expires_at is not among what ScanAnswer
+// keeps): an allocation per reservation, and there are no more
+// reservations than units.
+func (w *worker) reserved(payload []byte, user int64) error {
+	r := &w.resp
+	if err := wire.DecodeResponse(payload, r); err != nil {
+		return err
+	}
+	w.g.cfg.OnReserved(Reservation{User: user, OrderID: r.OrderID, Quantity: max(r.Quantity, 1), ExpiresAt: r.ExpiresAt, At: time.Now()})
 	return nil
 }
 
