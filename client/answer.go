@@ -40,11 +40,12 @@ func ScanAnswer(p []byte) (a Answer, ok bool) {
 			field, isString = fieldStatus, true
 		case "order_id":
 			field, isString = fieldOrderID, true
-		case "state", "start", "end", "redis", "code", "error":
+		case "state", "start", "end", "redis", "code", "error", "ticket", "admission":
 			isString = true
 		case "quantity":
 			field = fieldQuantity
-		case "remaining_stock", "initial", "held", "limit", "retry_after_ms", "expires_at", "reserved", "paid", "released":
+		case "remaining_stock", "initial", "held", "limit", "retry_after_ms", "expires_at", "reserved", "paid", "released",
+			"position", "eta_ms":
 		default:
 			// Unknown, or only matching case-insensitively as encoding/json does.
 			return Answer{}, false

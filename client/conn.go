@@ -84,6 +84,24 @@ func (c *Conn) Cancel(ctx context.Context, req OrderRequest) (Response, error) {
 	return c.roundTrip(ctx, wire.TypeCancel, func(b []byte) []byte { return wire.AppendOrder(b, req) })
 }
 
+// JoinRequest is a customer joining a product's waiting room.
+type JoinRequest = wire.JoinRequest
+
+// Join puts the customer in the product's waiting room: WAITING with the
+// Ticket to poll with (the same one if they joined before), or SOLD_OUT.
+func (c *Conn) Join(ctx context.Context, req JoinRequest) (Response, error) {
+	return c.roundTrip(ctx, wire.TypeJoin, func(b []byte) []byte { return wire.AppendJoin(b, req) })
+}
+
+// QueueStatus asks where the holder of ticket stands in product's waiting
+// room: WAITING (Position, ETAMS), ADMITTED (the Admission to buy with,
+// in Request.Admission) or SOLD_OUT.
+func (c *Conn) QueueStatus(ctx context.Context, product, ticket string) (Response, error) {
+	return c.roundTrip(ctx, wire.TypeStatus, func(b []byte) []byte {
+		return wire.AppendStatus(b, wire.StatusRequest{ProductID: product, Ticket: ticket})
+	})
+}
+
 // QueryStock asks for product id's state and stock (status OK).
 func (c *Conn) QueryStock(ctx context.Context, id string) (Response, error) {
 	return c.roundTrip(ctx, wire.TypeQuery, func(b []byte) []byte {

@@ -364,7 +364,7 @@ func engineRequest(req *wire.PurchaseRequest) engine.Request {
 	return engine.Request{
 		ProductID: req.ProductID, UserID: req.UserID,
 		Quantity: req.Quantity, RequestID: req.RequestID,
-		Token: req.Token, Expires: req.Expires, JWT: req.JWT,
+		Token: req.Token, Expires: req.Expires, JWT: req.JWT, Admission: req.Admission,
 	}
 }
 

@@ -676,7 +676,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 	tlv := dial(t, srv.addr)
 	for _, tt := range []struct{ name, body, error string }{
 		{"unknown field", `{"product_id":"` + id + `","user_id":"u","qty":2}`,
-			`unknown field \"qty\" (the fields are product_id, user_id, quantity, request_id, token, expires, jwt)`},
+			`unknown field \"qty\" (the fields are product_id, user_id, quantity, request_id, token, expires, jwt, admission)`},
 		{"quantity as a string", `{"product_id":"` + id + `","user_id":"u","quantity":"2"}`, "quantity: want a number, got a string"},
 	} {
 		want := `{"status":"ERROR","code":"INVALID_REQUEST","error":"` + tt.error + `"}`

@@ -18,6 +18,8 @@ const (
 	TypePing     Type = 0x03 // PING: any payload → Response {"status":"PONG"}
 	TypeConfirm  Type = 0x10 // CONFIRM_ORDER: OrderRequest → Response (PAID, EXPIRED, RELEASED, ERROR)
 	TypeCancel   Type = 0x11 // CANCEL_ORDER: OrderRequest → Response (RELEASED, ALREADY_PAID, ERROR)
+	TypeJoin     Type = 0x20 // JOIN_QUEUE: JoinRequest → Response (WAITING with a ticket, SOLD_OUT, ERROR)
+	TypeStatus   Type = 0x21 // QUEUE_STATUS: StatusRequest → Response (WAITING, ADMITTED, SOLD_OUT, ERROR)
 
 	// ResponseBit marks a frame as a response.
 	ResponseBit Type = 0x80
@@ -49,6 +51,8 @@ var typeNames = map[Type]string{
 	TypePing:     "PING",
 	TypeConfirm:  "CONFIRM_ORDER",
 	TypeCancel:   "CANCEL_ORDER",
+	TypeJoin:     "JOIN_QUEUE",
+	TypeStatus:   "QUEUE_STATUS",
 }
 
 const (

@@ -33,6 +33,89 @@ type PurchaseRequest struct {
 	Token     string `json:"token"`
 	Expires   int64  `json:"expires"`
 	JWT       string `json:"jwt"`
+	// Admission is the token a product's waiting room gave the customer
+	// (QUEUE_STATUS answered ADMITTED): a product with a room sells only
+	// with it.
+	Admission string `json:"admission"`
+}
+
+// JoinRequest is the payload of JOIN_QUEUE: a customer joining a product's
+// waiting room, with the same proofs as a purchase:
+//
+//	{"product_id":"iphone15","user_id":"user_123"}
+type JoinRequest struct {
+	ProductID string `json:"product_id"`
+	UserID    string `json:"user_id"`
+	Token     string `json:"token"`
+	Expires   int64  `json:"expires"`
+	JWT       string `json:"jwt"`
+}
+
+// DecodeJoin parses a JOIN_QUEUE payload into req, like DecodePurchase.
+func DecodeJoin(p []byte, req *JoinRequest) error {
+	*req = JoinRequest{}
+	return scanObject(p, func(name []byte, v jsonValue) error {
+		switch string(name) {
+		case "product_id":
+			return setString(&req.ProductID, "product_id", v)
+		case "user_id":
+			return setString(&req.UserID, "user_id", v)
+		case "token":
+			return setString(&req.Token, "token", v)
+		case "jwt":
+			return setString(&req.JWT, "jwt", v)
+		case "expires":
+			return setInt(&req.Expires, "expires", v)
+		}
+		return &FieldError{Field: string(name), Known: joinFields}
+	})
+}
+
+// joinFields are the members of a JoinRequest, for FieldError.
+var joinFields = []string{"product_id", "user_id", "token", "expires", "jwt"}
+
+// AppendJoin appends the JSON payload of req; zero fields are omitted.
+func AppendJoin(dst []byte, req JoinRequest) []byte {
+	dst = append(dst, `{"product_id":`...)
+	dst = AppendString(dst, req.ProductID)
+	dst = append(dst, `,"user_id":`...)
+	dst = AppendString(dst, req.UserID)
+	return appendProof(dst, req.Token, req.Expires, req.JWT)
+}
+
+// StatusRequest is the payload of QUEUE_STATUS: where the holder of a
+// waiting-room ticket stands.
+//
+//	{"product_id":"iphone15","ticket":"t1.dXNlcl8xMjM.…"}
+type StatusRequest struct {
+	ProductID string `json:"product_id"`
+	Ticket    string `json:"ticket"`
+}
+
+// DecodeStatus parses a QUEUE_STATUS payload into req, like DecodePurchase.
+func DecodeStatus(p []byte, req *StatusRequest) error {
+	*req = StatusRequest{}
+	return scanObject(p, func(name []byte, v jsonValue) error {
+		switch string(name) {
+		case "product_id":
+			return setString(&req.ProductID, "product_id", v)
+		case "ticket":
+			return setString(&req.Ticket, "ticket", v)
+		}
+		return &FieldError{Field: string(name), Known: statusFields}
+	})
+}
+
+// statusFields are the members of a StatusRequest, for FieldError.
+var statusFields = []string{"product_id", "ticket"}
+
+// AppendStatus appends the JSON payload of req.
+func AppendStatus(dst []byte, req StatusRequest) []byte {
+	dst = append(dst, `{"product_id":`...)
+	dst = AppendString(dst, req.ProductID)
+	dst = append(dst, `,"ticket":`...)
+	dst = AppendString(dst, req.Ticket)
+	return append(dst, '}')
 }
 
 // OrderRequest is the payload of CONFIRM_ORDER and CANCEL_ORDER: the
@@ -135,6 +218,8 @@ func DecodePurchase(p []byte, req *PurchaseRequest) error {
 			return setString(&req.Token, "token", v)
 		case "jwt":
 			return setString(&req.JWT, "jwt", v)
+		case "admission":
+			return setString(&req.Admission, "admission", v)
 		case "quantity":
 			return setInt(&req.Quantity, "quantity", v)
 		case "expires":
@@ -145,7 +230,7 @@ func DecodePurchase(p []byte, req *PurchaseRequest) error {
 }
 
 // purchaseFields are the members of a PurchaseRequest, for FieldError.
-var purchaseFields = []string{"product_id", "user_id", "quantity", "request_id", "token", "expires", "jwt"}
+var purchaseFields = []string{"product_id", "user_id", "quantity", "request_id", "token", "expires", "jwt", "admission"}
 
 // DecodeQuery parses a QUERY_STOCK payload into req, like DecodePurchase.
 func DecodeQuery(p []byte, req *QueryRequest) error {
@@ -237,6 +322,10 @@ func AppendPurchase(dst []byte, req PurchaseRequest) []byte {
 		dst = append(dst, `,"request_id":`...)
 		dst = AppendString(dst, req.RequestID)
 	}
+	if req.Admission != "" {
+		dst = append(dst, `,"admission":`...)
+		dst = AppendString(dst, req.Admission)
+	}
 	return appendProof(dst, req.Token, req.Expires, req.JWT)
 }
 
@@ -263,6 +352,8 @@ const (
 	FieldReserved                     // reserved
 	FieldPaid                         // paid
 	FieldReleased                     // released
+	FieldPosition                     // position
+	FieldETA                          // eta_ms
 )
 
 // Response is the payload of every response frame, for example:
@@ -283,10 +374,14 @@ type Response struct {
 	Held           int64
 	Limit          int64
 	RetryAfterMS   int64
-	ExpiresAt      int64 // RESERVED: Unix ms, Redis's clock
-	Reserved       int64 // a stock query of a product with reservations: units reserved
-	Paid           int64 // units of reservations paid
-	Released       int64 // units of reservations released (expired or cancelled)
+	ExpiresAt      int64  // RESERVED: Unix ms, Redis's clock
+	Reserved       int64  // a stock query of a product with reservations: units reserved
+	Paid           int64  // units of reservations paid
+	Released       int64  // units of reservations released (expired or cancelled)
+	Position       int64  // WAITING: places admitted before this customer's turn
+	ETAMS          int64  // WAITING: an estimate of the wait, ms
+	Ticket         string // WAITING: the waiting-room ticket to poll with
+	Admission      string // ADMITTED: the token to buy with
 	OrderID        string
 	State          string
 	Start          string // RFC 3339
@@ -311,6 +406,10 @@ func AppendResponse(dst []byte, r *Response) []byte {
 	dst = appendInt(dst, r.Has&FieldReserved != 0, `,"reserved":`, r.Reserved)
 	dst = appendInt(dst, r.Has&FieldPaid != 0, `,"paid":`, r.Paid)
 	dst = appendInt(dst, r.Has&FieldReleased != 0, `,"released":`, r.Released)
+	dst = appendStr(dst, `,"ticket":`, r.Ticket)
+	dst = appendInt(dst, r.Has&FieldPosition != 0, `,"position":`, r.Position)
+	dst = appendInt(dst, r.Has&FieldETA != 0, `,"eta_ms":`, r.ETAMS)
+	dst = appendStr(dst, `,"admission":`, r.Admission)
 	dst = appendStr(dst, `,"state":`, r.State)
 	dst = appendStr(dst, `,"start":`, r.Start)
 	dst = appendStr(dst, `,"end":`, r.End)
@@ -357,6 +456,10 @@ func DecodeResponse(p []byte, r *Response) error {
 		Reserved       *int64 `json:"reserved"`
 		Paid           *int64 `json:"paid"`
 		Released       *int64 `json:"released"`
+		Position       *int64 `json:"position"`
+		ETAMS          *int64 `json:"eta_ms"`
+		Ticket         string `json:"ticket"`
+		Admission      string `json:"admission"`
 		OrderID        string `json:"order_id"`
 		State          string `json:"state"`
 		Start          string `json:"start"`
@@ -369,7 +472,8 @@ func DecodeResponse(p []byte, r *Response) error {
 		return ErrInvalidJSON
 	}
 	*r = Response{Status: raw.Status, OrderID: raw.OrderID, State: raw.State,
-		Start: raw.Start, End: raw.End, Redis: raw.Redis, Code: raw.Code, Error: raw.Error}
+		Start: raw.Start, End: raw.End, Redis: raw.Redis, Code: raw.Code, Error: raw.Error,
+		Ticket: raw.Ticket, Admission: raw.Admission}
 	for _, f := range []struct {
 		v   *int64
 		dst *int64
@@ -385,6 +489,8 @@ func DecodeResponse(p []byte, r *Response) error {
 		{raw.Reserved, &r.Reserved, FieldReserved},
 		{raw.Paid, &r.Paid, FieldPaid},
 		{raw.Released, &r.Released, FieldReleased},
+		{raw.Position, &r.Position, FieldPosition},
+		{raw.ETAMS, &r.ETAMS, FieldETA},
 	} {
 		if f.v != nil {
 			*f.dst, r.Has = *f.v, r.Has|f.bit

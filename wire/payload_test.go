@@ -70,7 +70,7 @@ func TestDecodePurchase(t *testing.T) {
 // TestDecodeErrorText: what the client is told names the member and, for
 // a wrong type, what it takes; a syntax error is the sentinel itself.
 func TestDecodeErrorText(t *testing.T) {
-	const fields = " (the fields are product_id, user_id, quantity, request_id, token, expires, jwt)"
+	const fields = " (the fields are product_id, user_id, quantity, request_id, token, expires, jwt, admission)"
 	for _, tt := range []struct {
 		name, payload, want string
 	}{
