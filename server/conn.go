@@ -77,6 +77,8 @@ type slot struct {
 	req       wire.PurchaseRequest
 	query     wire.QueryRequest
 	order     wire.OrderRequest
+	join      wire.JoinRequest
+	status    wire.StatusRequest
 	resp      wire.Response
 	ready     bool      // resp is set (guarded by conn.mu)
 	arrived   time.Time // when the request was read, for the latency metric
@@ -284,6 +286,20 @@ func (c *conn) handle(f wire.Frame, more bool) {
 			c.invalid(sl, err)
 		} else {
 			go c.settleOrder(sl)
+		}
+	case wire.TypeJoin:
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodeJoin(sl.payload, &sl.join); err != nil {
+			c.invalid(sl, err)
+		} else {
+			go c.joinQueue(sl)
+		}
+	case wire.TypeStatus:
+		sl.payload = append(sl.payload[:0], f.Payload...)
+		if err := wire.DecodeStatus(sl.payload, &sl.status); err != nil {
+			c.invalid(sl, err)
+		} else {
+			go c.queueStatus(sl)
 		}
 	case wire.TypePing:
 		sl.resp = wire.Response{Status: wire.StatusPong.String(), Redis: "down"}

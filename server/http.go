@@ -45,6 +45,11 @@ var httpStatus = map[string]int{
 	wire.StatusExpired.String():     http.StatusConflict,
 	wire.StatusAlreadyPaid.String(): http.StatusConflict,
 	engine.CodeForbidden:            http.StatusForbidden,
+	wire.StatusWaiting.String():     http.StatusOK,
+	wire.StatusAdmitted.String():    http.StatusOK,
+	engine.CodeNotAdmitted:          http.StatusForbidden,
+	engine.CodeUnknownTicket:        http.StatusForbidden,
+	engine.CodeNoRoom:               http.StatusNotFound,
 	engine.CodeInvalidRequest:       http.StatusBadRequest,
 	engine.CodeRequestReused:        http.StatusBadRequest,
 	engine.CodeUnknownType:          http.StatusBadRequest,
@@ -195,6 +200,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("POST /v1/purchase", s.httpPurchase)
 	mux.HandleFunc("POST /v1/orders/confirm", s.httpOrder(wire.TypeConfirm))
 	mux.HandleFunc("POST /v1/orders/cancel", s.httpOrder(wire.TypeCancel))
+	mux.HandleFunc("POST /v1/queue/join", s.httpJoin)
+	mux.HandleFunc("GET /v1/queue/status", s.httpQueueStatus)
 	mux.HandleFunc("GET /v1/products", s.httpProducts)
 	mux.HandleFunc("GET /v1/products/{id}", s.httpProduct)
 	mux.HandleFunc("GET /healthz", s.httpHealthz)

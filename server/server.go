@@ -31,6 +31,10 @@ type Config struct {
 	MaxInFlight int
 	// RequestTimeout bounds the Redis work of one request.
 	RequestTimeout time.Duration
+	// PollInterval: a waiting-room ticket's status is read from Redis at
+	// most this often on this server; polls between get the last answer
+	// (default DefaultPollInterval).
+	PollInterval time.Duration
 	// DrainTimeout bounds the shutdown: answering requests already read.
 	DrainTimeout time.Duration
 	// WriteTimeout drops clients that do not read their answers.
@@ -87,6 +91,7 @@ func (c Config) withDefaults() Config {
 	defaults.Set(&c.MaxPayload, wire.DefaultMaxPayload)
 	defaults.Set(&c.MaxInFlight, DefaultMaxInFlight)
 	defaults.Set(&c.RequestTimeout, DefaultRequestTimeout)
+	defaults.Set(&c.PollInterval, DefaultPollInterval)
 	defaults.Set(&c.DrainTimeout, DefaultDrainTimeout)
 	defaults.Set(&c.WriteTimeout, DefaultWriteTimeout)
 	defaults.Set(&c.FrameTimeout, DefaultFrameTimeout)
@@ -116,6 +121,7 @@ type Server struct {
 	drainCtx context.Context // HTTP requests' base context, ended by drain
 	drained  context.CancelFunc
 	closer   chan refusedConn
+	polls    pollCache // each waiting-room ticket's last answer
 
 	mu       sync.Mutex
 	open     int                   // connections counted against MaxConns, both protocols
