@@ -61,7 +61,11 @@ serve() {
 }
 serve "$FP"
 
-SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat lua/purchase.lua)")
+# load NAME: SCRIPT LOAD of the engine's script NAME as the engine loads
+# it (scripts/luasrc: its libraries included); prints its SHA.
+go build -o "$tmp/luasrc" ./scripts/luasrc
+load() { "$tmp/luasrc" "$1" | redis-cli -p "$RP" -x SCRIPT LOAD; }
+SHA=$(load purchase)
 # The seed's naive script: KEYS[1] stock, KEYS[2] buyers; ARGV[1] user,
 # ARGV[2] product id.
 SEED_SHA=$(redis-cli -p "$RP" SCRIPT LOAD "$(cat <<'LUA'
@@ -74,6 +78,17 @@ redis.call('PUBLISH', 'flashsale_events', cjson.encode({product_id = ARGV[2],
 return {1, remaining}
 LUA
 )")
+
+# PURCHASE: one purchase of PRODUCT (replace it) as the engine calls
+# purchase.lua (M = 1): its 11 shared keys and 2 own (a request record and
+# rate limiter it does not touch: no request id, no rate limit), then the
+# engine's arguments with the defaults (request TTL 24h), a random
+# customer, quantity 1, no request id, no admission.
+PURCHASE=(EVALSHA "$SHA" 13)
+for k in stock buyers meta holders orders released requests:0 requests:1 holds reservations room:admitted req: rate:; do
+  PURCHASE+=("product:{PRODUCT}:$k")
+done
+PURCHASE+=(PRODUCT 86400000 flashsale_events 0 0 flashsale_control 'u:__rand_int__' 1 '' '')
 
 # rcpu: the Redis process's user+sys CPU seconds so far.
 rcpu() { redis_cpu "$RP"; }
@@ -88,8 +103,7 @@ rbcpu() {
   if [ "$1" = SEED ]; then
     cmd=(EVALSHA "$SEED_SHA" 2 "${p}stock" "${p}buyers" 'u:__rand_int__' "$2")
   else
-    cmd=(EVALSHA "$SHA" 10 "${p}stock" "${p}buyers" "${p}meta" "${p}holders" "${p}orders" "${p}released"
-      "${p}requests:0" "${p}requests:1" "${p}req:" "${p}rate:u:__rand_int__" "$2" 86400000 flashsale_events 0 1 'u:__rand_int__' 1 '')
+    cmd=("${PURCHASE[@]/PRODUCT/$2}")
   fi
   s0=$(stock_of "$2"); c0=$(rcpu)
   RBRPS=$(redis-benchmark -p "$RP" -c 100 -n "$N" -P "$3" -r 100000000 -q "${cmd[@]}" |
@@ -116,6 +130,136 @@ go build -o "$tmp/tlvbaseline" ./scripts/tlvbaseline
 "$tmp/tlvbaseline" -listen "127.0.0.1:$((FP + 3))" 2>>"$tmp/tlvbaseline.log" &
 pids+=($!)
 wait_port $((FP + 3))
+
+# The cost of reservations and of the waiting room (issues 19, 20 and 21),
+# RUNS times, each ratio from one run:
+#   - lone: one call in flight (redis-benchmark -c 1 -P 1, LN calls) on a
+#     Redis nothing else talks to (the server is stopped meanwhile: its
+#     sweeper's calls would count too), INFO commandstats usec_per_call of
+#     EVALSHA after CONFIG RESETSTAT: the seed's script, a purchase of a
+#     product without a hold (plain), one with --hold 10m (a reservation),
+#     a waiting-room join (a new customer) and a poll (a customer waiting);
+#   - merged: Redis CPU per sale of 'flashsale bench -P 16', as the plain
+#     figure below, on the same product without and with --hold 10m;
+#   - loaded: Redis CPU per call (INFO cpu) of redis-benchmark -c 100 -P 16
+#     on purchase.lua alone (one purchase a call), join and poll.
+LN=${LN:-20000}
+JOIN_SHA=$(load room_join)
+POLL_SHA=$(load room_poll)
+# roomcmd SHA PRODUCT USERS ARGS...: a room script's call on PRODUCT's
+# room keys for a random customer of USERS (redis-benchmark's -r).
+roomcmd() {
+  local sha=$1 p="product:{$2}:"
+  ROOMCMD=(EVALSHA "$sha" 6 "${p}stock" "${p}meta" "${p}room" "${p}room:tickets" "${p}room:line"
+    "${p}room:admitted" "${@:3}")
+}
+# room PRODUCT RATE: PRODUCT afresh with a room open now, admitting RATE a
+# second (room_set, as 'admin room' does).
+ROOMSET_SHA=$(load room_set)
+room() {
+  local p="product:{$1}:"
+  "$FS" admin init --force --per-user-limit 0 "$1" 1000000000000 >/dev/null
+  redis-cli -p "$RP" EVALSHA "$ROOMSET_SHA" 6 "${p}stock" "${p}meta" "${p}room" "${p}room:tickets" \
+    "${p}room:line" "${p}room:admitted" '' "$2" flashsale_control "$1" >/dev/null
+}
+# lone CMD...: usec_per_call of LN calls of EVALSHA CMD, one in flight;
+# every one must succeed.
+lone() {
+  local stats
+  redis-cli -p "$RP" CONFIG RESETSTAT >/dev/null
+  redis-benchmark -p "$RP" -c 1 -n "$LN" -r 100000000 -q "$@" >/dev/null
+  stats=$(redis-cli -p "$RP" INFO commandstats | tr -d '\r' | grep '^cmdstat_evalsha:')
+  case "$stats" in *failed_calls=0*) ;; *) echo "perf.sh: failed calls: $stats" >&2 ;; esac
+  echo "$stats" | grep -o 'usec_per_call=[0-9.]*' | cut -d= -f2
+}
+# loaded USERS CMD...: µs of Redis CPU per call of 4 LN calls of CMD,
+# redis-benchmark -c 100 -P 16, customers from USERS.
+loaded() {
+  local c0 c1 n=$((4 * LN)) r=$1
+  shift
+  c0=$(rcpu)
+  redis-benchmark -p "$RP" -c 100 -P 16 -n "$n" -r "$r" -q "$@" >/dev/null
+  c1=$(rcpu)
+  us_per "$c0" "$c1" "$n"
+}
+# per_sold: µs of Redis CPU per unit taken from stock in bench's JSON
+# report on stdin (its us_per_unit counts SUCCESS answers only, not
+# RESERVED ones; units_sold counts both).
+per_sold() {
+  local out
+  out=$(cat)
+  awk -v s="$(echo "$out" | field seconds)" -v n="$(echo "$out" | field units_sold)" \
+    'BEGIN { printf "%.2f", s * 1e6 / n }'
+}
+declare -a L_SEED L_PLAIN L_HOLD L_JOIN L_POLL M_PLAIN M_HOLD B_PLAIN B_JOIN B_POLL
+declare -a R_LONE R_MERGED R_BASE R_JOIN R_POLL
+echo "flashsale costs: RUNS=$RUNS LN=$LN N=$N"
+for run in $(seq "$RUNS"); do
+  kill "$SERVED"; wait "$SERVED" 2>/dev/null || true
+  "$FS" admin init --force --per-user-limit 0 lone-seed 1000000000000 >/dev/null
+  "$FS" admin init --force --per-user-limit 0 lone-plain 1000000000000 >/dev/null
+  "$FS" admin init --force --per-user-limit 0 --hold 10m lone-hold 1000000000000 >/dev/null
+  room lone-join 1
+  room lone-poll 1
+  L_SEED+=("$(lone EVALSHA "$SEED_SHA" 2 'product:{lone-seed}:stock' 'product:{lone-seed}:buyers' 'u:__rand_int__' lone-seed)")
+  L_PLAIN+=("$(lone "${PURCHASE[@]/PRODUCT/lone-plain}")")
+  L_HOLD+=("$(lone "${PURCHASE[@]/PRODUCT/lone-hold}")")
+  for p in plain hold; do
+    sold=$((1000000000000 - $(stock_of "lone-$p")))
+    [ "$sold" = "$LN" ] || echo "perf.sh: lone-$p sold $sold of $LN" >&2
+  done
+  roomcmd "$JOIN_SHA" lone-join 'u:__rand_int__' 1 n0
+  L_JOIN+=("$(lone "${ROOMCMD[@]}")")
+  # The customers who poll joined first (1,000 of them, with nonce n0);
+  # at 1 admission a second nearly all of them are waiting.
+  roomcmd "$JOIN_SHA" lone-poll 'u:__rand_int__' 1 n0
+  redis-benchmark -p "$RP" -c 50 -P 16 -n 20000 -r 1000 -q "${ROOMCMD[@]}" >/dev/null
+  roomcmd "$POLL_SHA" lone-poll 'u:__rand_int__' n0 a0 120000
+  L_POLL+=("$(lone "${ROOMCMD[@]}")")
+  serve "$FP"
+
+  # Merged, and loaded: through the server, then redis-benchmark.
+  M_PLAIN+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 0 | per_sold)")
+  M_HOLD+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 0 --hold 10m | per_sold)")
+  "$FS" admin init --force --per-user-limit 0 load-plain 1000000000000 >/dev/null
+  B_PLAIN+=("$(loaded 100000000 "${PURCHASE[@]/PRODUCT/load-plain}")")
+  room load-join 1
+  roomcmd "$JOIN_SHA" load-join 'u:__rand_int__' 1 n0
+  B_JOIN+=("$(loaded 100000000 "${ROOMCMD[@]}")")
+  roomcmd "$POLL_SHA" lone-poll 'u:__rand_int__' n0 a0 120000
+  B_POLL+=("$(loaded 1000 "${ROOMCMD[@]}")")
+
+  R_BASE+=("$(ratio "${L_PLAIN[-1]}" "${L_SEED[-1]}")")
+  R_LONE+=("$(ratio "${L_HOLD[-1]}" "${L_PLAIN[-1]}")")
+  R_MERGED+=("$(ratio "${M_HOLD[-1]}" "${M_PLAIN[-1]}")")
+  R_JOIN+=("$(ratio "${L_JOIN[-1]}" "${L_PLAIN[-1]}")")
+  R_POLL+=("$(ratio "${L_POLL[-1]}" "${L_PLAIN[-1]}")")
+  printf '%-4s lone us/call: seed %s, purchase %s, reservation %s, join %s, poll %s\n' "$run" \
+    "${L_SEED[-1]}" "${L_PLAIN[-1]}" "${L_HOLD[-1]}" "${L_JOIN[-1]}" "${L_POLL[-1]}"
+  printf '%-4s merged us/sale -P 16: sale %s, reservation %s; loaded us/call: purchase %s, join %s, poll %s\n' "$run" \
+    "${M_PLAIN[-1]}" "${M_HOLD[-1]}" "${B_PLAIN[-1]}" "${B_JOIN[-1]}" "${B_POLL[-1]}"
+done
+echo
+echo "Costs over $RUNS runs (Redis CPU; ratios of each run's own pair):"
+echo "  lone purchase / seed script              $(stats "${R_BASE[@]}")   (issue 21: <= 2)"
+echo "  lone reservation / lone purchase         $(stats "${R_LONE[@]}")   (issue 19: <= 1.25)"
+echo "  merged reservation / merged sale, -P 16  $(stats "${R_MERGED[@]}")   (issue 19: <= 1.25)"
+echo "  lone join / lone purchase                $(stats "${R_JOIN[@]}")   (issue 20: < 1)"
+echo "  lone poll / lone purchase                $(stats "${R_POLL[@]}")   (issue 20: < 1)"
+echo "  lone us/call: seed                       $(stats "${L_SEED[@]}")"
+echo "  lone us/call: purchase                   $(stats "${L_PLAIN[@]}")"
+echo "  lone us/call: reservation                $(stats "${L_HOLD[@]}")"
+echo "  lone us/call: join                       $(stats "${L_JOIN[@]}")"
+echo "  lone us/call: poll                       $(stats "${L_POLL[@]}")"
+echo "  merged us/sale -P 16: sale               $(stats "${M_PLAIN[@]}")"
+echo "  merged us/sale -P 16: reservation        $(stats "${M_HOLD[@]}")"
+echo "  loaded us/call -c 100 -P 16: purchase    $(stats "${B_PLAIN[@]}")   (purchase.lua alone, one purchase a call)"
+echo "  loaded us/call -c 100 -P 16: join        $(stats "${B_JOIN[@]}")"
+echo "  loaded us/call -c 100 -P 16: poll        $(stats "${B_POLL[@]}")"
+if [ "${ONLY:-}" = costs ]; then
+  exit 0
+fi
+echo
 
 declare -a S_SUCC S_PIPE R_NULL P99 P999 CONN_RATIO RSS CPU_SEED CPU_REAL CPU_FS CPU_RID CPU_RATIO
 echo "flashsale perf: RUNS=$RUNS N=$N, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*')"
