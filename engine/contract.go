@@ -102,7 +102,7 @@ var (
 	resetScript  = declare("reset", lua.Reset, productKeys, "control channel", "product id")
 	deleteScript = declare("delete", lua.Delete, allProductKeys, "control channel", "product id")
 	statusScript = declare("status", lua.Status,
-		[]key{keyStock, keyBuyers, keyMeta, keyOrders, keyHolders}).readOnly()
+		[]key{keyStock, keyBuyers, keyMeta, keyOrders, keyHolders, keyRoom, keyTickets}).readOnly()
 	buyersScript  = declare("buyers", lua.Buyers, []key{keyStock, keyBuyers}, "limit").readOnly()
 	windowScript  = declare("window", lua.Window, []key{keyStock, keyMeta}, "op", "control channel", "product id")
 	restockScript = declare("restock", lua.Restock, []key{keyStock, keyMeta, keyOrders},

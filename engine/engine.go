@@ -57,6 +57,7 @@ type Engine struct {
 	// holdObserver hears of reservations (nil: no one); sweeper, when
 	// set, is told of every reservation made (see Sweeper).
 	holdObserver HoldObserver
+	roomObserver RoomObserver // hears of joins, polls and admissions (nil: no one)
 	sweeper      atomic.Pointer[Sweeper]
 	// transferHook, when set (by tests, see export_test.go), runs after a
 	// transfer's debit, and before the credit of each part of a restock;
@@ -608,7 +609,20 @@ type ProductStatus struct {
 	// cancelled (by their customer or an admin).
 	Hold                               time.Duration
 	Reserved, Paid, Expired, Cancelled int64
+	// Room is the product's waiting room (see SetRoom); its Rate is 0
+	// when it has none.
+	Room RoomStatus
 }
+
+// RoomStatus is a waiting room as a status reading sees it.
+type RoomStatus struct {
+	Rate     int64 // places admitted a second
+	Joined   int64 // customers who joined (each has one ticket)
+	Admitted int64 // customers admitted so far
+}
+
+// Waiting is how many customers are in the room and not yet admitted.
+func (r RoomStatus) Waiting() int64 { return max(r.Joined-r.Admitted, 0) }
 
 // Sold is how many units the product has sold (net of releases) since it
 // was initialised.
@@ -663,6 +677,7 @@ func (e *Engine) statusOf(ctx context.Context, id string) (ProductStatus, error)
 		Now: time.UnixMilli(r.nowMS).UTC(), Orders: r.orders, Customers: r.customers,
 		Hold: time.Duration(r.holdMS) * time.Millisecond, Reserved: r.reserved, Paid: r.paid,
 		Expired: r.expired, Cancelled: r.cancelled,
+		Room: RoomStatus{Rate: r.roomRate, Joined: r.roomJoined, Admitted: r.roomAdmitted},
 	}, nil
 }
 
@@ -673,6 +688,7 @@ type statusReply struct {
 	startMS, endMS                                  int64 // -1: none
 	nowMS, orders, customers                        int64
 	holdMS, reserved, paid, expired, cancelled      int64
+	roomRate, roomJoined, roomAdmitted              int64
 }
 
 func decodeStatus(v any) (r statusReply, err error) {
@@ -684,7 +700,7 @@ func decodeStatus(v any) (r statusReply, err error) {
 	}
 	return r, scanReply(v, &r.exists, &r.remaining, &r.initial, &r.held, &r.buyers, &r.limit,
 		&r.startMS, &r.endMS, &r.nowMS, &r.orders, &r.customers,
-		&r.holdMS, &r.reserved, &r.paid, &r.expired, &r.cancelled)
+		&r.holdMS, &r.reserved, &r.paid, &r.expired, &r.cancelled, &r.roomRate, &r.roomJoined, &r.roomAdmitted)
 }
 
 // msTime is the time of a millisecond timestamp, zero for -1 (none).

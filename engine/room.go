@@ -155,6 +155,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) RoomAnswer {
 	if err := scanReply(n.v, new(int64), &pos, &eta, &ticketNonce); err != nil {
 		return RoomAnswer{Result: Fail(fmt.Errorf("join %s: unexpected reply %v: %w", p.ProductID, n.v, err))}
 	}
+	e.observeJoin()
 	return RoomAnswer{Result: Result{Status: wire.StatusWaiting}, Ticket: ticketOf(p.UserID, ticketNonce),
 		Position: pos, ETA: msDuration(eta)}
 }
@@ -175,7 +176,7 @@ func (e *Engine) Poll(ctx context.Context, product, ticket string) RoomAnswer {
 	if err != nil {
 		return RoomAnswer{Result: Fail(err)}
 	}
-	a := RoomAnswer{Ticket: ticket}
+	a, admitted := RoomAnswer{Ticket: ticket}, false
 	switch n.kind {
 	case 0:
 		a.Status = wire.StatusSoldOut
@@ -193,8 +194,9 @@ func (e *Engine) Poll(ctx context.Context, product, ticket string) RoomAnswer {
 		}
 		a.Status, a.AdmissionExpires = wire.StatusAdmitted, time.UnixMilli(exp).UTC()
 		a.Admission = admissionOf(product, user, exp, anonce)
-		a.Waited = max(msDuration(waited), 0)
+		a.Waited, admitted = max(msDuration(waited), 0), waited >= 0
 	}
+	e.observePoll(admitted, a.Waited)
 	return a
 }
 

@@ -69,6 +69,7 @@ func (s *Server) join(req engine.JoinRequest) engine.RoomAnswer {
 // within PollInterval (and for good once admitted).
 func (s *Server) poll(product, ticket string) engine.RoomAnswer {
 	if a, ok := s.polls.get(product, ticket, s.cfg.PollInterval); ok {
+		s.eng.CachedPoll()
 		return a
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
