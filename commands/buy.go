@@ -37,14 +37,8 @@ func runBuy(c *cli.Context) error {
 		}
 		req.Quantity = q
 	}
-	signer, err := signerFrom(c)
-	if err != nil {
+	if req.Token, req.Expires, err = customerToken(c, req.UserID); err != nil {
 		return err
-	}
-	if signer != nil {
-		// A token good for a minute: enough for this one purchase.
-		expires := time.Unix(time.Now().Add(time.Minute).Unix(), 0)
-		req.Token, req.Expires = signer.Mint(req.UserID, expires), expires.Unix()
 	}
 	return oneShot(c, func(ctx context.Context, conn *client.Conn) (client.Response, error) {
 		return conn.Purchase(ctx, req)
@@ -59,6 +53,17 @@ func runBuy(c *cli.Context) error {
 		}
 		return nil
 	})
+}
+
+// customerToken is a customer token for user good for a minute (enough for
+// one request) when c has a --user-secret, else none.
+func customerToken(c *cli.Context, user string) (token string, expires int64, err error) {
+	signer, err := signerFrom(c)
+	if err != nil || signer == nil {
+		return "", 0, err
+	}
+	at := time.Unix(time.Now().Add(time.Minute).Unix(), 0)
+	return signer.Mint(user, at), at.Unix(), nil
 }
 
 // printPurchase says what a purchase answer means, for people.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,13 +30,8 @@ func orderCommand(name, usage, want string, call func(*client.Conn, context.Cont
 				return err
 			}
 			req := client.OrderRequest{ProductID: as[0], UserID: as[1], OrderID: as[2]}
-			signer, err := signerFrom(c)
-			if err != nil {
+			if req.Token, req.Expires, err = customerToken(c, req.UserID); err != nil {
 				return err
-			}
-			if signer != nil {
-				expires := time.Unix(time.Now().Add(time.Minute).Unix(), 0)
-				req.Token, req.Expires = signer.Mint(req.UserID, expires), expires.Unix()
 			}
 			return oneShot(c, func(ctx context.Context, conn *client.Conn) (client.Response, error) {
 				return call(conn, ctx, req)

@@ -36,6 +36,22 @@ local function room_read(K)
     seq = tonumber(f[7] or '0')}
 end
 
+-- room_begin opens a room script (KEYS as room_join.lua's): the keys by
+-- name and the room; or the failure to answer: {-1} unknown product, {-6}
+-- no room.
+local function room_begin()
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return nil, nil, {-1}
+  end
+  local K = {stock = KEYS[1], meta = KEYS[2], room = KEYS[3], tickets = KEYS[4], line = KEYS[5],
+    admitted = KEYS[6]}
+  local r = room_read(K)
+  if not r then
+    return nil, nil, {-6}
+  end
+  return K, r, nil
+end
+
 -- room_cursor is how many places are admitted by now.
 local function room_cursor(r, now)
   if r.paused or now < r.t0 then

@@ -10,14 +10,9 @@
 --   {0 sold out} or {1 waiting, places ahead to admission (-1 before the
 --   opening), eta ms (-1 unknown), the ticket's nonce}
 --#include room.lua
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {-1}
-end
-local K = {stock = KEYS[1], meta = KEYS[2], room = KEYS[3], tickets = KEYS[4], line = KEYS[5],
-  admitted = KEYS[6]}
-local r = room_read(K)
-if not r then
-  return {-6}
+local K, r, fail = room_begin()
+if fail then
+  return fail
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -13,14 +13,9 @@
 --   (-1 unknown: the sale is paused)} or {2 admitted, expires ms, the
 --   admission's nonce, ms waited from the join to the admission}
 --#include room.lua
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {-1}
-end
-local K = {stock = KEYS[1], meta = KEYS[2], room = KEYS[3], tickets = KEYS[4], line = KEYS[5],
-  admitted = KEYS[6]}
-local r = room_read(K)
-if not r then
-  return {-6}
+local K, r, fail = room_begin()
+if fail then
+  return fail
 end
 local user = ARGV[1]
 local rec = redis.call('HGET', KEYS[4], user)
