@@ -119,6 +119,7 @@ var (
 	roomSetScript  = declare("room_set", lua.RoomSet, roomKeys, "opens ms", "rate", "control channel", "product id")
 	roomJoinScript = declare("room_join", lua.RoomJoin, roomKeys, "user id", "score", "nonce")
 	roomPollScript = declare("room_poll", lua.RoomPoll, roomKeys, "user id", "ticket nonce", "nonce", "admission ms")
+	roomInfoScript = declare("room_info", lua.RoomInfo, roomKeys).readOnly()
 	ordersScript   = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
 
 	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
@@ -159,7 +160,7 @@ func specs() []*spec {
 		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
 		shardPeekScript, shardClearScript, shardDropScript, debitScript, creditScript, settleScript,
 		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript,
-		roomSetScript, roomJoinScript, roomPollScript}
+		roomSetScript, roomJoinScript, roomPollScript, roomInfoScript}
 }
 
 // eval runs s on the keys k with args.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -107,6 +108,13 @@ func contractSteps(id string) []contractStep {
 			return a.Err
 		}},
 		{"poll", func(ctx context.Context, e *engine.Engine) error { return e.Poll(ctx, id, ticket).Err }},
+		{"room info", func(ctx context.Context, e *engine.Engine) error {
+			r, err := e.RoomInfo(ctx, id)
+			if err == nil && (r.Joined != 1 || r.Rate != 1000 || !r.Open()) {
+				err = fmt.Errorf("room info %+v, want 1 joined, rate 1000, open", r)
+			}
+			return err
+		}},
 		{"close", func(ctx context.Context, e *engine.Engine) error { return e.Close(ctx, id) }},
 		{"verify", func(ctx context.Context, e *engine.Engine) error { _, err := e.Verify(ctx, id); return err }},
 		{"reset", func(ctx context.Context, e *engine.Engine) error { _, _, err := e.Reset(ctx, id); return err }},

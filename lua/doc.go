@@ -63,12 +63,16 @@ var (
 	roomJoin string
 	//go:embed room_poll.lua
 	roomPoll string
+	//go:embed room_info.lua
+	roomInfo string
 
 	// RoomJoin puts a customer in a product's waiting room, once.
 	RoomJoin = withRoom(roomJoin)
 	// RoomPoll tells a customer in the room where they stand, and admits
 	// them in their turn.
 	RoomPoll = withRoom(roomPoll)
+	// RoomInfo reads a product's waiting room, for operators.
+	RoomInfo = withRoom(roomInfo)
 	// RoomSet creates or changes a product's waiting room.
 	//go:embed room_set.lua
 	RoomSet string

@@ -31,8 +31,10 @@ else
     t0 = now
   end
   if ARGV[1] ~= '' and redis.call('HEXISTS', KEYS[3], 'pre') == 0 then
+    -- Before the old opening nothing counted yet (t0 was that opening):
+    -- the new one counts from itself, or from now if it has passed.
     opens = tonumber(ARGV[1])
-    t0 = math.max(t0, opens)
+    t0 = math.max(math.min(t0, now), opens)
   end
   redis.call('HSET', KEYS[3], 'opens', opens, 'rate', rate, 'a0', a0, 't0', t0)
 end
