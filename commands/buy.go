@@ -66,6 +66,11 @@ func customerToken(c *cli.Context, user string) (token string, expires int64, er
 	return signer.Mint(user, at), at.Unix(), nil
 }
 
+// unauthorizedLine says what an UNAUTHORIZED answer means, for people.
+func unauthorizedLine(r *client.Response) string {
+	return fmt.Sprintf("UNAUTHORIZED: %s (the server wants a customer token: pass --user-secret)", r.Error)
+}
+
 // printPurchase says what a purchase answer means, for people.
 func printPurchase(w io.Writer, req client.Request, r *client.Response) error {
 	units := max(req.Quantity, 1)
@@ -90,7 +95,7 @@ func printPurchase(w io.Writer, req client.Request, r *client.Response) error {
 	case "RATE_LIMITED":
 		line = fmt.Sprintf("RATE_LIMITED: too many attempts; retry after %s", retryAfter(r))
 	case "UNAUTHORIZED":
-		line = fmt.Sprintf("UNAUTHORIZED: %s (the server wants a customer token: pass --user-secret)", r.Error)
+		line = unauthorizedLine(r)
 	default:
 		line = r.Status
 	}

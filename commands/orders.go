@@ -73,7 +73,7 @@ func printOrder(w io.Writer, req client.OrderRequest, r *client.Response) error 
 	case "ALREADY_PAID":
 		line = fmt.Sprintf("ALREADY_PAID: order %s of %s is paid; nothing changed", req.OrderID, req.ProductID)
 	case "UNAUTHORIZED":
-		line = fmt.Sprintf("UNAUTHORIZED: %s (the server wants a customer token: pass --user-secret)", r.Error)
+		line = unauthorizedLine(r)
 	default:
 		line = r.Status
 	}
