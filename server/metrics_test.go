@@ -71,12 +71,11 @@ func TestServerMetrics(t *testing.T) {
 	// The sales, the SOLD_OUT that Redis answered and the unknown product
 	// went to Redis in batches: how many depends on timing. The scrape
 	// itself reads the status of the held products in the shared test
-	// Redis through the batcher (WatchEngine's gauges), between its
-	// reading of the batch sizes and of the round trips (gathered in name
-	// order): so at least as many round trips as batches.
-	batches := s.Value(t, "flashsale_redis_batch_size")
-	if batches < 1 || s.Value(t, "flashsale_redis_roundtrip_seconds") < batches {
-		t.Errorf("%v batches and %v round trips, want at least as many, at least 1", batches, s.Value(t, "flashsale_redis_roundtrip_seconds"))
+	// Redis through the batcher (WatchEngine's gauges), so a batch may be
+	// counted in its size before its round trip ends: both are at least 1.
+	batches, trips := s.Value(t, "flashsale_redis_batch_size"), s.Value(t, "flashsale_redis_roundtrip_seconds")
+	if batches < 1 || trips < 1 {
+		t.Errorf("%v batches and %v round trips, want at least 1 of each", batches, trips)
 	}
 	// Every purchase Redis answered is in one purchase call: the three
 	// sales, the unknown product, and the SOLD_OUTs not answered from the
