@@ -61,7 +61,7 @@ func adminCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "admin",
-		Usage: "operate products: init, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete; mint customer tokens",
+		Usage: "operate products: init, room, status, buyers, orders, open, close, restock, release, verify, watch, reset, delete; mint customer tokens",
 		Description: "Flags may come before or after the arguments: flashsale admin buyers iphone15 --limit 10.\n" +
 			"Redis is reached through --redis-addr / REDIS_ADDR, as for serve.",
 		Subcommands: []*cli.Command{
@@ -73,6 +73,7 @@ func adminCommand() *cli.Command {
 				&cli.BoolFlag{Name: "force", Usage: "re-create the product even if it has orders, units held or orders-stream entries, clearing them (without it, init refuses such a product and says what it would clear)"},
 				&cli.DurationFlag{Name: "hold", Usage: "purchases reserve the units for `DURATION` (e.g. 10m) until the customer confirms (pays); unpaid ones go back on sale by themselves (0: sell outright)"}),
 			sub("hold", "change how long a live product's new reservations last (0s: sell outright); reservations already made keep their expiry", "ID DURATION", adminHold),
+			sub("room", adminRoomUsage, "ID", adminRoom, adminRoomFlags()...),
 			sub("status", "stock, window, limit, units held, orders, customers and the invariant, in O(1) (admin verify audits the orders)", "ID", adminStatus),
 			sub("buyers", "list a product's orders not released, one line per order with its customer, in purchase order (a sharded product's shard by shard); the header counts orders and customers", "ID", adminBuyers,
 				&cli.IntFlag{Name: "limit", Usage: "show at most `N` orders (0 for all)", Value: 100}),
@@ -288,8 +289,17 @@ func adminStatus(a *adminCtx) error {
 		return err
 	}
 	// Status is one O(1) script: it does not audit the orders (admin
-	// verify does, blocking Redis for the time it takes).
-	if err := printStatus(a.App.Writer, st, a.json); err != nil {
+	// verify does, blocking Redis for the time it takes). A room is one
+	// more.
+	var room *engine.RoomInfo
+	if st.Room.Rate > 0 {
+		r, err := a.store.RoomInfo(a.Context.Context, as[0])
+		if err != nil {
+			return err
+		}
+		room = &r
+	}
+	if err := printStatus(a.App.Writer, st, room, a.json); err != nil {
 		return err
 	}
 	if !st.Consistent() {
@@ -306,9 +316,10 @@ func okText(ok bool) string {
 	return "BROKEN"
 }
 
-func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
+// printStatus writes a status reading, and room when the product has one.
+func printStatus(w io.Writer, st engine.ProductStatus, room *engine.RoomInfo, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(map[string]any{
+		v := map[string]any{
 			"product_id": st.ID, "state": st.State(), "remaining": st.Remaining, "initial": st.Initial,
 			"held": st.Held, "active_orders": st.Buyers, "customers": st.Customers, "stream_entries": st.Orders,
 			"per_user_limit": st.Limit, "start": wireTime(st.Start), "end": wireTime(st.End),
@@ -318,7 +329,11 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 			"invariant": okText(st.Consistent()), "shards": st.Shards, "in_transit": st.InTransit,
 			"hold_ms": st.Hold.Milliseconds(), "reserved": st.Reserved, "paid": st.Paid,
 			"expired": st.Expired, "cancelled": st.Cancelled,
-		})
+		}
+		if room != nil {
+			v["room"] = roomJSON(*room)
+		}
+		return json.NewEncoder(w).Encode(v)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "=== Product Status: %s ===\n", st.ID)
@@ -336,6 +351,9 @@ func printStatus(w io.Writer, st engine.ProductStatus, asJSON bool) error {
 	if st.Hold > 0 || st.Reserved+st.Paid+st.Expired+st.Cancelled > 0 {
 		fmt.Fprintf(&b, "Hold:              %s (0s: sells outright)\n", st.Hold)
 		fmt.Fprintf(&b, "Reservations:      %d units reserved, %d paid, %d expired, %d cancelled\n", st.Reserved, st.Paid, st.Expired, st.Cancelled)
+	}
+	if room != nil {
+		roomLines(&b, *room)
 	}
 	fmt.Fprintf(&b, "Invariant:         %s (remaining %d + held %d, initial %d)\n", okText(st.Consistent()), st.Remaining, st.Held, st.Initial)
 	_, err := io.WriteString(w, b.String())

@@ -20,6 +20,8 @@ func NewApp(version string) *cli.App {
 			adminCommand(),
 			benchCommand(),
 			demoCommand(),
+			joinCommand(),
+			waitCommand(),
 			buyCommand(),
 			confirmCommand(),
 			cancelCommand(),

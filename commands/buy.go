@@ -20,6 +20,7 @@ func buyCommand() *cli.Command {
 		Flags: concat([]cli.Flag{
 			&cli.Int64Flag{Name: "quantity", Aliases: []string{"q"}, Usage: "units, all or nothing", Value: 1},
 			&cli.StringFlag{Name: "request-id", Usage: "makes the purchase retryable: the same `ID` again returns the first answer and never buys twice"},
+			&cli.StringFlag{Name: "admission", Usage: "the `TOKEN` a product's waiting room admitted USER with ('flashsale wait' prints it); a product with a room sells only with it"},
 		}, oneShotFlags(), userSecretFlags()),
 		Action: runBuy,
 	}
@@ -30,7 +31,7 @@ func runBuy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	req := client.Request{ProductID: as[0], UserID: as[1], RequestID: c.String("request-id")}
+	req := client.Request{ProductID: as[0], UserID: as[1], RequestID: c.String("request-id"), Admission: c.String("admission")}
 	if q := c.Int64("quantity"); q != 1 {
 		if err := engine.ValidateQuantity(q); err != nil {
 			return usageErrorf(c, "--quantity: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -19,9 +20,14 @@ var ErrNotSold = errors.New("not sold")
 // oneShotFlags are the flags of buy, stock and ping: where the server is,
 // how to reach it, how to print.
 func oneShotFlags() []cli.Flag {
+	return serverFlags(&cli.DurationFlag{Name: "timeout", Usage: "bound on the connect and the answer", Value: client.DefaultTimeout})
+}
+
+// serverFlags are oneShotFlags with another --timeout.
+func serverFlags(timeout *cli.DurationFlag) []cli.Flag {
 	return concat([]cli.Flag{
 		addrFlag("flashsale server `address`"),
-		&cli.DurationFlag{Name: "timeout", Usage: "bound on the connect and the answer", Value: client.DefaultTimeout},
+		timeout,
 		&cli.BoolFlag{Name: "json", Usage: "print the server's answer as it sent it (one JSON object)"},
 	}, clientTLSFlags())
 }
@@ -71,11 +77,16 @@ func answerError(r *client.Response, product string) error {
 	if r.Status != "ERROR" {
 		return nil
 	}
-	if r.Code == "UNKNOWN_PRODUCT" {
-		if product == "" {
-			product = "ID"
-		}
+	if product == "" {
+		product = "ID"
+	}
+	switch r.Code {
+	case "UNKNOWN_PRODUCT":
 		return fmt.Errorf("unknown product %s: create it with 'flashsale admin init %s UNITS'", product, product)
+	case "NOT_ADMITTED":
+		return fmt.Errorf("%w (%s): join the waiting room of %s ('flashsale join %s USER'), wait for the admission ('flashsale wait %s TICKET') and buy with --admission", ErrNotAdmitted, strings.TrimPrefix(r.Error, ErrNotAdmitted.Error()+": "), product, product, product)
+	case "NO_ROOM":
+		return fmt.Errorf("%s has no waiting room: buy it at once ('flashsale buy %s USER')", product, product)
 	}
 	return fmt.Errorf("server answered ERROR %s: %s", r.Code, r.Error)
 }
