@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -95,6 +96,19 @@ func TestHTTPStatusTable(t *testing.T) {
 	upcoming := newProduct(t, eng, 10, engine.WithWindow(now.Add(time.Hour), now.Add(2*time.Hour)))
 	ended := newProduct(t, eng, 10, engine.WithWindow(now.Add(-2*time.Hour), now.Add(-time.Hour)))
 	do(t, c, "POST", base, `{"product_id":"`+open+`","user_id":"reuser","request_id":"reused-1"}`, nil)
+	roomed, soldOutRoom := newProduct(t, eng, 10), newProduct(t, eng, 0)
+	for _, id := range []string{roomed, soldOutRoom} {
+		if _, err := eng.SetRoom(testContext(t), id, engine.Room{OpensAt: now.Add(time.Hour), Rate: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	joinJSON := func(product, user string) string {
+		return string(wire.AppendJoin(nil, wire.JoinRequest{ProductID: product, UserID: user}))
+	}
+	ticket := do(t, c, "POST", base+"/v1/queue/join", joinJSON(roomed, "waiter"), nil).resp.Ticket
+	queueStatus := func(product, ticket string) string {
+		return "/v1/queue/status?" + url.Values{"product_id": {product}, "ticket": {ticket}}.Encode()
+	}
 
 	// Engines that answer the outcomes this one cannot.
 	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32))
@@ -153,6 +167,14 @@ func TestHTTPStatusTable(t *testing.T) {
 		{"unknown path", base, "GET", "/nope", "", nil, 404, engine.CodeInvalidRequest},
 		{"wrong method", base, "GET", "/v1/purchase", "", nil, 405, engine.CodeInvalidRequest},
 		{"GET / without a dashboard", base, "GET", "/", "", nil, 405, engine.CodeInvalidRequest},
+		{"queue join", base, "POST", "/v1/queue/join", joinJSON(roomed, "q1"), nil, 200, "WAITING"},
+		{"queue status", base, "GET", queueStatus(roomed, ticket), "", nil, 200, "WAITING"},
+		{"queue join, sold out", base, "POST", "/v1/queue/join", joinJSON(soldOutRoom, "q2"), nil, 409, "SOLD_OUT"},
+		{"purchase without an admission", base, "POST", "/", purchaseJSON(roomed, "q3"), nil, 403, engine.CodeNotAdmitted},
+		{"unknown ticket", base, "GET", queueStatus(roomed, "t1.YQ.forged"), "", nil, 403, engine.CodeUnknownTicket},
+		{"no room", base, "POST", "/v1/queue/join", joinJSON(open, "q4"), nil, 404, engine.CodeNoRoom},
+		{"queue status, no room", base, "GET", queueStatus(open, ticket), "", nil, 404, engine.CodeNoRoom},
+		{"queue join, wrong method", base, "GET", "/v1/queue/join", "", nil, 405, engine.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
