@@ -78,7 +78,7 @@ func runWait(c *cli.Context) error {
 	}
 	progress := func(r *client.Response) {}
 	if !c.Bool("json") {
-		progress = func(r *client.Response) { printRoom(c.App.ErrWriter, product, r) }
+		progress = func(r *client.Response) { fmt.Fprintln(c.App.ErrWriter, "WAITING: "+placeText(r)) }
 	}
 	return oneShot(c, func(ctx context.Context, conn *client.Conn) (client.Response, error) {
 		return waitAdmitted(ctx, conn, product, ticket, every, progress)
@@ -167,7 +167,11 @@ func printRoom(w io.Writer, product string, r *client.Response) error {
 // placeText is where a WAITING answer says the customer stands.
 func placeText(r *client.Response) string {
 	if r.Has&wire.FieldPosition == 0 {
-		return "place drawn at the opening (those who join before it are shuffled)"
+		s := "place drawn at the opening"
+		if r.Has&wire.FieldETA != 0 {
+			s += fmt.Sprintf(", in %s", roughly(time.Duration(r.ETAMS)*time.Millisecond))
+		}
+		return s + " (those who join before it are shuffled)"
 	}
 	if r.Position <= 0 {
 		return "position 0: admitted at the next poll"
