@@ -91,8 +91,9 @@ func runWait(c *cli.Context) error {
 }
 
 // waitAdmitted polls ticket until an answer other than WAITING, telling
-// progress of each WAITING with a new position. When ctx ends first it
-// returns the last WAITING.
+// progress of each WAITING with a new position. When ctx's deadline
+// passes first it returns the last WAITING; when ctx is cancelled (Ctrl-C),
+// ErrInterrupted.
 func waitAdmitted(ctx context.Context, conn *client.Conn, product, ticket string, every time.Duration,
 	progress func(*client.Response)) (client.Response, error) {
 	var last client.Response
@@ -100,7 +101,7 @@ func waitAdmitted(ctx context.Context, conn *client.Conn, product, ticket string
 		r, err := conn.QueueStatus(ctx, product, ticket)
 		switch {
 		case err != nil && last.Status != "" && ctx.Err() != nil:
-			return last, nil
+			return waitEnded(ctx, last)
 		case err != nil || r.Status != "WAITING":
 			return r, err
 		}
@@ -112,10 +113,19 @@ func waitAdmitted(ctx context.Context, conn *client.Conn, product, ticket string
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return last, nil
+			return waitEnded(ctx, last)
 		case <-t.C:
 		}
 	}
+}
+
+// waitEnded is what a wait ended by ctx returns: the last WAITING at the
+// deadline, ErrInterrupted when ctx was cancelled.
+func waitEnded(ctx context.Context, last client.Response) (client.Response, error) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return last, nil
+	}
+	return last, fmt.Errorf("wait: %w", ErrInterrupted)
 }
 
 // pollPause is how long to wait before the next poll after r: every, or

@@ -183,3 +183,44 @@ func TestRoomBuyer(t *testing.T) {
 	}
 	mustRun(t, "admin", "verify", p)
 }
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in   string
+		want time.Time // zero: an error
+	}{
+		{"+0s", now},
+		{"+90s", now.Add(90 * time.Second)},
+		{"+1h30m", now.Add(90 * time.Minute)},
+		{"2026-11-27T09:00:00Z", now.Add(time.Hour)},
+		{"2026-11-27T10:00:00+01:00", now.Add(time.Hour)},
+		{"+-1s", time.Time{}},
+		{"+", time.Time{}},
+		{"30s", time.Time{}},
+		{"now", time.Time{}},
+		{"", time.Time{}},
+	} {
+		got, err := parseWhen(tt.in, now)
+		if !got.Equal(tt.want) || (err != nil) != tt.want.IsZero() {
+			t.Errorf("parseWhen(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestPollPause(t *testing.T) {
+	every := 500 * time.Millisecond
+	for _, tt := range []struct {
+		etaMS int64
+		want  time.Duration
+	}{
+		{0, every},
+		{400, every},
+		{4000, 2 * time.Second},
+		{60000, maxPollPause},
+	} {
+		if got := pollPause(&wire.Response{ETAMS: tt.etaMS}, every); got != tt.want {
+			t.Errorf("pollPause(eta %dms) = %s, want %s", tt.etaMS, got, tt.want)
+		}
+	}
+}
