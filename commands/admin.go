@@ -290,14 +290,16 @@ func adminStatus(a *adminCtx) error {
 	}
 	// Status is one O(1) script: it does not audit the orders (admin
 	// verify does, blocking Redis for the time it takes). A room is one
-	// more.
+	// more (gone by then if the product was re-created in between).
 	var room *engine.RoomInfo
 	if st.Room.Rate > 0 {
 		r, err := a.store.RoomInfo(a.Context.Context, as[0])
-		if err != nil {
+		switch {
+		case err == nil:
+			room = &r
+		case !errors.Is(err, engine.ErrNoRoom):
 			return err
 		}
-		room = &r
 	}
 	if err := printStatus(a.App.Writer, st, room, a.json); err != nil {
 		return err
