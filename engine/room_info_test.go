@@ -52,3 +52,26 @@ func TestRoomInfo(t *testing.T) {
 	eng.Join(ctx, engine.JoinRequest{ProductID: id, UserID: "u3"}) // SOLD_OUT: the room pauses
 	info("sold out", func(r engine.RoomInfo) bool { return r.Paused })
 }
+
+// TestRoomOpenedStays: a room whose opening has passed is open, though
+// no one joined or polled since; moving its opening later keeps it open.
+func TestRoomOpenedStays(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 1)
+	if _, err := eng.SetRoom(ctx, id, engine.Room{Rate: 10, OpensAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	st, err := eng.SetRoom(ctx, id, engine.Room{Rate: 10, OpensAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OpensAt.After(time.Now()) {
+		t.Errorf("opening moved to %v after the room had opened", st.OpensAt)
+	}
+	if r, err := eng.RoomInfo(ctx, id); err != nil || !r.Open() {
+		t.Errorf("room info %+v %v, want open", r, err)
+	}
+}

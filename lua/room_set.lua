@@ -30,9 +30,11 @@ else
     a0 = a0 + math.floor((now - t0) * old / 1000)
     t0 = now
   end
-  if ARGV[1] ~= '' and redis.call('HEXISTS', KEYS[3], 'pre') == 0 then
+  if ARGV[1] ~= '' and now < opens and redis.call('HEXISTS', KEYS[3], 'pre') == 0 then
     -- Before the old opening nothing counted yet (t0 was that opening):
-    -- the new one counts from itself, or from now if it has passed.
+    -- the new one counts from itself, or from now if it has passed. Once
+    -- the old opening has passed the room is open, whether or not anyone
+    -- has called since: its opening stays.
     opens = tonumber(ARGV[1])
     t0 = math.max(math.min(t0, now), opens)
   end
