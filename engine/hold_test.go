@@ -131,6 +131,26 @@ func TestExpiredUnitsServeTheNextBuyer(t *testing.T) {
 	verified(t, eng, id)
 }
 
+// TestShorterHoldIsDue: a reservation made after the hold was shortened
+// expires before the ones made earlier; a purchase still releases it on
+// time (meta's due follows the soonest expiry, not the last one made).
+func TestShorterHoldIsDue(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 2, engine.WithHold(time.Hour))
+	reserve(t, eng, id, "alice")
+	if _, err := eng.SetHold(ctx, id, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	b := reserve(t, eng, id, "bob")
+	time.Sleep(time.Until(b.ExpiresAt) + 20*time.Millisecond)
+	if c := reserve(t, eng, id, "carol"); c.Remaining != 0 {
+		t.Errorf("carol's reservation = %+v, want bob's released unit, the last", c)
+	}
+	verified(t, eng, id)
+}
+
 // TestConfirmRacesExpiry: confirms and sweeps race each reservation's
 // expiry; each ends paid or released, never both, and the books balance.
 func TestConfirmRacesExpiry(t *testing.T) {

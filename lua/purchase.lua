@@ -3,7 +3,8 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- after the other in the order given, atomically. Each attempt gets
 -- exactly the checks and answer it would get alone, in a call of its own,
 -- after the attempts before it; a call with M = 1 is a single purchase.
--- Stock, meta and TIME are read once per call, and so are the request
+-- Stock, meta and TIME are read once per call (meta's request record
+-- fields once more in a call with a request id), and so are the request
 -- records (one HMGET per request hash), rate limiters (MGET) and holdings
 -- (HMGET) of all its attempts. Every check of every attempt runs before
 -- any write; then the writes, folded where the data allows: one DECRBY of
@@ -46,7 +47,8 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- (RESERVED; see reservation.lua), and before it judges anything the call
 -- releases the product's reservations whose hold has expired, so no buyer
 -- is told SOLD_OUT while expired reservations hold the last units, even
--- with no server sweeping.
+-- with no server sweeping. Meta's due (see res_due) says when that may
+-- be, so a call where nothing can have expired reads nothing of holds.
 -- Waiting room: a product whose meta has room sells only to an attempt
 -- whose admission nonce is the one its room issued the customer (the
 -- admitted hash), before that admission expires (NOT_ADMITTED else).
@@ -82,19 +84,22 @@ local left = tonumber(stock)
 if left == nil then
   return redis.error_reply('ERR stock of ' .. ARGV[1] .. ' is not a number')
 end
-local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'epoch', 'records', 'rgen', 'rgen_at', 'rttl',
-  'hold', 'reserved', 'paid', 'room')
+-- Meta, what every call needs: the first fields decide whether the call
+-- is a lone purchase (below); a call with a request id reads the fields
+-- of its records too (see the reads).
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'hold', 'reserved', 'due', 'room')
 local limit = tonumber(meta[1] or '0')
 local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
-local epoch = meta[4] or ''
--- A product created (or reset) since records went into hashes has no
--- record of its epoch in the former per-request keys.
-local former = meta[5] ~= 'hash'
-local rgen, rgen_at, rttl = tonumber(meta[6] or '0'), tonumber(meta[7] or ''), tonumber(meta[8] or '0')
+local hold = tonumber(meta[4] or '0')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
-local hold = tonumber(meta[9] or '0')
+local room = meta[7] == '1'
+-- reserving: the product has (or had) reservations, which a replay may
+-- name. due: some may have expired (meta's due is at most the earliest
+-- expiry of an open reservation; see res_sweep), to be released first.
+local reserving = hold > 0 or meta[5]
+local due = tonumber(meta[5] or '0') > 0 and tonumber(meta[6] or '0') <= now
 
 -- json is s as a JSON string, as cjson.encode writes it: quoted as it is
 -- when nothing in it needs escaping (ids rarely do), else by cjson.
@@ -105,11 +110,11 @@ local function json(s)
   return '"' .. s .. '"'
 end
 
--- The lone purchase: one attempt, with no request id, rate limit, room,
--- hold or reservation to care for, is judged and written here, with the
+-- The lone purchase: one attempt, with no request id, rate limit, room or
+-- expired reservation to care for, is judged and written here, with the
 -- same checks, answer and records as below, and none of the machinery of
 -- a merged call (its tables and functions are not even made).
-if m == 1 and ARGV[9] == '' and interval == 0 and hold == 0 and not meta[10] and meta[12] ~= '1' then
+if m == 1 and ARGV[9] == '' and interval == 0 and not room and not due then
   local user, q = ARGV[7], ARGV[8]
   local qty = tonumber(q)
   if start_ms and now < start_ms then
@@ -133,19 +138,35 @@ if m == 1 and ARGV[9] == '' and interval == 0 and hold == 0 and not meta[10] and
   redis.call('HINCRBY', KEYS[3], 'held', q)
   redis.call('RPUSH', KEYS[2], user)
   redis.call('HINCRBY', KEYS[4], user, q)
-  local oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-    'quantity', q, 'remaining', remaining, 'time', now)
-  redis.call('PUBLISH', ARGV[3], '{"product_id":' .. json(ARGV[1]) .. ',"buyer":' ..
+  local event, oid = '{"product_id":'
+  if hold > 0 then
+    local exp = string.format('%d', now + hold)
+    oid = redis.call('XADD', KEYS[5], '*', 'type', 'reserved', 'user_id', user,
+      'quantity', q, 'remaining', remaining, 'expires', exp, 'time', now)
+    -- The record as res_record (reservation.lua) writes it.
+    redis.call('HSET', KEYS[10], oid, exp .. '|' .. q .. '|R|' .. user)
+    redis.call('ZADD', KEYS[9], exp, oid)
+    redis.call('HINCRBY', KEYS[3], 'reserved', q)
+    if not meta[6] or tonumber(meta[6]) > now + hold then
+      redis.call('HSET', KEYS[3], 'due', exp)
+    end
+    event = '{"type":"reserved","expires_at":' .. exp .. ',"product_id":'
+  else
+    oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
+      'quantity', q, 'remaining', remaining, 'time', now)
+  end
+  redis.call('PUBLISH', ARGV[3], event .. json(ARGV[1]) .. ',"buyer":' ..
     json(user) .. ',"remaining":' .. remaining .. ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
+  if hold > 0 then
+    return {RESERVED, tonumber(remaining), oid, now + hold}
+  end
   return {SOLD, tonumber(remaining), oid, qty}
 end
 
 --#include reservation.lua
 local out = {}
--- reserving: the product has (or had) reservations, which a replay may name.
-local reserving = hold > 0 or meta[10] or meta[11]
-if reserving and tonumber(meta[10] or '0') > 0 then
+if due then
   local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
     released = KEYS[6], holds = KEYS[9], reservations = KEYS[10], events = ARGV[3], product = ARGV[1]}
   local units = res_sweep(K, now, 100)
@@ -155,9 +176,22 @@ if reserving and tonumber(meta[10] or '0') > 0 then
   end
 end
 
+-- The fields of the request records, for a call with a request id.
+local epoch, former, rgen, rgen_at, rttl = '', false, 0, nil, 0
+for i = 1, m do
+  if ARGV[5 + 4 * i] ~= '' then
+    local f = redis.call('HMGET', KEYS[3], 'epoch', 'records', 'rgen', 'rgen_at', 'rttl')
+    epoch = f[1] or ''
+    -- A product created (or reset) since records went into hashes has no
+    -- record of its epoch in the former per-request keys.
+    former = f[2] ~= 'hash'
+    rgen, rgen_at, rttl = tonumber(f[3] or '0'), tonumber(f[4] or ''), tonumber(f[5] or '0')
+    break
+  end
+end
+
 -- What this call has learnt or decided so far, by key: the writes to make.
 local held = {}    -- user -> units held (read once, then this call's sales added)
-local room = meta[12] == '1'
 local admissions = {} -- user -> {expires_ms, nonce} of their admission (with a room)
 local added = {}   -- user -> units this call sells them
 local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once an attempt was admitted
@@ -445,6 +479,9 @@ if hold > 0 then
   redis.call('HSET', KEYS[10], unpack(hset))
   redis.call('ZADD', KEYS[9], unpack(zadd))
   redis.call('HINCRBY', KEYS[3], 'reserved', int(sold))
+  if not meta[6] or tonumber(meta[6]) > now + hold then
+    redis.call('HSET', KEYS[3], 'due', until_ms)
+  end
 end
 if #recs > 0 then
   local ttl = tonumber(ARGV[2])

@@ -64,14 +64,30 @@ local function res_release(K, oid, exp, qty, user, state, now)
   return remaining
 end
 
+-- res_due keeps meta's due, a bound a purchase reads to know whether any
+-- reservation may have expired: at most the earliest expiry of an open
+-- reservation (a reservation sets it when it is sooner; a release or
+-- payment leaves it, a bound still), absent while none is open. It sets it
+-- to the earliest expiry in holds, and returns it (-1 for none).
+local function res_due(K)
+  local first = redis.call('ZRANGE', K.holds, 0, 0, 'WITHSCORES')
+  if first[2] then
+    redis.call('HSET', K.meta, 'due', first[2])
+    return tonumber(first[2])
+  end
+  redis.call('HDEL', K.meta, 'due')
+  return -1
+end
+
 -- res_sweep releases, oldest first, up to limit reservations whose expiry
--- has passed. It returns the units released and, per reservation
--- released, how late it was (ms past its expiry).
+-- has passed, and keeps meta's due (res_due). It returns the units
+-- released, the earliest expiry left (-1 for none), and per reservation
+-- released how late it was (ms past its expiry).
 local function res_sweep(K, now, limit)
   local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, limit)
   local units, lags = 0, {}
   if #due == 0 then
-    return units, lags
+    return units, res_due(K), lags
   end
   local recs = redis.call('HMGET', K.reservations, unpack(due))
   for j, oid in ipairs(due) do
@@ -84,5 +100,5 @@ local function res_sweep(K, now, limit)
       redis.call('ZREM', K.holds, oid) -- settled already: not due
     end
   end
-  return units, lags
+  return units, res_due(K), lags
 end

@@ -18,7 +18,7 @@ local cleared = {tonumber(initial), redis.call('LLEN', KEYS[2]),
   redis.call('XLEN', KEYS[5])}
 redis.call('SET', KEYS[1], initial)
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
-redis.call('HDEL', KEYS[3], 'reserved', 'paid', 'expired', 'cancelled')
+redis.call('HDEL', KEYS[3], 'reserved', 'paid', 'expired', 'cancelled', 'due')
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)

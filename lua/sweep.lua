@@ -19,12 +19,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
   released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[2], product = ARGV[4]}
-local units, lags = res_sweep(K, now, tonumber(ARGV[1]))
+local units, first, lags = res_sweep(K, now, tonumber(ARGV[1]))
 if units > 0 then
   redis.call('PUBLISH', ARGV[3], ARGV[4])
 end
-local first = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
-local out = {units, tonumber(first[2] or '-1'), now}
+local out = {units, first, now}
 for _, lag in ipairs(lags) do
   out[#out + 1] = lag
 end
