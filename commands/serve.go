@@ -253,7 +253,7 @@ func runServe(c *cli.Context) error {
 		ConnRate:       connRate,
 		Logger:         log,
 		Metrics:        m,
-		Dashboard:      dashboard.New(st.Engine, dashboard.Config{Logger: log}),
+		Dashboard:      dashboard.New(st.Engine, dashboard.Config{Logger: log, Waits: m}),
 	})
 	if addr := c.String("debug-addr"); addr != "" {
 		if err := serveDebug(c.Context, addr, log); err != nil {
