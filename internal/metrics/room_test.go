@@ -1,6 +1,9 @@
 package metrics_test
 
 import (
+	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,4 +154,36 @@ func TestRoomOfAnEngine(t *testing.T) {
 		{Name: "flashsale_room_paused", Labels: []string{"product", id}, Want: 0},
 	})
 	s.Lint(t)
+}
+
+// counted counts the status reads of the products held stands in for.
+type counted struct {
+	held
+	reads *atomic.Int64
+}
+
+func (c counted) Status(ctx context.Context, id string) (engine.ProductStatus, error) {
+	c.reads.Add(1)
+	return c.held.Status(ctx, id)
+}
+
+// TestOneReadPerProduct: a scrape reads each product's status once, for
+// the reservation and the room gauges alike.
+func TestOneReadPerProduct(t *testing.T) {
+	status := map[string]engine.ProductStatus{}
+	for i := range 40 {
+		id := fmt.Sprint("p", i)
+		status[id] = engine.ProductStatus{ID: id, Remaining: 1, Hold: time.Minute, Room: engine.RoomStatus{Rate: 2, Joined: int64(i)}}
+	}
+	src := counted{held: held{status: status}, reads: new(atomic.Int64)}
+	m := metrics.New(metrics.Config{})
+	m.WatchEngine(src)
+	s := metricstest.Get(t, m.Handler())
+	if n := src.reads.Load(); n != 40 {
+		t.Errorf("a scrape read %d statuses of 40 products, want 40", n)
+	}
+	s.Expect(t, []metricstest.Series{
+		{Name: "flashsale_room_waiting_customers", Labels: []string{"product", "p39"}, Want: 39},
+		{Name: "flashsale_reservations_open_units", Labels: []string{"product", "p39"}, Want: 0},
+	})
 }
