@@ -211,7 +211,7 @@ func runServe(c *cli.Context) error {
 			Durability: durability,
 		},
 		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max"), Observer: m},
-	}, true, append(proofOptions(signer, jwtVerifier), engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithHoldObserver(m))...)
+	}, true, append(proofOptions(signer, jwtVerifier), engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithHoldObserver(m), engine.WithRoomObserver(m))...)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func runServe(c *cli.Context) error {
 		ConnRate:       connRate,
 		Logger:         log,
 		Metrics:        m,
-		Dashboard:      dashboard.New(st.Engine, dashboard.Config{Logger: log}),
+		Dashboard:      dashboard.New(st.Engine, dashboard.Config{Logger: log, Waits: m}),
 	})
 	if addr := c.String("debug-addr"); addr != "" {
 		if err := serveDebug(c.Context, addr, log); err != nil {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net/url"
 	"runtime"
 	"testing"
 	"time"
@@ -96,4 +97,51 @@ func TestServerMetrics(t *testing.T) {
 			t.Fatal("flashsale_open_connections{protocol=\"tlv\"} stayed above 0 after the client closed")
 		}
 	}
+}
+
+// TestRoomMetrics joins a room and polls it over HTTP, fast enough that
+// the server answers from its per-ticket cache, until admitted, and checks
+// the waiting-room series of a scrape.
+func TestRoomMetrics(t *testing.T) {
+	t.Parallel()
+	pool, _ := saletest.Pool(t)
+	m := metrics.New(metrics.Config{})
+	eng := engine.New(pool, engine.WithRoomObserver(m))
+	m.WatchEngine(eng)
+	srv := startServer(t, eng, server.Config{Metrics: m, PollInterval: time.Hour})
+	base := "http://" + srv.addr
+	c := newHTTPClient(t, 1)
+	id := newProduct(t, eng, 2)
+	if _, err := eng.SetRoom(testContext(t), id, engine.Room{Rate: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	j := do(t, c, "POST", base+"/v1/queue/join", `{"product_id":"`+id+`","user_id":"alice"}`, nil)
+	if j.resp.Status != "WAITING" {
+		t.Fatalf("join = %d %s, want WAITING", j.code, j.body)
+	}
+	status := base + "/v1/queue/status?product_id=" + url.QueryEscape(id) + "&ticket=" + url.QueryEscape(j.resp.Ticket)
+	// The first poll reads Redis (alice, alone in an open room, is
+	// admitted at once, or WAITING a moment); the next two, within the
+	// hour's poll interval, come from the cache.
+	first := do(t, c, "GET", status, "", nil).resp.Status
+	for range 2 {
+		if a := do(t, c, "GET", status, "", nil); a.resp.Status != first {
+			t.Fatalf("cached poll = %s, want %s as the first", a.body, first)
+		}
+	}
+	admitted := 0.0
+	if first == "ADMITTED" {
+		admitted = 1
+	}
+	s := metricstest.Get(t, m.Handler())
+	s.Expect(t, []metricstest.Series{
+		{Name: "flashsale_room_joins_total", Want: 1},
+		{Name: "flashsale_room_polls_total", Labels: []string{"source", "redis"}, Want: 1},
+		{Name: "flashsale_room_polls_total", Labels: []string{"source", "cache"}, Want: 2},
+		{Name: "flashsale_room_admitted_total", Want: admitted},
+		{Name: "flashsale_room_wait_seconds", Want: admitted},
+		{Name: "flashsale_room_waiting_customers", Labels: []string{"product", id}, Want: 1 - admitted},
+		{Name: "flashsale_room_admit_rate", Labels: []string{"product", id}, Want: 1000},
+	})
+	s.Lint(t)
 }

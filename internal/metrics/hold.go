@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,34 +82,12 @@ func (m *Metrics) Expired(lags []time.Duration) {
 	}
 }
 
-// ProductSource is what the reservation gauges read: engine.Engine's
-// products and their status.
-type ProductSource interface {
-	Products(ctx context.Context) ([]string, error)
-	Status(ctx context.Context, id string) (engine.ProductStatus, error)
-}
+// reservationGauges export, per product that sells with a hold (or did),
+// the units reserved and paid now, read from its status at each scrape.
+type reservationGauges struct{ open, paid *prometheus.Desc }
 
-// Bounds of one scrape's reading of the products.
-const (
-	// maxHeldProducts caps the products the reservation gauges read at a
-	// scrape (as the dashboard caps those it shows).
-	maxHeldProducts = 500
-	// productsTimeout bounds the reading of them all.
-	productsTimeout = 2 * time.Second
-)
-
-// reservationCollector exports, per product that sells with a hold (or
-// did), the units reserved and paid now, read from its status at each
-// scrape. A product whose status cannot be read is left out of that
-// scrape rather than failing it.
-type reservationCollector struct {
-	src        ProductSource
-	open, paid *prometheus.Desc
-}
-
-func newReservationCollector(src ProductSource) *reservationCollector {
-	return &reservationCollector{
-		src: src,
+func newReservationGauges() reservationGauges {
+	return reservationGauges{
 		open: prometheus.NewDesc("flashsale_reservations_open_units",
 			"Units reserved now and neither paid nor released, by product (products with a hold, or that had one).", []string{"product"}, nil),
 		paid: prometheus.NewDesc("flashsale_reservations_paid_units",
@@ -118,24 +95,15 @@ func newReservationCollector(src ProductSource) *reservationCollector {
 	}
 }
 
-func (c *reservationCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.open
-	ch <- c.paid
+func (g reservationGauges) describe(ch chan<- *prometheus.Desc) {
+	ch <- g.open
+	ch <- g.paid
 }
 
-func (c *reservationCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), productsTimeout)
-	defer cancel()
-	ids, err := c.src.Products(ctx)
-	if err != nil {
+func (g reservationGauges) collect(ch chan<- prometheus.Metric, s engine.ProductStatus) {
+	if s.Hold == 0 && s.Reserved == 0 && s.Paid == 0 && s.Expired == 0 && s.Cancelled == 0 {
 		return
 	}
-	for _, id := range ids[:min(len(ids), maxHeldProducts)] {
-		s, err := c.src.Status(ctx, id)
-		if err != nil || s.Hold == 0 && s.Reserved == 0 && s.Paid == 0 && s.Expired == 0 && s.Cancelled == 0 {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.Reserved), id)
-		ch <- prometheus.MustNewConstMetric(c.paid, prometheus.GaugeValue, float64(s.Paid), id)
-	}
+	ch <- prometheus.MustNewConstMetric(g.open, prometheus.GaugeValue, float64(s.Reserved), s.ID)
+	ch <- prometheus.MustNewConstMetric(g.paid, prometheus.GaugeValue, float64(s.Paid), s.ID)
 }

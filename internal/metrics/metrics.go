@@ -88,6 +88,7 @@ type Metrics struct {
 	slotRefreshes prometheus.Counter
 	masters       prometheus.Gauge
 	hold          holdMetrics
+	room          roomMetrics
 	handler       http.Handler
 }
 
@@ -103,7 +104,8 @@ var (
 // Metrics as the batcher's Observer; on a cluster, as the Observer of
 // transport.ClusterConfig.Batch, which reports merges, retries and slot
 // maps too), and give it to the engine as its HoldObserver
-// (engine.WithHoldObserver) for the reservation counters.
+// (engine.WithHoldObserver) for the reservation counters and as its
+// RoomObserver (engine.WithRoomObserver) for the waiting-room ones.
 func New(cfg Config) *Metrics {
 	m := &Metrics{
 		reg:         prometheus.NewRegistry(),
@@ -218,6 +220,7 @@ func New(cfg Config) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.hold = newHoldMetrics(m.reg)
+	m.room = newRoomMetrics(m.reg)
 	// promhttp registers its own counters (scrapes served, encoding
 	// errors) on reg, so the handler is made once.
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -252,7 +255,8 @@ type QueueSource interface{ QueueDepth() int }
 // WatchEngine exports the engine's counters (sold-out cache hits,
 // control-channel reconnects), read at each scrape, and, when e is also a
 // ProductSource (engine.Engine is), the units reserved and paid of each
-// product with a hold, read from its status at each scrape. Call it at
+// product with a hold and the line of each product with a waiting room,
+// read from its status (one read a product) at each scrape. Call it at
 // most once, with a non-nil engine (a nil interface is ignored; a typed
 // nil pointer would panic at the scrape).
 func (m *Metrics) WatchEngine(e StatsSource) {
@@ -270,7 +274,7 @@ func (m *Metrics) WatchEngine(e StatsSource) {
 		}, func() float64 { return float64(e.Stats().ControlReconnects) }),
 	)
 	if src, ok := e.(ProductSource); ok {
-		m.reg.MustRegister(newReservationCollector(src))
+		m.reg.MustRegister(&statusCollector{src: src, gauges: []productGauges{newReservationGauges(), newRoomGauges()}})
 	}
 }
 

@@ -538,3 +538,112 @@ func TestDashboardHeldProduct(t *testing.T) {
 		t.Errorf("the page threw: %q", errs)
 	}
 }
+
+// roomFigures is what a card shows of its waiting room.
+type roomFigures struct {
+	Shown    bool   `json:"shown"`
+	Waiting  int64  `json:"waiting"`
+	Admitted int64  `json:"admitted"`
+	Rate     string `json:"rate"`
+	Waited   string `json:"waited"`
+}
+
+func readRoom(t *testing.T, ctx context.Context, id string) roomFigures {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const c = document.querySelector('[data-product=%q]');
+		if (!c) return {};
+		const n = (sel) => Number(c.querySelector(sel).textContent.replaceAll(',', ''));
+		return { shown: !c.querySelector('.room').hidden, waiting: n('.room-waiting'), admitted: n('.room-admitted'),
+			rate: c.querySelector('.room-rate').textContent, waited: c.querySelector('.room-waited').textContent }; })()`, id)
+	f, err := chromedp.Run(ctx, chromedp.Evaluate[roomFigures](js))
+	if err != nil {
+		t.Fatalf("reading the room of %s: %v", id, err)
+	}
+	return f
+}
+
+// waits stands in for the metrics' summary of the waits.
+type waits struct{}
+
+func (waits) RoomWaits() (uint64, time.Duration, time.Duration) {
+	return 1, 1500 * time.Millisecond, 12 * time.Second
+}
+
+// A product with a waiting room shows its line, its admitted customers,
+// its admit rate and the server's waits, and follows joins and
+// admissions, which publish no event; a product without one shows none
+// of it.
+func TestDashboardRoomProduct(t *testing.T) {
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	defer cancel()
+	eng, _ := saletest.Engine(t)
+	roomID := saletest.Product(t, eng, 20)
+	plain := saletest.Product(t, eng, 20)
+	if _, err := eng.SetRoom(ctx, roomID, engine.Room{Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var tickets []string
+	join := func(n int) {
+		t.Helper()
+		for range n {
+			a := eng.Join(ctx, engine.JoinRequest{ProductID: roomID, UserID: fmt.Sprint("u", len(tickets))})
+			if a.Status != wire.StatusWaiting {
+				t.Fatalf("join: %v %v", a.Status, a.Err)
+			}
+			tickets = append(tickets, a.Ticket)
+		}
+	}
+	join(3)
+	srv := httptest.NewServer(dashboard.New(eng, dashboard.Config{Waits: waits{}}))
+	t.Cleanup(srv.Close)
+	bctx, pageErrors := startBrowser(t, ctx, bin)
+	if err := chromedp.Do(bctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-product=%q] .remaining`, plain))),
+	); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	waitRoom := func(what string, ok func(roomFigures) bool) {
+		t.Helper()
+		var f roomFigures
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if f = readRoom(t, bctx, roomID); ok(f) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the card shows %+v", what, f)
+			}
+		}
+	}
+	waitRoom("from the snapshot", func(f roomFigures) bool {
+		return f.Shown && f.Waiting == 3 && f.Admitted == 0 && f.Rate != "" && f.Waited == "1.5s / 12s"
+	})
+	if f := readRoom(t, bctx, plain); f.Shown {
+		t.Errorf("a product without a room shows one: %+v", f)
+	}
+	// u0 is admitted (within a second or two at rate 1); two more join.
+	// Nothing is published: the page follows the room by its snapshots.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a := eng.Poll(ctx, roomID, tickets[0])
+		if a.Status == wire.StatusAdmitted {
+			break
+		}
+		if a.Status != wire.StatusWaiting || time.Now().After(deadline) {
+			t.Fatalf("poll u0: %v %v, want WAITING then ADMITTED", a.Status, a.Err)
+		}
+	}
+	join(2)
+	waitRoom("after an admission and two joins", func(f roomFigures) bool {
+		return f.Shown && f.Waiting == 4 && f.Admitted == 1
+	})
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	writeArtifact(t, "dashboard-room.png", png)
+	if errs := pageErrors(); len(errs) > 0 {
+		t.Errorf("the page threw: %q", errs)
+	}
+}

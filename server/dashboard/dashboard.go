@@ -59,10 +59,32 @@ type Config struct {
 	// WriteTimeout bounds each write to a browser (default
 	// DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// Waits, when set, gives the time customers waited in waiting rooms
+	// (metrics.Metrics does), shown on the card of each product with a
+	// room. Nil: the cards show no waits.
+	Waits WaitSource
 	// Done, when closed, ends every event stream, so that a server's
 	// Shutdown is not held up by browsers that never hang up. Nil: streams
 	// end only with their requests.
 	Done <-chan struct{}
+}
+
+// WaitSource summarises the waits of this server's waiting-room
+// admissions, all rooms together: how many, and their median and 99th
+// percentile.
+type WaitSource interface {
+	RoomWaits() (admissions uint64, p50, p99 time.Duration)
+}
+
+// product is the page's view of s, with this server's waits when s has a
+// waiting room.
+func (c *Config) product(s engine.ProductStatus) Product {
+	p := productOf(s)
+	if c.Waits != nil && s.Room.Rate > 0 {
+		n, p50, p99 := c.Waits.RoomWaits()
+		p.Waited = &Waited{Admissions: n, P50Ms: p50.Milliseconds(), P99Ms: p99.Milliseconds()}
+	}
+	return p
 }
 
 func (c *Config) setDefaults() {
@@ -180,6 +202,16 @@ type Product struct {
 	Paid      int64 `json:"paid,omitempty"`
 	Expired   int64 `json:"expired,omitempty"`
 	Cancelled int64 `json:"cancelled,omitempty"`
+	// A product with a waiting room (engine.SetRoom): the places it
+	// admits a second, and the customers who joined it, who are waiting,
+	// and whom it admitted. All absent for a product without a room.
+	RoomRate     int64 `json:"room_rate,omitempty"`
+	RoomJoined   int64 `json:"room_joined,omitempty"`
+	RoomWaiting  int64 `json:"room_waiting,omitempty"`
+	RoomAdmitted int64 `json:"room_admitted,omitempty"`
+	// Waited is this server's waits in waiting rooms (Config.Waits), on
+	// the products with a room: not a figure of the reading.
+	Waited *Waited `json:"waited,omitempty"`
 	// Deprecated: Buyers is ActiveOrders (it counted orders, not
 	// customers), and Orders is StreamEntries; kept for existing clients.
 	Buyers int64 `json:"buyers"`
@@ -193,7 +225,15 @@ func productOf(s engine.ProductStatus) Product {
 		Limit: s.Limit, Start: unixMs(s.Start), End: unixMs(s.End), At: s.Now.UnixMilli(),
 		Buyers: s.Buyers, Orders: s.Orders,
 		HoldMs: s.Hold.Milliseconds(), Reserved: s.Reserved, Paid: s.Paid, Expired: s.Expired, Cancelled: s.Cancelled,
+		RoomRate: s.Room.Rate, RoomJoined: s.Room.Joined, RoomWaiting: s.Room.Waiting(), RoomAdmitted: s.Room.Admitted,
 	}
+}
+
+// Waited is the time waited in this server's waiting-room admissions.
+type Waited struct {
+	Admissions uint64 `json:"admissions"`
+	P50Ms      int64  `json:"p50_ms"`
+	P99Ms      int64  `json:"p99_ms"`
 }
 
 func unixMs(t time.Time) int64 {
@@ -277,7 +317,7 @@ func (d *dashboard) readSnapshot(ctx context.Context) (Snapshot, error) {
 		case errs[i] != nil:
 			return Snapshot{}, errs[i]
 		default:
-			snap.Products = append(snap.Products, productOf(s))
+			snap.Products = append(snap.Products, d.cfg.product(s))
 			snap.Now = max(snap.Now, s.Now.UnixMilli())
 		}
 	}

@@ -231,7 +231,7 @@ func (h *hub) readings(ctx context.Context, out [][]byte, ids []string) [][]byte
 			}
 			return append(out, msgResync)
 		default:
-			out = append(out, sseMessage("product", productOf(s)))
+			out = append(out, sseMessage("product", h.cfg.product(s)))
 		}
 	}
 	return out

@@ -17,6 +17,10 @@
   const SAMPLE_MS = 250;       // one chart point per product this often
   const RATE_STALE_MS = 1500;  // rates not refreshed this long read as 0
   const REFRESH_MS = 30000;    // a full snapshot this often, for anything missed
+  // While a product has a waiting room, a snapshot this often: joins and
+  // admissions publish no event, and the server shares one snapshot a
+  // second between its browsers.
+  const ROOM_REFRESH_MS = 1000;
   const REFUSED_RETRY_MS = 10000;
   // A reading older than the one shown is ignored (a snapshot is shared
   // for up to a second, so it can be older than the stream's last
@@ -95,7 +99,7 @@
       if (seq === snapSeq) banner('Snapshot failed: ' + err.message + '. Retrying…');
     }
     clearTimeout(snapTimer);
-    snapTimer = setTimeout(loadSnapshot, REFRESH_MS);
+    snapTimer = setTimeout(loadSnapshot, [...products.values()].some((e) => e.p.room_rate) ? ROOM_REFRESH_MS : REFRESH_MS);
   }
 
   // A sale of a product the page does not know yet: read the snapshot
@@ -167,6 +171,9 @@
     '<div class="hold" hidden><div class="stats hold-stats"><div><b class="reserved"></b><span>reserved</span></div>' +
     '<div><b class="paid"></b><span>paid</span></div><div><b class="released"></b><span>released</span></div></div>' +
     '<canvas class="spark" role="img" aria-label="Units reserved and paid over time"></canvas></div>' +
+    '<div class="room" hidden><div class="stats room-stats"><div><b class="room-waiting"></b><span>in line</span></div>' +
+    '<div><b class="room-admitted"></b><span>admitted</span></div><div><b class="room-rate"></b><span>admitted/s</span></div>' +
+    '<div><b class="room-waited"></b><span>waited p50 / p99</span></div></div></div>' +
     '<div class="when"></div>';
 
   function makeCard(id) {
@@ -216,6 +223,30 @@
     setText(e.el, '.reserved', num.format(p.reserved || 0));
     setText(e.el, '.paid', num.format(p.paid || 0));
     setText(e.el, '.released', num.format((p.expired || 0) + (p.cancelled || 0)));
+  }
+
+  // A product with a waiting room: its card shows the line, the customers
+  // admitted, the admit rate (from the admitted count between the last
+  // two readings at least a second apart; the set rate until then) and
+  // this server's waits.
+  const waitText = (ms) => (ms < 10000 ? (ms / 1000).toFixed(1) + 's' : duration(ms));
+
+  function renderRoom(e) {
+    const p = e.p, box = e.el.querySelector('.room');
+    const on = !!p.room_rate;
+    if (box.hidden === on) box.hidden = !on;
+    if (!on) return;
+    const r = e.room || (e.room = { at: p.at, admitted: p.room_admitted || 0, rate: null });
+    if (p.at - r.at >= 1000) {
+      r.rate = (1000 * ((p.room_admitted || 0) - r.admitted)) / (p.at - r.at);
+      r.at = p.at;
+      r.admitted = p.room_admitted || 0;
+    }
+    setText(e.el, '.room-waiting', num.format(p.room_waiting || 0));
+    setText(e.el, '.room-admitted', num.format(p.room_admitted || 0));
+    setText(e.el, '.room-rate', r.rate === null ? 'set ' + num.format(p.room_rate) : fmtRate(Math.max(0, r.rate)));
+    const w = p.waited;
+    setText(e.el, '.room-waited', w && w.admissions ? waitText(w.p50_ms) + ' / ' + waitText(w.p99_ms) : '–');
   }
 
   // The reserved and paid units of each held product, one point per sample.
@@ -272,6 +303,7 @@
     setText(e.el, '.customers', num.format(p.customers));
     setText(e.el, '.when', when(p, state, now));
     renderHold(e);
+    renderRoom(e);
     const pct = p.initial > 0 ? Math.max(0, Math.min(100, (100 * p.remaining) / p.initial)) : 0;
     e.el.querySelector('.bar > div').style.width = pct.toFixed(2) + '%';
     return state;
