@@ -2,12 +2,14 @@ package engine_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -149,5 +151,25 @@ func TestRoomSecretKeptInRedis(t *testing.T) {
 	configured := engine.New(pool, engine.WithRoomSecret([]byte("a shop secret of 32 bytes, or so")))
 	if a := configured.Poll(ctx, id, tk); a.Code != engine.CodeUnknownTicket {
 		t.Errorf("poll on a server with a secret of its own = %+v, want UNKNOWN_TICKET", a)
+	}
+}
+
+// TestRoomSecretOnCluster: on Redis Cluster the servers share the secret
+// too (its key is in one slot), for products on every master.
+func TestRoomSecretOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterConfig{Masters: 3})
+	engs := shardServers(t, c, 2)
+	for i := range 6 { // spread over the masters
+		id := fmt.Sprintf("room-%d", i)
+		if err := engs[0].Init(testContext(t), id, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := engs[0].SetRoom(testContext(t), id, engine.Room{Rate: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		adm := waitAdmitted(t, engs[1], id, join(t, engs[0], id, "ann").Ticket)
+		if r := engs[0].Purchase(testContext(t), engine.Request{ProductID: id, UserID: "ann", Admission: adm.Admission}); r.Status != wire.StatusSuccess {
+			t.Errorf("%s: purchase = %+v, want SUCCESS", id, r)
+		}
 	}
 }
