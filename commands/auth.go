@@ -37,6 +37,16 @@ func userSecretFlags() []cli.Flag {
 // signerFrom builds the Signer that c's secret flags name, nil when neither
 // is set.
 func signerFrom(c *cli.Context) (*auth.Signer, error) {
+	secret, err := userSecretFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	return signerOf(c, secret)
+}
+
+// userSecretFrom reads the shop secret c's secret flags name, nil when
+// neither is set.
+func userSecretFrom(c *cli.Context) ([]byte, error) {
 	secret, file := c.String("user-secret"), c.String("user-secret-file")
 	switch {
 	case secret != "" && file != "":
@@ -54,7 +64,15 @@ func signerFrom(c *cli.Context) (*auth.Signer, error) {
 	case secret == "":
 		return nil, nil
 	}
-	s, err := auth.NewSigner([]byte(secret))
+	return []byte(secret), nil
+}
+
+// signerOf is the Signer of secret, nil for none.
+func signerOf(c *cli.Context, secret []byte) (*auth.Signer, error) {
+	if secret == nil {
+		return nil, nil
+	}
+	s, err := auth.NewSigner(secret)
 	if err != nil {
 		return nil, usageErrorf(c, "%v", err)
 	}

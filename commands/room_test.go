@@ -224,3 +224,37 @@ func TestPollPause(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomSignedWithUserSecret: serve signs the room's tokens with its
+// --user-secret, so every server given it honours them, and one given
+// none (which signs with the secret kept in Redis) refuses them.
+func TestRoomSignedWithUserSecret(t *testing.T) {
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	const secret = "a shop secret of 32 bytes, or so"
+	signed, again := startServe(t, raddr, "--user-secret", secret), startServe(t, raddr, "--user-secret", secret)
+	unsigned := startServe(t, raddr)
+	p := redistest.Product(t)
+	mustRun(t, "admin", "init", p, "1")
+	mustRun(t, "admin", "room", p, "--admit", "100", "--opens-at", "+0s")
+	var j wire.Response
+	if err := wire.DecodeResponse([]byte(mustRun(t, "join", p, "ann", "--json", "--addr", signed, "--user-secret", secret)), &j); err != nil || j.Ticket == "" {
+		t.Fatalf("join = %+v (%v), want a ticket", j, err)
+	}
+	for _, tt := range []struct {
+		addr string
+		exit int
+		want string
+	}{
+		{unsigned, 1, "not signed by this sale's servers"},
+		{again, 0, "ADMITTED until "},
+	} {
+		out, err := runApp(t, "wait", p, j.Ticket, "--addr", tt.addr)
+		if err != nil {
+			out += err.Error()
+		}
+		if ExitCode(err) != tt.exit || !strings.Contains(out, tt.want) {
+			t.Errorf("wait on %s: exit %d, want %d and %q in\n%s", tt.addr, ExitCode(err), tt.exit, tt.want, out)
+		}
+	}
+}

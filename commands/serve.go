@@ -183,7 +183,13 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	signer, err := signerFrom(c)
+	// The shop secret signs the waiting room's tickets and admissions too
+	// (under a key of their own); without it the engine keeps one in Redis.
+	userSecret, err := userSecretFrom(c)
+	if err != nil {
+		return err
+	}
+	signer, err := signerOf(c, userSecret)
 	if err != nil {
 		return err
 	}
@@ -211,7 +217,8 @@ func runServe(c *cli.Context) error {
 			Durability: durability,
 		},
 		Batch: &transport.BatcherConfig{Conns: c.Int("redis-batch-conns"), MaxBatch: c.Int("redis-batch-max"), Observer: m},
-	}, true, append(proofOptions(signer, jwtVerifier), engine.WithRequestTTL(c.Duration("request-ttl")), engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithHoldObserver(m), engine.WithRoomObserver(m))...)
+	}, true, append(proofOptions(signer, jwtVerifier), engine.WithRoomSecret(userSecret), engine.WithRequestTTL(c.Duration("request-ttl")),
+		engine.WithUserRate(userRate), engine.WithSoldOutCache(c.Duration("soldout-ttl")), engine.WithHoldObserver(m), engine.WithRoomObserver(m))...)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ var (
 	keyRequests1    = key{"requests:1", func(k Keys) string { return k.Requests[1] }}
 	keyTransfersOut = key{"transfers out", Keys.TransfersOut}
 	keyTransfersIn  = key{"transfers in", Keys.TransfersIn}
+	// keyRoomSecret is the sale's, not a product's: its name is fixed.
+	keyRoomSecret = key{"room secret", func(Keys) string { return roomSecretKey }}
 )
 
 // productKeys are every key of a product's state, in the order of the
@@ -120,7 +122,9 @@ var (
 	roomJoinScript = declare("room_join", lua.RoomJoin, roomKeys, "user id", "score", "nonce")
 	roomPollScript = declare("room_poll", lua.RoomPoll, roomKeys, "user id", "ticket nonce", "nonce", "admission ms")
 	roomInfoScript = declare("room_info", lua.RoomInfo, roomKeys).readOnly()
-	ordersScript   = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
+	// room_secret runs on no product: call it with the zero Keys.
+	roomSecretScript = declare("room_secret", lua.RoomSecret, []key{keyRoomSecret}, "secret")
+	ordersScript     = declare("orders", lua.Orders, []key{keyStock, keyOrders}, "limit").readOnly()
 
 	shardBaseScript = declare("shard_base", lua.ShardBase, productKeys,
 		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
@@ -160,7 +164,7 @@ func specs() []*spec {
 		restockScript, releaseScript, verifyScript, ordersScript, shardBaseScript, shardDirScript,
 		shardPeekScript, shardClearScript, shardDropScript, debitScript, creditScript, settleScript,
 		shardRestockScript, orderUserScript, readOutScript, sweepScript, orderScript, holdScript,
-		roomSetScript, roomJoinScript, roomPollScript, roomInfoScript}
+		roomSetScript, roomJoinScript, roomPollScript, roomInfoScript, roomSecretScript}
 }
 
 // eval runs s on the keys k with args.

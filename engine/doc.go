@@ -17,7 +17,9 @@
 // callers reach Redis through the engine (Ping, Subscribe).
 //
 // Every key of a product lives under its {ID} hash tag, and every script
-// touches one product only, so the layout is ready for Redis Cluster. A
+// touches one product only (but room_secret.lua, on the sale's one other
+// key, under a fixed tag: see room_token.go), so the layout is ready for
+// Redis Cluster. A
 // hot product may be spread over K shards, each a product-like key set
 // under its own {ID#j} tag (shards.go): customers have a home shard that
 // holds their limit and retry records, and units move between shards by

@@ -57,7 +57,8 @@ type Engine struct {
 	// holdObserver hears of reservations (nil: no one); sweeper, when
 	// set, is told of every reservation made (see Sweeper).
 	holdObserver HoldObserver
-	roomObserver RoomObserver // hears of joins, polls and admissions (nil: no one)
+	roomObserver RoomObserver  // hears of joins, polls and admissions (nil: no one)
+	roomSecret   roomKeySource // what waiting-room tokens are signed with
 	sweeper      atomic.Pointer[Sweeper]
 	// transferHook, when set (by tests, see export_test.go), runs after a
 	// transfer's debit, and before the credit of each part of a restock;
@@ -130,6 +131,7 @@ func WithClock(now func() time.Time) Option {
 // New returns an Engine on r that announces sales on EventChannel.
 func New(r Redis, opts ...Option) *Engine {
 	e := &Engine{redis: r, channel: EventChannel, requestTTL: DefaultRequestTTL, now: time.Now}
+	e.roomSecret.fetching = make(chan struct{}, 1)
 	for _, o := range opts {
 		o(e)
 	}
@@ -271,6 +273,11 @@ func (req *Request) Validate() error {
 // Purchase validates req and runs the purchase script once. It never
 // reports SUCCESS unless Redis confirmed the sale.
 func (e *Engine) Purchase(ctx context.Context, req Request) Result {
+	if e.needsRoomKey(&req) {
+		if _, err := e.roomKey(ctx); err != nil {
+			return Fail(err)
+		}
+	}
 	args, res, ok := e.preparePurchase(&req)
 	if !ok {
 		return res
@@ -293,6 +300,18 @@ func (e *Engine) purchasePrepared(ctx context.Context, req *Request, args []any)
 // perhaps on another goroutine, and must not block. Redis work is bounded
 // by deadline.
 func (e *Engine) PurchaseAsync(req Request, deadline time.Time, done func(Result)) {
+	if e.needsRoomKey(&req) { // once an engine's life: read the room key first
+		go func() {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			if _, err := e.roomKey(ctx); err != nil {
+				done(Fail(err))
+				return
+			}
+			e.PurchaseAsync(req, deadline, done)
+		}()
+		return
+	}
 	args, res, ok := e.preparePurchase(&req)
 	if !ok {
 		done(res)

@@ -35,6 +35,11 @@ type Event struct {
 // their cached SOLD_OUT for it.
 const ControlChannel = "flashsale_control"
 
+// roomSecretKey holds the secret waiting-room tokens are signed with when
+// the servers are given none (see room_token.go): the sale's one key that
+// is no product's, in one Redis Cluster slot by its hash tag.
+const roomSecretKey = "flashsale:{room-secret}"
+
 // Keys are the Redis keys of one product. All of them carry the product id
 // as a hash tag, so they live in one Redis Cluster slot.
 type Keys struct {

@@ -3,12 +3,10 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flashsale/flashsale/wire"
@@ -25,10 +23,11 @@ import (
 // SOLD_OUT while the product has no unit left, and resumes when units come
 // back. See lua/room.lua.
 //
-// Tickets and admissions are unforgeable: each carries a 128-bit random
-// nonce the room keeps in Redis for that customer of that product, and is
-// honoured only when the nonce matches (the purchase script checks an
-// admission's, in the same call that sells).
+// Tickets and admissions are unforgeable: each is signed with the sale's
+// room key (checked here, before Redis is asked: see room_token.go), and
+// carries a 128-bit random nonce the room keeps in Redis for that customer
+// of that product, honoured only when the nonce matches (the purchase
+// script checks an admission's, in the same call that sells).
 
 // AdmissionTTL is how long an admission lets its customer buy.
 const AdmissionTTL = 2 * time.Minute
@@ -142,6 +141,10 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) RoomAnswer {
 	if a, ok := e.checkRoomRequest(&p); !ok {
 		return a
 	}
+	key, err := e.roomKey(ctx)
+	if err != nil {
+		return RoomAnswer{Result: Fail(err)}
+	}
 	score, nonce := randomScore(), randomNonce()
 	n, err := e.roomEval(ctx, roomJoinScript, p.ProductID, p.UserID, score, nonce)
 	if err != nil {
@@ -156,7 +159,7 @@ func (e *Engine) Join(ctx context.Context, req JoinRequest) RoomAnswer {
 		return RoomAnswer{Result: Fail(fmt.Errorf("join %s: unexpected reply %v: %w", p.ProductID, n.v, err))}
 	}
 	e.observeJoin()
-	return RoomAnswer{Result: Result{Status: wire.StatusWaiting}, Ticket: ticketOf(p.UserID, ticketNonce),
+	return RoomAnswer{Result: Result{Status: wire.StatusWaiting}, Ticket: ticketOf(key, p.ProductID, p.UserID, ticketNonce),
 		Position: pos, ETA: msDuration(eta)}
 }
 
@@ -168,11 +171,14 @@ func (e *Engine) Poll(ctx context.Context, product, ticket string) RoomAnswer {
 	if err := ValidateProductID(product); err != nil {
 		return RoomAnswer{Result: Fail(err)}
 	}
-	user, tnonce, err := parseTicket(ticket)
+	t, key, err := e.signedTicket(ctx, ticket)
 	if err != nil {
 		return RoomAnswer{Result: Fail(err)}
 	}
-	n, err := e.roomEval(ctx, roomPollScript, product, user, tnonce, randomNonce(), AdmissionTTL.Milliseconds())
+	// A ticket of another product goes to this product's script too, which
+	// has no such ticket (or no room): the answer a ticket of a product
+	// gets does not depend on which product it came from.
+	n, err := e.roomEval(ctx, roomPollScript, product, t.user, t.nonce, randomNonce(), AdmissionTTL.Milliseconds())
 	if err != nil {
 		return RoomAnswer{Result: Fail(err)}
 	}
@@ -193,7 +199,7 @@ func (e *Engine) Poll(ctx context.Context, product, ticket string) RoomAnswer {
 			return RoomAnswer{Result: Fail(fmt.Errorf("poll %s: unexpected reply %v: %w", product, n.v, err))}
 		}
 		a.Status, a.AdmissionExpires = wire.StatusAdmitted, time.UnixMilli(exp).UTC()
-		a.Admission = admissionOf(product, user, exp, anonce)
+		a.Admission = admissionOf(key, product, t.user, exp, anonce)
 		a.Waited, admitted = max(msDuration(waited), 0), waited >= 0
 	}
 	e.observePoll(admitted, a.Waited)
@@ -251,83 +257,62 @@ const (
 	replyUnknownTicket = -7
 )
 
-// checkAdmission reads req's Admission: it must be for req's product and
-// customer, and not expired; its nonce goes to the purchase script, which
-// checks it is the one the room issued. No admission passes here (the
-// script refuses it if the product has a room).
+// signedTicket reads ticket and checks its signature, before any Redis
+// call but the first read of the room key; it returns the key too.
+func (e *Engine) signedTicket(ctx context.Context, text string) (ticket, []byte, error) {
+	t, err := parseTicket(text)
+	if err != nil {
+		return ticket{}, nil, err
+	}
+	key, err := e.roomKey(ctx)
+	if err != nil {
+		return ticket{}, nil, err
+	}
+	if !t.signed(key) {
+		return ticket{}, nil, fmt.Errorf("%w: %w: join the room for one", ErrUnknownTicket, errNotSigned)
+	}
+	return t, key, nil
+}
+
+// checkAdmission reads req's Admission: it must be signed with the room
+// key, for req's product and customer, and not expired; its nonce goes to
+// the purchase script, which checks it is the one the room issued. No
+// admission passes here (the script refuses it if the product has a
+// room). The room key must be cached (see needsRoomKey).
 func (e *Engine) checkAdmission(req *Request) error {
 	if req.Admission == "" {
 		req.admission = ""
 		return nil
 	}
-	product, user, exp, nonce, err := parseAdmission(req.Admission)
-	switch {
-	case err != nil:
+	a, err := parseAdmission(req.Admission)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotAdmitted, err)
-	case product != req.ProductID:
+	}
+	key, ok := e.cachedRoomKey()
+	switch {
+	case !ok:
+		return fmt.Errorf("room secret: %w: not read yet", ErrUnavailable)
+	case !a.signed(key):
+		return fmt.Errorf("%w: the admission is not the one the room issued this customer: %w", ErrNotAdmitted, errNotSigned)
+	case a.product != req.ProductID:
 		return fmt.Errorf("%w: the admission is for another product", ErrNotAdmitted)
-	case user != req.UserID:
+	case a.user != req.UserID:
 		return fmt.Errorf("%w: the admission is another customer's", ErrNotAdmitted)
-	case !e.now().Before(time.UnixMilli(exp)):
+	case !e.now().Before(time.UnixMilli(a.exp)):
 		return fmt.Errorf("%w: the admission expired", ErrNotAdmitted)
 	}
-	req.admission = nonce
+	req.admission = a.nonce
 	return nil
 }
 
-// The forms of tickets and admissions: a version, then base64url fields
-// separated by dots.
-const (
-	ticketPrefix    = "t1."
-	admissionPrefix = "a1."
-)
-
-var b64 = base64.RawURLEncoding
-
-// ticketOf is user's ticket text.
-func ticketOf(user, nonce string) string {
-	return ticketPrefix + b64.EncodeToString([]byte(user)) + "." + nonce
-}
-
-// parseTicket reads a ticket's user and nonce.
-func parseTicket(t string) (user, nonce string, err error) {
-	rest, ok := strings.CutPrefix(t, ticketPrefix)
-	u, n, ok2 := strings.Cut(rest, ".")
-	raw, err := b64.DecodeString(u)
-	if !ok || !ok2 || err != nil || n == "" || ValidateUserID(string(raw)) != nil {
-		return "", "", invalidError("malformed ticket: use the one join answered")
+// needsRoomKey reports whether req carries an admission the engine cannot
+// check until it has read the room key from Redis.
+func (e *Engine) needsRoomKey(req *Request) bool {
+	if req.Admission == "" {
+		return false
 	}
-	return string(raw), n, nil
-}
-
-// admissionOf is the text of an admission of user to product until exp
-// (Unix ms).
-func admissionOf(product, user string, exp int64, nonce string) string {
-	return admissionPrefix + b64.EncodeToString([]byte(product)) + "." + b64.EncodeToString([]byte(user)) +
-		"." + strconv.FormatInt(exp, 10) + "." + nonce
-}
-
-// parseAdmission reads an admission's fields.
-func parseAdmission(a string) (product, user string, exp int64, nonce string, err error) {
-	parts := strings.Split(strings.TrimPrefix(a, admissionPrefix), ".")
-	bad := errors.New("malformed admission: use the one the room's poll answered")
-	if !strings.HasPrefix(a, admissionPrefix) || len(parts) != 4 || parts[3] == "" {
-		return "", "", 0, "", bad
-	}
-	p, err1 := b64.DecodeString(parts[0])
-	u, err2 := b64.DecodeString(parts[1])
-	exp, err3 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return "", "", 0, "", bad
-	}
-	return string(p), string(u), exp, parts[3], nil
-}
-
-// randomNonce is 128 random bits, base64url.
-func randomNonce() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return b64.EncodeToString(b[:])
+	_, ok := e.cachedRoomKey()
+	return !ok
 }
 
 // randomScore is uniform in [0, 2^52): exact as a Redis sorted-set score.

@@ -1,7 +1,9 @@
 // Package lua embeds the Redis scripts that own every write to a product.
 //
 // Each script touches the keys of exactly one product, all passed in KEYS
-// (so they share the product's {ID} hash tag and a Redis Cluster slot), and
+// (so they share the product's {ID} hash tag and a Redis Cluster slot),
+// but room_secret.lua, which keeps the sale's one key that is no product's
+// (under a fixed hash tag of its own); and each
 // checks everything before it writes anything (purchase.lua too, for every
 // purchase of a merged call, its rate limiter's state included: see its
 // header). Key names are built by the engine package, never here; each
@@ -76,6 +78,10 @@ var (
 	// RoomSet creates or changes a product's waiting room.
 	//go:embed room_set.lua
 	RoomSet string
+	// RoomSecret creates the secret waiting-room tokens are signed with,
+	// once, and reads it.
+	//go:embed room_secret.lua
+	RoomSecret string
 )
 
 // The scripts that release reservations.

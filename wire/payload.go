@@ -77,7 +77,7 @@ func AppendJoin(dst []byte, req JoinRequest) []byte {
 // StatusRequest is the payload of QUEUE_STATUS: where the holder of a
 // waiting-room ticket stands.
 //
-//	{"product_id":"iphone15","ticket":"t1.dXNlcl8xMjM.…"}
+//	{"product_id":"iphone15","ticket":"t2.aXBob25lMTU.dXNlcl8xMjM.…"}
 type StatusRequest struct {
 	ProductID string `json:"product_id"`
 	Ticket    string `json:"ticket"`
