@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale/client"
@@ -36,6 +37,11 @@ type RoomConfig struct {
 	// Sign, when set, proves buyer user's id (a join carries the proof its
 	// purchase would).
 	Sign func(req *wire.PurchaseRequest, user int64)
+	// ProbeEvery, when set, sends a purchase without a valid admission
+	// that often while the run lasts: by turns with none, and with the
+	// last admission a buyer got (another customer's). Each must be
+	// refused NOT_ADMITTED.
+	ProbeEvery time.Duration
 	// Deadline ends the run: buyers still waiting then stop.
 	Deadline time.Time
 }
@@ -44,8 +50,10 @@ type RoomConfig struct {
 type Buyer struct {
 	User       int64
 	Aggressive bool
-	Early      bool
-	Joined     time.Time // the join's answer
+	// Early: the join's answer came before the opening (it had no
+	// position yet), so the buyer's place was drawn at the opening.
+	Early  bool
+	Joined time.Time // the join's answer
 	// Turn is when the room said the buyer's place comes up (a WAITING
 	// answer's time plus its eta, after the opening), or when the first
 	// ADMITTED answer came if no such answer came before.
@@ -56,14 +64,16 @@ type Buyer struct {
 	Code     string      // the purchase's error code
 	Units    int64
 	OrderID  string
+	BoughtAt time.Time // the purchase's SUCCESS answer
 	BuyLat   time.Duration
 	SoldOut  time.Time // the SOLD_OUT answer (join, poll or purchase)
 	Err      string    // a request that failed (the buyer stopped)
 }
 
-// RoomResult is a room run's buyers, in arrival order.
+// RoomResult is a room run's buyers, in the order they were due to arrive.
 type RoomResult struct {
 	Buyers      []Buyer
+	Probes      []ProbeAnswer
 	Start       time.Time
 	Duration    time.Duration
 	Interrupted bool
@@ -73,8 +83,9 @@ type RoomResult struct {
 type roomRun struct {
 	cfg    RoomConfig
 	shared []*payConn // the normal buyers'
-	next   uint64
-	mu     sync.Mutex
+	next   atomic.Uint64
+	// admission is the last admission a buyer got, for the probes.
+	admission atomic.Pointer[string]
 }
 
 // RunRoom runs cfg's crowd until every buyer bought, was told SOLD_OUT or
@@ -83,12 +94,18 @@ func RunRoom(ctx context.Context, cfg RoomConfig) *RoomResult {
 	cfg.Factor, cfg.Conns = max(cfg.Factor, 1), max(cfg.Conns, 1)
 	ctx, cancel := context.WithDeadline(ctx, cfg.Deadline)
 	defer cancel()
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
 	r := &roomRun{cfg: cfg, shared: conns(cfg.Addrs, cfg.Conns, 0)}
 	res := &RoomResult{Buyers: make([]Buyer, cfg.Buyers), Start: time.Now()}
 	var wg sync.WaitGroup
+	probed := make(chan []ProbeAnswer, 1)
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	go func() { probed <- r.probe(probeCtx) }()
 	for i := range res.Buyers {
 		b := &res.Buyers[i]
-		b.User, b.Aggressive, b.Early = int64(i), i < cfg.Aggressive, i < cfg.Early
+		b.User, b.Aggressive = int64(i), i < cfg.Aggressive
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -96,6 +113,8 @@ func RunRoom(ctx context.Context, cfg RoomConfig) *RoomResult {
 		}()
 	}
 	wg.Wait()
+	stopProbes()
+	res.Probes = <-probed
 	res.Duration = time.Since(res.Start)
 	res.Interrupted = ctx.Err() != nil && time.Now().Before(cfg.Deadline)
 	closeConns(r.shared)
@@ -161,14 +180,11 @@ func (r *roomRun) buyer(ctx context.Context, b *Buyer, arrive time.Time) {
 	every := cfg.Poll
 	p := &picker{cs: r.shared}
 	if b.Aggressive {
-		every /= time.Duration(cfg.Factor)
+		every = max(every/time.Duration(cfg.Factor), time.Millisecond)
 		p.cs = conns(cfg.Addrs, cfg.Factor, int(b.User))
 		defer closeConns(p.cs)
 	} else {
-		r.mu.Lock()
-		p.next = int(r.next)
-		r.next++
-		r.mu.Unlock()
+		p.next = int(r.next.Add(1) - 1)
 	}
 	if !sleepUntil(ctx, arrive) {
 		return
@@ -185,6 +201,7 @@ func (r *roomRun) buyer(ctx context.Context, b *Buyer, arrive time.Time) {
 		return
 	}
 	b.Joined = time.Now()
+	b.Early = resp.Has&wire.FieldPosition == 0
 	ticket := resp.Ticket
 	r.noteTurn(b, resp, b.Joined)
 	// A random phase, so that the crowd's polls spread over the interval.
@@ -209,6 +226,7 @@ func (r *roomRun) buyer(ctx context.Context, b *Buyer, arrive time.Time) {
 			b.Turn = now
 		}
 		req.Admission = resp.Admission
+		r.admission.Store(&resp.Admission)
 		r.buy(ctx, b, p, req)
 		return
 	}
@@ -276,18 +294,53 @@ func (r *roomRun) buy(ctx context.Context, b *Buyer, p *picker, req wire.Purchas
 	case st == wire.StatusSoldOut:
 		b.SoldOut = time.Now()
 	case st == wire.StatusSuccess:
-		b.Units, b.OrderID = resp.Quantity, resp.OrderID
+		b.Units, b.OrderID, b.BoughtAt = resp.Quantity, resp.OrderID, time.Now()
 	}
 	b.Bought, b.Code = st, resp.Code
 }
 
-// Probe sends a purchase of user without a valid admission (admission:
-// none, or another customer's) and returns its answer.
-func Probe(ctx context.Context, addr string, opts client.Options, req wire.PurchaseRequest) (client.Response, error) {
-	c, err := client.Dial(ctx, addr, opts)
-	if err != nil {
-		return client.Response{}, err
+// ProbeAnswer is the answer to one purchase sent without a valid
+// admission.
+type ProbeAnswer struct {
+	Kind   string // "none" (no admission) or "other" (another customer's)
+	Status string
+	Code   string
+	Err    string // no answer
+}
+
+// probe sends cfg's probes (none without ProbeEvery) until ctx ends, over
+// a connection of its own, and returns their answers.
+func (r *roomRun) probe(ctx context.Context) []ProbeAnswer {
+	cfg := r.cfg
+	if cfg.ProbeEvery <= 0 {
+		return nil
 	}
-	defer c.Close()
-	return c.Purchase(ctx, req)
+	pc := &payConn{addr: cfg.Addrs[0]}
+	defer closeConns([]*payConn{pc})
+	var out []ProbeAnswer
+	for n := 0; sleepUntil(ctx, time.Now().Add(cfg.ProbeEvery)); n++ {
+		user := int64(cfg.Buyers + n)
+		req := wire.PurchaseRequest{ProductID: cfg.Product, UserID: cfg.UserPrefix + "_" + strconv.FormatInt(user, 10), Quantity: cfg.Quantity}
+		if cfg.Sign != nil {
+			cfg.Sign(&req, user)
+		}
+		a := ProbeAnswer{Kind: "none"}
+		if adm := r.admission.Load(); adm != nil && n%2 == 1 {
+			a.Kind, req.Admission = "other", *adm
+		}
+		c, err := pc.get(ctx, cfg.Options)
+		var resp client.Response
+		if err == nil {
+			resp, err = c.Purchase(ctx, req)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return out
+		case err != nil:
+			a.Err = ErrText(err)
+		}
+		a.Status, a.Code = resp.Status, resp.Code
+		out = append(out, a)
+	}
+	return out
 }
