@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/flashsale/flashsale/engine"
 	"github.com/flashsale/flashsale/internal/loadgen"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -106,5 +108,47 @@ func TestAdmitRate(t *testing.T) {
 	a := admitRate(buyers, 20)
 	if a.Admitted != 202 || a.Window != 15*time.Second || math.Abs(a.Rate-201.0/15) > 1e-9 || a.Worst >= 10 {
 		t.Errorf("admitRate = %+v, want 202 over 15s, rate %.2f, a worst 5 s under 10/s", a, 201.0/15)
+	}
+}
+
+// TestBenchRoom runs bench --room against a server on real Redis: a small
+// crowd, its JSON report passing.
+func TestBenchRoom(t *testing.T) {
+	raddr := redistest.Addr(t)
+	t.Setenv("REDIS_ADDR", raddr)
+	id := redistest.Product(t)
+	out := mustRun(t, "bench", "--addr", startServe(t, raddr), "--product", id, "--room", "--init", "10",
+		"--room-buyers", "60", "--room-early", "50%", "--room-opens", "500ms", "--room-late", "300ms",
+		"--room-poll", "200ms", "--room-admit", "200", "-c", "4", "--json")
+	var rep struct {
+		Pass bool `json:"pass"`
+		Room struct {
+			Buyers     int  `json:"buyers"`
+			Aggressive int  `json:"aggressive"`
+			Judged     bool `json:"fairness_judged"`
+			Probes     int  `json:"probes"`
+			ProbesSold int  `json:"probes_sold"`
+		} `json:"room"`
+		Check struct {
+			UnitsSold int64 `json:"units_sold"`
+		} `json:"oversell_check"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	r := rep.Room
+	if !rep.Pass || r.Buyers != 60 || r.Aggressive != 6 || !r.Judged || r.Probes == 0 || r.ProbesSold != 0 || rep.Check.UnitsSold != 10 {
+		t.Errorf("report %s", out)
+	}
+}
+
+func TestBenchRoomUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--room"}, {"--room", "--init", "1", "-n", "5"}, {"--room", "--init", "1", "--room-poll", "0s"},
+		{"--room", "--init", "1", "--room-early", "120%"}, {"--room", "--init", "1", "--room-admit", "0"},
+	} {
+		if _, err := runApp(t, append([]string{"bench"}, args...)...); ExitCode(err) != 2 {
+			t.Errorf("bench %v: %v, exit code %d", args, err, ExitCode(err))
+		}
 	}
 }
