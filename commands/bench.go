@@ -61,7 +61,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-errors", Usage: "exit 0 even when requests failed, if the oversell check passes"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write a self-contained HTML report (latency over time, status counts) to `FILE`", TakesFile: true},
 			&cli.BoolFlag{Name: "request-ids", Usage: "give each purchase the request_id rid_N of its customer N (unique per request with --users 0; with --users, a customer's later attempts are retries)"},
-		}, loadFlags(), holdFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
+		}, loadFlags(), holdFlags(), roomFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
 }
@@ -206,6 +206,12 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var rb roomBench
+	if c.Bool("room") {
+		if rb, err = roomBenchFrom(c); err != nil {
+			return err
+		}
+	}
 	if signer, err := signerFrom(c); err != nil {
 		return err
 	} else if signer != nil {
@@ -219,6 +225,9 @@ func runBench(c *cli.Context) error {
 		return err
 	}
 	defer st.close()
+	if c.Bool("room") {
+		return benchRoom(c, st, cfg, rb)
+	}
 	return benchHeld(c, st, cfg, h)
 }
 
@@ -264,22 +273,7 @@ func benchHeld(c *cli.Context, st *store, cfg loadgen.Config, h holdConfig) erro
 	if err := reachServers(ctx, cfg); err != nil {
 		return err
 	}
-	var cleared *engine.Cleared // what --init cleared
-	if c.IsSet("init") {
-		// Re-initialising is what --init is for: it wipes, and says what.
-		cleared = &engine.Cleared{}
-		if err := eng.Init(ctx, cfg.Product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit")),
-			engine.WithHold(h.hold), engine.WithForce(), engine.WithCleared(cleared)); err != nil {
-			return err
-		}
-		if !c.Bool("json") { // with --json, stdout is the report's alone
-			fmt.Fprintf(c.App.Writer, "--init %d: cleared %s\n", c.Int64("init"), *cleared)
-		}
-	}
-	before, err := eng.Status(ctx, cfg.Product)
-	if errors.Is(err, engine.ErrUnknownProduct) {
-		return fmt.Errorf("%w (create it with --init N or 'flashsale admin init %s N')", err, cfg.Product)
-	}
+	cleared, before, err := initBenchProduct(c, eng, cfg.Product, h.hold)
 	if err != nil {
 		return err
 	}
@@ -339,6 +333,30 @@ func benchHeld(c *cli.Context, st *store, cfg loadgen.Config, h holdConfig) erro
 		}
 	}
 	return rep.Err()
+}
+
+// initBenchProduct initialises product with --init (with hold), and returns
+// what that cleared (nil without --init) and the product's status before
+// the run.
+func initBenchProduct(c *cli.Context, eng *engine.Engine, product string, hold time.Duration) (*engine.Cleared, engine.ProductStatus, error) {
+	ctx := c.Context
+	var cleared *engine.Cleared // what --init cleared
+	if c.IsSet("init") {
+		// Re-initialising is what --init is for: it wipes, and says what.
+		cleared = &engine.Cleared{}
+		if err := eng.Init(ctx, product, c.Int64("init"), engine.WithPerUserLimit(c.Int64("per-user-limit")),
+			engine.WithHold(hold), engine.WithForce(), engine.WithCleared(cleared)); err != nil {
+			return nil, engine.ProductStatus{}, err
+		}
+		if !c.Bool("json") { // with --json, stdout is the report's alone
+			fmt.Fprintf(c.App.Writer, "--init %d: cleared %s\n", c.Int64("init"), *cleared)
+		}
+	}
+	before, err := eng.Status(ctx, product)
+	if errors.Is(err, engine.ErrUnknownProduct) {
+		return nil, before, fmt.Errorf("%w (create it with --init N or 'flashsale admin init %s N')", err, product)
+	}
+	return cleared, before, err
 }
 
 // check reads the product back from Redis after the run.
@@ -440,6 +458,8 @@ type Report struct {
 	Cleared *engine.Cleared
 	// Hold is what became of the reservations, for a product with a hold.
 	Hold *HoldReport
+	// Room is what bench --room measured of the waiting room.
+	Room *RoomMetrics
 }
 
 // RedisCPU is the CPU time (user + sys) Redis used during a run: with
@@ -500,6 +520,8 @@ func (r *Report) Err() error {
 	switch {
 	case r.Check != nil && !r.Check.Pass:
 		return ErrCheckFailed
+	case r.Room != nil && !r.Room.Pass:
+		return ErrRoomFailed
 	case r.Interrupted:
 		return ErrInterrupted
 	case r.failures() > 0 && !r.AllowErrors:
@@ -530,6 +552,8 @@ func (r *Report) verdict() string {
 	switch err := r.Err(); {
 	case errors.Is(err, ErrCheckFailed):
 		return "✗ FAIL (oversell check)"
+	case errors.Is(err, ErrRoomFailed):
+		return "✗ FAIL (waiting room: see the lines above marked FAIL)"
 	case errors.Is(err, ErrInterrupted) && r.failures() > 0 && !r.AllowErrors:
 		return fmt.Sprintf("✗ FAIL, interrupted (Ctrl-C): %d requests failed before the run was stopped", r.failures())
 	case errors.Is(err, ErrInterrupted):
@@ -612,6 +636,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Hold != nil {
 		r.Hold.writeText(&b)
 	}
+	if r.Room != nil {
+		r.Room.writeText(&b)
+	}
 	if ch := r.Check; ch != nil {
 		verdict := "✓ PASS"
 		if !ch.Pass {
@@ -676,6 +703,7 @@ type jsonReport struct {
 	Check        *jsonCheck       `json:"oversell_check"`
 	InitCleared  *engine.Cleared  `json:"init_cleared,omitempty"` // what --init cleared; absent without --init
 	Hold         *jsonHold        `json:"reservations,omitempty"` // a product with a hold: what became of the reservations
+	Room         *jsonRoom        `json:"room,omitempty"`         // bench --room: the waiting room's measures
 	Interrupted  bool             `json:"interrupted"`
 	Pass         bool             `json:"pass"` // the verdict: check passed, no failed request (or --allow-errors), not interrupted
 }
@@ -789,6 +817,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		}
 	}
 	j.Hold = r.Hold.json()
+	j.Room = r.Room.json()
 	j.Interrupted, j.Pass = r.Interrupted, r.Err() == nil
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

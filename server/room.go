@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,5 +167,9 @@ func (c *pollCache) put(product, ticket string, a engine.RoomAnswer) {
 	if c.m == nil || len(c.m) >= pollCacheMax {
 		c.m = make(map[pollKey]polled)
 	}
-	c.m[pollKey{product, ticket}] = polled{a: a, at: time.Now()}
+	// The strings of a decoded request alias its slot's payload, which the
+	// slot's next request overwrites: the cache keeps copies.
+	ticket = strings.Clone(ticket)
+	a.Ticket = ticket
+	c.m[pollKey{strings.Clone(product), ticket}] = polled{a: a, at: time.Now()}
 }

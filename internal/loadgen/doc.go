@@ -7,7 +7,10 @@
 // timeline of answers for a plot. Against a product with a hold, a
 // Payer settles the reservations the load makes (Config.OnReserved): a
 // share of the winners confirm after a delay, a share cancel, the rest
-// abandon theirs.
+// abandon theirs. Against a product with a waiting room, RunRoom is a
+// crowd of buyers who join, poll and buy once admitted (some aggressive:
+// more connections, faster polls), with probes that buy without an
+// admission.
 //
 // It speaks the protocol through package client's raw pieces (Stream,
 // PurchaseEncoder, ScanAnswer): one writer and one reader per connection,
