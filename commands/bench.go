@@ -61,7 +61,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-errors", Usage: "exit 0 even when requests failed, if the oversell check passes"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "also write a self-contained HTML report (latency over time, status counts) to `FILE`", TakesFile: true},
 			&cli.BoolFlag{Name: "request-ids", Usage: "give each purchase the request_id rid_N of its customer N (unique per request with --users 0; with --users, a customer's later attempts are retries)"},
-		}, loadFlags(), holdFlags(), roomFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
+		}, loadFlags(), holdFlags(), benchRoomFlags(), redisFlags(), clientTLSFlags(), userSecretFlags()),
 		Action: runBench,
 	}
 }

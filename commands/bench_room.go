@@ -27,8 +27,8 @@ import (
 // ErrRoomFailed: a waiting room's check (RoomMetrics.Pass) failed.
 var ErrRoomFailed = errors.New("waiting room check FAILED")
 
-// roomFlags are bench's flags for a run against a waiting room.
-func roomFlags() []cli.Flag {
+// benchRoomFlags are bench's flags for a run against a waiting room.
+func benchRoomFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "room", Usage: "drive a waiting room: with --init, give the product a room and send a crowd of buyers who join, poll and buy once admitted (see --room-*)"},
 		&cli.IntFlag{Name: "room-buyers", Usage: "with --room: `N` buyers in the crowd", Value: 500},
