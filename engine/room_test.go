@@ -196,3 +196,30 @@ func TestRoomShuffle(t *testing.T) {
 	sort.Ints(first)
 	t.Logf("first-place counts %v, chi² %.1f", first, chi)
 }
+
+// TestAdmittedToldSoldOut: once no unit is left, an admitted customer who
+// has not bought is told SOLD_OUT too; when units come back, their poll
+// answers the same admission again.
+func TestAdmittedToldSoldOut(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 1)
+	if _, err := eng.SetRoom(ctx, id, engine.Room{Rate: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	ta, tb := join(t, eng, id, "a").Ticket, join(t, eng, id, "b").Ticket
+	a, b := waitAdmitted(t, eng, id, ta), waitAdmitted(t, eng, id, tb)
+	if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: "a", Admission: a.Admission}); r.Status != wire.StatusSuccess {
+		t.Fatalf("a's purchase = %+v", r)
+	}
+	if p := eng.Poll(ctx, id, tb); p.Status != wire.StatusSoldOut {
+		t.Errorf("b's poll once sold out = %+v, want SOLD_OUT", p)
+	}
+	if _, _, err := eng.Restock(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := eng.Poll(ctx, id, tb); p.Status != wire.StatusAdmitted || p.Admission != b.Admission {
+		t.Errorf("b's poll after a restock = %+v, want the admission %s again", p, b.Admission)
+	}
+}

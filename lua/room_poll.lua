@@ -28,13 +28,16 @@ if nonce ~= ARGV[2] then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Nobody waits for nothing: while no unit is left, an admitted customer
+-- too is told SOLD_OUT (their admission stays, and is answered again once
+-- units come back).
+if not room_left(K, r, now) then
+  return {0}
+end
 local adm = redis.call('HGET', KEYS[6], user)
 if adm then
   local exp, anonce = string.match(adm, '^([^|]*)|(.*)$')
   return {2, tonumber(exp), anonce, -1}
-end
-if not room_left(K, r, now) then
-  return {0}
 end
 if not room_open(K, r, now) then
   return {1, -1, r.opens - now}

@@ -67,7 +67,8 @@ func (s *Server) join(req engine.JoinRequest) engine.RoomAnswer {
 }
 
 // poll answers the holder of ticket, from the cache when it was asked
-// within PollInterval (and for good once admitted).
+// within PollInterval (an admission too: once no unit is left, an
+// admitted customer is told SOLD_OUT).
 func (s *Server) poll(product, ticket string) engine.RoomAnswer {
 	if a, ok := s.polls.get(product, ticket, s.cfg.PollInterval); ok {
 		s.eng.CachedPoll()
@@ -148,13 +149,12 @@ type polled struct {
 	at time.Time
 }
 
-// get is ticket's last answer if it is fresh: asked within every, or an
-// admission.
+// get is ticket's last answer if it is fresh: asked within every.
 func (c *pollCache) get(product, ticket string, every time.Duration) (engine.RoomAnswer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.m[pollKey{product, ticket}]
-	if !ok || p.a.Status != wire.StatusAdmitted && time.Since(p.at) >= every {
+	if !ok || time.Since(p.at) >= every {
 		return engine.RoomAnswer{}, false
 	}
 	p.a.Waited = 0 // counted once, when it admitted
