@@ -69,11 +69,6 @@ tlv() {
 # http RATE: "p50 p99 p99.9" in ms from vegeta (a fresh customer per request).
 http() {
   "$FS" admin init --force --per-user-limit 0 tails 1000000000 >/dev/null
-  # vegeta's JSON targets want the body base64: one per customer.
-  for i in $(seq 2000); do
-    printf '{"method":"POST","url":"http://127.0.0.1:%s/v1/purchase","body":"%s"}\n' "$FP" \
-      "$(printf '{"product_id":"tails","user_id":"v%s"}' "$i" | base64 -w0)"
-  done >"$tmp/targets"
   "${LOAD[@]}" vegeta attack -format json -targets "$tmp/targets" -rate "$1" -duration "$D" >"$tmp/v.bin"
   vegeta report -type json <"$tmp/v.bin" >"$tmp/v.json"
   local codes
@@ -87,6 +82,13 @@ http() {
   vegeta encode -to csv <"$tmp/v.bin" | awk -F, '{ print $3 }' | sort -n |
     awk '{ v[NR] = $1 } END { printf " %.2f\n", v[int(NR * 0.999)] / 1e6 }'
 }
+
+# vegeta's targets, made once: JSON targets want the body base64, one per
+# customer (2,000 of them, no per-customer limit).
+for i in $(seq 2000); do
+  printf '{"method":"POST","url":"http://127.0.0.1:%s/v1/purchase","body":"%s"}\n' "$FP" \
+    "$(printf '{"product_id":"tails","user_id":"v%s"}' "$i" | base64 -w0)"
+done >"$tmp/targets"
 
 echo "tails.sh: RUNS=$RUNS D=$D, $(nproc) cores, $(redis-server --version | grep -o 'v=[0-9.]*'); ms p50 p99 p99.9"
 printf '%-8s %-6s %-6s %s\n' placement client rate "runs (p50 p99 p99.9 each)"
