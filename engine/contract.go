@@ -214,6 +214,16 @@ var (
 	purchaseOwnArgs = []string{"user id", "quantity", "request id", "admission nonce"}
 )
 
+// The purchase script's lone form (see lua/purchase.lua): one purchase
+// with no request id and no rate limit, sent alone, passes only what it
+// can need, which spares Redis making the rest (see loneForm).
+var (
+	purchaseLoneKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
+		keyHolds, keyReservations, keyAdmitted}
+	purchaseLoneArgs = []string{"product id", "event channel", "control channel", "user id", "quantity",
+		"admission nonce"}
+)
+
 // purchaseKeys is the key count of one purchase.
 var purchaseKeys = len(purchaseShared) + len(purchaseOwnKeys)
 
@@ -239,8 +249,68 @@ func withPrelude(src string) string {
 var purchaseScript = mergeable(newScript("purchase", purchaseSource, purchaseKeys), &MergeSpec{
 	Script: newScript("purchase-merged", purchaseSource, -1), Max: MaxMergedPurchases,
 	Keys: purchaseKeys, SharedKeys: len(purchaseShared), SharedArgs: len(purchaseSharedArgs),
-	Stride: answerLen,
+	Stride: answerLen, Lone: loneForm,
 })
+
+// loneAt are the places in a purchase's keys and arguments of its lone
+// form's keys, then its arguments.
+var loneAt = func() []int {
+	var at []int
+	for _, k := range purchaseLoneKeys {
+		at = append(at, slices.IndexFunc(purchaseShared, func(s key) bool { return s.name == k.name }))
+	}
+	args := slices.Concat(purchaseSharedArgs, purchaseOwnArgs)
+	for _, a := range purchaseLoneArgs {
+		at = append(at, purchaseKeys+slices.Index(args, a))
+	}
+	if slices.Contains(at, -1) || slices.Contains(at, purchaseKeys-1) { // a key, an argument not found
+		panic("engine: the purchase's lone form names a key or argument the purchase has not")
+	}
+	return at
+}()
+
+// loneForm is the purchase script's MergeSpec.Lone: a purchase with no
+// request id, no rate limit, and a product and customer id that need no
+// escaping in JSON (the lean path writes them into its event as they
+// are) has the lone form.
+func loneForm(dst, keysAndArgs []any) ([]any, bool) {
+	if len(keysAndArgs) != purchaseArgCount {
+		return nil, false
+	}
+	interval, _ := keysAndArgs[loneTells.interval].(int64)
+	rid, _ := keysAndArgs[loneTells.rid].(string)
+	product, okP := keysAndArgs[loneTells.product].(string)
+	user, okU := keysAndArgs[loneTells.user].(string)
+	if interval != 0 || rid != "" || !okP || !okU || !plainJSON(product) || !plainJSON(user) {
+		return nil, false
+	}
+	dst = append(dst, len(purchaseLoneKeys))
+	for _, i := range loneAt {
+		dst = append(dst, keysAndArgs[i])
+	}
+	return dst, true
+}
+
+// loneTells are the places in a purchase's keys and arguments of what
+// tells whether it has the lone form.
+var loneTells = struct{ interval, rid, product, user int }{
+	interval: purchaseKeys + slices.Index(purchaseSharedArgs, "rate interval ms"),
+	product:  purchaseKeys + slices.Index(purchaseSharedArgs, "product id"),
+	rid:      purchaseKeys + len(purchaseSharedArgs) + slices.Index(purchaseOwnArgs, "request id"),
+	user:     purchaseKeys + len(purchaseSharedArgs) + slices.Index(purchaseOwnArgs, "user id"),
+}
+
+// plainJSON reports whether s is a JSON string as it is between quotes:
+// nothing in it that cjson escapes (control characters, ", \, /) and,
+// to be safe, nothing outside ASCII.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' {
+			return false
+		}
+	}
+	return true
+}
 
 // outcome is the kind of a purchase's answer: its first element.
 type outcome int64

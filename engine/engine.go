@@ -647,10 +647,15 @@ func (r RoomStatus) Waiting() int64 { return max(r.Joined-r.Admitted, 0) }
 // was initialised.
 func (s ProductStatus) Sold() int64 { return s.Initial - s.Remaining }
 
-// Consistent reports the invariant initial == remaining + units held (+
-// units in transit between shards), with stock never negative.
+// Consistent reports what one reading can check of the books: stock
+// never negative, initial == remaining + units held (+ units in transit
+// between shards), and every customer in the holders holding at least one
+// unit and, with a limit, at most the limit. (Units held are initial -
+// stock per key set, so the equality catches units lost between shards;
+// the whole audit is Verify's.)
 func (s ProductStatus) Consistent() bool {
-	return s.Remaining >= 0 && s.Remaining+s.Held+s.InTransit == s.Initial
+	return s.Remaining >= 0 && s.Remaining+s.Held+s.InTransit == s.Initial &&
+		s.Customers <= s.Held && (s.Limit == 0 || s.Held <= s.Customers*s.Limit)
 }
 
 // State is where the sale stands at the reading.

@@ -36,3 +36,7 @@ func FillLowest(stocks []int64, units int64) []int64 { return fillLowest(stocks,
 
 // RedisOf is the Redis e runs on.
 func RedisOf(e *Engine) Redis { return e.redis }
+
+// PurchaseFullForm is the purchase script without its lone form: a call
+// of it alone goes to Redis with every key and argument.
+var PurchaseFullForm = newScript(purchaseScript.name, purchaseScript.src, purchaseScript.KeyCount())

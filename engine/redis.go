@@ -85,6 +85,12 @@ type MergeSpec struct {
 	SharedKeys int
 	SharedArgs int
 	Stride     int // the elements of one call's answer in the reply
+	// Lone, if set, is a shorter form one call sent alone may take: it
+	// appends to dst the form's key count, keys and arguments for the
+	// call's keysAndArgs and reports true, or reports false when the call
+	// has none (it is then sent as it is). The form runs the same script
+	// with the same reply.
+	Lone func(dst, keysAndArgs []any) ([]any, bool)
 }
 
 // Args returns the keys and arguments of the merged call of n calls, the

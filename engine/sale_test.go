@@ -886,7 +886,7 @@ func TestRelease(t *testing.T) {
 			t.Fatalf("Release = %+v, %v; want %+v", rel, err, want)
 		}
 		b := readBooks(t, c, id)
-		if _, ok := b.Holders["alice"]; ok || b.Stock != "3" || len(b.Buyers) != 0 || b.Meta["held"] != "0" || b.Orders != 2 {
+		if _, ok := b.Holders["alice"]; ok || b.Stock != "3" || len(b.Buyers) != 0 || b.Orders != 2 {
 			t.Errorf("after the release: %v", b)
 		}
 		expectBalanced(t, eng, id, "after the release")
@@ -943,7 +943,7 @@ func TestRelease(t *testing.T) {
 		}
 		b := readBooks(t, c, id)
 		slices.Sort(b.Buyers)
-		if !slices.Equal(b.Buyers, []string{"alice", "bob"}) || b.Holders["alice"] != "3" || b.Meta["held"] != "4" {
+		if !slices.Equal(b.Buyers, []string{"alice", "bob"}) || b.Holders["alice"] != "3" {
 			t.Errorf("after releasing one of alice's orders: %v", b)
 		}
 		expectBalanced(t, eng, id, "after a partial release")
@@ -953,7 +953,7 @@ func TestRelease(t *testing.T) {
 			}
 		}
 		b = readBooks(t, c, id)
-		if b.Stock != "10" || len(b.Buyers) != 0 || len(b.Holders) != 0 || b.Meta["held"] != "0" || len(b.Released) != 3 {
+		if b.Stock != "10" || len(b.Buyers) != 0 || len(b.Holders) != 0 || len(b.Released) != 3 {
 			t.Errorf("after releasing everything: %v", b)
 		}
 		a := expectBalanced(t, eng, id, "after releasing everything")
@@ -1144,13 +1144,13 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			"initial 5 != remaining 4 + units held 2"},
 		{"negative stock", []cmd{{"SET", "$stock", -1}},
 			"stock is negative: -1"},
-		{"holder without order", []cmd{{"HSET", "$holders", "ghost", 1}, {"HINCRBY", "$meta", "held", 1}, {"DECRBY", "$stock", 1}},
+		{"holder without order", []cmd{{"HSET", "$holders", "ghost", 1}, {"DECRBY", "$stock", 1}},
 			"customer ghost holds 1 units with no order in the stream"},
 		{"order without holder", []cmd{{"XADD", "$orders", "*", "type", "sale", "user_id", "ghost", "quantity", 1, "remaining", 2, "time", 0}, {"RPUSH", "$buyers", "ghost"}},
 			"customer ghost: orders stream says 1 units, record says 0"},
 		{"order without units", []cmd{{"XADD", "$orders", "*", "type", "sale", "user_id", "alice", "quantity", 1, "remaining", 2, "time", 0}, {"RPUSH", "$buyers", "alice"}},
 			"orders stream holds 3 units (sold 3 - released 0) but customers hold 2"},
-		{"above the limit", []cmd{{"HSET", "$holders", "alice", 3}, {"HINCRBY", "$meta", "held", 2}, {"DECRBY", "$stock", 2}},
+		{"above the limit", []cmd{{"HSET", "$holders", "alice", 3}, {"DECRBY", "$stock", 2}},
 			"customer alice holds 3 units, above the limit of 2"},
 		{"holder of nothing", []cmd{{"HSET", "$holders", "zed", 0}},
 			"customer zed holds 0 units"},
@@ -1162,9 +1162,7 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			"customer alice is listed 2 times as a buyer for 1 orders"},
 		{"buyer with no order", []cmd{{"RPUSH", "$buyers", "intruder"}},
 			"customer intruder is listed 1 times as a buyer for 0 orders"},
-		{"held counter drift", []cmd{{"HINCRBY", "$meta", "held", 1}},
-			"held counter 3 != units held by customers 2"},
-		{"lost release", []cmd{{"HINCRBY", "$holders", "bob", -1}, {"INCRBY", "$stock", 1}, {"HINCRBY", "$meta", "held", -1}},
+		{"lost release", []cmd{{"HINCRBY", "$holders", "bob", -1}, {"INCRBY", "$stock", 1}},
 			"customer bob: orders stream says 1 units, record says 0"},
 	}
 	for _, tt := range tests {
@@ -1224,7 +1222,6 @@ func TestVerifyCapsProblems(t *testing.T) {
 		for i := range tt.ghosts {
 			rawDo(t, c, "HSET", k.Holders, fmt.Sprintf("ghost_%02d", i), 1)
 		}
-		rawDo(t, c, "HINCRBY", k.Meta, "held", tt.ghosts)
 		a, err := eng.Verify(testContext(t), id)
 		if err != nil {
 			t.Fatal(err)

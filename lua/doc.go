@@ -16,7 +16,8 @@
 // A script whose source has a line `--#include NAME.lua` gets that
 // library's functions there (see include): reservation.lua, the one way a
 // reservation is released, shared by every script that releases one; and
-// room.lua, the cursor of a waiting room, shared by its scripts.
+// room.lua, the cursor of a waiting room, shared by its scripts; and
+// books.lua, what a product's keys hold, for the scripts that clear them.
 package lua
 
 import (
@@ -30,6 +31,8 @@ var (
 	reservation string
 	//go:embed room.lua
 	room string
+	//go:embed books.lua
+	books string
 )
 
 // include returns src with lib (named name) in place of its include line.
@@ -43,6 +46,9 @@ func include(name, lib, src string) string {
 
 // withReservations is src with reservation.lua included.
 func withReservations(src string) string { return include("reservation.lua", reservation, src) }
+
+// withBooks is src with books.lua included.
+func withBooks(src string) string { return include("books.lua", books, src) }
 
 // withRoom is src with room.lua included.
 func withRoom(src string) string { return include("room.lua", room, src) }
@@ -109,13 +115,15 @@ var (
 	//go:embed hold.lua
 	Hold string
 
-	// Init creates or re-creates a product.
 	//go:embed init.lua
-	Init string
+	initSrc string
+	// Init creates or re-creates a product.
+	Init = withBooks(initSrc)
 
-	// Reset puts stock back to its initial value and clears the sales.
 	//go:embed reset.lua
-	Reset string
+	reset string
+	// Reset puts stock back to its initial value and clears the sales.
+	Reset = withBooks(reset)
 
 	// Status reads a product in one atomic step.
 	//go:embed status.lua

@@ -15,8 +15,8 @@
 --         what was cleared, or would have been.
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
-local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 'held')) or 0,
-  redis.call('HLEN', KEYS[4]), redis.call('XLEN', KEYS[5])}
+--#include books.lua
+local used = books_used(KEYS)
 if ARGV[7] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
   return {-3, used[1], used[2], used[3], used[4]}
 end
@@ -29,7 +29,7 @@ local t = redis.call('TIME')
 -- epoch tells request records of this incarnation from older ones.
 -- records: request records of this epoch live in the hashes only (see
 -- purchase.lua).
-redis.call('HSET', KEYS[3], 'initial', ARGV[1], 'limit', ARGV[2], 'held', 0,
+redis.call('HSET', KEYS[3], 'initial', ARGV[1], 'limit', ARGV[2],
   'epoch', t[1] .. string.format('%06d', tonumber(t[2])), 'records', 'hash')
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[3], 'start', ARGV[3])

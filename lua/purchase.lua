@@ -8,7 +8,7 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- records (one HMGET per request hash), rate limiters (MGET) and holdings
 -- (HMGET) of all its attempts. Every check of every attempt runs before
 -- any write; then the writes, folded where the data allows: one DECRBY of
--- stock, one HINCRBY of meta's held, one RPUSH of buyers, one HSET of
+-- stock, one RPUSH of buyers, one HSET of
 -- holders, one SET per rate-limited customer, one HSET of the request
 -- records and its PEXPIRE (and of meta's rgen fields when they change);
 -- per sale one XADD (its order id) and one PUBLISH.
@@ -18,6 +18,8 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- request_id already answered, in an earlier call or earlier in this one) is
 -- answered before the limiter and does not count.
 --
+-- The full form (a merged call's, and any call with a request id or a
+-- rate limit):
 -- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders  KEYS[6] released orders
 -- KEYS[7], KEYS[8] the request records (two hashes, see below)
@@ -34,6 +36,12 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- then per attempt i: ARGV[3+4i] user id   ARGV[4+4i] quantity (>= 1)
 --   ARGV[5+4i] request id ('' for none)
 --   ARGV[6+4i] the nonce of its waiting-room admission ('' for none)
+-- The lone form: one purchase with no request id and no rate limit may
+-- come with only the keys and arguments it can need (nine keys tell it:
+-- the full form has 11 + 2M), which spares Redis making the rest:
+--   KEYS[1..6] as above, KEYS[7] holds, KEYS[8] reservations, KEYS[9]
+--   admissions; ARGV[1] product id, ARGV[2] event channel, ARGV[3] control
+--   channel, ARGV[4] user id, ARGV[5] quantity, ARGV[6] admission nonce.
 -- Request records: a hash field per request id, its value
 -- epoch|expires_ms|remaining|order_id|fingerprint, in one of two hashes
 -- that take turns (meta's rgen says which is being written since rgen_at,
@@ -71,7 +79,11 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   RESERVED, remaining, order_id, expires_ms  reserved (or the replay of an earlier reservation)
 --   NOT_ADMITTED, why, 0, 0           a waiting room's product without a valid admission:
 --                                     why is 1 none given, 2 not the one issued, 3 expired
-local m = (#KEYS - 11) / 2
+-- KEYS and ARGV as locals: a call of the lone form that the lean path
+-- below does not serve has them rewritten into the full form's layout.
+local KEYS, ARGV = KEYS, ARGV
+local lone = #KEYS == 9
+local m = lone and 1 or (#KEYS - 11) / 2
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   local out = {}
@@ -88,34 +100,34 @@ end
 -- is a lone purchase (below); a call with a request id reads the fields
 -- of its records too (see the reads).
 local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'hold', 'reserved', 'due', 'room')
-local limit = tonumber(meta[1] or '0')
-local start_ms, end_ms = tonumber(meta[2] or ''), tonumber(meta[3] or '')
-local hold = tonumber(meta[4] or '0')
+-- (tonumber only for the fields that are set: most are not.)
+local limit = meta[1] and tonumber(meta[1]) or 0
+local start_ms, end_ms = meta[2] and tonumber(meta[2]), meta[3] and tonumber(meta[3])
+local hold = meta[4] and tonumber(meta[4]) or 0
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
+local interval, burst = 0, 0
+if not lone then
+  interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
+end
 local room = meta[7] == '1'
 -- reserving: the product has (or had) reservations, which a replay may
 -- name. due: some may have expired (meta's due is at most the earliest
 -- expiry of an open reservation; see res_sweep), to be released first.
 local reserving = hold > 0 or meta[5]
-local due = tonumber(meta[5] or '0') > 0 and tonumber(meta[6] or '0') <= now
+local due = meta[5] and tonumber(meta[5]) > 0 and tonumber(meta[6] or '0') <= now
 
--- json is s as a JSON string, as cjson.encode writes it: quoted as it is
--- when nothing in it needs escaping (ids rarely do), else by cjson.
-local function json(s)
-  if string.find(s, '[%c"\\/\128-\255]') then
-    return cjson.encode(s)
-  end
-  return '"' .. s .. '"'
-end
-
--- The lone purchase: one attempt, with no request id, rate limit, room or
+-- The lean path: one purchase, with no request id, rate limit, room or
 -- expired reservation to care for, is judged and written here, with the
 -- same checks, answer and records as below, and none of the machinery of
 -- a merged call (its tables and functions are not even made).
-if m == 1 and ARGV[9] == '' and interval == 0 and not room and not due then
-  local user, q = ARGV[7], ARGV[8]
+if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due then
+  local user, q, product, events, holds, reservations
+  if lone then
+    user, q, product, events, holds, reservations = ARGV[4], ARGV[5], ARGV[1], ARGV[2], KEYS[7], KEYS[8]
+  else
+    user, q, product, events, holds, reservations = ARGV[7], ARGV[8], ARGV[1], ARGV[3], KEYS[9], KEYS[10]
+  end
   local qty = tonumber(q)
   if start_ms and now < start_ms then
     return {NOT_STARTED, start_ms, 0, 0}
@@ -123,29 +135,34 @@ if m == 1 and ARGV[9] == '' and interval == 0 and not room and not due then
     return {ENDED, end_ms, 0, 0}
   elseif left <= 0 then
     return {SOLD_OUT, 0, 0, 0}
+  elseif left < qty and limit == 0 then
+    return {INSUFFICIENT, left, 0, 0}
   end
-  if limit > 0 then
-    local h = tonumber(redis.call('HGET', KEYS[4], user) or '0')
-    if h + qty > limit then
-      return {OVER_LIMIT, h, limit, 0}
+  -- The holding is added first and taken back if a check fails: a sale
+  -- then reads and writes it in one command.
+  local h = redis.call('HINCRBY', KEYS[4], user, q)
+  if limit > 0 and (h > limit or left < qty) then
+    if h == qty then
+      redis.call('HDEL', KEYS[4], user)
+    else
+      redis.call('HINCRBY', KEYS[4], user, -qty)
     end
-  end
-  if left < qty then
+    if h > limit then
+      return {OVER_LIMIT, h - qty, limit, 0}
+    end
     return {INSUFFICIENT, left, 0, 0}
   end
   -- %d: Lua's number format would write 1e+15.
   local remaining = string.format('%d', redis.call('DECRBY', KEYS[1], q))
-  redis.call('HINCRBY', KEYS[3], 'held', q)
   redis.call('RPUSH', KEYS[2], user)
-  redis.call('HINCRBY', KEYS[4], user, q)
   local event, oid = '{"product_id":'
   if hold > 0 then
     local exp = string.format('%d', now + hold)
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'reserved', 'user_id', user,
       'quantity', q, 'remaining', remaining, 'expires', exp, 'time', now)
     -- The record as res_record (reservation.lua) writes it.
-    redis.call('HSET', KEYS[10], oid, exp .. '|' .. q .. '|R|' .. user)
-    redis.call('ZADD', KEYS[9], exp, oid)
+    redis.call('HSET', reservations, oid, exp .. '|' .. q .. '|R|' .. user)
+    redis.call('ZADD', holds, exp, oid)
     redis.call('HINCRBY', KEYS[3], 'reserved', q)
     if not meta[6] or tonumber(meta[6]) > now + hold then
       redis.call('HSET', KEYS[3], 'due', exp)
@@ -155,13 +172,24 @@ if m == 1 and ARGV[9] == '' and interval == 0 and not room and not due then
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
       'quantity', q, 'remaining', remaining, 'time', now)
   end
-  redis.call('PUBLISH', ARGV[3], event .. json(ARGV[1]) .. ',"buyer":' ..
-    json(user) .. ',"remaining":' .. remaining .. ',"timestamp":' .. t[1] ..
+  -- The ids as JSON strings: the lone form's need no escaping (the engine
+  -- sends the others in the full form), else as cjson.encode writes them.
+  if lone then
+    event = event .. '"' .. product .. '","buyer":"' .. user .. '"'
+  else
+    event = event .. cjson.encode(product) .. ',"buyer":' .. cjson.encode(user)
+  end
+  redis.call('PUBLISH', events, event .. ',"remaining":' .. remaining .. ',"timestamp":' .. t[1] ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
   if hold > 0 then
-    return {RESERVED, tonumber(remaining), oid, now + hold}
+    return {RESERVED, left - qty, oid, now + hold}
   end
-  return {SOLD, tonumber(remaining), oid, qty}
+  return {SOLD, left - qty, oid, qty}
+end
+if lone then
+  local k, a = KEYS, ARGV
+  KEYS = {k[1], k[2], k[3], k[4], k[5], k[6], '', '', k[7], k[8], k[9], '', ''}
+  ARGV = {a[1], '0', a[2], '0', '0', a[3], a[4], a[5], '', a[6]}
 end
 
 --#include reservation.lua
@@ -422,7 +450,6 @@ if sold == 0 then
   return out
 end
 redis.call('DECRBY', KEYS[1], int(sold))
-redis.call('HINCRBY', KEYS[3], 'held', int(sold))
 if #sales == 1 then
   redis.call('RPUSH', KEYS[2], sales[1][1])
 else

@@ -50,7 +50,6 @@ local remaining = redis.call('INCRBY', KEYS[1], qty)
 if redis.call('HINCRBY', KEYS[4], user, -qty) <= 0 then
   redis.call('HDEL', KEYS[4], user)
 end
-redis.call('HINCRBY', KEYS[3], 'held', -qty)
 redis.call('LREM', KEYS[2], -1, user)
 local t = redis.call('TIME')
 local rel = redis.call('XADD', KEYS[5], '*', 'type', 'release', 'order_id', ARGV[1],

@@ -13,7 +13,7 @@
 -- R, a member of the holds sorted set scored by its expiry. Meta counts the
 -- units reserved, paid, expired and cancelled (admin releases count as
 -- cancelled). The units of a reservation are taken from stock at once and
--- count in meta's held and the customer's holding, as a sale's do, so a
+-- count in the customer's holding, as a sale's do, so a
 -- reservation can never oversell; releasing one gives them back.
 --
 -- K names the keys: stock, buyers, meta, holders, orders, released, holds,
@@ -47,7 +47,6 @@ local function res_release(K, oid, exp, qty, user, state, now)
   if redis.call('HINCRBY', K.holders, user, -qty) <= 0 then
     redis.call('HDEL', K.holders, user)
   end
-  redis.call('HINCRBY', K.meta, 'held', -qty)
   redis.call('HINCRBY', K.meta, 'reserved', -qty)
   redis.call('HINCRBY', K.meta, res_counter[state], qty)
   redis.call('LREM', K.buyers, -1, user)

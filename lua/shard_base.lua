@@ -15,8 +15,8 @@
 -- Reply: {0 (written) or -3 (refused: in use), orders not released,
 --         units held, customers holding units, orders stream entries}:
 --         what was cleared of the product's own keys, or would have been.
-local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 'held')) or 0,
-  redis.call('HLEN', KEYS[4]), redis.call('XLEN', KEYS[5])}
+--#include books.lua
+local used = books_used(KEYS)
 if ARGV[8] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
   return {-3, used[1], used[2], used[3], used[4]}
 end

@@ -12,8 +12,8 @@
 --         what was cleared, or would have been.
 -- Every change that can turn a sold-out product back on is announced on the
 -- control channel, so servers drop their cached SOLD_OUT.
-local used = {redis.call('LLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[3], 'held')) or 0,
-  redis.call('HLEN', KEYS[4]), redis.call('XLEN', KEYS[5])}
+--#include books.lua
+local used = books_used(KEYS)
 if ARGV[3] ~= '1' and used[1] + used[2] + used[3] + used[4] > 0 then
   return {-3, used[1], used[2], used[3], used[4]}
 end

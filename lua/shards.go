@@ -5,9 +5,10 @@ import _ "embed"
 // The scripts of a product spread over shards (see engine/shards.go). Each
 // touches one shard's keys, or the product's own.
 var (
-	// ShardBase writes the directory of a sharded product.
 	//go:embed shard_base.lua
-	ShardBase string
+	shardBase string
+	// ShardBase writes the directory of a sharded product.
+	ShardBase = withBooks(shardBase)
 
 	// ShardDir reads the directory of a sharded product.
 	//go:embed shard_dir.lua
@@ -21,9 +22,10 @@ var (
 	//go:embed shard_clear.lua
 	ShardClear string
 
-	// ShardDrop removes a shard, refusing one in use unless forced.
 	//go:embed shard_drop.lua
-	ShardDrop string
+	shardDrop string
+	// ShardDrop removes a shard, refusing one in use unless forced.
+	ShardDrop = withBooks(shardDrop)
 
 	// TransferDebit takes units out of a shard under a transfer id.
 	//go:embed transfer_debit.lua

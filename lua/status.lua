@@ -8,18 +8,24 @@
 --         on expiry, cancelled, the waiting room's rate (0: no room),
 --         customers who joined it (tickets), customers it admitted}
 local stock = redis.call('GET', KEYS[1])
-local m = redis.call('HMGET', KEYS[3], 'initial', 'held', 'limit', 'start', 'end', 'hold', 'reserved',
-  'paid', 'expired', 'cancelled', 'room')
+local m = redis.call('HMGET', KEYS[3], 'initial', 'room', 'limit', 'start', 'end', 'hold', 'reserved',
+  'paid', 'expired', 'cancelled')
 if not stock and not m[1] then
   return {0}
 end
 local rate, joined, admitted = 0, 0, 0
-if m[11] == '1' then
+if m[2] == '1' then
   local r = redis.call('HMGET', KEYS[6], 'rate', 'admitted')
   rate, joined, admitted = tonumber(r[1]) or 0, redis.call('HLEN', KEYS[7]), tonumber(r[2]) or 0
 end
 local t = redis.call('TIME')
-return {1, tonumber(stock) or 0, tonumber(m[1]) or 0, tonumber(m[2]) or 0,
+-- Units held by customers: initial - stock, as the books balance (see
+-- books.lua); keys without stock (a sharded product's directory) hold none.
+local held = 0
+if stock then
+  held = (tonumber(m[1]) or 0) - (tonumber(stock) or 0)
+end
+return {1, tonumber(stock) or 0, tonumber(m[1]) or 0, held,
   redis.call('LLEN', KEYS[2]), tonumber(m[3]) or 0,
   tonumber(m[4]) or -1, tonumber(m[5]) or -1,
   tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),

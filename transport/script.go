@@ -23,10 +23,16 @@ func sendScriptText(c redis.Conn, s *engine.Script, keysAndArgs ...any) error {
 
 // writeScript writes cmd body [numkeys] keysAndArgs…: the key count goes before
 // keysAndArgs unless s takes it as its first argument (KeyCount -1, a
-// merged form).
+// merged form); a call whose script has a lone form it fits goes in that
+// form (see engine.MergeSpec).
 func writeScript(c redis.Conn, cmd, body string, s *engine.Script, keysAndArgs []any) error {
 	args := make([]any, 0, 2+len(keysAndArgs))
 	args = append(args, body)
+	if m := s.Merge; m != nil && m.Lone != nil {
+		if lone, ok := m.Lone(args, keysAndArgs); ok {
+			return c.Send(cmd, lone...)
+		}
+	}
 	if n := s.KeyCount(); n >= 0 {
 		args = append(args, n)
 	}

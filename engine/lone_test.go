@@ -1,0 +1,132 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/engine"
+)
+
+// fullForm runs req alone in the purchase script's full form (every key
+// and argument), as a call that has no lone form goes.
+func fullForm(ctx context.Context, t *testing.T, eng *engine.Engine, req engine.Request) engine.Result {
+	t.Helper()
+	args, ok := engine.PurchaseArgs(eng, req)
+	if !ok {
+		t.Fatalf("%+v answered without Redis", req)
+	}
+	v, err := engine.RedisOf(eng).Eval(ctx, engine.PurchaseFullForm, args...)
+	if err != nil {
+		t.Fatalf("full form: %v", err)
+	}
+	res, err := engine.PurchaseResult(v)
+	if err != nil {
+		t.Fatalf("full form reply %v: %v", v, err)
+	}
+	return res
+}
+
+// TestLoneFormEqualsFullForm: purchases sent alone in the script's lone
+// form (no request id, no rate limit, ids plain in JSON) get the same
+// answers, and leave the same books, as in its full form: per-user limits,
+// quantities, windows, holds with reservations falling due (the lean path
+// hands those to the general one), a waiting room, and ids the lone form
+// does not take (they go in the full form).
+func TestLoneFormEqualsFullForm(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	users := []string{"u0", "u1", "u2", "u3", `u"quote`, "u/slash", "ü"}
+	for seed := range uint64(16) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			rng := rand.New(rand.NewPCG(seed, 11))
+			opts := []engine.InitOption{engine.WithPerUserLimit(int64(rng.IntN(4)))}
+			hold := seed%4 == 1
+			if hold {
+				opts = append(opts, engine.WithHold(40*time.Millisecond))
+			}
+			switch seed % 8 {
+			case 2:
+				opts = append(opts, engine.WithWindow(time.Now().Add(time.Hour), time.Time{}))
+			case 6:
+				opts = append(opts, engine.WithWindow(time.Now().Add(-time.Hour), time.Now().Add(-time.Minute)))
+			}
+			units := int64(1 + rng.IntN(12))
+			lone, full := newProduct(t, eng, units, opts...), newProduct(t, eng, units, opts...)
+			if seed%4 == 3 {
+				for _, id := range []string{lone, full} {
+					if _, err := eng.SetRoom(ctx, id, engine.Room{Rate: 10}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var got, want []string
+			for range 1 + rng.IntN(24) {
+				req := engine.Request{UserID: users[rng.IntN(len(users))], Quantity: 1 + rng.Int64N(3)}
+				if hold && rng.IntN(4) == 0 {
+					time.Sleep(50 * time.Millisecond) // the reservations so far fall due
+				}
+				req.ProductID = lone
+				got = append(got, summary(eng.Purchase(ctx, req)))
+				req.ProductID = full
+				want = append(want, summary(fullForm(ctx, t, eng, req)))
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("lone form %q\nfull form %q", got, want)
+			}
+			s1, err1 := eng.Status(ctx, lone)
+			s2, err2 := eng.Status(ctx, full)
+			if err1 != nil || err2 != nil || s1.Remaining != s2.Remaining || s1.Held != s2.Held ||
+				s1.Buyers != s2.Buyers || s1.Customers != s2.Customers || s1.Orders != s2.Orders ||
+				s1.Reserved != s2.Reserved || s1.Expired != s2.Expired || !s1.Consistent() {
+				t.Fatalf("books lone form %+v %v, full form %+v %v", s1, err1, s2, err2)
+			}
+			for _, id := range []string{lone, full} {
+				if a, err := eng.Verify(ctx, id); err != nil || !a.OK() {
+					t.Fatalf("verify %s: %+v %v", id, a, err)
+				}
+			}
+		})
+	}
+}
+
+// TestLoneFormTaken: a purchase alone with no request id and plain ids
+// goes in the lone form, nine keys; one with a request id, a rate limit or
+// an id JSON escapes does not.
+func TestLoneFormTaken(t *testing.T) {
+	t.Parallel()
+	lone := engine.PurchaseScript.Merge.Lone
+	rated := engine.New(nil, engine.WithUserRate(engine.Rate{Interval: time.Second, Burst: 1}))
+	plain := engine.New(nil)
+	tests := []struct {
+		eng  *engine.Engine
+		req  engine.Request
+		want bool
+	}{
+		{plain, engine.Request{ProductID: "p", UserID: "u"}, true},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, true},
+		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, false},
+		{rated, engine.Request{ProductID: "p", UserID: "u"}, false},
+		{plain, engine.Request{ProductID: "p", UserID: `u"`}, false},
+		{plain, engine.Request{ProductID: "p/1", UserID: "u"}, false},
+		{plain, engine.Request{ProductID: "p", UserID: "ü"}, false},
+	}
+	for _, tt := range tests {
+		args, ok := engine.PurchaseArgs(tt.eng, tt.req)
+		if !ok {
+			t.Fatalf("%+v answered without Redis", tt.req)
+		}
+		out, got := lone(nil, args)
+		if got != tt.want {
+			t.Errorf("%+v: lone form %v, want %v", tt.req, got, tt.want)
+		}
+		if got && (len(out) != 1+9+6 || out[0] != 9) {
+			t.Errorf("%+v: lone form %v, want the key count 9, nine keys and six arguments", tt.req, out)
+		}
+	}
+}
