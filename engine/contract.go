@@ -130,7 +130,7 @@ var (
 		"shard ids", "units", "per-user limit", "start ms", "end ms", "control channel", "product id", "force")
 	shardDirScript  = declare("shard_dir", lua.ShardDir, []key{keyMeta}).readOnly()
 	shardPeekScript = declare("shard_peek", lua.ShardPeek,
-		[]key{keyStock, keyTransfersOut, keyTransfersIn, keyHolds}).readOnly()
+		[]key{keyStock, keyTransfersOut, keyTransfersIn, keyHolds, keyMeta}).readOnly()
 	shardClearScript = declare("shard_clear", lua.ShardClear, []key{keyTransfersOut, keyTransfersIn})
 	shardDropScript  = declare("shard_drop", lua.ShardDrop,
 		append(slices.Clip(productKeys), keyTransfersOut, keyTransfersIn), "control channel", "product id", "force")

@@ -80,3 +80,14 @@ func TestPurchaseContract(t *testing.T) {
 		t.Errorf("merge form %+v does not match the script", m)
 	}
 }
+
+// TestReservationMaxHold: reservation.lua's res_max_hold, how far back a
+// sweep reads a product's orders stream that has no cursor yet, is
+// MaxHold.
+func TestReservationMaxHold(t *testing.T) {
+	t.Parallel()
+	m := regexp.MustCompile(`local res_max_hold = (\d+)\n`).FindStringSubmatch(sweepScript.src)
+	if m == nil || m[1] != strconv.FormatInt(MaxHold.Milliseconds(), 10) {
+		t.Errorf("res_max_hold %v, want MaxHold %d ms", m, MaxHold.Milliseconds())
+	}
+}

@@ -15,21 +15,20 @@
 --   3 released by a cancel (now or before), 4 paid (so a cancel changes nothing).
 --#include reservation.lua
 local oid = ARGV[2]
-local r = redis.call('HGET', KEYS[8], oid)
-if not r then
+local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
+  released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[4], product = ARGV[6]}
+local exp, qty, state, user = res_get(K, oid)
+if not exp then
   if redis.call('EXISTS', KEYS[1]) == 0 then
     return {-1}
   end
   return {-2}
 end
-local exp, qty, state, user = res_parse(r)
 if ARGV[3] ~= '' and ARGV[3] ~= user then
   return {-4}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
-  released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[4], product = ARGV[6]}
 local changed = 0
 local function release(into)
   res_release(K, oid, exp, qty, user, into, now)

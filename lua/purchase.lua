@@ -52,11 +52,15 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- and a call writes its records with one HSET, where a key per record
 -- needed one SET ... PX each.
 -- Holds: a product whose meta has a hold (ms) reserves instead of selling
--- (RESERVED; see reservation.lua), and before it judges anything the call
--- releases the product's reservations whose hold has expired, so no buyer
--- is told SOLD_OUT while expired reservations hold the last units, even
--- with no server sweeping. Meta's due (see res_due) says when that may
--- be, so a call where nothing can have expired reads nothing of holds.
+-- (RESERVED; see reservation.lua): its orders-stream entry is the open
+-- reservation, and nothing else is written of it but the reserved counter
+-- (and meta's due and cursor when nothing was open), unless a shrunk hold
+-- needs the holds set meanwhile (meta's fifo_at). Before it judges
+-- anything the call releases the product's reservations whose hold has
+-- expired, so no buyer is told SOLD_OUT while expired reservations hold
+-- the last units, even with no server sweeping. Meta's due (see res_due)
+-- says when that may be, so a call where nothing can have expired reads
+-- nothing of the queues.
 -- Waiting room: a product whose meta has room sells only to an attempt
 -- whose admission nonce is the one its room issued the customer (the
 -- admitted hash), before that admission expires (NOT_ADMITTED else).
@@ -99,7 +103,7 @@ end
 -- Meta, what every call needs: the first fields decide whether the call
 -- is a lone purchase (below); a call with a request id reads the fields
 -- of its records too (see the reads).
-local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'hold', 'reserved', 'due', 'room')
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'start', 'end', 'hold', 'reserved', 'due', 'room', 'fifo_at')
 -- (tonumber only for the fields that are set: most are not.)
 local limit = meta[1] and tonumber(meta[1]) or 0
 local start_ms, end_ms = meta[2] and tonumber(meta[2]), meta[3] and tonumber(meta[3])
@@ -116,6 +120,10 @@ local room = meta[7] == '1'
 -- expiry of an open reservation; see res_sweep), to be released first.
 local reserving = hold > 0 or meta[5]
 local due = meta[5] and tonumber(meta[5]) > 0 and tonumber(meta[6] or '0') <= now
+-- queued: a reservation needs no queue but the orders stream (see
+-- reservation.lua), unless a shrunk hold's reservations may still expire
+-- before those made before them (meta's fifo_at).
+local queued = not meta[8] or tonumber(meta[8]) <= now
 
 -- The lean path: one purchase, with no request id, rate limit, room or
 -- expired reservation to care for, is judged and written here, with the
@@ -160,11 +168,16 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
     local exp = string.format('%d', now + hold)
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'reserved', 'user_id', user,
       'quantity', q, 'remaining', remaining, 'expires', exp, 'time', now)
-    -- The record as res_record (reservation.lua) writes it.
-    redis.call('HSET', reservations, oid, exp .. '|' .. q .. '|R|' .. user)
-    redis.call('ZADD', holds, exp, oid)
+    if not queued then
+      -- The record as res_record (reservation.lua) writes it.
+      redis.call('HSET', reservations, oid, exp .. '|' .. q .. '|R|' .. user)
+      redis.call('ZADD', holds, exp, oid)
+    end
     redis.call('HINCRBY', KEYS[3], 'reserved', q)
-    if not meta[6] or tonumber(meta[6]) > now + hold then
+    if not meta[6] then
+      -- Nothing was open: the stream queue starts here.
+      redis.call('HSET', KEYS[3], 'due', exp, 'cursor', oid)
+    elseif tonumber(meta[6]) > now + hold then
       redis.call('HSET', KEYS[3], 'due', exp)
     end
     event = '{"type":"reserved","expires_at":' .. exp .. ',"product_id":'
@@ -194,10 +207,12 @@ end
 
 --#include reservation.lua
 local out = {}
+local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
+  released = KEYS[6], holds = KEYS[9], reservations = KEYS[10], events = ARGV[3], product = ARGV[1]}
 if due then
-  local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
-    released = KEYS[6], holds = KEYS[9], reservations = KEYS[10], events = ARGV[3], product = ARGV[1]}
-  local units = res_sweep(K, now, 100)
+  local units, next = res_sweep(K, now, 100)
+  -- The sweep kept meta's due: what this call's reservations compare with.
+  meta[6] = next >= 0 and next or nil
   if units > 0 then
     left = left + units
     redis.call('PUBLISH', ARGV[6], ARGV[1])
@@ -371,9 +386,9 @@ local function judge(i, b)
         return SOLD, rec[2], 0, qty
       end
       if reserving then
-        local r = redis.call('HGET', KEYS[10], sale)
-        if r then
-          return RESERVED, rec[2], sale, (res_parse(r))
+        local exp = res_get(K, sale)
+        if exp then
+          return RESERVED, rec[2], sale, exp
         end
       end
       return SOLD, rec[2], sale, qty
@@ -470,7 +485,7 @@ local recs, expires, at = {}, int(now + tonumber(ARGV[2])), int(now)
 local event = '{"product_id":' .. cjson.encode(ARGV[1]) .. ',"buyer":'
 -- A reservation: its entry says when it expires, and its record and
 -- place in holds are written with one HSET and one ZADD for the call.
-local kind, until_ms, hset, zadd = 'sale', '', {}, {}
+local kind, until_ms, hset, zadd, first = 'sale', '', {}, {}, nil
 if hold > 0 then
   until_ms = int(now + hold)
   kind, event = 'reserved', '{"type":"reserved","expires_at":' .. until_ms .. ',"product_id":' ..
@@ -482,9 +497,12 @@ for _, s in ipairs(sales) do
   if hold > 0 then
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
       'quantity', q, 'remaining', remaining, 'expires', until_ms, 'time', at)
-    local n = #hset
-    hset[n + 1], hset[n + 2] = oid, res_record(now + hold, tonumber(q), 'R', user)
-    zadd[n + 1], zadd[n + 2] = until_ms, oid
+    if not queued then
+      local n = #hset
+      hset[n + 1], hset[n + 2] = oid, res_record(now + hold, tonumber(q), 'R', user)
+      zadd[n + 1], zadd[n + 2] = until_ms, oid
+    end
+    first = first or oid
   else
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
       'quantity', q, 'remaining', remaining, 'time', at)
@@ -503,10 +521,14 @@ for _, s in ipairs(sales) do
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
 end
 if hold > 0 then
-  redis.call('HSET', KEYS[10], unpack(hset))
-  redis.call('ZADD', KEYS[9], unpack(zadd))
+  if #hset > 0 then
+    redis.call('HSET', KEYS[10], unpack(hset))
+    redis.call('ZADD', KEYS[9], unpack(zadd))
+  end
   redis.call('HINCRBY', KEYS[3], 'reserved', int(sold))
-  if not meta[6] or tonumber(meta[6]) > now + hold then
+  if not meta[6] then
+    redis.call('HSET', KEYS[3], 'due', until_ms, 'cursor', first) -- as in the lean path
+  elseif tonumber(meta[6]) > now + hold then
     redis.call('HSET', KEYS[3], 'due', until_ms)
   end
 end

@@ -15,17 +15,16 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-1}
 end
-local res = redis.call('HGET', KEYS[8], ARGV[1])
-if res then
-  local exp, qty, state, user = res_parse(res)
+local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
+  released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[4], product = ARGV[3]}
+local exp, qty, state, user = res_get(K, ARGV[1])
+if exp then
   if state == 'P' then
     return {-5}
   elseif state ~= 'R' then
     return {0, tonumber(redis.call('GET', KEYS[1])), qty, user}
   end
   local t = redis.call('TIME')
-  local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4], orders = KEYS[5],
-    released = KEYS[6], holds = KEYS[7], reservations = KEYS[8], events = ARGV[4], product = ARGV[3]}
   local remaining = res_release(K, ARGV[1], exp, qty, user, 'A',
     tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   redis.call('PUBLISH', ARGV[2], ARGV[3])

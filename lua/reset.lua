@@ -18,7 +18,7 @@ local used = books_used(KEYS)
 local cleared = {tonumber(initial), used[1], used[2], used[3], used[4]}
 redis.call('SET', KEYS[1], initial)
 redis.call('DEL', KEYS[2], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
-redis.call('HDEL', KEYS[3], 'reserved', 'paid', 'expired', 'cancelled', 'due')
+redis.call('HDEL', KEYS[3], 'reserved', 'paid', 'expired', 'cancelled', 'due', 'cursor', 'fifo_at')
 -- Emptied, not deleted: the stream keeps its last id, so no order id of
 -- the product's past is ever given again.
 redis.call('XTRIM', KEYS[5], 'MAXLEN', 0)

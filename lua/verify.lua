@@ -9,8 +9,9 @@
 -- Reservations (see reservation.lua) balance too: initial = remaining +
 -- reserved + paid + units sold outright; each reservation is in exactly one
 -- state, the orders stream agrees (one 'paid' entry for a paid one, one
--- 'released' for a released one, never both), and holds lists exactly the
--- reserved ones.
+-- 'released' for a released one, never both), holds lists exactly the
+-- reserved ones with a record, and every other reserved one is at or after
+-- the sweep's cursor.
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   return {-1}
@@ -53,6 +54,7 @@ end
 local units, orders = {}, {}
 local sold, released, active = 0, 0, 0
 local settled = {} -- reservation order id -> 'p' and 'r' for its paid and released entries
+local resv = {}    -- the reservations, in stream order: {order id, expires_ms, quantity}
 local from = '-'
 while true do
   local page = redis.call('XRANGE', KEYS[5], from, '+', 'COUNT', 1000)
@@ -63,6 +65,9 @@ while true do
     end
     local u, q = f['user_id'], tonumber(f['quantity'])
     local kind = f['type']
+    if kind == 'reserved' then
+      resv[#resv + 1] = {e[1], tonumber(f['expires']), q}
+    end
     if kind == 'sale' or kind == 'reserved' then
       units[u] = (units[u] or 0) + q
       orders[u] = (orders[u] or 0) + 1
@@ -119,41 +124,72 @@ for u, c in pairs(orders) do
     bad('customer ' .. u .. ' has ' .. c .. ' orders but is not in the buyers list')
   end
 end
--- Reservations.
-local mr = redis.call('HMGET', KEYS[3], 'reserved', 'paid')
+-- Reservations: each 'reserved' entry of the stream is one, R unless its
+-- record (the reservations hash) says it was settled; one R in the hash
+-- is one of the holds (see reservation.lua).
+local mr = redis.call('HMGET', KEYS[3], 'reserved', 'paid', 'cursor')
 local reserved_counter, paid_counter = tonumber(mr[1]) or 0, tonumber(mr[2]) or 0
 local want = {R = '', P = 'p', E = 'r', C = 'r', A = 'r'}
 local units_in = {R = 0, P = 0}
-local open, cursor = 0, '0'
+local records, in_holds = {}, 0
+local cursor = '0'
 repeat
   local page = redis.call('HSCAN', KEYS[7], cursor, 'COUNT', 1000)
   cursor = page[1]
   for i = 1, #page[2], 2 do
-    local oid, rec = page[2][i], page[2][i + 1]
-    local exp, q, state = string.match(rec, '^(%d+)|(%d+)|(%u)|')
-    if not want[state] then
-      bad('reservation ' .. oid .. ' has a malformed record: ' .. rec)
-    else
-      if (settled[oid] or '') ~= want[state] then
-        bad('reservation ' .. oid .. ' is ' .. state .. ' but the orders stream has "' ..
-          (settled[oid] or '') .. '" (p paid, r released) for it')
-      end
-      units_in[state] = (units_in[state] or 0) + tonumber(q)
-      if state == 'R' then
-        open = open + 1
-        if tonumber(redis.call('ZSCORE', KEYS[6], oid) or '-1') ~= tonumber(exp) then
-          bad('reservation ' .. oid .. ' is reserved but not in holds at its expiry')
-        end
-      end
-    end
-    settled[oid] = nil
+    records[page[2][i]] = page[2][i + 1]
   end
 until cursor == '0'
+-- before reports whether stream id a comes before the sweep's cursor c
+-- (an id, or '(' id: just after it).
+local function before(a, c)
+  local after = string.sub(c, 1, 1) == '('
+  if after then
+    c = string.sub(c, 2)
+  end
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local cm, cs = string.match(c, '^(%d+)-(%d+)$')
+  am, as, cm, cs = tonumber(am), tonumber(as), tonumber(cm), tonumber(cs)
+  if am ~= cm then
+    return am < cm
+  end
+  return as < cs or (after and as == cs)
+end
+for _, r in ipairs(resv) do
+  local oid, exp, q = r[1], r[2], r[3]
+  local rec, state = records[oid], 'R'
+  if rec then
+    local rexp, rq
+    rexp, rq, state = string.match(rec, '^(%d+)|(%d+)|(%u)|')
+    if not want[state] or tonumber(rexp) ~= exp or tonumber(rq) ~= q then
+      bad('reservation ' .. oid .. ' has a record that is not its entry\'s: ' .. rec)
+      state = want[state] and state or 'R'
+    end
+  end
+  if (settled[oid] or '') ~= want[state] then
+    bad('reservation ' .. oid .. ' is ' .. state .. ' but the orders stream has "' ..
+      (settled[oid] or '') .. '" (p paid, r released) for it')
+  end
+  units_in[state] = (units_in[state] or 0) + q
+  if state == 'R' and rec then
+    in_holds = in_holds + 1
+    if tonumber(redis.call('ZSCORE', KEYS[6], oid) or '-1') ~= exp then
+      bad('reservation ' .. oid .. ' is reserved but not in holds at its expiry')
+    end
+  elseif state == 'R' and (not mr[3] or before(oid, mr[3])) then
+    bad('reservation ' .. oid .. ' is reserved but the sweep\'s cursor (' .. (mr[3] or 'none') ..
+      ') has passed it')
+  end
+  records[oid], settled[oid] = nil, nil
+end
+for oid, rec in pairs(records) do
+  bad('record ' .. oid .. ' (' .. rec .. ') is of no reservation in the orders stream')
+end
 for oid, s in pairs(settled) do
   bad('order ' .. oid .. ' has "' .. s .. '" entries (p paid, r released) but no reservation')
 end
-if redis.call('ZCARD', KEYS[6]) ~= open then
-  bad('holds lists ' .. redis.call('ZCARD', KEYS[6]) .. ' reservations for ' .. open .. ' reserved')
+if redis.call('ZCARD', KEYS[6]) ~= in_holds then
+  bad('holds lists ' .. redis.call('ZCARD', KEYS[6]) .. ' reservations for ' .. in_holds .. ' reserved there')
 end
 if reserved_counter ~= units_in.R then
   bad('reserved counter ' .. reserved_counter .. ' != units of reservations reserved ' .. units_in.R)
