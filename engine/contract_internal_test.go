@@ -83,11 +83,14 @@ func TestPurchaseContract(t *testing.T) {
 
 // TestReservationMaxHold: reservation.lua's res_max_hold, how far back a
 // sweep reads a product's orders stream that has no cursor yet, is
-// MaxHold.
+// MaxHold, and verify.lua checks from as far back.
 func TestReservationMaxHold(t *testing.T) {
 	t.Parallel()
 	m := regexp.MustCompile(`local res_max_hold = (\d+)\n`).FindStringSubmatch(sweepScript.src)
 	if m == nil || m[1] != strconv.FormatInt(MaxHold.Milliseconds(), 10) {
 		t.Errorf("res_max_hold %v, want MaxHold %d ms", m, MaxHold.Milliseconds())
+	}
+	if !strings.Contains(verifyScript.src, " - "+strconv.FormatInt(MaxHold.Milliseconds(), 10)+",") {
+		t.Errorf("verify.lua does not read a product with no cursor from MaxHold back")
 	}
 }

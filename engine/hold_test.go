@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -260,4 +263,79 @@ func (o *lagObserver) Expired(lags []time.Duration) {
 	o.mu.Lock()
 	o.lags = append(o.lags, lags...)
 	o.mu.Unlock()
+}
+
+// TestStreamQueue: a reservation writes nothing of itself but its orders
+// entry (no record, nothing in the holds) while the hold does not shrink;
+// a settled one gets its record; a sweep releases the expired ones in
+// stream order and leaves the paid one; after a shorter hold, reservations
+// go to the holds too until the older ones have expired; and a product
+// with nothing reserved is swept without a write.
+func TestStreamQueue(t *testing.T) {
+	t.Parallel()
+	eng, addr := newEngine(t)
+	ctx := testContext(t)
+	c := redistest.Conn(t, addr)
+	id := newProduct(t, eng, 5, engine.WithHold(60*time.Millisecond), engine.WithPerUserLimit(0))
+	k := engine.KeysFor(id)
+	count := func(cmd, key string) int {
+		t.Helper()
+		n, err := redis.Int(c.Do(cmd, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, b := reserve(t, eng, id, "alice"), reserve(t, eng, id, "bob")
+	if r, h := count("HLEN", k.Reservations), count("ZCARD", k.Holds); r != 0 || h != 0 {
+		t.Errorf("after two reservations: %d records, %d in holds; want none", r, h)
+	}
+	if r := eng.Confirm(ctx, order(id, "alice", a.OrderID)); r.Status != wire.StatusPaid {
+		t.Fatalf("confirm = %+v", r)
+	}
+	if r := count("HLEN", k.Reservations); r != 1 {
+		t.Errorf("after a confirm: %d records, want 1", r)
+	}
+	verified(t, eng, id)
+	time.Sleep(time.Until(b.ExpiresAt) + 10*time.Millisecond)
+	sw, err := eng.Sweep(ctx, id)
+	if err != nil || sw.Units != 1 {
+		t.Fatalf("sweep = %+v, %v; want bob's unit back", sw, err)
+	}
+	if st := verified(t, eng, id); st.Remaining != 4 || st.Paid != 1 {
+		t.Errorf("after the sweep: %+v, want 4 left (bob's back) and alice's paid", st)
+	}
+
+	// A shorter hold: the next reservation expires before carol's, made
+	// before, so it goes to the holds until carol's has expired.
+	if _, err := eng.SetHold(ctx, id, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	reserve(t, eng, id, "carol")
+	if _, err := eng.SetHold(ctx, id, 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	d := reserve(t, eng, id, "dave")
+	if h := count("ZCARD", k.Holds); h != 1 {
+		t.Errorf("after a reservation under a shorter hold: %d in holds, want dave's", h)
+	}
+	time.Sleep(time.Until(d.ExpiresAt) + 10*time.Millisecond)
+	if sw, err := eng.Sweep(ctx, id); err != nil || sw.Units != 1 {
+		t.Errorf("sweep = %+v, %v; want dave's unit back before carol's", sw, err)
+	}
+	verified(t, eng, id)
+
+	// Nothing reserved: a sweep reads nothing and writes nothing.
+	plain := newProduct(t, eng, 5, engine.WithPerUserLimit(0))
+	for range 3 {
+		if r := eng.Purchase(ctx, engine.Request{ProductID: plain, UserID: "erin"}); r.Status != wire.StatusSuccess {
+			t.Fatalf("purchase = %+v", r)
+		}
+	}
+	if _, err := eng.Sweep(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := redis.Bool(c.Do("HEXISTS", engine.KeysFor(plain).Meta, "cursor")); err != nil || ok {
+		t.Errorf("a sweep of a product with nothing reserved wrote a cursor (%v, %v)", ok, err)
+	}
 }

@@ -185,13 +185,17 @@ local function res_due(K, next)
 end
 
 -- res_sweep releases, oldest first, up to limit reservations of the holds
--- and up to limit of the stream queue whose expiry has passed, and keeps
--- meta's due (res_due). It returns the units released, the earliest
+-- and up to limit of the stream queue whose expiry has passed (none when
+-- meta's reserved counter says none is open), and keeps meta's due
+-- (res_due). It returns the units released, the earliest
 -- expiry left (-1 for none), and per reservation released how late it was
 -- (ms past its expiry).
 local function res_sweep(K, now, limit)
-  local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, limit)
   local units, lags = 0, {}
+  if (tonumber(redis.call('HGET', K.meta, 'reserved')) or 0) <= 0 then
+    return units, res_due(K, nil), lags -- nothing open: nothing to read
+  end
+  local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, limit)
   if #due > 0 then
     local recs = redis.call('HMGET', K.reservations, unpack(due))
     for j, oid in ipairs(due) do

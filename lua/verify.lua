@@ -155,6 +155,9 @@ local function before(a, c)
   end
   return as < cs or (after and as == cs)
 end
+-- (A product with no cursor yet is swept from engine.MaxHold back.)
+local t = redis.call('TIME')
+local scan_from = mr[3] or string.format('%d-0', math.max(tonumber(t[1]) * 1000 - 604800000, 0))
 for _, r in ipairs(resv) do
   local oid, exp, q = r[1], r[2], r[3]
   local rec, state = records[oid], 'R'
@@ -176,8 +179,8 @@ for _, r in ipairs(resv) do
     if tonumber(redis.call('ZSCORE', KEYS[6], oid) or '-1') ~= exp then
       bad('reservation ' .. oid .. ' is reserved but not in holds at its expiry')
     end
-  elseif state == 'R' and (not mr[3] or before(oid, mr[3])) then
-    bad('reservation ' .. oid .. ' is reserved but the sweep\'s cursor (' .. (mr[3] or 'none') ..
+  elseif state == 'R' and before(oid, scan_from) then
+    bad('reservation ' .. oid .. ' is reserved but the sweep\'s cursor (' .. scan_from ..
       ') has passed it')
   end
   records[oid], settled[oid] = nil, nil
