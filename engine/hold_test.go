@@ -298,9 +298,9 @@ func TestStreamQueue(t *testing.T) {
 	}
 	verified(t, eng, id)
 	time.Sleep(time.Until(b.ExpiresAt) + 10*time.Millisecond)
-	sw, err := eng.Sweep(ctx, id)
-	if err != nil || sw.Units != 1 {
-		t.Fatalf("sweep = %+v, %v; want bob's unit back", sw, err)
+	// (Another test's sweeper, on the same Redis, may sweep first.)
+	if _, err := eng.Sweep(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 	if st := verified(t, eng, id); st.Remaining != 4 || st.Paid != 1 {
 		t.Errorf("after the sweep: %+v, want 4 left (bob's back) and alice's paid", st)
@@ -320,10 +320,12 @@ func TestStreamQueue(t *testing.T) {
 		t.Errorf("after a reservation under a shorter hold: %d in holds, want dave's", h)
 	}
 	time.Sleep(time.Until(d.ExpiresAt) + 10*time.Millisecond)
-	if sw, err := eng.Sweep(ctx, id); err != nil || sw.Units != 1 {
-		t.Errorf("sweep = %+v, %v; want dave's unit back before carol's", sw, err)
+	if _, err := eng.Sweep(ctx, id); err != nil {
+		t.Fatal(err)
 	}
-	verified(t, eng, id)
+	if st := verified(t, eng, id); st.Remaining != 3 || st.Reserved != 1 {
+		t.Errorf("after the sweep: %+v, want dave's unit back (3 left), carol's still reserved", st)
+	}
 
 	// Nothing reserved: a sweep reads nothing and writes nothing.
 	plain := newProduct(t, eng, 5, engine.WithPerUserLimit(0))
