@@ -220,9 +220,10 @@ if due then
 end
 
 -- The fields of the request records, for a call with a request id.
-local epoch, former, rgen, rgen_at, rttl = '', false, 0, nil, 0
+local epoch, former, rgen, rgen_at, rttl, with_rid = '', false, 0, nil, 0, false
 for i = 1, m do
   if ARGV[5 + 4 * i] ~= '' then
+    with_rid = true
     local f = redis.call('HMGET', KEYS[3], 'epoch', 'records', 'rgen', 'rgen_at', 'rttl')
     epoch = f[1] or ''
     -- A product created (or reset) since records went into hashes has no
@@ -304,12 +305,12 @@ do
       tat[lkey] = tonumber(got[j] or '0')
     end
   end
-  local function has_rid(i)
-    return ARGV[5 + 4 * i] ~= ''
-  end
-  -- A request id and its former key go together: the two lists match.
-  local rids, rkeys = distinct(ARGV, 5, 4, has_rid), distinct(KEYS, 10, 2, has_rid)
-  if #rkeys > 0 then
+  if with_rid then
+    local function has_rid(i)
+      return ARGV[5 + 4 * i] ~= ''
+    end
+    -- A request id and its former key go together: the two lists match.
+    local rids, rkeys = distinct(ARGV, 5, 4, has_rid), distinct(KEYS, 10, 2, has_rid)
     local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
     local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
     local missing = {}
@@ -508,8 +509,10 @@ for _, s in ipairs(sales) do
       'quantity', q, 'remaining', remaining, 'time', at)
   end
   out[s[6] + 2] = oid
-  for _, b in ipairs(s[8] or {}) do
-    out[b + 2] = oid
+  if s[8] then -- its replays in this call
+    for _, b in ipairs(s[8]) do
+      out[b + 2] = oid
+    end
   end
   if rid ~= '' then
     recs[#recs + 1] = rid
