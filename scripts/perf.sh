@@ -220,8 +220,8 @@ for run in $(seq "$RUNS"); do
   serve "$FP"
 
   # Merged, and loaded: through the server, then redis-benchmark.
-  M_PLAIN+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 0 | per_sold)")
-  M_HOLD+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 0 --hold 10m | per_sold)")
+  M_PLAIN+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 | per_sold)")
+  M_HOLD+=("$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --hold 10m | per_sold)")
   "$FS" admin init --force --per-user-limit 0 load-plain 1000000000000 >/dev/null
   B_PLAIN+=("$(loaded 100000000 "${PURCHASE[@]/PRODUCT/load-plain}")")
   room load-join 1
@@ -273,7 +273,7 @@ for run in $(seq "$RUNS"); do
   rbcpu REAL rb-real 16; CPU_REAL+=("$RBCPU")
 
   succ=$(fs -n "$N" -c 100 --init 1000000 --per-user-limit 0 | field throughput)
-  out=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 0)
+  out=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000) # the default features: a per-user limit of 1
   pipe=$(echo "$out" | field throughput); CPU_FS+=("$(echo "$out" | field us_per_unit)")
   out=$(fs -n $((N * 2)) -c 100 -P 16 --init 1000000 --per-user-limit 1 --request-ids)
   CPU_RID+=("$(echo "$out" | field us_per_unit)")
