@@ -79,18 +79,7 @@ func TestLoneFormEqualsFullForm(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("lone form %q\nfull form %q", got, want)
 			}
-			s1, err1 := eng.Status(ctx, lone)
-			s2, err2 := eng.Status(ctx, full)
-			if err1 != nil || err2 != nil || s1.Remaining != s2.Remaining || s1.Held != s2.Held ||
-				s1.Buyers != s2.Buyers || s1.Customers != s2.Customers || s1.Orders != s2.Orders ||
-				s1.Reserved != s2.Reserved || s1.Expired != s2.Expired || !s1.Consistent() {
-				t.Fatalf("books lone form %+v %v, full form %+v %v", s1, err1, s2, err2)
-			}
-			for _, id := range []string{lone, full} {
-				if a, err := eng.Verify(ctx, id); err != nil || !a.OK() {
-					t.Fatalf("verify %s: %+v %v", id, a, err)
-				}
-			}
+			booksAlike(ctx, t, eng, lone, full)
 		})
 	}
 }
