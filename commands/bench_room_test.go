@@ -45,12 +45,12 @@ func TestLateOrder(t *testing.T) {
 	}
 }
 
-// crowd is 10 early buyers (2 aggressive), units won by the first won of
-// them, and a late waiter told SOLD_OUT lag ms after the last sale.
-func crowd(won []int, lag int) *loadgen.RoomResult {
+// crowd is n early buyers (the first fifth aggressive), a unit won by
+// each of won, and the others told SOLD_OUT lag ms after the last sale.
+func crowd(n int, won []int, lag int) *loadgen.RoomResult {
 	res := &loadgen.RoomResult{}
-	for i := range 10 {
-		res.Buyers = append(res.Buyers, loadgen.Buyer{User: int64(i), Aggressive: i < 2, Early: true, Joined: at(i)})
+	for i := range n {
+		res.Buyers = append(res.Buyers, loadgen.Buyer{User: int64(i), Aggressive: i < n/5, Early: true, Joined: at(i)})
 	}
 	for _, i := range won {
 		b := &res.Buyers[i]
@@ -73,11 +73,13 @@ func TestRoomMetrics(t *testing.T) {
 		pass     bool
 		fails    string
 	}{
-		{"fair", crowd([]int{0, 3, 4, 5, 6}, 500), 1, true, ""},
-		{"aggressive win all", crowd([]int{0, 1}, 500), 5, false, "Fairness:          ✗ FAIL"},
-		{"sold out told late", crowd([]int{0, 3, 4, 5, 6}, 2500), 1, false, "Sold Out Seen:     ✗ FAIL"},
+		{"fair", crowd(10, []int{0, 3, 4, 5, 6}, 500), 1, true, ""},
+		// 2 of 10 winning both units: a fair draw does that once in 45.
+		{"aggressive lucky", crowd(10, []int{0, 1}, 500), 5, true, "Fairness:          ✓ PASS"},
+		{"aggressive win all", crowd(50, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 500), 5, false, "Fairness:          ✗ FAIL"},
+		{"sold out told late", crowd(10, []int{0, 3, 4, 5, 6}, 2500), 1, false, "Sold Out Seen:     ✗ FAIL"},
 		{"a probe sold", func() *loadgen.RoomResult {
-			r := crowd([]int{0, 3, 4, 5, 6}, 500)
+			r := crowd(10, []int{0, 3, 4, 5, 6}, 500)
 			r.Probes = []loadgen.ProbeAnswer{{Kind: "none", Status: "ERROR", Code: engine.CodeNotAdmitted}, {Kind: "other", Status: "SUCCESS"}}
 			return r
 		}(), 1, false, "Probes:            ✗ FAIL"},
@@ -96,6 +98,23 @@ func TestRoomMetrics(t *testing.T) {
 				t.Errorf("report lacks %q:\n%s", tc.fails, b.String())
 			}
 		})
+	}
+}
+
+func TestTailChance(t *testing.T) {
+	for _, tc := range []struct {
+		people, group, n, k int
+		want                float64
+	}{
+		{30, 6, 9, 4, 0.04916003536693192}, // the CI run that failed on a fixed bound
+		{10, 2, 2, 2, 1.0 / 45},
+		{10, 2, 2, 0, 1},
+		{1000, 100, 100, 20, 0.001069633001485991},
+		{10, 2, 2, 3, 0}, // more winners than the group has
+	} {
+		if got := tailChance(tc.people, tc.group, tc.n, tc.k); math.Abs(got-tc.want) > 1e-9*max(1, tc.want) {
+			t.Errorf("tailChance(%d, %d, %d, %d) = %g, want %g", tc.people, tc.group, tc.n, tc.k, got, tc.want)
+		}
 	}
 }
 
