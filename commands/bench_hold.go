@@ -22,7 +22,8 @@ import (
 // RESERVED is a winner who pays (--pay), cancels (--cancel) or abandons
 // the reservation, which then expires and goes back on sale to the
 // customers who keep coming. Bench watches the product's released events
-// for the release lag, waits at the end for the last holds to expire, and
+// for the release lag (from a second before the first hold can expire, or
+// from the start with --cancel), waits at the end for the last holds to expire, and
 // adds the reservations' books to its verdict.
 
 // payConns is how many connections of their own the payers use.
@@ -147,8 +148,25 @@ func startHoldBench(ctx context.Context, st *store, cfg *loadgen.Config, h holdC
 	cfg.OnReserved = hb.payer.Reserved
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	hb.stop = stop
-	go hb.watch(wctx, st.Engine, cfg.Product)
+	go hb.watch(wctx, st.Engine, cfg.Product, h.watchAfter(before.Hold))
 	return hb, nil
+}
+
+// watchEarly is how long before the first reservation can expire bench
+// starts watching the released events.
+const watchEarly = time.Second
+
+// watchAfter is how long after the start bench may wait before it watches
+// the released events of a product with hold: none of its reservations
+// can expire sooner (the first is made after the start), and only a
+// cancel releases one before it expires. A subscriber costs Redis a
+// message per sale, and bench the parsing of it, so a run with a long
+// hold does not watch a load that cannot release anything.
+func (h holdConfig) watchAfter(hold time.Duration) time.Duration {
+	if h.cancel > 0 {
+		return 0
+	}
+	return max(hold-watchEarly, 0)
 }
 
 // clockOffset is Redis's clock minus bench's, read from a status.
@@ -162,10 +180,14 @@ func clockOffset(ctx context.Context, eng *engine.Engine, product string) (time.
 	return s.Now.Sub(mid), nil
 }
 
-// watch records the product's released events until ctx ends, subscribing
-// again if the subscription fails.
-func (hb *holdBench) watch(ctx context.Context, eng *engine.Engine, product string) {
+// watch records the product's released events from after until ctx
+// ends, subscribing again if the subscription fails.
+func (hb *holdBench) watch(ctx context.Context, eng *engine.Engine, product string, after time.Duration) {
 	defer close(hb.done)
+	select {
+	case <-ctx.Done():
+	case <-time.After(after):
+	}
 	for ctx.Err() == nil {
 		_ = eng.Subscribe(ctx, engine.EventChannel, func(payload []byte) {
 			at := time.Now()

@@ -193,3 +193,19 @@ func TestBenchPayers(t *testing.T) {
 		t.Errorf("%d releases seen for %d abandoned reservations:\n%s", h.Releases, h.Abandoned, out)
 	}
 }
+
+func TestWatchAfter(t *testing.T) {
+	for _, tc := range []struct {
+		cancel float64
+		hold   time.Duration
+		want   time.Duration
+	}{
+		{0, 10 * time.Minute, 10*time.Minute - time.Second},
+		{0, 300 * time.Millisecond, 0},
+		{0.5, 10 * time.Minute, 0}, // a cancel releases at once
+	} {
+		if got := (holdConfig{cancel: tc.cancel}).watchAfter(tc.hold); got != tc.want {
+			t.Errorf("cancel %v, hold %v: watchAfter = %v, want %v", tc.cancel, tc.hold, got, tc.want)
+		}
+	}
+}
