@@ -44,12 +44,16 @@ var (
 	// describe says what the shared Redis is, for UsingMarker.
 	describe string
 	cleanup  []func()
+	// inMain is set while Main runs the tests: only then is the shared
+	// Redis stopped when they end.
+	inMain bool
 )
 
 // Main runs a package's tests and then stops the Redis they shared:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 func Main(m *testing.M) {
+	inMain = true
 	code := m.Run()
 	for _, f := range cleanup {
 		f()
@@ -58,9 +62,14 @@ func Main(m *testing.M) {
 }
 
 // Addr returns the address of the package's shared Redis, starting it on
-// first use. It fails the test when no Redis can be had.
+// first use. It fails the test when no Redis can be had, or when the
+// package's TestMain is not Main's (the server would be left running).
 func Addr(tb testing.TB) string {
 	tb.Helper()
+	if !inMain {
+		// Without Main the server would outlive the test binary.
+		tb.Fatal("redistest: the shared Redis needs the package's tests run by redistest.Main: add func TestMain(m *testing.M) { redistest.Main(m) }")
+	}
 	once.Do(func() {
 		shared, kind, failure = start()
 		if failure == nil {
