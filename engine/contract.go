@@ -249,7 +249,7 @@ func withPrelude(src string) string {
 var purchaseScript = mergeable(newScript("purchase", purchaseSource, purchaseKeys), &MergeSpec{
 	Script: newScript("purchase-merged", purchaseSource, -1), Max: MaxMergedPurchases,
 	Keys: purchaseKeys, SharedKeys: len(purchaseShared), SharedArgs: len(purchaseSharedArgs),
-	Stride: answerLen, Lone: loneForm,
+	Stride: answerLen, Lone: loneForm, Compact: compactForm,
 })
 
 // loneAt are the places in a purchase's keys and arguments of its lone
@@ -272,7 +272,8 @@ var loneAt = func() []int {
 // loneForm is the purchase script's MergeSpec.Lone: a purchase with no
 // request id, no rate limit, and a product and customer id that need no
 // escaping in JSON (the lean path writes them into its event as they
-// are) has the lone form.
+// are) has the lone form; one with a request id but no rate limit, the
+// compact form (see compactForm).
 func loneForm(dst, keysAndArgs []any) ([]any, bool) {
 	if len(keysAndArgs) != purchaseArgCount {
 		return nil, false
@@ -281,8 +282,11 @@ func loneForm(dst, keysAndArgs []any) ([]any, bool) {
 	rid, _ := keysAndArgs[loneTells.rid].(string)
 	product, okP := keysAndArgs[loneTells.product].(string)
 	user, okU := keysAndArgs[loneTells.user].(string)
-	if interval != 0 || rid != "" || !okP || !okU || !plainJSON(product) || !plainJSON(user) {
+	if interval != 0 {
 		return nil, false
+	}
+	if rid != "" || !okP || !okU || !plainJSON(product) || !plainJSON(user) {
+		return appendCompact(dst, 1, func(int) []any { return keysAndArgs })
 	}
 	dst = append(dst, len(purchaseLoneKeys))
 	for _, i := range loneAt {
@@ -291,9 +295,44 @@ func loneForm(dst, keysAndArgs []any) ([]any, bool) {
 	return dst, true
 }
 
+// compactForm is the purchase script's MergeSpec.Compact: purchases with
+// no rate limit pass no keys of their own (the script reads a request
+// record's key of the former formats only for a product from before, and
+// builds it from the prefix the form ends with).
+func compactForm(n int, call func(i int) []any) ([]any, bool) {
+	return appendCompact(nil, n, call)
+}
+
+// appendCompact appends to dst the compact form of the purchases
+// call(0..n-1): the key count, the shared keys, the shared arguments,
+// every purchase's own arguments, the request key prefix.
+func appendCompact(dst []any, n int, call func(i int) []any) ([]any, bool) {
+	first := call(0)
+	interval, _ := first[loneTells.interval].(int64)
+	key, okK := first[loneTells.request].(string)
+	rid, okR := first[loneTells.rid].(string)
+	prefix, okP := strings.CutSuffix(key, rid)
+	if len(first) != purchaseArgCount || interval != 0 || !okK || !okR || !okP {
+		return nil, false
+	}
+	shared, ownAt := len(purchaseShared), purchaseKeys+len(purchaseSharedArgs)
+	if dst == nil {
+		dst = make([]any, 0, 2+shared+len(purchaseSharedArgs)+n*len(purchaseOwnArgs))
+	}
+	dst = append(dst, shared)
+	dst = append(dst, first[:shared]...)
+	dst = append(dst, first[purchaseKeys:ownAt]...)
+	for i := range n {
+		dst = append(dst, call(i)[ownAt:]...)
+	}
+	return append(dst, prefix), true
+}
+
 // loneTells are the places in a purchase's keys and arguments of what
-// tells whether it has the lone form.
-var loneTells = struct{ interval, rid, product, user int }{
+// tells whether it has the lone form or the compact one, and of its
+// request key (the compact form's prefix is that key without the id).
+var loneTells = struct{ interval, rid, product, user, request int }{
+	request:  len(purchaseShared) + slices.Index(purchaseOwnKeys, "request"),
 	interval: purchaseKeys + slices.Index(purchaseSharedArgs, "rate interval ms"),
 	product:  purchaseKeys + slices.Index(purchaseSharedArgs, "product id"),
 	rid:      purchaseKeys + len(purchaseSharedArgs) + slices.Index(purchaseOwnArgs, "request id"),

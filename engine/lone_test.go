@@ -85,8 +85,9 @@ func TestLoneFormEqualsFullForm(t *testing.T) {
 }
 
 // TestLoneFormTaken: a purchase alone with no request id and plain ids
-// goes in the lone form, nine keys; one with a request id, a rate limit or
-// an id JSON escapes does not.
+// goes in the lone form, nine keys; one with a request id or an id JSON
+// escapes in the compact form, the 11 shared keys, the arguments and the
+// request key prefix; one with a rate limit as it is.
 func TestLoneFormTaken(t *testing.T) {
 	t.Parallel()
 	lone := engine.PurchaseScript.Merge.Lone
@@ -95,15 +96,16 @@ func TestLoneFormTaken(t *testing.T) {
 	tests := []struct {
 		eng  *engine.Engine
 		req  engine.Request
-		want bool
+		keys int // the form's key count, 0 for none
 	}{
-		{plain, engine.Request{ProductID: "p", UserID: "u"}, true},
-		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, true},
-		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, false},
-		{rated, engine.Request{ProductID: "p", UserID: "u"}, false},
-		{plain, engine.Request{ProductID: "p", UserID: `u"`}, false},
-		{plain, engine.Request{ProductID: "p/1", UserID: "u"}, false},
-		{plain, engine.Request{ProductID: "p", UserID: "ü"}, false},
+		{plain, engine.Request{ProductID: "p", UserID: "u"}, 9},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, 9},
+		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 11},
+		{rated, engine.Request{ProductID: "p", UserID: "u"}, 0},
+		{rated, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 0},
+		{plain, engine.Request{ProductID: "p", UserID: `u"`}, 11},
+		{plain, engine.Request{ProductID: "p/1", UserID: "u"}, 11},
+		{plain, engine.Request{ProductID: "p", UserID: "ü"}, 11},
 	}
 	for _, tt := range tests {
 		args, ok := engine.PurchaseArgs(tt.eng, tt.req)
@@ -111,11 +113,14 @@ func TestLoneFormTaken(t *testing.T) {
 			t.Fatalf("%+v answered without Redis", tt.req)
 		}
 		out, got := lone(nil, args)
-		if got != tt.want {
-			t.Errorf("%+v: lone form %v, want %v", tt.req, got, tt.want)
-		}
-		if got && (len(out) != 1+9+6 || out[0] != 9) {
-			t.Errorf("%+v: lone form %v, want the key count 9, nine keys and six arguments", tt.req, out)
+		want := map[int]int{0: 0, 9: 1 + 9 + 6, 11: 1 + 11 + 6 + 4 + 1}[tt.keys]
+		switch {
+		case got != (tt.keys > 0):
+			t.Errorf("%+v: a shorter form %v, want %v", tt.req, got, tt.keys > 0)
+		case got && (len(out) != want || out[0] != tt.keys):
+			t.Errorf("%+v: form %v, want the key count %d and %d elements", tt.req, out, tt.keys, want)
+		case tt.keys == 11 && out[len(out)-1] != engine.KeysFor(tt.req.ProductID).Request(""):
+			t.Errorf("%+v: compact form ends %v, want the request key prefix", tt.req, out[len(out)-1])
 		}
 	}
 }

@@ -20,6 +20,21 @@ import (
 // batching Redis sends it, and returns each purchase's result.
 func merged(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engine.Request) []engine.Result {
 	t.Helper()
+	return mergedAs(ctx, t, eng, engine.PurchaseScript.Merge, reqs...)
+}
+
+// mergedFull is merged in the full form, every purchase's keys passed,
+// as a call with a rate limit goes.
+func mergedFull(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engine.Request) []engine.Result {
+	t.Helper()
+	full := *engine.PurchaseScript.Merge
+	full.Compact = nil
+	return mergedAs(ctx, t, eng, &full, reqs...)
+}
+
+// mergedAs is merged with the merged form m.
+func mergedAs(ctx context.Context, t *testing.T, eng *engine.Engine, m *engine.MergeSpec, reqs ...engine.Request) []engine.Result {
+	t.Helper()
 	calls := make([][]any, len(reqs))
 	for i, req := range reqs {
 		args, ok := engine.PurchaseArgs(eng, req)
@@ -28,7 +43,6 @@ func merged(ctx context.Context, t *testing.T, eng *engine.Engine, reqs ...engin
 		}
 		calls[i] = args
 	}
-	m := engine.PurchaseScript.Merge
 	v, err := engine.RedisOf(eng).Eval(ctx, m.Script, m.Args(len(calls), func(i int) []any { return calls[i] })...)
 	if err != nil {
 		t.Fatalf("merged call: %v", err)
@@ -51,6 +65,8 @@ func summary(r engine.Result) string {
 	switch r.Status {
 	case wire.StatusSuccess:
 		return fmt.Sprintf("SUCCESS %d x%d", r.Remaining, r.Quantity)
+	case wire.StatusReserved: // (its quantity is the request's, filled in by Purchase)
+		return fmt.Sprintf("RESERVED %d", r.Remaining)
 	case wire.StatusInsufficientStock:
 		return fmt.Sprintf("INSUFFICIENT_STOCK %d", r.Remaining)
 	case wire.StatusAlreadyPurchased:
@@ -255,8 +271,9 @@ func subscribeEvents(t *testing.T, addr string) redis.PubSubConn {
 
 // TestMergedEqualsOneByOne: random sequences of purchases (repeat
 // customers, quantities, request ids with the same or another payload, a
-// rate limit, a per-user limit) get the same answers, and leave the same
-// books, merged into one call as run one call each.
+// rate limit, a per-user limit, a hold) get the same answers, and leave
+// the same books, merged into one call as run one call each, and merged
+// in the full form as in the compact one.
 func TestMergedEqualsOneByOne(t *testing.T) {
 	t.Parallel()
 	pool, _ := newPool(t)
@@ -271,8 +288,11 @@ func TestMergedEqualsOneByOne(t *testing.T) {
 			}
 			eng := engine.New(pool, opts...)
 			units := int64(1 + rng.IntN(20))
-			limit := engine.WithPerUserLimit(int64(rng.IntN(4)))
-			one, all := newProduct(t, eng, units, limit), newProduct(t, eng, units, limit)
+			init := []engine.InitOption{engine.WithPerUserLimit(int64(rng.IntN(4)))}
+			if seed%3 == 2 {
+				init = append(init, engine.WithHold(time.Hour))
+			}
+			one, all, full := newProduct(t, eng, units, init...), newProduct(t, eng, units, init...), newProduct(t, eng, units, init...)
 			n := 1 + rng.IntN(engine.MaxMergedPurchases)
 			reqs := make([]engine.Request, n)
 			for i := range reqs {
@@ -297,6 +317,17 @@ func TestMergedEqualsOneByOne(t *testing.T) {
 				t.Fatalf("requests %+v\n alone  %q\n merged %q", reqs, alone, together)
 			}
 			booksAlike(ctx, t, eng, one, all)
+			for i := range reqs {
+				reqs[i].ProductID = full
+			}
+			var fully []string
+			for _, r := range mergedFull(ctx, t, eng, reqs...) {
+				fully = append(fully, summary(r))
+			}
+			if !slices.Equal(fully, together) {
+				t.Fatalf("requests %+v\n full form %q\n compact   %q", reqs, fully, together)
+			}
+			booksAlike(ctx, t, eng, all, full)
 		})
 	}
 }
@@ -322,19 +353,28 @@ func booksAlike(ctx context.Context, t *testing.T, eng *engine.Engine, a, b stri
 // TestRequestRecordFormerFormat: on a product created before request
 // records went into the product's request hashes, a record of either
 // former format (a string key, or before that a hash key) still replays,
-// and still refuses another payload.
+// and still refuses another payload, in the compact form (the script
+// names the key) as in the full one (with a rate limit: the engine names
+// it).
 func TestRequestRecordFormerFormat(t *testing.T) {
 	t.Parallel()
 	for _, format := range []string{"string", "hash"} {
-		t.Run(format, func(t *testing.T) {
-			t.Parallel()
-			testFormerRecord(t, format)
-		})
+		for _, rated := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s rated %v", format, rated), func(t *testing.T) {
+				t.Parallel()
+				testFormerRecord(t, format, rated)
+			})
+		}
 	}
 }
 
-func testFormerRecord(t *testing.T, format string) {
-	eng, addr := newEngine(t)
+func testFormerRecord(t *testing.T, format string, rated bool) {
+	pool, addr := newPool(t)
+	var opts []engine.Option
+	if rated {
+		opts = append(opts, engine.WithUserRate(engine.Rate{Interval: time.Millisecond, Burst: 100}))
+	}
+	eng := engine.New(pool, opts...)
 	ctx := testContext(t)
 	c := redistest.Conn(t, addr)
 	id := newProduct(t, eng, 10)

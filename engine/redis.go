@@ -91,12 +91,23 @@ type MergeSpec struct {
 	// has none (it is then sent as it is). The form runs the same script
 	// with the same reply.
 	Lone func(dst, keysAndArgs []any) ([]any, bool)
+	// Compact, if set, is a shorter form n calls merged may take: it
+	// returns the form's key count, keys and arguments for the calls
+	// call(0..n-1) and true, or false when they have none (they are then
+	// merged as above). The form runs Script with the same reply.
+	Compact func(n int, call func(i int) []any) ([]any, bool)
 }
 
 // Args returns the keys and arguments of the merged call of n calls, the
 // i-th of which has the keys and arguments call(i) (each of this form's
-// shape, the shared ones equal): the key count first, as Script wants.
+// shape, the shared ones equal): the key count first, as Script wants;
+// in the Compact form when the calls have it.
 func (m *MergeSpec) Args(n int, call func(i int) []any) []any {
+	if m.Compact != nil {
+		if args, ok := m.Compact(n, call); ok {
+			return args
+		}
+	}
 	first := call(0)
 	own, ownArgs := m.Keys-m.SharedKeys, len(first)-m.Keys-m.SharedArgs
 	args := make([]any, 0, 1+m.SharedKeys+m.SharedArgs+n*(own+ownArgs))

@@ -18,8 +18,7 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- request_id already answered, in an earlier call or earlier in this one) is
 -- answered before the limiter and does not count.
 --
--- The full form (a merged call's, and any call with a request id or a
--- rate limit):
+-- The full form (a merged call's with a rate limit):
 -- KEYS[1] stock   KEYS[2] buyers   KEYS[3] meta   KEYS[4] holders
 -- KEYS[5] orders  KEYS[6] released orders
 -- KEYS[7], KEYS[8] the request records (two hashes, see below)
@@ -36,6 +35,11 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- then per attempt i: ARGV[3+4i] user id   ARGV[4+4i] quantity (>= 1)
 --   ARGV[5+4i] request id ('' for none)
 --   ARGV[6+4i] the nonce of its waiting-room admission ('' for none)
+-- The compact form (a merged call's, or any call's, with no rate limit):
+-- the full form without the keys of attempts (the engine does not send
+-- what the script does not touch: its 11 keys tell it), and one argument
+-- more at the end, ARGV[7+4M], the prefix of the request record keys of
+-- the former formats (the key of request id r is the prefix .. r).
 -- The lone form: one purchase with no request id and no rate limit may
 -- come with only the keys and arguments it can need (nine keys tell it:
 -- the full form has 11 + 2M), which spares Redis making the rest:
@@ -84,10 +88,10 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   NOT_ADMITTED, why, 0, 0           a waiting room's product without a valid admission:
 --                                     why is 1 none given, 2 not the one issued, 3 expired
 -- KEYS and ARGV as locals: a call of the lone form that the lean path
--- below does not serve has them rewritten into the full form's layout.
+-- below does not serve has them rewritten into the compact form's layout.
 local KEYS, ARGV = KEYS, ARGV
-local lone = #KEYS == 9
-local m = lone and 1 or (#KEYS - 11) / 2
+local lone, compact = #KEYS == 9, #KEYS == 11
+local m = lone and 1 or compact and (#ARGV - 7) / 4 or (#KEYS - 11) / 2
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   local out = {}
@@ -113,6 +117,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst = 0, 0
 if not lone then
   interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
+  if compact and interval > 0 then
+    return redis.error_reply('ERR a rate-limited purchase needs its rate limiter keys (the full form)')
+  end
 end
 local room = meta[7] == '1'
 -- reserving: the product has (or had) reservations, which a replay may
@@ -201,8 +208,8 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
 end
 if lone then
   local k, a = KEYS, ARGV
-  KEYS = {k[1], k[2], k[3], k[4], k[5], k[6], '', '', k[7], k[8], k[9], '', ''}
-  ARGV = {a[1], '0', a[2], '0', '0', a[3], a[4], a[5], '', a[6]}
+  KEYS = {k[1], k[2], k[3], k[4], k[5], k[6], '', '', k[7], k[8], k[9]}
+  ARGV = {a[1], '0', a[2], '0', '0', a[3], a[4], a[5], '', a[6], ''}
 end
 
 --#include reservation.lua
@@ -242,10 +249,12 @@ local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once 
 if interval > 0 then
   tat, dirty = {}, {}
 end
-local records = {} -- request key -> {fp, remaining, sale of this call or order id, released}
--- {user, quantity (string), remaining, request key, fingerprint, its answer's
--- place in out, request id, the places of its replays in this call}
+local records = {} -- request id -> {fp, remaining, order id, released} read back
+-- {user, quantity (string), remaining, fingerprint (false without a
+-- request id), its answer's place in out, request id, the places of its
+-- replays in this call}
 local sales = {}
+local pending = {} -- request id -> its sale in this call
 local sold = 0
 -- int spells a count exactly (Lua's default number format has 14 digits).
 local function int(x)
@@ -281,12 +290,12 @@ local function formerRecord(r)
   return found(string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$'))
 end
 -- distinct returns, in order and once each, the values src[base + step * i]
--- of the attempts i = 1..m that keep(i) (all when keep is nil).
-local function distinct(src, base, step, keep)
+-- of the attempts i = 1..m.
+local function distinct(src, base, step)
   local list, seen = {}, {}
   for i = 1, m do
     local v = src[base + step * i]
-    if not seen[v] and (keep == nil or keep(i)) then
+    if not seen[v] then
       seen[v] = true
       list[#list + 1] = v
     end
@@ -306,35 +315,48 @@ do
     end
   end
   if with_rid then
-    local function has_rid(i)
-      return ARGV[5 + 4 * i] ~= ''
+    local rids, attempt = {}, {} -- the request ids once each; -> its first attempt
+    for i = 1, m do
+      local rid = ARGV[5 + 4 * i]
+      if rid ~= '' and not attempt[rid] then
+        attempt[rid] = i
+        rids[#rids + 1] = rid
+      end
     end
-    -- A request id and its former key go together: the two lists match.
-    local rids, rkeys = distinct(ARGV, 5, 4, has_rid), distinct(KEYS, 10, 2, has_rid)
     local cur = redis.call('HMGET', KEYS[7 + rgen], unpack(rids))
     local old = redis.call('HMGET', KEYS[8 - rgen], unpack(rids))
     local missing = {}
-    for j, rkey in ipairs(rkeys) do
-      records[rkey] = record(cur[j]) or record(old[j])
-      if not records[rkey] and former then
-        missing[#missing + 1] = rkey
+    for j, rid in ipairs(rids) do
+      records[rid] = record(cur[j]) or record(old[j])
+      if not records[rid] and former then
+        missing[#missing + 1] = rid
       end
     end
     -- A product from before: its records may still be keys of their own,
     -- strings (MGET), or older still hashes (MGET answers nil for those:
     -- EXISTS finds whether there is any, in one call).
     if #missing > 0 then
-      local got, hashes = redis.call('MGET', unpack(missing)), {}
-      for j, rkey in ipairs(missing) do
-        records[rkey] = formerRecord(got[j])
+      local rkeys = {}
+      for j, rid in ipairs(missing) do
+        rkeys[j] = compact and ARGV[#ARGV] .. rid or KEYS[10 + 2 * attempt[rid]]
+      end
+      local got, hashes = redis.call('MGET', unpack(rkeys)), {}
+      for j, rid in ipairs(missing) do
+        records[rid] = formerRecord(got[j])
         if got[j] == false then
-          hashes[#hashes + 1] = rkey
+          hashes[#hashes + 1] = j
         end
       end
-      if #hashes > 0 and redis.call('EXISTS', unpack(hashes)) > 0 then
-        for _, rkey in ipairs(hashes) do
-          local r = redis.call('HMGET', rkey, 'epoch', 'remaining', 'order_id', 'fp')
-          records[rkey] = found(r[1] or '', r[2], r[3], r[4])
+      if #hashes > 0 then
+        local hkeys = {}
+        for n, j in ipairs(hashes) do
+          hkeys[n] = rkeys[j]
+        end
+        if redis.call('EXISTS', unpack(hkeys)) > 0 then
+          for _, j in ipairs(hashes) do
+            local r = redis.call('HMGET', rkeys[j], 'epoch', 'remaining', 'order_id', 'fp')
+            records[missing[j]] = found(r[1] or '', r[2], r[3], r[4])
+          end
         end
       end
     end
@@ -363,13 +385,24 @@ end
 -- sale's writes; b is the answer's place in out, where a sale's order id
 -- goes once the writes give it.
 local function judge(i, b)
-  local rkey, lkey = KEYS[10 + 2 * i], KEYS[11 + 2 * i]
   local user, q, rid = ARGV[3 + 4 * i], ARGV[4 + 4 * i], ARGV[5 + 4 * i]
   local qty = tonumber(q)
   local fingerprint
   if rid ~= '' then
     fingerprint = user .. '\n' .. q
-    local rec = records[rkey]
+    local sale = pending[rid]
+    if sale then -- a sale of this call: its id comes with the writes
+      if sale[4] ~= fingerprint then
+        return REQUEST_REUSED, 0, 0, 0
+      end
+      sale[7] = sale[7] or {}
+      table.insert(sale[7], b)
+      if hold > 0 then
+        return RESERVED, sale[3], 0, now + hold
+      end
+      return SOLD, sale[3], 0, qty
+    end
+    local rec = records[rid]
     if rec then
       if rec[1] ~= fingerprint then
         return REQUEST_REUSED, 0, 0, 0
@@ -377,15 +410,7 @@ local function judge(i, b)
       if rec[4] then
         return RELEASED, rec[3], 0, 0
       end
-      local sale = rec[3]
-      if type(sale) == 'table' then -- a sale of this call: its id comes with the writes
-        sale[8] = sale[8] or {}
-        table.insert(sale[8], b)
-        if hold > 0 then
-          return RESERVED, rec[2], 0, now + hold
-        end
-        return SOLD, rec[2], 0, qty
-      end
+      sale = rec[3]
       if reserving then
         local exp = res_get(K, sale)
         if exp then
@@ -408,6 +433,7 @@ local function judge(i, b)
   -- Rate limit (GCRA): one key per customer holding the theoretical arrival
   -- time; an attempt is allowed when it is at most burst intervals early.
   if interval > 0 then
+    local lkey = KEYS[11 + 2 * i]
     local at = tat[lkey]
     if at < now then
       at = now
@@ -441,11 +467,10 @@ local function judge(i, b)
   left = left - qty
   sold = sold + qty
   added[user] = (added[user] or 0) + qty
-  local sale = {user, q, left, rkey, nil, b, rid}
+  local sale = {user, q, left, fingerprint or false, b, rid}
   sales[#sales + 1] = sale
   if rid ~= '' then
-    sale[5] = fingerprint
-    records[rkey] = {fingerprint, left, sale, false}
+    pending[rid] = sale
   end
   if hold > 0 then
     return RESERVED, left, 0, now + hold
@@ -493,7 +518,7 @@ if hold > 0 then
     cjson.encode(ARGV[1]) .. ',"buyer":'
 end
 for _, s in ipairs(sales) do
-  local user, q, remaining, rid = s[1], s[2], int(s[3]), s[7]
+  local user, q, remaining, rid = s[1], s[2], int(s[3]), s[6]
   local oid
   if hold > 0 then
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
@@ -508,15 +533,15 @@ for _, s in ipairs(sales) do
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
       'quantity', q, 'remaining', remaining, 'time', at)
   end
-  out[s[6] + 2] = oid
-  if s[8] then -- its replays in this call
-    for _, b in ipairs(s[8]) do
+  out[s[5] + 2] = oid
+  if s[7] then -- its replays in this call
+    for _, b in ipairs(s[7]) do
       out[b + 2] = oid
     end
   end
   if rid ~= '' then
     recs[#recs + 1] = rid
-    recs[#recs + 1] = epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. s[5]
+    recs[#recs + 1] = epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. s[4]
   end
   redis.call('PUBLISH', ARGV[3], event .. cjson.encode(user) ..
     ',"remaining":' .. remaining ..
