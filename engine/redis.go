@@ -38,6 +38,7 @@ var (
 // argument), and falls back to EVAL Source() on NOSCRIPT.
 type Script struct {
 	name, src, hash string
+	hashArg         any // hash, boxed
 	keys            int
 	// ReadOnly scripts never write, so they need no durability wait.
 	ReadOnly bool
@@ -51,7 +52,8 @@ type Script struct {
 // first (-1: the key count is the first argument).
 func newScript(name, src string, keys int) *Script {
 	sum := sha1.Sum([]byte(src))
-	return &Script{name: name, src: src, hash: hex.EncodeToString(sum[:]), keys: keys}
+	hash := hex.EncodeToString(sum[:])
+	return &Script{name: name, src: src, hash: hash, hashArg: hash, keys: keys}
 }
 
 // Name is the script's name, for logs and tests.
@@ -62,6 +64,10 @@ func (s *Script) Source() string { return s.src }
 
 // Hash is the hex SHA-1 of Source, as EVALSHA takes it.
 func (s *Script) Hash() string { return s.hash }
+
+// HashArg is Hash as an argument of a command, boxed once: a call that
+// passes it allocates nothing for it.
+func (s *Script) HashArg() any { return s.hashArg }
 
 // KeyCount is how many of a call's keysAndArgs are keys, at the front;
 // -1 means the first argument is the key count (as in a merged form).

@@ -10,6 +10,7 @@ import (
 	"github.com/flashsale/flashsale/internal/metrics"
 	"github.com/flashsale/flashsale/internal/testkit/saletest"
 	"github.com/flashsale/flashsale/server"
+	"github.com/flashsale/flashsale/transport"
 	"github.com/flashsale/flashsale/wire"
 )
 
@@ -18,25 +19,41 @@ import (
 // goroutine is one client connection, so -cpu sets the concurrency. The
 // metrics cases are the same with a metrics.Metrics recording, to show its
 // cost.
+//
+// The batcher case runs on the stack 'flashsale serve' runs on (a
+// transport.Batcher over the pool, which merges purchases); the others on
+// the pool alone.
 func BenchmarkServerPurchase(b *testing.B) {
 	eng, _ := newEngine(b)
-	srvs := map[bool]*testServer{
-		false: startServer(b, eng, server.Config{}),
-		true:  startServer(b, eng, server.Config{Metrics: metrics.New(metrics.Config{})}),
+	pool, _ := newPool(b)
+	batcher := transport.NewBatcher(pool, transport.BatcherConfig{})
+	b.Cleanup(func() { batcher.Close() })
+	batched := engine.New(batcher)
+	type stack int
+	const (
+		plain stack = iota
+		withMetrics
+		withBatcher
+	)
+	srvs := map[stack]*testServer{
+		plain:       startServer(b, eng, server.Config{}),
+		withMetrics: startServer(b, eng, server.Config{Metrics: metrics.New(metrics.Config{})}),
+		withBatcher: startServer(b, batched, server.Config{}),
 	}
 	tests := []struct {
-		name    string
-		units   int64
-		status  string
-		metrics bool
+		name   string
+		units  int64
+		status string
+		stack  stack
 	}{
-		{"sold-out", 0, "SOLD_OUT", false},
-		{"success", saletest.BenchStock, "SUCCESS", false},
-		{"sold-out+metrics", 0, "SOLD_OUT", true},
-		{"success+metrics", saletest.BenchStock, "SUCCESS", true},
+		{"sold-out", 0, "SOLD_OUT", plain},
+		{"success", saletest.BenchStock, "SUCCESS", plain},
+		{"sold-out+metrics", 0, "SOLD_OUT", withMetrics},
+		{"success+metrics", saletest.BenchStock, "SUCCESS", withMetrics},
+		{"success+batcher", saletest.BenchStock, "SUCCESS", withBatcher},
 	}
 	for _, tt := range tests {
-		srv := srvs[tt.metrics]
+		srv := srvs[tt.stack]
 		b.Run(tt.name, func(b *testing.B) {
 			id := newProduct(b, eng, tt.units, engine.WithPerUserLimit(0))
 			b.Cleanup(func() { eng.Delete(context.Background(), id) })

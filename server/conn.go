@@ -650,14 +650,22 @@ func (c *conn) collect(b *outBatch, whole bool) (bool, error) {
 			return true, nil
 		}
 	}
-	for len(c.queue) > 0 && c.queue[0].ready && len(b.out) < flushAt {
-		sl := c.queue[0]
-		c.queue[0] = nil // the backing array keeps no written slot alive
-		c.queue = c.queue[1:]
+	k := 0
+	for k < len(c.queue) && c.queue[k].ready && len(b.out) < flushAt {
+		sl := c.queue[k]
+		k++
 		if c.werr == nil {
 			b.out = wire.AppendResponseFrame(b.out, sl.typ.Response(), &sl.resp)
 		}
 		b.written = append(b.written, sl)
+	}
+	if k > 0 {
+		// The rest moves to the front: the queue keeps its backing array
+		// (slicing off the front would shrink it, and take's append
+		// allocate anew), which keeps no written slot alive.
+		n := copy(c.queue, c.queue[k:])
+		clear(c.queue[n:])
+		c.queue = c.queue[:n]
 	}
 	if len(b.written) == 0 {
 		c.writing = false

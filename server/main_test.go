@@ -15,6 +15,7 @@ const testTimeout = saletest.Timeout
 var (
 	testContext          = saletest.Context
 	newEngine            = saletest.Engine
+	newPool              = saletest.Pool
 	closedAddr           = saletest.ClosedAddr
 	newProduct           = saletest.Product
 	purchaseConcurrently = saletest.PurchaseConcurrently

@@ -429,6 +429,9 @@ func deadlineOf(ctx context.Context) time.Time {
 
 // isNoScript reports whether err is the NOSCRIPT refusal (see refusals).
 func isNoScript(err error) bool {
+	if err == nil { // (before re, which escapes: no allocation for success)
+		return false
+	}
 	var re redis.Error
 	if !errors.As(err, &re) {
 		return false

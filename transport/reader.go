@@ -268,6 +268,9 @@ func (b *Batcher) retry(c *call) {
 // isReply reports whether err is an error reply from Redis (the connection
 // is fine) rather than a network failure.
 func isReply(err error) bool {
+	if err == nil { // (before re, which escapes: no allocation for success)
+		return false
+	}
 	var re redis.Error
 	return errors.As(err, &re)
 }

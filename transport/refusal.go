@@ -133,6 +133,9 @@ func isMaxClients(err error) bool {
 // refusalOf returns the refusal err is, if err is an error reply that
 // proves the call did not run.
 func refusalOf(err error) (*Refusal, bool) {
+	if err == nil { // (before re, which escapes: no allocation for success)
+		return nil, false
+	}
 	var re redis.Error
 	if !errors.As(err, &re) {
 		return nil, false

@@ -12,7 +12,7 @@ import (
 
 // sendScript writes EVALSHA of s with keysAndArgs on c, unflushed.
 func sendScript(c redis.Conn, s *engine.Script, keysAndArgs ...any) error {
-	return writeScript(c, "EVALSHA", s.Hash(), s, keysAndArgs)
+	return writeScript(c, "EVALSHA", s.HashArg(), s, keysAndArgs)
 }
 
 // sendScriptText writes EVAL of s's text with keysAndArgs on c,
@@ -25,7 +25,7 @@ func sendScriptText(c redis.Conn, s *engine.Script, keysAndArgs ...any) error {
 // keysAndArgs unless s takes it as its first argument (KeyCount -1, a
 // merged form); a call whose script has a lone form it fits goes in that
 // form (see engine.MergeSpec).
-func writeScript(c redis.Conn, cmd, body string, s *engine.Script, keysAndArgs []any) error {
+func writeScript(c redis.Conn, cmd string, body any, s *engine.Script, keysAndArgs []any) error {
 	args := make([]any, 0, 2+len(keysAndArgs))
 	args = append(args, body)
 	if m := s.Merge; m != nil && m.Lone != nil {
