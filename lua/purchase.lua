@@ -143,7 +143,9 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
   else
     user, q, product, events, holds, reservations = ARGV[7], ARGV[8], ARGV[1], ARGV[3], KEYS[9], KEYS[10]
   end
-  local qty = tonumber(q)
+  -- (A quantity of 1, nearly every purchase's, needs no tonumber: the
+  -- comparison of interned strings is a pointer's.)
+  local qty = q == '1' and 1 or tonumber(q)
   if start_ms and now < start_ms then
     return {NOT_STARTED, start_ms, 0, 0}
   elseif end_ms and now >= end_ms then
@@ -170,11 +172,14 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
   -- %d: Lua's number format would write 1e+15.
   local remaining = string.format('%d', redis.call('DECRBY', KEYS[1], q))
   redis.call('RPUSH', KEYS[2], user)
+  -- The time as text: Redis spells a number argument with %.17g, which
+  -- costs more than this.
+  local at = string.format('%d', now)
   local event, oid = '{"product_id":'
   if hold > 0 then
     local exp = string.format('%d', now + hold)
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'reserved', 'user_id', user,
-      'quantity', q, 'remaining', remaining, 'expires', exp, 'time', now)
+      'quantity', q, 'remaining', remaining, 'expires', exp, 'time', at)
     if not queued then
       -- The record as res_record (reservation.lua) writes it.
       redis.call('HSET', reservations, oid, exp .. '|' .. q .. '|R|' .. user)
@@ -190,7 +195,7 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
     event = '{"type":"reserved","expires_at":' .. exp .. ',"product_id":'
   else
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
-      'quantity', q, 'remaining', remaining, 'time', now)
+      'quantity', q, 'remaining', remaining, 'time', at)
   end
   -- The ids as JSON strings: the lone form's need no escaping (the engine
   -- sends the others in the full form), else as cjson.encode writes them.
