@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/flashsale/flashsale/engine"
+	"github.com/flashsale/flashsale/internal/testkit/redistest"
+	"github.com/flashsale/flashsale/lua"
 )
 
 // fullForm runs req alone in the purchase script's full form (every key
@@ -121,6 +126,59 @@ func TestLoneFormTaken(t *testing.T) {
 			t.Errorf("%+v: form %v, want the key count %d and %d elements", tt.req, out, tt.keys, want)
 		case tt.keys == 11 && out[len(out)-1] != engine.KeysFor(tt.req.ProductID).Request(""):
 			t.Errorf("%+v: compact form ends %v, want the request key prefix", tt.req, out[len(out)-1])
+		}
+	}
+}
+
+// TestLoneFormOrderTime: a lone sale of a plain product writes its time
+// from TIME's texts, not from a number; it must be the time of its entry
+// (the stream id's milliseconds), whatever the microseconds' digits.
+func TestLoneFormOrderTime(t *testing.T) {
+	t.Parallel()
+	eng, _ := newEngine(t)
+	ctx := testContext(t)
+	id := newProduct(t, eng, 200, engine.WithPerUserLimit(0))
+	for i := range 200 {
+		if r := eng.Purchase(ctx, engine.Request{ProductID: id, UserID: fmt.Sprint("u", i)}); r.OrderID == "" {
+			t.Fatalf("purchase %d: %+v", i, r)
+		}
+	}
+	orders, err := eng.Orders(ctx, id, 0)
+	if err != nil || len(orders) != 200 {
+		t.Fatalf("orders: %d, %v", len(orders), err)
+	}
+	for _, o := range orders {
+		var ms int64
+		if _, err := fmt.Sscanf(o.ID, "%d-", &ms); err != nil {
+			t.Fatalf("entry id %q: %v", o.ID, err)
+		}
+		if d := o.Time.UnixMilli() - ms; d < -5 || d > 5 {
+			t.Errorf("entry %s: time %d ms, %d ms from its id", o.ID, o.Time.UnixMilli(), d)
+		}
+	}
+}
+
+// TestLoneFormTimeText runs the lean path's line that spells the time in
+// ms from TIME's two texts, as purchase.lua has it, for microseconds of
+// every length.
+func TestLoneFormTimeText(t *testing.T) {
+	t.Parallel()
+	_, addr := newEngine(t)
+	c := redistest.Conn(t, addr)
+	var line string
+	for l := range strings.Lines(lua.Purchase) {
+		if strings.Contains(l, "at = t[1] ..") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("purchase.lua has no line that spells at from t")
+	}
+	src := "local t = {ARGV[1], ARGV[2]}\nlocal us, at = t[2], nil\n" + line + "\nreturn at"
+	for _, us := range []int64{0, 5, 999, 1000, 5123, 99999, 100000, 123456, 999999} {
+		got, err := redis.String(c.Do("EVAL", src, 0, "1796688871", us))
+		if want := fmt.Sprint(1796688871000 + us/1000); err != nil || got != want {
+			t.Errorf("microseconds %d: at = %q (%v), want %s", us, got, err, want)
 		}
 	}
 }

@@ -113,7 +113,13 @@ local limit = meta[1] and tonumber(meta[1]) or 0
 local start_ms, end_ms = meta[2] and tonumber(meta[2]), meta[3] and tonumber(meta[3])
 local hold = meta[4] and tonumber(meta[4]) or 0
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- now, in ms. A lone sale of a product with no window, hold,
+-- reservations or room needs the time only as the text of its record
+-- (at, in the lean path), which costs less than the number.
+local now
+if not lone or meta[2] or meta[3] or meta[4] or meta[5] or meta[7] or meta[8] then
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local interval, burst = 0, 0
 if not lone then
   interval, burst = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -126,7 +132,9 @@ local room = meta[7] == '1'
 -- name. due: some may have expired (meta's due is at most the earliest
 -- expiry of an open reservation; see res_sweep), to be released first.
 local reserving = hold > 0 or meta[5]
-local due = meta[5] and tonumber(meta[5]) > 0 and tonumber(meta[6] or '0') <= now
+-- due_at: meta's due as a number (nil when unset), read once.
+local due_at = meta[6] and tonumber(meta[6])
+local due = meta[5] and tonumber(meta[5]) > 0 and (due_at or 0) <= now
 -- queued: a reservation needs no queue but the orders stream (see
 -- reservation.lua), unless a shrunk hold's reservations may still expire
 -- before those made before them (meta's fifo_at).
@@ -173,8 +181,15 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
   local remaining = string.format('%d', redis.call('DECRBY', KEYS[1], q))
   redis.call('RPUSH', KEYS[2], user)
   -- The time as text: Redis spells a number argument with %.17g, which
-  -- costs more than this.
-  local at = string.format('%d', now)
+  -- costs more than this. Without now, from TIME's two texts: seconds,
+  -- then the first three of six digits of microseconds.
+  local at
+  if now then
+    at = string.format('%d', now)
+  else
+    local us = t[2]
+    at = t[1] .. (#us > 3 and string.rep('0', 6 - #us) .. string.sub(us, 1, -4) or '000')
+  end
   local event, oid = '{"product_id":'
   if hold > 0 then
     local exp = string.format('%d', now + hold)
@@ -186,10 +201,10 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
       redis.call('ZADD', holds, exp, oid)
     end
     redis.call('HINCRBY', KEYS[3], 'reserved', q)
-    if not meta[6] then
+    if not due_at then
       -- Nothing was open: the stream queue starts here.
       redis.call('HSET', KEYS[3], 'due', exp, 'cursor', oid)
-    elseif tonumber(meta[6]) > now + hold then
+    elseif due_at > now + hold then
       redis.call('HSET', KEYS[3], 'due', exp)
     end
     event = '{"type":"reserved","expires_at":' .. exp .. ',"product_id":'
@@ -224,7 +239,7 @@ local K = {stock = KEYS[1], buyers = KEYS[2], meta = KEYS[3], holders = KEYS[4],
 if due then
   local units, next = res_sweep(K, now, 100)
   -- The sweep kept meta's due: what this call's reservations compare with.
-  meta[6] = next >= 0 and next or nil
+  due_at = next >= 0 and next or nil
   if units > 0 then
     left = left + units
     redis.call('PUBLISH', ARGV[6], ARGV[1])
@@ -559,9 +574,9 @@ if hold > 0 then
     redis.call('ZADD', KEYS[9], unpack(zadd))
   end
   redis.call('HINCRBY', KEYS[3], 'reserved', int(sold))
-  if not meta[6] then
+  if not due_at then
     redis.call('HSET', KEYS[3], 'due', until_ms, 'cursor', first) -- as in the lean path
-  elseif tonumber(meta[6]) > now + hold then
+  elseif due_at > now + hold then
     redis.call('HSET', KEYS[3], 'due', until_ms)
   end
 end
