@@ -215,14 +215,19 @@ var (
 )
 
 // The purchase script's lone form (see lua/purchase.lua): one purchase
-// with no request id and no rate limit, sent alone, passes only what it
-// can need, which spares Redis making the rest (see loneForm).
+// with no request id, rate limit or admission nonce, sent alone, passes
+// only what its lean path needs, which spares Redis making the rest (see
+// loneForm). A call the lean path cannot serve answers the error
+// loneRefusal, having written nothing, and goes again in the compact
+// form of one call.
 var (
-	purchaseLoneKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders, keyReleased,
-		keyHolds, keyReservations, keyAdmitted}
-	purchaseLoneArgs = []string{"product id", "event channel", "control channel", "user id", "quantity",
-		"admission nonce"}
+	purchaseLoneKeys = []key{keyStock, keyBuyers, keyMeta, keyHolders, keyOrders}
+	purchaseLoneArgs = []string{"product id", "event channel", "user id", "quantity"}
 )
+
+// loneRefusal begins the error reply of a purchase in the lone form that
+// needs the compact form.
+const loneRefusal = "NOTLEAN"
 
 // purchaseKeys is the key count of one purchase.
 var purchaseKeys = len(purchaseShared) + len(purchaseOwnKeys)
@@ -249,7 +254,7 @@ func withPrelude(src string) string {
 var purchaseScript = mergeable(newScript("purchase", purchaseSource, purchaseKeys), &MergeSpec{
 	Script: newScript("purchase-merged", purchaseSource, -1), Max: MaxMergedPurchases,
 	Keys: purchaseKeys, SharedKeys: len(purchaseShared), SharedArgs: len(purchaseSharedArgs),
-	Stride: answerLen, Lone: loneForm, Compact: compactForm,
+	Stride: answerLen, Lone: loneForm, LoneRefusal: loneRefusal, Compact: compactForm,
 })
 
 // loneAt are the places in a purchase's keys and arguments of its lone
@@ -270,10 +275,10 @@ var loneAt = func() []int {
 }()
 
 // loneForm is the purchase script's MergeSpec.Lone: a purchase with no
-// request id, no rate limit, and a product and customer id that need no
-// escaping in JSON (the lean path writes them into its event as they
-// are) has the lone form; one with a request id but no rate limit, the
-// compact form (see compactForm).
+// request id, no rate limit, no admission nonce, and a product and
+// customer id that need no escaping in JSON (the lean path writes them
+// into its event as they are) has the lone form; another with no rate
+// limit, the compact form (see compactForm).
 func loneForm(dst, keysAndArgs []any) ([]any, bool) {
 	if len(keysAndArgs) != purchaseArgCount {
 		return nil, false
@@ -282,10 +287,11 @@ func loneForm(dst, keysAndArgs []any) ([]any, bool) {
 	rid, _ := keysAndArgs[loneTells.rid].(string)
 	product, okP := keysAndArgs[loneTells.product].(string)
 	user, okU := keysAndArgs[loneTells.user].(string)
+	nonce, _ := keysAndArgs[loneTells.nonce].(string)
 	if interval != 0 {
 		return nil, false
 	}
-	if rid != "" || !okP || !okU || !plainJSON(product) || !plainJSON(user) {
+	if rid != "" || nonce != "" || !okP || !okU || !plainJSON(product) || !plainJSON(user) {
 		return appendCompact(dst, 1, func(int) []any { return keysAndArgs })
 	}
 	dst = append(dst, len(purchaseLoneKeys))
@@ -331,7 +337,8 @@ func appendCompact(dst []any, n int, call func(i int) []any) ([]any, bool) {
 // loneTells are the places in a purchase's keys and arguments of what
 // tells whether it has the lone form or the compact one, and of its
 // request key (the compact form's prefix is that key without the id).
-var loneTells = struct{ interval, rid, product, user, request int }{
+var loneTells = struct{ interval, rid, product, user, nonce, request int }{
+	nonce:    purchaseKeys + len(purchaseSharedArgs) + slices.Index(purchaseOwnArgs, "admission nonce"),
 	request:  len(purchaseShared) + slices.Index(purchaseOwnKeys, "request"),
 	interval: purchaseKeys + slices.Index(purchaseSharedArgs, "rate interval ms"),
 	product:  purchaseKeys + slices.Index(purchaseSharedArgs, "product id"),

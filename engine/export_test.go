@@ -1,5 +1,7 @@
 package engine
 
+import "slices"
+
 // SetTransferHook makes every transfer between shards that engines run
 // call hook after its debit, and every restock of a sharded product
 // before the credit of each part (an error stops the transfer or restock
@@ -24,6 +26,16 @@ var PurchaseScript = purchaseScript
 // e sends them; ok is false when e answers req without Redis.
 func PurchaseArgs(e *Engine, req Request) (args []any, ok bool) {
 	args, _, ok = e.preparePurchase(&req)
+	return args, ok
+}
+
+// PurchaseArgsAdmitted is PurchaseArgs for req with the admission nonce
+// nonce, as a checked Admission gives it.
+func PurchaseArgsAdmitted(e *Engine, req Request, nonce string) (args []any, ok bool) {
+	args, ok = PurchaseArgs(e, req)
+	if ok {
+		args[purchaseKeys+len(purchaseSharedArgs)+slices.Index(purchaseOwnArgs, "admission nonce")] = nonce
+	}
 	return args, ok
 }
 

@@ -89,10 +89,11 @@ func TestLoneFormEqualsFullForm(t *testing.T) {
 	}
 }
 
-// TestLoneFormTaken: a purchase alone with no request id and plain ids
-// goes in the lone form, nine keys; one with a request id or an id JSON
-// escapes in the compact form, the 11 shared keys, the arguments and the
-// request key prefix; one with a rate limit as it is.
+// TestLoneFormTaken: a purchase alone with no request id, no admission
+// and plain ids goes in the lone form, five keys and four arguments; one
+// with a request id, an admission or an id JSON escapes in the compact
+// form, the 11 shared keys, the arguments and the request key prefix; one
+// with a rate limit as it is.
 func TestLoneFormTaken(t *testing.T) {
 	t.Parallel()
 	lone := engine.PurchaseScript.Merge.Lone
@@ -103,8 +104,9 @@ func TestLoneFormTaken(t *testing.T) {
 		req  engine.Request
 		keys int // the form's key count, 0 for none
 	}{
-		{plain, engine.Request{ProductID: "p", UserID: "u"}, 9},
-		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, 9},
+		{plain, engine.Request{ProductID: "p", UserID: "u"}, 5},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, 5},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Admission: "n"}, 11},
 		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 11},
 		{rated, engine.Request{ProductID: "p", UserID: "u"}, 0},
 		{rated, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 0},
@@ -113,12 +115,14 @@ func TestLoneFormTaken(t *testing.T) {
 		{plain, engine.Request{ProductID: "p", UserID: "ü"}, 11},
 	}
 	for _, tt := range tests {
-		args, ok := engine.PurchaseArgs(tt.eng, tt.req)
+		req, nonce := tt.req, tt.req.Admission
+		req.Admission = "" // (a real one is signed: its nonce goes in as checked)
+		args, ok := engine.PurchaseArgsAdmitted(tt.eng, req, nonce)
 		if !ok {
 			t.Fatalf("%+v answered without Redis", tt.req)
 		}
 		out, got := lone(nil, args)
-		want := map[int]int{0: 0, 9: 1 + 9 + 6, 11: 1 + 11 + 6 + 4 + 1}[tt.keys]
+		want := map[int]int{0: 0, 5: 1 + 5 + 4, 11: 1 + 11 + 6 + 4 + 1}[tt.keys]
 		switch {
 		case got != (tt.keys > 0):
 			t.Errorf("%+v: a shorter form %v, want %v", tt.req, got, tt.keys > 0)

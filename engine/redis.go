@@ -97,6 +97,11 @@ type MergeSpec struct {
 	// has none (it is then sent as it is). The form runs the same script
 	// with the same reply.
 	Lone func(dst, keysAndArgs []any) ([]any, bool)
+	// LoneRefusal, if set, begins the error reply with which a call in
+	// the Lone form says that it did not run (it wrote nothing) and needs
+	// another form: the transport then sends it as the merged call of
+	// one (Args(1, …)), whose reply is the same.
+	LoneRefusal string
 	// Compact, if set, is a shorter form n calls merged may take: it
 	// returns the form's key count, keys and arguments for the calls
 	// call(0..n-1) and true, or false when they have none (they are then

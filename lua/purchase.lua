@@ -40,12 +40,15 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- what the script does not touch: its 11 keys tell it), and one argument
 -- more at the end, ARGV[7+4M], the prefix of the request record keys of
 -- the former formats (the key of request id r is the prefix .. r).
--- The lone form: one purchase with no request id and no rate limit may
--- come with only the keys and arguments it can need (nine keys tell it:
--- the full form has 11 + 2M), which spares Redis making the rest:
---   KEYS[1..6] as above, KEYS[7] holds, KEYS[8] reservations, KEYS[9]
---   admissions; ARGV[1] product id, ARGV[2] event channel, ARGV[3] control
---   channel, ARGV[4] user id, ARGV[5] quantity, ARGV[6] admission nonce.
+-- The lone form: one purchase with no request id, rate limit or
+-- admission nonce may come with only what the lean path below needs (five
+-- keys tell it), which spares Redis making the rest:
+--   KEYS[1..5] as above; ARGV[1] product id, ARGV[2] event channel,
+--   ARGV[3] user id, ARGV[4] quantity.
+-- When the lean path does not serve it (a room, reservations to release,
+-- or a shortened hold: they need keys it has not), the call answers the
+-- error NOTLEAN before it writes anything, and the engine's transport
+-- sends it again in the compact form (engine.MergeSpec.LoneRefusal).
 -- Request records: a hash field per request id, its value
 -- epoch|expires_ms|remaining|order_id|fingerprint, in one of two hashes
 -- that take turns (meta's rgen says which is being written since rgen_at,
@@ -87,10 +90,9 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   RESERVED, remaining, order_id, expires_ms  reserved (or the replay of an earlier reservation)
 --   NOT_ADMITTED, why, 0, 0           a waiting room's product without a valid admission:
 --                                     why is 1 none given, 2 not the one issued, 3 expired
--- KEYS and ARGV as locals: a call of the lone form that the lean path
--- below does not serve has them rewritten into the compact form's layout.
+-- KEYS and ARGV as locals: a local is a register, a global a lookup.
 local KEYS, ARGV = KEYS, ARGV
-local lone, compact = #KEYS == 9, #KEYS == 11
+local lone, compact = #KEYS == 5, #KEYS == 11
 local m = lone and 1 or compact and (#ARGV - 7) / 4 or (#KEYS - 11) / 2
 local stock = redis.call('GET', KEYS[1])
 if not stock then
@@ -134,7 +136,8 @@ local room = meta[7] == '1'
 local reserving = hold > 0 or meta[5]
 -- due_at: meta's due as a number (nil when unset), read once.
 local due_at = meta[6] and tonumber(meta[6])
-local due = meta[5] and tonumber(meta[5]) > 0 and (due_at or 0) <= now
+-- (meta's reserved is HINCRBY's integer text, never negative: '0' is none.)
+local due = meta[5] and meta[5] ~= '0' and (due_at or 0) <= now
 -- queued: a reservation needs no queue but the orders stream (see
 -- reservation.lua), unless a shrunk hold's reservations may still expire
 -- before those made before them (meta's fifo_at).
@@ -144,10 +147,13 @@ local queued = not meta[8] or tonumber(meta[8]) <= now
 -- expired reservation to care for, is judged and written here, with the
 -- same checks, answer and records as below, and none of the machinery of
 -- a merged call (its tables and functions are not even made).
+if lone and (room or due or hold > 0 and not queued) then
+  return redis.error_reply('NOTLEAN this purchase needs the compact form (a room, reservations due, or a shortened hold)')
+end
 if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due then
   local user, q, product, events, holds, reservations
-  if lone then
-    user, q, product, events, holds, reservations = ARGV[4], ARGV[5], ARGV[1], ARGV[2], KEYS[7], KEYS[8]
+  if lone then -- (a shortened hold, which needs the last two, went above)
+    user, q, product, events = ARGV[3], ARGV[4], ARGV[1], ARGV[2]
   else
     user, q, product, events, holds, reservations = ARGV[7], ARGV[8], ARGV[1], ARGV[3], KEYS[9], KEYS[10]
   end
@@ -225,11 +231,6 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
     return {RESERVED, left - qty, oid, now + hold}
   end
   return {SOLD, left - qty, oid, qty}
-end
-if lone then
-  local k, a = KEYS, ARGV
-  KEYS = {k[1], k[2], k[3], k[4], k[5], k[6], '', '', k[7], k[8], k[9]}
-  ARGV = {a[1], '0', a[2], '0', '0', a[3], a[4], a[5], '', a[6], ''}
 end
 
 --#include reservation.lua

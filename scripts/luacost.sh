@@ -60,9 +60,9 @@ command() {
   case "$1" in
   seed) CMD=(EVALSHA "$3" 2 "${P}stock" "${P}buyers" 'u:__rand_int__' p) ;;
   lone | lone-hold)
-    CMD=(EVALSHA "$2" 9)
-    for k in stock buyers meta holders orders released holds reservations room:admitted; do CMD+=("$P$k"); done
-    CMD+=(p flashsale_events flashsale_control 'u:__rand_int__' 1 '')
+    CMD=(EVALSHA "$2" 5)
+    for k in stock buyers meta holders orders; do CMD+=("$P$k"); done
+    CMD+=(p flashsale_events 'u:__rand_int__' 1)
     ;;
   *) # merged, merged-hold, merged-rid: the compact form
     CMD=(EVALSHA "$2" 11)
@@ -79,7 +79,7 @@ command() {
 }
 # count KIND: instructions per call (per sale when merged) of KIND.
 count() {
-  local out=$tmp/callgrind.out vp sha seed per=1
+  local out=$tmp/callgrind.out vp sha seed stats per=1
   rm -f "$out"*
   valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
     --toggle-collect=evalGenericCommand redis-server --port "$RP" --bind 127.0.0.1 \
@@ -94,8 +94,13 @@ count() {
   redis-benchmark -p "$RP" -c 1 -n $((LN / per + 200)) -r 2000000000 -q "${CMD[@]}" >/dev/null
   callgrind_control -z "$vp" >/dev/null 2>&1
   redis-benchmark -p "$RP" -c 1 -n $((LN / per)) -r 2000000000 -q "${CMD[@]}" >/dev/null
+  stats=$(redis-cli -p "$RP" INFO commandstats | tr -d '\r' | grep '^cmdstat_evalsha:')
   redis-cli -p "$RP" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
   wait "$vp" || true
+  case "$stats" in
+  *failed_calls=0*) ;;
+  *) echo "luacost.sh: $1: the calls failed ($stats)" >&2; echo 0; return ;;
+  esac
   awk -v n=$((LN / per * per)) '/^summary:/ { printf "%.0f", $2 / n }' "$out"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

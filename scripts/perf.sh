@@ -80,14 +80,14 @@ LUA
 )")
 
 # PURCHASE: one purchase of PRODUCT (replace it) as the engine sends one
-# alone with no request id and no rate limit: purchase.lua's lone form
-# (engine.MergeSpec.Lone), its 9 keys, then the product id, the event and
-# control channels, a random customer, quantity 1, no admission.
-PURCHASE=(EVALSHA "$SHA" 9)
-for k in stock buyers meta holders orders released holds reservations room:admitted; do
+# alone with no request id, no rate limit and no admission: purchase.lua's
+# lone form (engine.MergeSpec.Lone), its 5 keys, then the product id, the
+# event channel, a random customer, quantity 1.
+PURCHASE=(EVALSHA "$SHA" 5)
+for k in stock buyers meta holders orders; do
   PURCHASE+=("product:{PRODUCT}:$k")
 done
-PURCHASE+=(PRODUCT flashsale_events flashsale_control 'u:__rand_int__' 1 '')
+PURCHASE+=(PRODUCT flashsale_events 'u:__rand_int__' 1)
 
 # rcpu: the Redis process's user+sys CPU seconds so far.
 rcpu() { redis_cpu "$RP"; }

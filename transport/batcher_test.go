@@ -126,6 +126,38 @@ func TestBatcherNoScript(t *testing.T) {
 	}
 }
 
+// TestBatcherLoneRefused: a lone purchase the script's lone form cannot
+// serve (a room, reservations due) is refused by the script and goes
+// again as the merged call of one: its customer gets the answer, not an
+// error, sync and async, and the books balance.
+func TestBatcherLoneRefused(t *testing.T) {
+	t.Parallel()
+	eng, _, _ := newBatched(t, transport.BatcherConfig{})
+	ctx := testContext(t)
+	roomed := newProduct(t, eng, 5)
+	if _, err := eng.SetRoom(ctx, roomed, engine.Room{Rate: 10}); err != nil {
+		t.Fatal(err)
+	}
+	held := newProduct(t, eng, 1, engine.WithHold(30*time.Millisecond))
+	if r := eng.Purchase(ctx, engine.Request{ProductID: held, UserID: "first"}); r.Status != wire.StatusReserved {
+		t.Fatalf("reservation = %+v", r)
+	}
+	time.Sleep(60 * time.Millisecond) // it falls due: the next purchase releases it
+	if r := eng.Purchase(ctx, engine.Request{ProductID: roomed, UserID: "u"}); r.Code != engine.CodeNotAdmitted {
+		t.Errorf("purchase of a product with a room = %+v, want NOT_ADMITTED", r)
+	}
+	done := make(chan engine.Result, 1)
+	eng.PurchaseAsync(engine.Request{ProductID: held, UserID: "second"}, time.Now().Add(testTimeout), func(r engine.Result) { done <- r })
+	if r := <-done; r.Status != wire.StatusReserved {
+		t.Errorf("purchase after the reservation fell due = %+v, want RESERVED", r)
+	}
+	for _, id := range []string{roomed, held} {
+		if a, err := eng.Verify(ctx, id); err != nil || !a.OK() {
+			t.Errorf("verify %s: %+v %v", id, a, err)
+		}
+	}
+}
+
 // TestBatcherRedisDown: with no Redis, calls fail fast as "did not run".
 func TestBatcherRedisDown(t *testing.T) {
 	t.Parallel()

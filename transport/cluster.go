@@ -561,16 +561,20 @@ func (c *Cluster) asking(ctx context.Context, n *clusterNode, s *engine.Script, 
 	p := n.pool
 	return p.do(ctx, func(conn redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		run := func(send scriptSender) (any, error) {
+		run := func(send scriptSender, s *engine.Script, keysAndArgs []any) (any, error) {
 			if _, err := redis.DoWithTimeout(conn, d, "ASKING"); err != nil {
 				return nil, err
 			}
 			return p.evalSHA(conn, d, send, s, keysAndArgs, wait)
 		}
-		v, err := run(sendScript)
+		v, err := run(sendScript, s, keysAndArgs)
 		if isNoScript(err) {
 			c.retried(RetryNoScript)
-			v, err = run(sendScriptText)
+			v, err = run(sendScriptText, s, keysAndArgs)
+		}
+		if loneRefused(s, err) {
+			ms, margs := asMergedOne(s, keysAndArgs)
+			v, err = run(sendScript, ms, margs)
 		}
 		return v, err
 	})

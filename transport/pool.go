@@ -347,12 +347,19 @@ func (p *Pool) Eval(ctx context.Context, s *engine.Script, keysAndArgs ...any) (
 func (p *Pool) eval(ctx context.Context, s *engine.Script, keysAndArgs []any) (any, error) {
 	return p.do(ctx, func(c redis.Conn, d time.Duration) (any, error) {
 		wait := p.durability.Enabled() && !s.ReadOnly
-		v, err := p.evalSHA(c, d, sendScript, s, keysAndArgs, wait)
-		if isNoScript(err) {
-			// EVAL (the script's text) loads and runs it in one step: a
-			// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
-			// EVALSHA would fail the retry with NOSCRIPT again.
-			v, err = p.evalSHA(c, d, sendScriptText, s, keysAndArgs, wait)
+		run := func(s *engine.Script, keysAndArgs []any) (any, error) {
+			v, err := p.evalSHA(c, d, sendScript, s, keysAndArgs, wait)
+			if isNoScript(err) {
+				// EVAL (the script's text) loads and runs it in one step: a
+				// SCRIPT FLUSH landing between a SCRIPT LOAD and a second
+				// EVALSHA would fail the retry with NOSCRIPT again.
+				v, err = p.evalSHA(c, d, sendScriptText, s, keysAndArgs, wait)
+			}
+			return v, err
+		}
+		v, err := run(s, keysAndArgs)
+		if loneRefused(s, err) {
+			v, err = run(asMergedOne(s, keysAndArgs))
 		}
 		return v, err
 	})

@@ -225,6 +225,12 @@ func (b *Batcher) answer(calls []*call, v any, err, waitErr error) (asReplica bo
 				b.refusals.Refused(CauseNoScript)
 			}
 			go b.retry(c)
+		case loneRefused(c.s, err):
+			// The script's lone form did not run the call (it needs keys
+			// that form has not): it goes again as the merged call of
+			// one, on the pool, within its deadline.
+			c.s, c.args = asMergedOne(c.s, c.args)
+			go b.retry(c)
 		case isMaxClients(err):
 			// Redis refused this connection, not the node: the call
 			// did not run, so it goes on another connection (the

@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/flashsale/flashsale/engine"
@@ -37,6 +40,23 @@ func writeScript(c redis.Conn, cmd string, body any, s *engine.Script, keysAndAr
 		args = append(args, n)
 	}
 	return c.Send(cmd, append(args, keysAndArgs...)...)
+}
+
+// loneRefused reports whether err is the reply of s's lone form refusing
+// a call (engine.MergeSpec.LoneRefusal): the call did not run, and goes
+// again as the merged call of one (asMergedOne).
+func loneRefused(s *engine.Script, err error) bool {
+	if err == nil || s.Merge == nil || s.Merge.LoneRefusal == "" {
+		return false
+	}
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), s.Merge.LoneRefusal)
+}
+
+// asMergedOne is the call of s with keysAndArgs as the merged call of one,
+// which no lone form takes.
+func asMergedOne(s *engine.Script, keysAndArgs []any) (*engine.Script, []any) {
+	return s.Merge.Script, s.Merge.Args(1, func(int) []any { return keysAndArgs })
 }
 
 // loadScript runs SCRIPT LOAD of s on c.
