@@ -119,7 +119,8 @@ var (
 		"op", "order id", "user id", "event channel", "control channel", "product id")
 	holdScript     = declare("hold", lua.Hold, []key{keyStock, keyMeta}, "hold ms")
 	roomSetScript  = declare("room_set", lua.RoomSet, roomKeys, "opens ms", "rate", "control channel", "product id")
-	roomJoinScript = declare("room_join", lua.RoomJoin, roomKeys, "user id", "score", "nonce")
+	roomJoinScript = declare("room_join", lua.RoomJoin, []key{keyStock, keyRoom, keyTickets, keyLine},
+		"user id", "score", "nonce")
 	roomPollScript = declare("room_poll", lua.RoomPoll, roomKeys, "user id", "ticket nonce", "nonce", "admission ms")
 	roomInfoScript = declare("room_info", lua.RoomInfo, roomKeys).readOnly()
 	// room_secret runs on no product: call it with the zero Keys.

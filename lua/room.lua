@@ -23,32 +23,35 @@
 -- admitted (tickets admitted so far). The tickets hash: user id ->
 -- place|joined_ms|nonce, place 'p' until it is known. The admitted hash:
 -- user id -> expires_ms|nonce of their admission.
--- K names the keys: stock, meta, room, tickets, line, admitted.
+-- K names the keys a script has: stock, room, tickets, line, admitted.
 
 -- room_read reads the room hash, or nil when the product has no room.
+-- (tonumber only for the fields that are set.)
 local function room_read(K)
   local f = redis.call('HMGET', K.room, 'opens', 'rate', 'a0', 't0', 'paused', 'pre', 'seq')
   if not f[1] then
     return nil
   end
-  return {opens = tonumber(f[1]), rate = tonumber(f[2]), a0 = tonumber(f[3] or '0'),
-    t0 = tonumber(f[4] or f[1]), paused = f[5] == '1', pre = tonumber(f[6] or '-1'),
-    seq = tonumber(f[7] or '0')}
+  local opens = tonumber(f[1])
+  return {opens = opens, rate = tonumber(f[2]), a0 = f[3] and tonumber(f[3]) or 0,
+    t0 = f[4] and tonumber(f[4]) or opens, paused = f[5] == '1', pre = f[6] and tonumber(f[6]) or -1,
+    seq = f[7] and tonumber(f[7]) or 0}
 end
 
--- room_begin opens a room script (KEYS as room_join.lua's): the keys by
--- name and the room; or the failure to answer: {-1} unknown product, {-6}
--- no room.
-local function room_begin()
-  if redis.call('EXISTS', KEYS[1]) == 0 then
+-- room_begin opens a room script whose keys K names (stock, room,
+-- tickets, line, and admitted when the script uses it): the room, with
+-- the units in stock (r.left, read here once); or the failure to answer:
+-- {-1} unknown product, {-6} no room.
+local function room_begin(K)
+  local stock = redis.call('GET', K.stock)
+  if not stock then
     return nil, nil, {-1}
   end
-  local K = {stock = KEYS[1], meta = KEYS[2], room = KEYS[3], tickets = KEYS[4], line = KEYS[5],
-    admitted = KEYS[6]}
   local r = room_read(K)
   if not r then
     return nil, nil, {-6}
   end
+  r.left = tonumber(stock) or 0
   return K, r, nil
 end
 
@@ -76,8 +79,7 @@ end
 -- room_left is whether the product has units left; the cursor pauses while
 -- it has none and resumes when units come back.
 local function room_left(K, r, now)
-  local left = tonumber(redis.call('GET', K.stock) or '0')
-  if left <= 0 then
+  if r.left <= 0 then
     if not r.paused and now >= r.opens then
       r.a0, r.paused = room_cursor(r, now), true
       redis.call('HSET', K.room, 'a0', r.a0, 'paused', '1')

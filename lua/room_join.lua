@@ -1,8 +1,7 @@
 -- room_join.lua: put a customer in a product's waiting room. A customer who
 -- joined before keeps their place (and ticket). Once the product has no
 -- unit left, a join answers SOLD_OUT and takes no place.
--- KEYS[1] stock  KEYS[2] meta  KEYS[3] room  KEYS[4] tickets  KEYS[5] line
--- KEYS[6] admitted
+-- KEYS[1] stock  KEYS[2] room  KEYS[3] tickets  KEYS[4] line
 -- ARGV[1] user id  ARGV[2] a random score, uniform in [0, 2^52) (the
 -- customer's order among those who join before the opening)
 -- ARGV[3] a random nonce (the ticket's, if this is the customer's first join)
@@ -10,7 +9,7 @@
 --   {0 sold out} or {1 waiting, places ahead to admission (-1 before the
 --   opening), eta ms (-1 unknown), the ticket's nonce}
 --#include room.lua
-local K, r, fail = room_begin()
+local K, r, fail = room_begin({stock = KEYS[1], room = KEYS[2], tickets = KEYS[3], line = KEYS[4]})
 if fail then
   return fail
 end
@@ -20,10 +19,13 @@ if not room_left(K, r, now) then
   return {0}
 end
 local user = ARGV[1]
-local rec = redis.call('HGET', KEYS[4], user)
+local rec = redis.call('HGET', K.tickets, user)
+-- place, nonce: a new customer's are known here, a returning one's are
+-- read from their ticket.
+local place, nonce
 if not rec then
   if now < r.opens then
-    redis.call('ZADD', KEYS[5], ARGV[2], user)
+    redis.call('ZADD', K.line, ARGV[2], user)
     rec = 'p|' .. now .. '|' .. ARGV[3]
   else
     room_open(K, r, now)
@@ -35,16 +37,20 @@ if not rec then
     if not r.paused and room_cursor(r, now) >= total then
       local step = 1000 / r.rate
       r.a0, r.t0 = total, math.max(now - step, r.t0 + (total - r.a0) * step)
-      redis.call('HSET', KEYS[3], 'a0', r.a0, 't0', r.t0)
+      redis.call('HSET', K.room, 'a0', r.a0, 't0', r.t0)
     end
-    r.seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
-    rec = (r.pre + r.seq) .. '|' .. now .. '|' .. ARGV[3]
+    r.seq = redis.call('HINCRBY', K.room, 'seq', 1)
+    place = r.pre + r.seq
+    -- (%d: Lua's own number text costs a float formatting each.)
+    rec = string.format('%d|%d|%s', place, now, ARGV[3])
   end
-  redis.call('HSET', KEYS[4], user, rec)
+  nonce = ARGV[3]
+  redis.call('HSET', K.tickets, user, rec)
+else
+  nonce = select(3, room_ticket(rec))
 end
-local _, _, nonce = room_ticket(rec)
 if not room_open(K, r, now) then
   return {1, -1, r.opens - now, nonce}
 end
-local ahead = math.max(room_place(K, user, rec) - room_cursor(r, now), 0)
+local ahead = math.max((place or room_place(K, user, rec)) - room_cursor(r, now), 0)
 return {1, ahead, math.ceil(ahead * 1000 / r.rate), nonce}

@@ -13,7 +13,8 @@
 --   (-1 unknown: the sale is paused)} or {2 admitted, expires ms, the
 --   admission's nonce, ms waited from the join to the admission}
 --#include room.lua
-local K, r, fail = room_begin()
+local K, r, fail = room_begin({stock = KEYS[1], room = KEYS[3], tickets = KEYS[4], line = KEYS[5],
+  admitted = KEYS[6]})
 if fail then
   return fail
 end
