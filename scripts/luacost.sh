@@ -13,7 +13,9 @@
 #     per-user limit of 1 (the default), without and with a hold;
 #   - merged: calls of M purchases in the compact form
 #     (engine.MergeSpec.Compact), per sale: a plain sale, a reservation,
-#     and a sale with a request id.
+#     and a sale with a request id;
+#   - join: a new customer's join of a waiting room that is open and
+#     admits 1 a second (room_join.lua), per call.
 # The ratios are the issues' cost targets, in instructions instead of CPU
 # time (which also weighs cache misses and the machine's neighbours).
 #
@@ -38,6 +40,8 @@ if [ -z "${SCRIPT:-}" ]; then
   SCRIPT=$tmp/purchase.lua
   go run ./scripts/luasrc purchase >"$SCRIPT"
 fi
+go run ./scripts/luasrc room_set >"$tmp/room_set.lua"
+go run ./scripts/luasrc room_join >"$tmp/room_join.lua"
 SEED="local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
 if stock <= 0 then return {0, 0} end
 local remaining = redis.call('DECR', KEYS[1])
@@ -53,12 +57,21 @@ product() {
   redis-cli -p "$RP" SET "${P}stock" 1000000000000 >/dev/null
   redis-cli -p "$RP" HSET "${P}meta" initial 1000000000000 limit 1 epoch e1 records hash >/dev/null
   if [ "$1" = hold ]; then redis-cli -p "$RP" HSET "${P}meta" hold 600000 >/dev/null; fi
+  if [ "$1" = room ]; then # open now, 1 admission a second, as 'admin room' sets it
+    redis-cli -p "$RP" EVALSHA "$(redis-cli -p "$RP" -x SCRIPT LOAD <"$tmp/room_set.lua")" 6 "${P}stock" "${P}meta" \
+      "${P}room" "${P}room:tickets" "${P}room:line" "${P}room:admitted" '' 1 flashsale_control p >/dev/null
+  fi
+  return 0
 }
 # command KIND SHA SEED_SHA: sets CMD, one call of KIND, random customers.
 command() {
   local k
   case "$1" in
   seed) CMD=(EVALSHA "$3" 2 "${P}stock" "${P}buyers" 'u:__rand_int__' p) ;;
+  join)
+    CMD=(EVALSHA "$(redis-cli -p "$RP" -x SCRIPT LOAD <"$tmp/room_join.lua")" 4 "${P}stock" "${P}room" "${P}room:tickets" \
+      "${P}room:line" 'u:__rand_int__' 1 n0)
+    ;;
   lone | lone-hold)
     CMD=(EVALSHA "$2" 5)
     for k in stock buyers meta holders orders; do CMD+=("$P$k"); done
@@ -88,7 +101,7 @@ count() {
   for _ in $(seq 200); do redis-cli -p "$RP" PING >/dev/null 2>&1 && break; sleep 0.1; done
   sha=$(redis-cli -p "$RP" -x SCRIPT LOAD <"$SCRIPT")
   seed=$(redis-cli -p "$RP" SCRIPT LOAD "$SEED")
-  case "$1" in *hold) product hold ;; *) product plain ;; esac
+  case "$1" in *hold) product hold ;; join) product room ;; *) product plain ;; esac
   command "$1" "$sha" "$seed"
   case "$1" in merged*) per=$M ;; esac
   redis-benchmark -p "$RP" -c 1 -n $((LN / per + 200)) -r 2000000000 -q "${CMD[@]}" >/dev/null
@@ -107,7 +120,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "luacost.sh: LN=$LN M=$M, $(redis-server --version | grep -o 'v=[0-9.]*'), $SCRIPT"
 declare -A IR
-for kind in seed lone lone-hold merged merged-hold merged-rid; do
+for kind in seed lone lone-hold merged merged-hold merged-rid join; do
   IR[$kind]=$(count "$kind")
   printf '  %-12s %8s instructions per %s\n' "$kind" "${IR[$kind]}" "$(case $kind in merged*) echo sale ;; *) echo call ;; esac)"
 done
@@ -116,3 +129,4 @@ echo "  lone reservation / lone purchase   $(ratio "${IR[lone-hold]}" "${IR[lone
 echo "  merged reservation / merged sale   $(ratio "${IR[merged-hold]}" "${IR[merged]}")   (issue 19: <= 1.25)"
 echo "  merged sale / seed script          $(ratio "${IR[merged]}" "${IR[seed]}")   (issue 21: <= 1; redis-benchmark's -P 16 seed calls are lone calls)"
 echo "  merged request id / seed script    $(ratio "${IR[merged-rid]}" "${IR[seed]}")   (issue 21: <= 1.5)"
+echo "  join / lone purchase               $(ratio "${IR[join]}" "${IR[lone]}")   (issue 20: < 1)"
