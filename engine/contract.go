@@ -315,11 +315,14 @@ func compactForm(n int, call func(i int) []any) ([]any, bool) {
 // every purchase's own arguments, the request key prefix.
 func appendCompact(dst []any, n int, call func(i int) []any) ([]any, bool) {
 	first := call(0)
+	if len(first) != purchaseArgCount {
+		return nil, false
+	}
 	interval, _ := first[loneTells.interval].(int64)
 	key, okK := first[loneTells.request].(string)
 	rid, okR := first[loneTells.rid].(string)
 	prefix, okP := strings.CutSuffix(key, rid)
-	if len(first) != purchaseArgCount || interval != 0 || !okK || !okR || !okP {
+	if interval != 0 || !okK || !okR || !okP {
 		return nil, false
 	}
 	shared, ownAt := len(purchaseShared), purchaseKeys+len(purchaseSharedArgs)
