@@ -15,8 +15,9 @@ import (
 
 // read matches replies to calls, batch by batch, on p's connection. On a
 // broken connection, or a reply not in by its call's deadline, it fails
-// what is in flight, closes p.broken and the connection; the writer then
-// stops and the lane dials again. When the node refused a call as a
+// what is in flight (sends it again on the pool when Redis refused the
+// connection: it ran none of it), closes p.broken and the connection; the
+// writer then stops and the lane dials again. When the node refused a call as a
 // replica (with sentinels) it closes p.stale: the writer sends no more.
 func (l *lane) read(conn redis.Conn, p *pipe) {
 	r := reader{lane: l, conn: conn}
@@ -29,6 +30,14 @@ func (l *lane) read(conn redis.Conn, p *pipe) {
 				l.g.b.connLost(lost)
 				close(p.broken)
 				conn.Close()
+			}
+		} else if errors.Is(lost, ErrMaxClients) {
+			// Redis refused the connection and closed it: nothing sent
+			// on it after the refusal ran (a call can be sent in the
+			// moment before the reader sees the refusal), so these go
+			// again on the pool, as the refused call did.
+			for _, c := range bt.calls {
+				go l.g.b.retry(c)
 			}
 		} else {
 			bt.fail(lost)
