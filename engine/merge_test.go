@@ -306,24 +306,23 @@ func TestMergedEqualsOneByOne(t *testing.T) {
 				r.ProductID = one
 				alone = append(alone, summary(eng.Purchase(ctx, r)))
 			}
-			for i := range reqs {
-				reqs[i].ProductID = all
+			// inOneCall runs reqs on product id as one call of run's form.
+			inOneCall := func(id string, run func(context.Context, *testing.T, *engine.Engine, ...engine.Request) []engine.Result) []string {
+				for i := range reqs {
+					reqs[i].ProductID = id
+				}
+				var got []string
+				for _, r := range run(ctx, t, eng, reqs...) {
+					got = append(got, summary(r))
+				}
+				return got
 			}
-			var together []string
-			for _, r := range merged(ctx, t, eng, reqs...) {
-				together = append(together, summary(r))
-			}
+			together := inOneCall(all, merged)
 			if !slices.Equal(alone, together) {
 				t.Fatalf("requests %+v\n alone  %q\n merged %q", reqs, alone, together)
 			}
 			booksAlike(ctx, t, eng, one, all)
-			for i := range reqs {
-				reqs[i].ProductID = full
-			}
-			var fully []string
-			for _, r := range mergedFull(ctx, t, eng, reqs...) {
-				fully = append(fully, summary(r))
-			}
+			fully := inOneCall(full, mergedFull)
 			if !slices.Equal(fully, together) {
 				t.Fatalf("requests %+v\n full form %q\n compact   %q", reqs, fully, together)
 			}
