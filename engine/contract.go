@@ -312,7 +312,8 @@ func compactForm(n int, call func(i int) []any) ([]any, bool) {
 
 // appendCompact appends to dst the compact form of the purchases
 // call(0..n-1): the key count, the shared keys, the shared arguments,
-// every purchase's own arguments, the request key prefix.
+// every purchase's own arguments, the request key prefix, and "1" when
+// the product id and every user id are plainJSON (else "0").
 func appendCompact(dst []any, n int, call func(i int) []any) ([]any, bool) {
 	first := call(0)
 	if len(first) != purchaseArgCount {
@@ -327,15 +328,26 @@ func appendCompact(dst []any, n int, call func(i int) []any) ([]any, bool) {
 	}
 	shared, ownAt := len(purchaseShared), purchaseKeys+len(purchaseSharedArgs)
 	if dst == nil {
-		dst = make([]any, 0, 2+shared+len(purchaseSharedArgs)+n*len(purchaseOwnArgs))
+		dst = make([]any, 0, 3+shared+len(purchaseSharedArgs)+n*len(purchaseOwnArgs))
 	}
 	dst = append(dst, shared)
 	dst = append(dst, first[:shared]...)
 	dst = append(dst, first[purchaseKeys:ownAt]...)
+	product, _ := first[loneTells.product].(string)
+	plain := plainJSON(product)
 	for i := range n {
-		dst = append(dst, call(i)[ownAt:]...)
+		c := call(i)
+		if plain {
+			user, ok := c[loneTells.user].(string)
+			plain = ok && plainJSON(user)
+		}
+		dst = append(dst, c[ownAt:]...)
 	}
-	return append(dst, prefix), true
+	flag := "0"
+	if plain {
+		flag = "1"
+	}
+	return append(dst, prefix, flag), true
 }
 
 // loneTells are the places in a purchase's keys and arguments of what

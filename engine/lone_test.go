@@ -92,7 +92,8 @@ func TestLoneFormEqualsFullForm(t *testing.T) {
 // TestLoneFormTaken: a purchase alone with no request id, no admission
 // and plain ids goes in the lone form, five keys and four arguments; one
 // with a request id, an admission or an id JSON escapes in the compact
-// form, the 11 shared keys, the arguments and the request key prefix; one
+// form, the 11 shared keys, the arguments, the request key prefix and
+// whether the ids need no JSON escaping; one
 // with a rate limit as it is.
 func TestLoneFormTaken(t *testing.T) {
 	t.Parallel()
@@ -102,17 +103,18 @@ func TestLoneFormTaken(t *testing.T) {
 	tests := []struct {
 		eng  *engine.Engine
 		req  engine.Request
-		keys int // the form's key count, 0 for none
+		keys int    // the form's key count, 0 for none
+		flag string // the compact form's last argument
 	}{
-		{plain, engine.Request{ProductID: "p", UserID: "u"}, 5},
-		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, 5},
-		{plain, engine.Request{ProductID: "p", UserID: "u", Admission: "n"}, 11},
-		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 11},
-		{rated, engine.Request{ProductID: "p", UserID: "u"}, 0},
-		{rated, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 0},
-		{plain, engine.Request{ProductID: "p", UserID: `u"`}, 11},
-		{plain, engine.Request{ProductID: "p/1", UserID: "u"}, 11},
-		{plain, engine.Request{ProductID: "p", UserID: "ü"}, 11},
+		{plain, engine.Request{ProductID: "p", UserID: "u"}, 5, ""},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Quantity: 3}, 5, ""},
+		{plain, engine.Request{ProductID: "p", UserID: "u", Admission: "n"}, 11, "1"},
+		{plain, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 11, "1"},
+		{rated, engine.Request{ProductID: "p", UserID: "u"}, 0, ""},
+		{rated, engine.Request{ProductID: "p", UserID: "u", RequestID: "r"}, 0, ""},
+		{plain, engine.Request{ProductID: "p", UserID: `u"`}, 11, "0"},
+		{plain, engine.Request{ProductID: "p/1", UserID: "u"}, 11, "0"},
+		{plain, engine.Request{ProductID: "p", UserID: "ü"}, 11, "0"},
 	}
 	for _, tt := range tests {
 		req, nonce := tt.req, tt.req.Admission
@@ -122,14 +124,14 @@ func TestLoneFormTaken(t *testing.T) {
 			t.Fatalf("%+v answered without Redis", tt.req)
 		}
 		out, got := lone(nil, args)
-		want := map[int]int{0: 0, 5: 1 + 5 + 4, 11: 1 + 11 + 6 + 4 + 1}[tt.keys]
+		want := map[int]int{0: 0, 5: 1 + 5 + 4, 11: 1 + 11 + 6 + 4 + 2}[tt.keys]
 		switch {
 		case got != (tt.keys > 0):
 			t.Errorf("%+v: a shorter form %v, want %v", tt.req, got, tt.keys > 0)
 		case got && (len(out) != want || out[0] != tt.keys):
 			t.Errorf("%+v: form %v, want the key count %d and %d elements", tt.req, out, tt.keys, want)
-		case tt.keys == 11 && out[len(out)-1] != engine.KeysFor(tt.req.ProductID).Request(""):
-			t.Errorf("%+v: compact form ends %v, want the request key prefix", tt.req, out[len(out)-1])
+		case tt.keys == 11 && (out[len(out)-2] != engine.KeysFor(tt.req.ProductID).Request("") || out[len(out)-1] != tt.flag):
+			t.Errorf("%+v: compact form ends %v, want the request key prefix and %q", tt.req, out[len(out)-2:], tt.flag)
 		}
 	}
 }

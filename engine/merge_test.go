@@ -237,23 +237,64 @@ func TestMergedPurchaseOutcomes(t *testing.T) {
 }
 
 // TestMergedPurchaseEvents: one event per sale of a merged call, each with
-// its own order id and remaining stock, in order.
+// its own order id and remaining stock, in order, spelt exactly as a lone
+// sale's: in both merged forms, with ids as they are or JSON escapes, and
+// for reservations.
 func TestMergedPurchaseEvents(t *testing.T) {
 	t.Parallel()
 	eng, addr := newEngine(t)
-	ctx := testContext(t)
-	psc := subscribeEvents(t, addr)
-	id := newProduct(t, eng, 3)
-	got := merged(ctx, t, eng,
-		engine.Request{ProductID: id, UserID: "a"}, engine.Request{ProductID: id, UserID: "a"},
-		engine.Request{ProductID: id, UserID: "b", Quantity: 1}, engine.Request{ProductID: id, UserID: "c"})
-	for _, r := range []engine.Result{got[0], got[2], got[3]} {
-		want := fmt.Sprintf(`{"product_id":%q,"buyer":%q,"remaining":%d,`, id, map[int64]string{2: "a", 1: "b", 0: "c"}[r.Remaining], r.Remaining)
-		ev := string(nextEvent(t, psc, id))
-		if r.Status != wire.StatusSuccess || !strings.HasPrefix(ev, want) || !strings.Contains(ev, `"order_id":"`+r.OrderID+`"`) {
-			t.Errorf("event %s for %+v, want it to start %s", ev, r, want)
-		}
+	tests := []struct {
+		name  string
+		users []string // the buyers of the 3 units; the first one twice
+		hold  bool
+		full  bool // the full form, as with a rate limit
+	}{
+		{"plain", []string{"a", "b", "c"}, false, false},
+		{"escaped", []string{`q"uote`, `back\slash`, "ü/"}, false, false},
+		{"mixed", []string{"a", "b/", "c"}, false, false},
+		{"held", []string{"a", `b"`, "c"}, true, false},
+		{"full form", []string{"a", `b"`, "c"}, false, true},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			psc := subscribeEvents(t, addr)
+			var opts []engine.InitOption
+			if tt.hold {
+				opts = append(opts, engine.WithHold(time.Hour))
+			}
+			id := newProduct(t, eng, 3, opts...)
+			call := merged
+			if tt.full {
+				call = mergedFull
+			}
+			u := tt.users
+			got := call(ctx, t, eng,
+				engine.Request{ProductID: id, UserID: u[0]}, engine.Request{ProductID: id, UserID: u[0]},
+				engine.Request{ProductID: id, UserID: u[1], Quantity: 1}, engine.Request{ProductID: id, UserID: u[2]})
+			for i, r := range []engine.Result{got[0], got[2], got[3]} {
+				status, head := wire.StatusSuccess, ""
+				if tt.hold {
+					status = wire.StatusReserved
+					head = fmt.Sprintf(`"type":"reserved","expires_at":%d,`, r.ExpiresAt.UnixMilli())
+				}
+				ev := string(nextEvent(t, psc, id))
+				want := fmt.Sprintf(`{%s"product_id":%s,"buyer":%s,"remaining":%d,"timestamp":`,
+					head, jsonString(t, id), cjsonString(t, u[i]), 2-i)
+				tail := fmt.Sprintf(`,"order_id":%s,"quantity":1}`, jsonString(t, r.OrderID))
+				if r.Status != status || !strings.HasPrefix(ev, want) || !strings.HasSuffix(ev, tail) {
+					t.Errorf("event %s for %+v, want %s…%s", ev, r, want, tail)
+				}
+			}
+		})
+	}
+}
+
+// cjsonString is s as Redis's cjson.encode spells it (as jsonString, and
+// a slash escaped), for the ids in these tests.
+func cjsonString(t *testing.T, s string) string {
+	return strings.ReplaceAll(jsonString(t, s), "/", `\/`)
 }
 
 // subscribeEvents returns a connection subscribed to the sale events.

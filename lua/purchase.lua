@@ -37,9 +37,12 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 --   ARGV[6+4i] the nonce of its waiting-room admission ('' for none)
 -- The compact form (a merged call's, or any call's, with no rate limit):
 -- the full form without the keys of attempts (the engine does not send
--- what the script does not touch: its 11 keys tell it), and one argument
--- more at the end, ARGV[7+4M], the prefix of the request record keys of
--- the former formats (the key of request id r is the prefix .. r).
+-- what the script does not touch: its 11 keys tell it), and two arguments
+-- more at the end: ARGV[7+4M], the prefix of the request record keys of
+-- the former formats (the key of request id r is the prefix .. r), and
+-- ARGV[8+4M], '1' when the product id and every user id of the call need
+-- no escaping in JSON (the script then writes them into events as they
+-- are, where it otherwise spells them with cjson.encode), else '0'.
 -- The lone form: one purchase with no request id, rate limit or
 -- admission nonce may come with only what the lean path below needs (five
 -- keys tell it), which spares Redis making the rest:
@@ -93,7 +96,9 @@ local UNKNOWN_PRODUCT, SOLD_OUT, SOLD, INSUFFICIENT, OVER_LIMIT, NOT_STARTED, EN
 -- KEYS and ARGV as locals: a local is a register, a global a lookup.
 local KEYS, ARGV = KEYS, ARGV
 local lone, compact = #KEYS == 5, #KEYS == 11
-local m = lone and 1 or compact and (#ARGV - 7) / 4 or (#KEYS - 11) / 2
+local m = lone and 1 or compact and (#ARGV - 8) / 4 or (#KEYS - 11) / 2
+-- plain: the ids need no escaping in JSON (the lone form's never do).
+local plain = lone or compact and ARGV[#ARGV] == '1'
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   local out = {}
@@ -218,9 +223,9 @@ if (lone or m == 1 and ARGV[9] == '' and interval == 0) and not room and not due
     oid = redis.call('XADD', KEYS[5], '*', 'type', 'sale', 'user_id', user,
       'quantity', q, 'remaining', remaining, 'time', at)
   end
-  -- The ids as JSON strings: the lone form's need no escaping (the engine
-  -- sends the others in the full form), else as cjson.encode writes them.
-  if lone then
+  -- The ids as JSON strings: as they are when plain, else as
+  -- cjson.encode writes them.
+  if plain then
     event = event .. '"' .. product .. '","buyer":"' .. user .. '"'
   else
     event = event .. cjson.encode(product) .. ',"buyer":' .. cjson.encode(user)
@@ -265,17 +270,21 @@ end
 -- What this call has learnt or decided so far, by key: the writes to make.
 local held = {}    -- user -> units held (read once, then this call's sales added)
 local admissions = {} -- user -> {expires_ms, nonce} of their admission (with a room)
-local added = {}   -- user -> units this call sells them
 local tat, dirty  -- rate limiter key -> theoretical arrival time; -> true once an attempt was admitted
 if interval > 0 then
   tat, dirty = {}, {}
 end
 local records = {} -- request id -> {fp, remaining, order id, released} read back
--- {user, quantity (string), remaining, fingerprint (false without a
--- request id), its answer's place in out, request id, the places of its
--- replays in this call}
-local sales = {}
-local pending = {} -- request id -> its sale in this call
+-- The sales of this call, in order, in tables of numbers (a table a
+-- sale would cost Redis an allocation and the collector's time): sale n
+-- is attempt sale_at[n], which left sale_left[n] units; replays[n] lists
+-- the places in out of its replays in this call, if any.
+local sale_at, sale_left, replays, n_sales = {}, {}, {}, 0
+local pending = {} -- request id -> its sale's number in this call
+-- The customers sold to, once each, in the order of their first sale,
+-- and the text of each one's new holding when it is the quantity of
+-- their one sale in this call on no earlier holding (false else).
+local buyers, held_text = {}, {}
 local sold = 0
 -- int spells a count exactly (Lua's default number format has 14 digits).
 local function int(x)
@@ -311,13 +320,14 @@ local function formerRecord(r)
   return found(string.match(r, '^([^|]*)|([^|]*)|([^|]*)|(.*)$'))
 end
 -- distinct returns, in order and once each, the values src[base + step * i]
--- of the attempts i = 1..m.
-local function distinct(src, base, step)
-  local list, seen = {}, {}
+-- of the attempts i = 1..m; seen[v] is set to mark for each (and a value
+-- already in seen is left out).
+local function distinct(src, base, step, seen, mark)
+  local list = {}
   for i = 1, m do
     local v = src[base + step * i]
-    if not seen[v] then
-      seen[v] = true
+    if seen[v] == nil then
+      seen[v] = mark
       list[#list + 1] = v
     end
   end
@@ -329,7 +339,7 @@ end
 -- units are left the customers' holdings (HMGET).
 do
   if interval > 0 then
-    local lkeys = distinct(KEYS, 11, 2)
+    local lkeys = distinct(KEYS, 11, 2, {}, true)
     local got = redis.call('MGET', unpack(lkeys))
     for j, lkey in ipairs(lkeys) do
       tat[lkey] = tonumber(got[j] or '0')
@@ -359,7 +369,7 @@ do
     if #missing > 0 then
       local rkeys = {}
       for j, rid in ipairs(missing) do
-        rkeys[j] = compact and ARGV[#ARGV] .. rid or KEYS[10 + 2 * attempt[rid]]
+        rkeys[j] = compact and ARGV[#ARGV - 1] .. rid or KEYS[10 + 2 * attempt[rid]]
       end
       local got, hashes = redis.call('MGET', unpack(rkeys)), {}
       for j, rid in ipairs(missing) do
@@ -383,11 +393,15 @@ do
     end
   end
   if left > 0 or room then
-    local users = distinct(ARGV, 3, 4)
+    -- (held is the set of customers seen here; each holds 0 until read.)
+    local users = distinct(ARGV, 3, 4, held, 0)
     if left > 0 then
       local h = redis.call('HMGET', KEYS[4], unpack(users))
       for j, user in ipairs(users) do
-        held[user] = tonumber(h[j] or '0')
+        local v = h[j]
+        if v then
+          held[user] = tonumber(v)
+        end
       end
     end
     if room then
@@ -403,42 +417,46 @@ do
 end
 
 -- judge returns attempt i's answer (its four elements), and records a
--- sale's writes; b is the answer's place in out, where a sale's order id
--- goes once the writes give it.
-local function judge(i, b)
+-- sale's writes (its order id goes into out, at 4i - 1, once the writes
+-- give it).
+local function judge(i)
   local user, q, rid = ARGV[3 + 4 * i], ARGV[4 + 4 * i], ARGV[5 + 4 * i]
-  local qty = tonumber(q)
-  local fingerprint
+  -- (A quantity of 1 needs no tonumber: see the lean path.)
+  local qty = q == '1' and 1 or tonumber(q)
   if rid ~= '' then
-    fingerprint = user .. '\n' .. q
-    local sale = pending[rid]
-    if sale then -- a sale of this call: its id comes with the writes
-      if sale[4] ~= fingerprint then
+    local n = pending[rid]
+    if n then -- a sale of this call: its id comes with the writes
+      local j = sale_at[n]
+      if ARGV[3 + 4 * j] ~= user or ARGV[4 + 4 * j] ~= q then
         return REQUEST_REUSED, 0, 0, 0
       end
-      sale[7] = sale[7] or {}
-      table.insert(sale[7], b)
-      if hold > 0 then
-        return RESERVED, sale[3], 0, now + hold
+      local r = replays[n]
+      if not r then
+        r = {}
+        replays[n] = r
       end
-      return SOLD, sale[3], 0, qty
+      r[#r + 1] = 4 * i - 3
+      if hold > 0 then
+        return RESERVED, sale_left[n], 0, now + hold
+      end
+      return SOLD, sale_left[n], 0, qty
     end
     local rec = records[rid]
     if rec then
-      if rec[1] ~= fingerprint then
+      if rec[1] ~= user .. '\n' .. q then
         return REQUEST_REUSED, 0, 0, 0
       end
       if rec[4] then
         return RELEASED, rec[3], 0, 0
       end
-      sale = rec[3]
+      local oid = rec[3]
       if reserving then
-        local exp = res_get(K, sale)
+        local exp = res_get(K, oid)
         if exp then
-          return RESERVED, rec[2], sale, exp
+          return RESERVED, rec[2], oid, exp
         end
       end
-      return SOLD, rec[2], sale, qty
+      return SOLD, rec[2], oid, qty
     end
   end
   if room then
@@ -475,23 +493,26 @@ local function judge(i, b)
   if left <= 0 then
     return SOLD_OUT, 0, 0, 0
   end
-  if limit > 0 then
-    local h = held[user]
-    if h + qty > limit then
-      return OVER_LIMIT, h, limit, 0
-    end
+  local h = held[user]
+  if limit > 0 and h + qty > limit then
+    return OVER_LIMIT, h, limit, 0
   end
   if left < qty then
     return INSUFFICIENT, left, 0, 0
   end
-  held[user] = held[user] + qty
+  held[user] = h + qty
   left = left - qty
   sold = sold + qty
-  added[user] = (added[user] or 0) + qty
-  local sale = {user, q, left, fingerprint or false, b, rid}
-  sales[#sales + 1] = sale
+  if held_text[user] == nil then
+    buyers[#buyers + 1] = user
+    held_text[user] = h == 0 and q
+  else
+    held_text[user] = false
+  end
+  n_sales = n_sales + 1
+  sale_at[n_sales], sale_left[n_sales] = i, left
   if rid ~= '' then
-    pending[rid] = sale
+    pending[rid] = n_sales
   end
   if hold > 0 then
     return RESERVED, left, 0, now + hold
@@ -501,7 +522,7 @@ end
 
 for i = 1, m do
   local b = 4 * i - 3
-  out[b], out[b + 1], out[b + 2], out[b + 3] = judge(i, b)
+  out[b], out[b + 1], out[b + 2], out[b + 3] = judge(i)
 end
 
 -- The writes.
@@ -512,61 +533,65 @@ if sold == 0 then
   return out
 end
 redis.call('DECRBY', KEYS[1], int(sold))
-if #sales == 1 then
-  redis.call('RPUSH', KEYS[2], sales[1][1])
+if n_sales == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[3 + 4 * sale_at[1]])
 else
-  local buyers = {}
-  for j, s in ipairs(sales) do
-    buyers[j] = s[1]
+  local list = {}
+  for n = 1, n_sales do
+    list[n] = ARGV[3 + 4 * sale_at[n]]
   end
-  redis.call('RPUSH', KEYS[2], unpack(buyers))
+  redis.call('RPUSH', KEYS[2], unpack(list))
 end
 -- Every customer's holding is known: one HSET of the new values.
 local fields = {}
-for u in pairs(added) do
-  fields[#fields + 1] = u
-  fields[#fields + 1] = int(held[u])
+for j, u in ipairs(buyers) do
+  fields[2 * j - 1], fields[2 * j] = u, held_text[u] or int(held[u])
 end
 redis.call('HSET', KEYS[4], unpack(fields))
-local recs, expires, at = {}, int(now + tonumber(ARGV[2])), int(now)
-local event = '{"product_id":' .. cjson.encode(ARGV[1]) .. ',"buyer":'
+local recs, expires, at, secs = {}, int(now + tonumber(ARGV[2])), int(now), t[1]
+-- The event's ids: as they are between quotes when plain, else as
+-- cjson.encode spells them (quotes included).
+local quote = plain and '"' or ''
+local event = '{"product_id":' .. quote .. (plain and ARGV[1] or cjson.encode(ARGV[1])) .. quote .. ',"buyer":' .. quote
 -- A reservation: its entry says when it expires, and its record and
 -- place in holds are written with one HSET and one ZADD for the call.
 local kind, until_ms, hset, zadd, first = 'sale', '', {}, {}, nil
 if hold > 0 then
   until_ms = int(now + hold)
-  kind, event = 'reserved', '{"type":"reserved","expires_at":' .. until_ms .. ',"product_id":' ..
-    cjson.encode(ARGV[1]) .. ',"buyer":'
+  kind, event = 'reserved', '{"type":"reserved","expires_at":' .. until_ms .. ',' .. string.sub(event, 2)
 end
-for _, s in ipairs(sales) do
-  local user, q, remaining, rid = s[1], s[2], int(s[3]), s[6]
+for n = 1, n_sales do
+  local i = sale_at[n]
+  local user, q, rid, remaining = ARGV[3 + 4 * i], ARGV[4 + 4 * i], ARGV[5 + 4 * i], int(sale_left[n])
   local oid
   if hold > 0 then
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
       'quantity', q, 'remaining', remaining, 'expires', until_ms, 'time', at)
     if not queued then
-      local n = #hset
-      hset[n + 1], hset[n + 2] = oid, res_record(now + hold, tonumber(q), 'R', user)
-      zadd[n + 1], zadd[n + 2] = until_ms, oid
+      local z = #hset
+      -- (The record as res_record writes it: q is the quantity's %d.)
+      hset[z + 1], hset[z + 2] = oid, until_ms .. '|' .. q .. '|R|' .. user
+      zadd[z + 1], zadd[z + 2] = until_ms, oid
     end
     first = first or oid
   else
     oid = redis.call('XADD', KEYS[5], '*', 'type', kind, 'user_id', user,
       'quantity', q, 'remaining', remaining, 'time', at)
   end
-  out[s[5] + 2] = oid
-  if s[7] then -- its replays in this call
-    for _, b in ipairs(s[7]) do
+  out[4 * i - 1] = oid
+  local r = replays[n]
+  if r then -- its replays in this call
+    for _, b in ipairs(r) do
       out[b + 2] = oid
     end
   end
   if rid ~= '' then
-    recs[#recs + 1] = rid
-    recs[#recs + 1] = epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. s[4]
+    local z = #recs
+    recs[z + 1], recs[z + 2] = rid, epoch .. '|' .. expires .. '|' .. remaining .. '|' .. oid .. '|' .. user .. '\n' .. q
   end
-  redis.call('PUBLISH', ARGV[3], event .. cjson.encode(user) ..
+  redis.call('PUBLISH', ARGV[3], event .. (plain and user or cjson.encode(user)) .. quote ..
     ',"remaining":' .. remaining ..
-    ',"timestamp":' .. t[1] ..
+    ',"timestamp":' .. secs ..
     ',"order_id":"' .. oid .. '","quantity":' .. q .. '}')
 end
 if hold > 0 then

@@ -90,7 +90,7 @@ command() {
     for i in $(seq "$M"); do
       if [ "$1" = merged-rid ]; then CMD+=("u$i:__rand_int__" 1 "r$i:__rand_int__" ''); else CMD+=("u$i:__rand_int__" 1 '' ''); fi
     done
-    CMD+=("${P}req:")
+    CMD+=("${P}req:" 1)
     ;;
   esac
 }
