@@ -662,9 +662,18 @@ func (c *conn) collect(b *outBatch, whole bool) (bool, error) {
 	if k > 0 {
 		// The rest moves to the front: the queue keeps its backing array
 		// (slicing off the front would shrink it, and take's append
-		// allocate anew), which keeps no written slot alive.
-		n := copy(c.queue, c.queue[k:])
-		clear(c.queue[n:])
+		// allocate anew), which keeps no written slot alive. Plain loops,
+		// not copy and clear: their runtime calls for pointers
+		// (typedslicecopy, memclrHasPointers) deepen the stack of every
+		// connection's goroutine past its first size, which doubled the
+		// stacks of 10,000 idle connections (42 -> 79 MB).
+		n := len(c.queue) - k
+		for i := 0; i < n; i++ {
+			c.queue[i] = c.queue[k+i]
+		}
+		for i := n; i < len(c.queue); i++ {
+			c.queue[i] = nil
+		}
 		c.queue = c.queue[:n]
 	}
 	if len(b.written) == 0 {
