@@ -9,7 +9,10 @@
 #     cores, as the scheduler likes;
 #   - pinned: Redis alone on the last core, the server and the load
 #     generator on the others (taskset), so the tail that scheduling on
-#     shared cores adds shows as the difference.
+#     shared cores adds shows as the difference;
+#   - floor: as pinned, against a TLV server that does nothing but answer
+#     SOLD_OUT (scripts/tlvbaseline): the tail of the machine and the load
+#     generator themselves, which no server can go below.
 # Every sale is of a product with stock that does not run out, a random
 # customer each, no per-customer limit. Bounded: D seconds a point.
 #
@@ -29,10 +32,11 @@ RATES=${RATES:-1000 2000 5000}
 RP=${REDIS_PORT:-6398}
 FP=${FLASHSALE_PORT:-8098}
 need go redis-server redis-cli taskset
-ports_free "REDIS_PORT / FLASHSALE_PORT" "$RP" "$FP"
+ports_free "REDIS_PORT / FLASHSALE_PORT (and the next port)" "$RP" "$FP" $((FP + 1))
 use_tmp
 raise_fd_limit
 build_flashsale
+go build -o "$tmp/tlvbaseline" ./scripts/tlvbaseline
 export REDIS_ADDR="127.0.0.1:$RP"
 last=$(($(nproc) - 1))
 rest="0-$((last > 0 ? last - 1 : 0))"
@@ -59,10 +63,11 @@ stop() { kill "$SPID" "$RPID"; wait "$SPID" "$RPID" 2>/dev/null || true; }
 
 # ms MICROSECONDS
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-# tlv RATE: "p50 p99 p99.9" in ms from bench.
+# tlv RATE [PORT]: "p50 p99 p99.9" in ms from bench (against serve, or
+# the server on PORT).
 tlv() {
   local out
-  out=$("${LOAD[@]}" "$FS" bench --addr "127.0.0.1:$FP" --json --allow-errors --rate "$1" --duration "$D" \
+  out=$("${LOAD[@]}" "$FS" bench --addr "127.0.0.1:${2:-$FP}" --json --allow-errors --rate "$1" --duration "$D" \
     -c 100 --init 1000000000 --per-user-limit 0 2>/dev/null)
   echo "$(ms "$(echo "$out" | field p50)") $(ms "$(echo "$out" | field p99)") $(ms "$(echo "$out" | field p99_9)")"
 }
@@ -104,5 +109,18 @@ for placement in shared pinned; do
       printf '%-8s %-6s %-6s %s\n' "$placement" http "$rate" "$row"
     fi
   done
+  if [ "$placement" = pinned ]; then
+    "${LOAD[@]}" "$tmp/tlvbaseline" -listen "127.0.0.1:$((FP + 1))" 2>>"$tmp/tlvbaseline.log" &
+    BPID=$!
+    pids+=($BPID)
+    wait_port $((FP + 1))
+    for rate in $RATES; do
+      row=""
+      for _ in $(seq "$RUNS"); do row="$row  $(tlv "$rate" $((FP + 1)))"; done
+      printf '%-8s %-6s %-6s %s\n' floor tlv "$rate" "$row"
+    done
+    kill "$BPID"
+    wait "$BPID" 2>/dev/null || true
+  fi
   stop
 done
