@@ -569,8 +569,7 @@ for n = 1, n_sales do
       'quantity', q, 'remaining', remaining, 'expires', until_ms, 'time', at)
     if not queued then
       local z = #hset
-      -- (The record as res_record writes it: q is the quantity's %d.)
-      hset[z + 1], hset[z + 2] = oid, until_ms .. '|' .. q .. '|R|' .. user
+      hset[z + 1], hset[z + 2] = oid, res_record(now + hold, tonumber(q), 'R', user)
       zadd[z + 1], zadd[z + 2] = until_ms, oid
     end
     first = first or oid
